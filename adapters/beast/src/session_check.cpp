@@ -1,0 +1,101 @@
+#include "chatbotmgr/beast/session_check.hpp"
+
+#include <utility>
+
+#include "chatbotmgr/accounts.hpp"
+#include "chatbotmgr/secrets.hpp"
+
+namespace chatbotmgr::beast {
+namespace {
+
+bool is_ows(char c) noexcept { return c == ' ' || c == '\t'; }
+
+std::string_view trim_ows(std::string_view s) noexcept {
+    while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
+    while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
+    return s;
+}
+
+bool iequals(std::string_view a, std::string_view b) noexcept {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i) {
+        char x = a[i], y = b[i];
+        if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
+        if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
+        if (x != y) return false;
+    }
+    return true;
+}
+
+}  // namespace
+
+bool SessionCheck::has_credential(const RequestView& request) const {
+    return !request.header("Authorization").empty() || !request.header("Cookie").empty();
+}
+
+std::optional<std::string_view> bearer_token(std::string_view authorization) noexcept {
+    authorization = trim_ows(authorization);
+    constexpr std::string_view scheme = "bearer";
+    if (authorization.size() <= scheme.size() ||
+        !iequals(authorization.substr(0, scheme.size()), scheme) ||
+        !is_ows(authorization[scheme.size()]))
+        return std::nullopt;
+    std::string_view token = trim_ows(authorization.substr(scheme.size()));
+    if (token.empty()) return std::nullopt;
+    for (char c : token)
+        if (is_ows(c)) return std::nullopt;
+    return token;
+}
+
+std::optional<std::string_view> cookie_value(std::string_view header,
+                                             std::string_view name) noexcept {
+    while (!header.empty()) {
+        std::size_t end = header.find(';');
+        std::string_view pair = trim_ows(header.substr(0, end));
+        header = end == std::string_view::npos ? std::string_view() : header.substr(end + 1);
+        std::size_t eq = pair.find('=');
+        if (eq == std::string_view::npos) continue;
+        if (trim_ows(pair.substr(0, eq)) != name) continue;
+        std::string_view value = trim_ows(pair.substr(eq + 1));
+        if (value.size() >= 2 && value.front() == '"' && value.back() == '"')
+            value = value.substr(1, value.size() - 2);
+        return value;
+    }
+    return std::nullopt;
+}
+
+std::optional<PresentedToken> find_session_token(const RequestView& request) noexcept {
+    std::string_view authorization = request.header("Authorization");
+    if (!authorization.empty()) {
+        // Authorization wins, also over a valid cookie: the caller chose it explicitly.
+        auto token = bearer_token(authorization);
+        if (!token) return std::nullopt;
+        return PresentedToken{*token, false};
+    }
+    std::string_view cookies = request.header("Cookie");
+    if (cookies.empty()) return std::nullopt;
+    auto token = cookie_value(cookies, kSessionCookieName);
+    if (!token || token->empty()) return std::nullopt;
+    return PresentedToken{*token, true};
+}
+
+AccountsSessionCheck::AccountsSessionCheck(std::shared_ptr<Accounts> accounts)
+    : accounts_(std::move(accounts)) {}
+
+std::optional<Principal> AccountsSessionCheck::check(const RequestView& request) {
+    auto presented = find_session_token(request);
+    // An API key is never a session, whatever the session store would say.
+    if (!presented || !is_session_token_format(presented->token)) return std::nullopt;
+    auto principal = accounts_->check_session(presented->token);
+    if (!principal) return std::nullopt;
+    return Principal{std::move(principal->org_id), std::move(principal->user_id),
+                     presented->from_cookie};
+}
+
+bool AccountsSessionCheck::has_credential(const RequestView& request) const {
+    if (!request.header("Authorization").empty()) return true;
+    std::string_view cookies = request.header("Cookie");
+    return !cookies.empty() && cookie_value(cookies, kSessionCookieName).has_value();
+}
+
+}  // namespace chatbotmgr::beast

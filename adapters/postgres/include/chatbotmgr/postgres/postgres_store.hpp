@@ -1,0 +1,113 @@
+// PostgresStore: both storage ports (ChatbotStore, AccountStore) on PostgreSQL, via libpq.
+//
+// Made for several server instances sharing one database: the schema is migrated at
+// construction (serialized by an advisory lock, so instances may start together), every
+// acknowledged write is committed with synchronous_commit=on, and nothing is cached in
+// the process (exclusive_to_this_process() is false, so the registry and Accounts read
+// keys and sessions from the database every time).
+//
+// Threading: every method may be called from many threads at once; each call borrows one
+// connection of a pool for its duration.
+// Failures: a lost connection, a server that is down or restarting, a statement or lock
+// wait past statement_timeout, or a pool exhausted past acquire_timeout throw
+// Error(ErrorCode::unavailable). The broken connection is replaced on a later call, so
+// the store heals by itself once the server answers again. A unique violation throws
+// Error(ErrorCode::conflict). Messages never contain values, keys or digests.
+// Caveat: when the connection drops while COMMIT is in flight, the call throws
+// unavailable although the server may have committed (no client can know).
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "chatbotmgr/accounts.hpp"
+#include "chatbotmgr/clock.hpp"
+#include "chatbotmgr/storage.hpp"
+
+namespace chatbotmgr::postgres {
+
+struct PostgresOptions {
+    // libpq connection string, keyword form ("host=/run/pg dbname=chatbotmgr user=app") or
+    // URI ("postgresql://app@127.0.0.1:5432/chatbotmgr"). Unset parts come from libpq's
+    // defaults and PG* environment variables. Default: "" (all from the environment).
+    std::string conninfo;
+    // Most connections the pool opens. Each call holds one for its duration.
+    // Default: 8.
+    std::size_t pool_size = 8;
+    // Limit on establishing one connection (libpq connect_timeout, whole seconds, at
+    // least 2 as libpq requires). Default: 5 s.
+    std::chrono::seconds connect_timeout{5};
+    // Server-side limit on one statement, lock waits included (statement_timeout); past
+    // it the call throws unavailable. Default: 10 s.
+    std::chrono::milliseconds statement_timeout{10'000};
+    // How long the client waits for a reply before it declares the connection dead (a
+    // vanished host or a network partition sends no error). Should exceed
+    // statement_timeout. Default: 15 s.
+    std::chrono::milliseconds network_timeout{15'000};
+    // How long a call waits for a free pooled connection before it throws unavailable.
+    // Default: 10 s.
+    std::chrono::milliseconds acquire_timeout{10'000};
+    // Apply pending schema migrations at construction. When false, the constructor only
+    // checks that the schema is at the version this build expects. Default: true.
+    bool migrate = true;
+    // Timestamps of conversations, messages and analysis results. Default: system_clock().
+    std::shared_ptr<Clock> clock;
+    // Source of conversation ids. Default: system_random().
+    std::shared_ptr<RandomSource> random;
+};
+
+class PostgresStore final : public ChatbotStore, public AccountStore {
+  public:
+    // Connects once and migrates (or checks) the schema. Throws Error(unavailable) when
+    // the server cannot be reached, Error(invalid_argument) for bad options, and
+    // Error(internal) when the database holds a newer schema than this build knows.
+    explicit PostgresStore(PostgresOptions options = {});
+    ~PostgresStore() override;
+    PostgresStore(const PostgresStore&) = delete;
+    PostgresStore& operator=(const PostgresStore&) = delete;
+
+    // The schema version this build migrates to.
+    static int schema_version() noexcept;
+
+    // ChatbotStore
+    void insert(const Chatbot& chatbot, const Digest& key_digest) override;
+    std::vector<Chatbot> list(std::string_view org_id) override;
+    std::optional<Chatbot> get(std::string_view org_id, std::string_view id) override;
+    std::optional<Chatbot> update(std::string_view org_id, std::string_view id,
+                                  const std::function<void(Chatbot&)>& mutate) override;
+    bool remove(std::string_view org_id, std::string_view id) override;
+    std::optional<Chatbot> replace_key(std::string_view org_id, std::string_view id,
+                                       const Digest& new_digest,
+                                       std::string_view new_prefix) override;
+    std::optional<Chatbot> find_by_key_digest(const Digest& digest) override;
+    std::optional<CaptureResult> append_capture(std::string_view chatbot_id,
+                                                const CaptureBatch& batch) override;
+    bool record_analysis(std::string_view chatbot_id, std::string_view conversation_id,
+                         std::string_view kind, std::string_view result_json) override;
+    ChatbotDataCounts count_data(std::string_view chatbot_id) override;
+    void ping() override;
+
+    // AccountStore
+    Organization find_or_create_organization(std::string_view name,
+                                             std::string_view new_id) override;
+    std::optional<Organization> find_organization(std::string_view id) override;
+    void insert_user(const User& user, std::string_view password_hash) override;
+    std::optional<std::pair<User, std::string>> find_user_by_email(
+        std::string_view email_lower) override;
+    std::size_t count_users() override;
+    void insert_session(const SessionRecord& session) override;
+    std::optional<SessionRecord> find_session(const Digest& token_digest) override;
+    bool delete_session(const Digest& token_digest) override;
+    std::size_t delete_expired_sessions(std::chrono::sys_seconds now) override;
+
+    // Other server instances change the same database.
+    bool exclusive_to_this_process() const override { return false; }
+
+  private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace chatbotmgr::postgres

@@ -1,0 +1,280 @@
+#include "connection.hpp"
+
+#include <poll.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <charconv>
+
+#include "schema.hpp"
+
+namespace chatbotmgr::postgres::detail {
+namespace {
+
+// An empty value must still be a non-null pointer: libpq reads null as SQL NULL.
+constexpr char kEmpty[] = "";
+
+// libpq reports errors of the server's idle-time messages (a FATAL before the server
+// closes the connection) and NOTICEs through this; we detect the loss ourselves and keep
+// the process's stderr clean.
+void ignore_notice(void*, const char*) {}
+
+std::string trimmed_libpq_message(PGconn* conn) {
+    std::string msg = conn ? PQerrorMessage(conn) : "out of memory";
+    while (!msg.empty() && (msg.back() == '\n' || msg.back() == ' ')) msg.pop_back();
+    std::replace_if(
+        msg.begin(), msg.end(), [](char c) { return c == '\n' || c == '\t'; }, ' ');
+    return msg;
+}
+
+bool starts_with(std::string_view s, std::string_view prefix) {
+    return s.starts_with(prefix);
+}
+
+// Which failures make the server unusable for this request (unavailable) and which of them
+// also mean this connection is finished.
+struct Classified {
+    ErrorCode code;
+    bool connection_gone;
+};
+
+Classified classify(std::string_view state) {
+    if (state == "23505") return {ErrorCode::conflict, false};
+    if (starts_with(state, "08")) return {ErrorCode::unavailable, true};  // connection exception
+    if (state == "57P01" || state == "57P02" || state == "57P03")         // shutdown, crash
+        return {ErrorCode::unavailable, true};
+    if (state == "57014" || state == "55P03" || state == "40001" || state == "40P01" ||
+        state == "25006" || starts_with(state, "53") || starts_with(state, "58"))
+        return {ErrorCode::unavailable, false};  // timeout, lock, conflict retry, resources
+    if (state == "22021" || state == "22P05")    // NUL byte or text the encoding cannot hold
+        return {ErrorCode::invalid_argument, false};
+    return {ErrorCode::internal, false};
+}
+
+}  // namespace
+
+std::int64_t Result::int64(int row, int column) const {
+    const std::string_view t = text(row, column);
+    std::int64_t v = 0;
+    const auto [ptr, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+    if (ec != std::errc{} || ptr != t.data() + t.size())
+        throw Error(ErrorCode::internal, "postgres: expected an integer column");
+    return v;
+}
+
+std::size_t Result::affected() const {
+    const char* n = PQcmdTuples(result_.get());
+    std::size_t v = 0;
+    std::from_chars(n, n + std::char_traits<char>::length(n), v);
+    return v;
+}
+
+Params& Params::text(std::string_view value) {
+    values_.push_back(value.empty() ? kEmpty : value.data());
+    lengths_.push_back(static_cast<int>(value.size()));
+    formats_.push_back(1);
+    return *this;
+}
+
+Params& Params::optional_text(const std::optional<std::string>& value) {
+    return value ? text(std::string_view(*value)) : null();
+}
+
+Params& Params::bytes(const Digest& value) {
+    values_.push_back(reinterpret_cast<const char*>(value.data()));
+    lengths_.push_back(static_cast<int>(value.size()));
+    formats_.push_back(1);
+    return *this;
+}
+
+Params& Params::int64(std::int64_t value) {
+    owned_.push_back(std::to_string(value));
+    values_.push_back(owned_.back().c_str());
+    lengths_.push_back(0);
+    formats_.push_back(0);  // text: binary int8 would need the exact type and byte order
+    return *this;
+}
+
+Params& Params::null() {
+    values_.push_back(nullptr);
+    lengths_.push_back(0);
+    formats_.push_back(0);
+    return *this;
+}
+
+std::unique_ptr<Connection> Connection::open(const ConnectSettings& settings) {
+    // Later entries override earlier ones: the conninfo string (expanded from "dbname")
+    // comes first, our fixed settings after it.
+    const std::string timeout =
+        std::to_string(std::max<std::chrono::seconds::rep>(2, settings.connect_timeout.count()));
+    const std::array<const char*, 5> keys{"dbname", "fallback_application_name", "connect_timeout",
+                                          "client_encoding", nullptr};
+    const std::array<const char*, 5> values{settings.conninfo.c_str(), "chatbotmgr",
+                                            timeout.c_str(), "UTF8", nullptr};
+    PGconn* raw = PQconnectdbParams(keys.data(), values.data(), 1);
+    if (!raw || PQstatus(raw) != CONNECTION_OK) {
+        std::string msg = "postgres: cannot connect: " + trimmed_libpq_message(raw);
+        PQfinish(raw);
+        throw DbError(ErrorCode::unavailable, std::move(msg), "");
+    }
+    std::unique_ptr<Connection> conn(new Connection(raw, settings));
+    if (PQsetnonblocking(raw, 1) != 0) conn->fail_connection("set non-blocking mode");
+    // Durability is part of the contract; set it explicitly whatever the server default.
+    const std::string setup = "SET synchronous_commit = on; SET statement_timeout = " +
+                              std::to_string(settings.statement_timeout.count()) +
+                              "; SET TIME ZONE 'UTC'";
+    conn->exec_simple(setup.c_str());
+    return conn;
+}
+
+Connection::Connection(PGconn* conn, const ConnectSettings& settings)
+    : conn_(conn), network_timeout_(settings.network_timeout) {
+    PQsetNoticeProcessor(conn_, ignore_notice, nullptr);
+}
+
+Connection::~Connection() {
+    PQfinish(conn_);
+}
+
+bool Connection::reusable() noexcept {
+    if (broken_ || PQstatus(conn_) != CONNECTION_OK || PQtransactionStatus(conn_) != PQTRANS_IDLE)
+        return false;
+    pollfd p{PQsocket(conn_), POLLIN, 0};
+    if (p.fd < 0) return false;
+    const int r = ::poll(&p, 1, 0);
+    // We never LISTEN, so an idle connection only becomes readable when the server is
+    // closing it (terminated backend, shutdown) or it hung up.
+    return r == 0;
+}
+
+void Connection::rollback_quietly() noexcept {
+    if (broken_ || PQstatus(conn_) != CONNECTION_OK) {
+        broken_ = true;
+        return;
+    }
+    try {
+        exec_simple("ROLLBACK");
+    } catch (...) {
+        broken_ = true;
+    }
+}
+
+void Connection::check_sent(int ok, std::string_view what) {
+    if (!ok) fail_connection(what);
+}
+
+Result Connection::exec(Stmt statement, const Params& params) {
+    const auto index = static_cast<std::size_t>(statement);
+    const std::string name = "cbm" + std::to_string(index);
+    if (!prepared_.test(index)) {
+        check_sent(PQsendPrepare(conn_, name.c_str(), statement_sql(statement), 0, nullptr),
+                   "prepare");
+        finish("prepare");
+        prepared_.set(index);
+    }
+    check_sent(PQsendQueryPrepared(conn_, name.c_str(), params.size(), params.values(),
+                                   params.lengths(), params.formats(), 0),
+               "query");
+    return finish("query");
+}
+
+Result Connection::exec(const std::string& sql, const Params& params) {
+    check_sent(PQsendQueryParams(conn_, sql.c_str(), params.size(), nullptr, params.values(),
+                                 params.lengths(), params.formats(), 0),
+               "query");
+    return finish("query");
+}
+
+Result Connection::exec_simple(const char* sql) {
+    check_sent(PQsendQuery(conn_, sql), "query");
+    return finish("query");
+}
+
+void Connection::wait_socket(short events, std::chrono::steady_clock::time_point deadline,
+                             std::string_view what) {
+    for (;;) {
+        const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+            deadline - std::chrono::steady_clock::now());
+        if (left.count() <= 0) {
+            broken_ = true;
+            throw DbError(
+                ErrorCode::unavailable,
+                "postgres: " + std::string(what) + ": no reply within the network timeout", "");
+        }
+        pollfd p{PQsocket(conn_), events, 0};
+        if (p.fd < 0) fail_connection(what);
+        const int r = ::poll(&p, 1, static_cast<int>(std::min<std::int64_t>(left.count(), 60'000)));
+        if (r > 0) return;
+        if (r < 0 && errno != EINTR) fail_connection(what);
+    }
+}
+
+Result Connection::finish(std::string_view what) {
+    const auto deadline = std::chrono::steady_clock::now() + network_timeout_;
+    // Non-blocking mode: push out what libpq could not send at once.
+    for (;;) {
+        const int f = PQflush(conn_);
+        if (f == 0) break;
+        if (f < 0) fail_connection(what);
+        wait_socket(POLLIN | POLLOUT, deadline, what);
+        if (!PQconsumeInput(conn_)) fail_connection(what);
+    }
+    Result error;
+    Result last;
+    for (;;) {
+        while (PQisBusy(conn_)) {
+            wait_socket(POLLIN, deadline, what);
+            if (!PQconsumeInput(conn_)) fail_connection(what);
+        }
+        PGresult* r = PQgetResult(conn_);
+        if (!r) break;
+        Result res(r);
+        const ExecStatusType st = PQresultStatus(r);
+        if (st == PGRES_FATAL_ERROR || st == PGRES_BAD_RESPONSE || st == PGRES_NONFATAL_ERROR) {
+            if (!error) error = std::move(res);
+        } else {
+            last = std::move(res);
+        }
+    }
+    if (error) fail_result(error, what);
+    if (PQstatus(conn_) != CONNECTION_OK) fail_connection(what);
+    return last;
+}
+
+void Connection::fail_connection(std::string_view what) {
+    broken_ = true;
+    throw DbError(ErrorCode::unavailable,
+                  "postgres: " + std::string(what) + ": " + trimmed_libpq_message(conn_), "");
+}
+
+void Connection::fail_result(const Result& result, std::string_view what) {
+    const char* state = PQresultErrorField(result.get(), PG_DIAG_SQLSTATE);
+    if (!state || PQstatus(conn_) != CONNECTION_OK) {
+        // libpq's own error: the connection is gone.
+        fail_connection(what);
+    }
+    const Classified c = classify(state);
+    if (c.connection_gone) broken_ = true;
+    // Only the primary message: DETAIL may quote values (a digest, an email).
+    const char* primary = PQresultErrorField(result.get(), PG_DIAG_MESSAGE_PRIMARY);
+    throw DbError(c.code,
+                  "postgres: " + std::string(what) + " failed: " + (primary ? primary : "error") +
+                      " (SQLSTATE " + state + ")",
+                  state);
+}
+
+Transaction::Transaction(Connection& conn) : conn_(conn) {
+    conn_.exec_simple("BEGIN");
+}
+
+Transaction::~Transaction() {
+    if (!done_) conn_.rollback_quietly();
+}
+
+void Transaction::commit() {
+    done_ = true;  // whatever happens now, the transaction is over (or the connection is)
+    conn_.exec_simple("COMMIT");
+}
+
+}  // namespace chatbotmgr::postgres::detail

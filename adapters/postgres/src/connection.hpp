@@ -1,0 +1,176 @@
+// Internal: one libpq connection with deadlines, lazily prepared statements and error
+// mapping to chatbotmgr::Error.
+#pragma once
+
+#include <libpq-fe.h>
+
+#include <bitset>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "chatbotmgr/error.hpp"
+#include "chatbotmgr/secrets.hpp"
+
+namespace chatbotmgr::postgres::detail {
+
+// A failed statement: the mapped Error plus the server's SQLSTATE ("" when libpq itself
+// failed, e.g. on a lost connection), for callers that treat some states specially.
+class DbError : public Error {
+  public:
+    DbError(ErrorCode code, std::string message, std::string sqlstate)
+        : Error(code, std::move(message)), sqlstate_(std::move(sqlstate)) {}
+    const std::string& sqlstate() const noexcept { return sqlstate_; }
+
+  private:
+    std::string sqlstate_;
+};
+
+inline constexpr std::string_view kForeignKeyViolation = "23503";
+
+// Owns a PGresult; text-format columns.
+class Result {
+  public:
+    Result() = default;
+    explicit Result(PGresult* result) : result_(result) {}
+
+    explicit operator bool() const noexcept { return result_ != nullptr; }
+    PGresult* get() const noexcept { return result_.get(); }
+    int rows() const noexcept { return result_ ? PQntuples(result_.get()) : 0; }
+    bool is_null(int row, int column) const noexcept {
+        return PQgetisnull(result_.get(), row, column) != 0;
+    }
+    std::string_view text(int row, int column) const noexcept {
+        return {PQgetvalue(result_.get(), row, column),
+                static_cast<std::size_t>(PQgetlength(result_.get(), row, column))};
+    }
+    std::string string(int row, int column) const { return std::string(text(row, column)); }
+    std::int64_t int64(int row, int column) const;
+    // Rows touched by INSERT/UPDATE/DELETE.
+    std::size_t affected() const;
+
+  private:
+    struct Clear {
+        void operator()(PGresult* r) const noexcept { PQclear(r); }
+    };
+    std::unique_ptr<PGresult, Clear> result_;
+};
+
+// Statement parameters. Text goes in binary format with an explicit length: no copy, no
+// NUL terminator needed, and a NUL byte reaches the server (which rejects it) instead of
+// silently cutting the value short. The referenced data must outlive the call.
+class Params {
+  public:
+    Params& text(std::string_view value);
+    Params& optional_text(const std::optional<std::string>& value);  // null when absent
+    Params& bytes(const Digest& value);
+    Params& int64(std::int64_t value);
+    Params& null();
+
+    int size() const noexcept { return static_cast<int>(values_.size()); }
+    const char* const* values() const noexcept { return values_.data(); }
+    const int* lengths() const noexcept { return lengths_.data(); }
+    const int* formats() const noexcept { return formats_.data(); }
+
+  private:
+    std::vector<const char*> values_;
+    std::vector<int> lengths_;
+    std::vector<int> formats_;
+    std::deque<std::string> owned_;  // decimal text of integers; deque keeps addresses
+};
+
+// The statements every connection prepares on first use.
+enum class Stmt : unsigned {
+    ping,
+    insert_chatbot,
+    list_chatbots,
+    get_chatbot,
+    get_chatbot_for_update,
+    update_chatbot,
+    delete_chatbot,
+    replace_key,
+    find_by_key_digest,
+    upsert_conversation,
+    record_analysis,
+    count_data,
+    find_org_by_name,
+    insert_org,
+    find_org_by_id,
+    insert_user,
+    find_user_by_email,
+    count_users,
+    insert_session,
+    find_session,
+    delete_session,
+    delete_expired_sessions,
+    count_  // number of statements
+};
+
+struct ConnectSettings {
+    std::string conninfo;
+    std::chrono::seconds connect_timeout{5};
+    std::chrono::milliseconds statement_timeout{10'000};
+    std::chrono::milliseconds network_timeout{15'000};
+};
+
+// Not thread-safe: the pool hands a connection to one caller at a time.
+class Connection {
+  public:
+    // Connects and configures the session. Throws Error(unavailable) on failure.
+    static std::unique_ptr<Connection> open(const ConnectSettings& settings);
+    ~Connection();
+    Connection(const Connection&) = delete;
+    Connection& operator=(const Connection&) = delete;
+
+    // Runs a prepared statement (preparing it first on this connection if needed).
+    Result exec(Stmt statement, const Params& params);
+    // Runs one parameterized statement through the unnamed statement.
+    Result exec(const std::string& sql, const Params& params);
+    // Runs parameterless SQL (may hold several statements) through the simple protocol.
+    Result exec_simple(const char* sql);
+
+    // False once the connection was lost or timed out; the pool then replaces it.
+    bool broken() const noexcept { return broken_; }
+    // Cheap local check before reuse: healthy, idle, and the server has not said anything
+    // (an idle connection that becomes readable is being closed by the server).
+    bool reusable() noexcept;
+    // Best-effort ROLLBACK after a failure inside a transaction; marks the connection
+    // broken when even that fails.
+    void rollback_quietly() noexcept;
+
+  private:
+    Connection(PGconn* conn, const ConnectSettings& settings);
+    Result finish(std::string_view what);
+    void wait_socket(short events, std::chrono::steady_clock::time_point deadline,
+                     std::string_view what);
+    [[noreturn]] void fail_connection(std::string_view what);
+    [[noreturn]] void fail_result(const Result& result, std::string_view what);
+    void check_sent(int ok, std::string_view what);
+
+    PGconn* conn_;
+    std::chrono::milliseconds network_timeout_;
+    std::bitset<static_cast<std::size_t>(Stmt::count_)> prepared_;
+    bool broken_ = false;
+};
+
+// RAII transaction: BEGIN in the constructor, ROLLBACK in the destructor unless
+// commit() ran.
+class Transaction {
+  public:
+    explicit Transaction(Connection& conn);
+    ~Transaction();
+    Transaction(const Transaction&) = delete;
+    Transaction& operator=(const Transaction&) = delete;
+    void commit();
+
+  private:
+    Connection& conn_;
+    bool done_ = false;
+};
+
+}  // namespace chatbotmgr::postgres::detail

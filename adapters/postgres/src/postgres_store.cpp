@@ -1,0 +1,375 @@
+#include "chatbotmgr/postgres/postgres_store.hpp"
+
+#include <libpq-fe.h>
+
+#include <algorithm>
+#include <memory>
+#include <span>
+#include <string>
+#include <utility>
+
+#include "chatbotmgr/error.hpp"
+#include "connection.hpp"
+#include "pool.hpp"
+#include "schema.hpp"
+
+namespace chatbotmgr::postgres {
+
+using detail::DbError;
+using detail::Params;
+using detail::Result;
+using detail::Stmt;
+using detail::Transaction;
+
+namespace {
+
+// Columns in the order of kChatbotColumns (schema.cpp).
+Chatbot chatbot_at(const Result& r, int row) {
+    Chatbot c;
+    c.id = r.string(row, 0);
+    c.org_id = r.string(row, 1);
+    c.name = r.string(row, 2);
+    c.key_prefix = r.string(row, 3);
+    c.settings_json = r.string(row, 4);
+    c.created_at = Seconds(std::chrono::seconds(r.int64(row, 5)));
+    return c;
+}
+
+std::optional<Chatbot> first_chatbot(const Result& r) {
+    if (r.rows() == 0) return std::nullopt;
+    return chatbot_at(r, 0);
+}
+
+// Same rule as the core (accounts.cpp): emails are compared ASCII-case-insensitively.
+std::string lowercase_ascii(std::string_view s) {
+    std::string out(s);
+    for (char& c : out)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    return out;
+}
+
+void require(bool ok, const char* field, const char* message) {
+    if (!ok) throw Error(ErrorCode::invalid_argument, message, field);
+}
+
+// Messages per INSERT statement: 4 parameters each, far below libpq's 65,535 limit.
+// Captures up to this size (the core allows 100 messages) take one round trip.
+constexpr std::size_t kMessagesPerStatement = 500;
+
+void add_messages(Params& p, std::span<const CapturedMessage> messages) {
+    for (const CapturedMessage& m : messages) {
+        p.optional_text(m.external_id).text(m.role).text(m.content);
+        if (m.sent_at)
+            p.int64(m.sent_at->time_since_epoch().count());
+        else
+            p.null();
+    }
+}
+
+}  // namespace
+
+struct PostgresStore::Impl {
+    explicit Impl(PostgresOptions opts)
+        : options(std::move(opts)),
+          clock(options.clock ? options.clock : system_clock()),
+          random(options.random ? options.random : system_random()),
+          pool(detail::ConnectSettings{options.conninfo, options.connect_timeout,
+                                       options.statement_timeout, options.network_timeout},
+               options.pool_size, options.acquire_timeout) {}
+
+    std::int64_t now_seconds() const {
+        return std::chrono::duration_cast<std::chrono::seconds>(clock->now().time_since_epoch())
+            .count();
+    }
+
+    PostgresOptions options;
+    std::shared_ptr<Clock> clock;
+    std::shared_ptr<RandomSource> random;
+    detail::Pool pool;
+};
+
+namespace {
+
+PostgresOptions validated(PostgresOptions options) {
+    require(options.pool_size >= 1, "pool_size", "pool_size must be at least 1");
+    require(options.connect_timeout.count() > 0, "connect_timeout",
+            "connect_timeout must be positive");
+    require(options.statement_timeout.count() > 0, "statement_timeout",
+            "statement_timeout must be positive");
+    require(options.network_timeout.count() > 0, "network_timeout",
+            "network_timeout must be positive");
+    require(options.acquire_timeout.count() > 0, "acquire_timeout",
+            "acquire_timeout must be positive");
+    char* err = nullptr;
+    PQconninfoOption* parsed = PQconninfoParse(options.conninfo.c_str(), &err);
+    // libpq's message may quote part of the string (a password): never pass it on.
+    PQfreemem(err);
+    require(parsed != nullptr, "conninfo", "conninfo is not a valid libpq connection string");
+    PQconninfoFree(parsed);
+    return options;
+}
+
+}  // namespace
+
+PostgresStore::PostgresStore(PostgresOptions options)
+    : impl_(std::make_unique<Impl>(validated(std::move(options)))) {
+    auto conn = impl_->pool.acquire();
+    const Result enc = conn->exec_simple("SHOW server_encoding");
+    require(enc.rows() == 1 && enc.text(0, 0) == "UTF8", "conninfo",
+            "the database must use the UTF8 encoding");
+    detail::migrate(*conn, impl_->options.migrate);
+}
+
+PostgresStore::~PostgresStore() = default;
+
+int PostgresStore::schema_version() noexcept {
+    return detail::latest_schema_version();
+}
+
+void PostgresStore::insert(const Chatbot& chatbot, const Digest& key_digest) {
+    auto conn = impl_->pool.acquire();
+    Params p;
+    p.text(chatbot.id)
+        .text(chatbot.org_id)
+        .text(chatbot.name)
+        .text(chatbot.key_prefix)
+        .bytes(key_digest)
+        .text(chatbot.settings_json)
+        .int64(chatbot.created_at.time_since_epoch().count());
+    conn->exec(Stmt::insert_chatbot, p);
+}
+
+std::vector<Chatbot> PostgresStore::list(std::string_view org_id) {
+    auto conn = impl_->pool.acquire();
+    Params p;
+    p.text(org_id);
+    const Result r = conn->exec(Stmt::list_chatbots, p);
+    std::vector<Chatbot> out;
+    out.reserve(static_cast<std::size_t>(r.rows()));
+    for (int i = 0; i < r.rows(); ++i) out.push_back(chatbot_at(r, i));
+    return out;
+}
+
+std::optional<Chatbot> PostgresStore::get(std::string_view org_id, std::string_view id) {
+    auto conn = impl_->pool.acquire();
+    Params p;
+    p.text(org_id).text(id);
+    return first_chatbot(conn->exec(Stmt::get_chatbot, p));
+}
+
+std::optional<Chatbot> PostgresStore::update(std::string_view org_id, std::string_view id,
+                                             const std::function<void(Chatbot&)>& mutate) {
+    auto conn = impl_->pool.acquire();
+    Transaction tx(*conn);
+    Params key;
+    key.text(org_id).text(id);
+    // The row lock makes concurrent read-modify-writes of one chatbot take turns.
+    std::optional<Chatbot> row = first_chatbot(conn->exec(Stmt::get_chatbot_for_update, key));
+    if (!row) return std::nullopt;
+    Chatbot changed = *row;
+    mutate(changed);  // may throw: the transaction rolls back, nothing is written
+    row->name = std::move(changed.name);
+    row->settings_json = std::move(changed.settings_json);
+    Params p;
+    p.text(org_id).text(id).text(row->name).text(row->settings_json);
+    conn->exec(Stmt::update_chatbot, p);
+    tx.commit();
+    return row;
+}
+
+bool PostgresStore::remove(std::string_view org_id, std::string_view id) {
+    auto conn = impl_->pool.acquire();
+    Params p;
+    p.text(org_id).text(id);
+    // ON DELETE CASCADE removes conversations, messages and analysis results in the same
+    // statement, hence the same transaction.
+    return conn->exec(Stmt::delete_chatbot, p).affected() > 0;
+}
+
+std::optional<Chatbot> PostgresStore::replace_key(std::string_view org_id, std::string_view id,
+                                                  const Digest& new_digest,
+                                                  std::string_view new_prefix) {
+    auto conn = impl_->pool.acquire();
+    Params p;
+    p.text(org_id).text(id).bytes(new_digest).text(new_prefix);
+    return first_chatbot(conn->exec(Stmt::replace_key, p));
+}
+
+std::optional<Chatbot> PostgresStore::find_by_key_digest(const Digest& digest) {
+    auto conn = impl_->pool.acquire();
+    Params p;
+    p.bytes(digest);
+    return first_chatbot(conn->exec(Stmt::find_by_key_digest, p));
+}
+
+std::optional<CaptureResult> PostgresStore::append_capture(std::string_view chatbot_id,
+                                                           const CaptureBatch& batch) {
+    const std::int64_t now = impl_->now_seconds();
+    const std::string new_id = generate_uuid_v4(*impl_->random);
+    const std::span<const CapturedMessage> messages(batch.messages);
+    Params conv;
+    conv.text(new_id)
+        .text(chatbot_id)
+        .text(batch.external_conversation_id)
+        .optional_text(batch.external_user_id)
+        .text(batch.metadata_json)
+        .int64(now);
+    auto conn = impl_->pool.acquire();
+    try {
+        if (!messages.empty() && messages.size() <= kMessagesPerStatement) {
+            // The usual case: one statement, so one round trip and implicitly atomic.
+            add_messages(conv, messages);
+            const Result r = conn->exec(detail::capture_sql(messages.size()), conv);
+            if (r.rows() == 0) return std::nullopt;  // no such chatbot
+            return CaptureResult{r.string(0, 0), static_cast<std::size_t>(r.int64(0, 1))};
+        }
+        Transaction tx(*conn);
+        const Result r = conn->exec(Stmt::upsert_conversation, conv);
+        if (r.rows() == 0) return std::nullopt;
+        CaptureResult out{r.string(0, 0), 0};
+        for (std::size_t begin = 0; begin < messages.size(); begin += kMessagesPerStatement) {
+            const auto chunk =
+                messages.subspan(begin, std::min(kMessagesPerStatement, messages.size() - begin));
+            Params p;
+            p.text(out.conversation_id).int64(now);
+            add_messages(p, chunk);
+            out.messages_stored +=
+                conn->exec(detail::insert_messages_sql(chunk.size()), p).affected();
+        }
+        tx.commit();
+        return out;
+    } catch (const DbError& e) {
+        // The chatbot was deleted between the EXISTS check and the foreign-key check.
+        if (e.sqlstate() == detail::kForeignKeyViolation) return std::nullopt;
+        throw;
+    }
+}
+
+bool PostgresStore::record_analysis(std::string_view chatbot_id, std::string_view conversation_id,
+                                    std::string_view kind, std::string_view result_json) {
+    auto conn = impl_->pool.acquire();
+    Params p;
+    p.text(chatbot_id)
+        .text(conversation_id)
+        .text(kind)
+        .text(result_json)
+        .int64(impl_->now_seconds());
+    try {
+        return conn->exec(Stmt::record_analysis, p).affected() > 0;
+    } catch (const DbError& e) {
+        if (e.sqlstate() == detail::kForeignKeyViolation) return false;  // deleted meanwhile
+        throw;
+    }
+}
+
+ChatbotDataCounts PostgresStore::count_data(std::string_view chatbot_id) {
+    auto conn = impl_->pool.acquire();
+    Params p;
+    p.text(chatbot_id);
+    const Result r = conn->exec(Stmt::count_data, p);
+    return ChatbotDataCounts{static_cast<std::size_t>(r.int64(0, 0)),
+                             static_cast<std::size_t>(r.int64(0, 1)),
+                             static_cast<std::size_t>(r.int64(0, 2))};
+}
+
+void PostgresStore::ping() {
+    auto conn = impl_->pool.acquire();
+    conn->exec(Stmt::ping, Params{});
+}
+
+Organization PostgresStore::find_or_create_organization(std::string_view name,
+                                                        std::string_view new_id) {
+    auto conn = impl_->pool.acquire();
+    Params by_name;
+    by_name.text(name);
+    // Each statement sees what committed before it started (read committed), so after
+    // our INSERT, or a concurrent one that made ours do nothing, the SELECT finds the row.
+    for (int attempt = 0; attempt < 3; ++attempt) {
+        const Result found = conn->exec(Stmt::find_org_by_name, by_name);
+        if (found.rows() > 0) return Organization{found.string(0, 0), found.string(0, 1)};
+        Params ins;
+        ins.text(new_id).text(name);
+        conn->exec(Stmt::insert_org, ins);
+    }
+    throw Error(ErrorCode::unavailable, "postgres: organization kept disappearing; try again");
+}
+
+std::optional<Organization> PostgresStore::find_organization(std::string_view id) {
+    auto conn = impl_->pool.acquire();
+    Params p;
+    p.text(id);
+    const Result r = conn->exec(Stmt::find_org_by_id, p);
+    if (r.rows() == 0) return std::nullopt;
+    return Organization{r.string(0, 0), r.string(0, 1)};
+}
+
+void PostgresStore::insert_user(const User& user, std::string_view password_hash) {
+    const std::string email_lower = lowercase_ascii(user.email);
+    auto conn = impl_->pool.acquire();
+    Params p;
+    p.text(user.id).text(user.org_id).text(user.email).text(email_lower).text(password_hash);
+    try {
+        conn->exec(Stmt::insert_user, p);
+    } catch (const DbError& e) {
+        if (e.sqlstate() == detail::kForeignKeyViolation)
+            throw Error(ErrorCode::invalid_argument, "no such organization", "org");
+        throw;
+    }
+}
+
+std::optional<std::pair<User, std::string>> PostgresStore::find_user_by_email(
+    std::string_view email_lower) {
+    auto conn = impl_->pool.acquire();
+    Params p;
+    p.text(email_lower);
+    const Result r = conn->exec(Stmt::find_user_by_email, p);
+    if (r.rows() == 0) return std::nullopt;
+    return std::pair{User{r.string(0, 0), r.string(0, 1), r.string(0, 2)}, r.string(0, 3)};
+}
+
+std::size_t PostgresStore::count_users() {
+    auto conn = impl_->pool.acquire();
+    return static_cast<std::size_t>(conn->exec(Stmt::count_users, Params{}).int64(0, 0));
+}
+
+void PostgresStore::insert_session(const SessionRecord& session) {
+    auto conn = impl_->pool.acquire();
+    Params p;
+    p.bytes(session.token_digest)
+        .text(session.user_id)
+        .text(session.org_id)
+        .int64(session.expires_at.time_since_epoch().count());
+    try {
+        conn->exec(Stmt::insert_session, p);
+    } catch (const DbError& e) {
+        if (e.sqlstate() == detail::kForeignKeyViolation)
+            throw Error(ErrorCode::invalid_argument, "no such user", "user_id");
+        throw;
+    }
+}
+
+std::optional<SessionRecord> PostgresStore::find_session(const Digest& token_digest) {
+    auto conn = impl_->pool.acquire();
+    Params p;
+    p.bytes(token_digest);
+    const Result r = conn->exec(Stmt::find_session, p);
+    if (r.rows() == 0) return std::nullopt;
+    return SessionRecord{token_digest, r.string(0, 0), r.string(0, 1),
+                         std::chrono::sys_seconds(std::chrono::seconds(r.int64(0, 2)))};
+}
+
+bool PostgresStore::delete_session(const Digest& token_digest) {
+    auto conn = impl_->pool.acquire();
+    Params p;
+    p.bytes(token_digest);
+    return conn->exec(Stmt::delete_session, p).affected() > 0;
+}
+
+std::size_t PostgresStore::delete_expired_sessions(std::chrono::sys_seconds now) {
+    auto conn = impl_->pool.acquire();
+    Params p;
+    p.int64(now.time_since_epoch().count());
+    return conn->exec(Stmt::delete_expired_sessions, p).affected();
+}
+
+}  // namespace chatbotmgr::postgres

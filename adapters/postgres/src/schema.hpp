@@ -1,0 +1,39 @@
+// Internal: the schema migrations and the SQL of every prepared statement.
+#pragma once
+
+#include <cstddef>
+#include <span>
+#include <string>
+
+#include "connection.hpp"
+
+namespace chatbotmgr::postgres::detail {
+
+struct Migration {
+    int version;
+    const char* sql;  // may hold several statements; runs inside the migration transaction
+};
+
+// In version order; the last one's version is the schema version of this build.
+std::span<const Migration> migrations() noexcept;
+int latest_schema_version() noexcept;
+
+// The SQL text of a prepared statement.
+const char* statement_sql(Stmt statement) noexcept;
+
+// A whole capture in one statement (one round trip, atomic without BEGIN/COMMIT): the
+// conversation upsert's parameters $1..$6 (see Stmt::upsert_conversation), then four per
+// message from $7 (external id, role, content, sent_at_ms). Returns one row (conversation
+// id, messages stored), or none when the chatbot does not exist.
+std::string capture_sql(std::size_t message_count);
+// Appends messages to a known conversation: $1 conversation id, $2 created_at, then four
+// per message from $3 as above. The affected row count is the number stored.
+std::string insert_messages_sql(std::size_t message_count);
+
+// Brings the schema up to date (apply = true) or checks it is (apply = false). Safe when
+// several processes do it at once: the work runs in one transaction under an advisory
+// lock. Throws Error(unavailable) when the schema is behind and apply is false, and
+// Error(internal) when the database is ahead of this build.
+void migrate(Connection& conn, bool apply);
+
+}  // namespace chatbotmgr::postgres::detail

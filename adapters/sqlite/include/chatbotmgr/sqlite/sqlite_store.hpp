@@ -1,0 +1,123 @@
+// SqliteStore: both storage ports (ChatbotStore, AccountStore) on one SQLite file.
+//
+// The embedded default. One writer connection, owned by a writer thread, commits the
+// writes of all concurrent callers in shared transactions (group commit: one fsync per
+// batch, each caller acknowledged only after that commit); reads run on a small pool of
+// read connections in WAL mode, so they never wait for the writer. No connection is ever
+// used by two threads at once.
+//
+// Threading: every method may be called from many threads at once.
+// Errors: as the ports say -- engine failures (disk full, read-only, I/O error, corrupt
+// file, locked past busy_timeout) throw Error(unavailable), uniqueness violations throw
+// Error(conflict). The store recovers by itself once the fault clears.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "chatbotmgr/accounts.hpp"
+#include "chatbotmgr/clock.hpp"
+#include "chatbotmgr/storage.hpp"
+
+namespace chatbotmgr::sqlite {
+
+// PRAGMA synchronous for the WAL. full: an acknowledged write survives power loss.
+// normal: it survives a crash of the process but may be lost on power loss.
+enum class Synchronous { full, normal };
+
+struct SqliteOptions {
+    // Database file; created (with its schema) when missing. Default: "chatbotmgr.db".
+    std::string path = "chatbotmgr.db";
+    // Default: Synchronous::full.
+    Synchronous synchronous = Synchronous::full;
+    // How long a connection waits for a lock held by another connection or process
+    // before the call fails with Error(unavailable). Default: 5 seconds.
+    std::chrono::milliseconds busy_timeout = std::chrono::seconds(5);
+    // Caps the database file at this many pages (PRAGMA max_page_count); writes past it
+    // fail with Error(unavailable) like a full disk. Default: unset (SQLite's own limit).
+    std::optional<std::int64_t> max_page_count;
+    // Number of read connections (each opened on first use). Default: 4.
+    std::size_t read_connections = 4;
+    // Most write calls committed together in one transaction. Default: 256.
+    std::size_t max_batch = 256;
+    // Time source for conversation, message and analysis timestamps.
+    // Default: system_clock().
+    std::shared_ptr<Clock> clock;
+    // Source of conversation ids. Default: system_random().
+    std::shared_ptr<RandomSource> random;
+};
+
+// Connection settings as SQLite reports them (for tests and diagnostics).
+struct ConnectionSettings {
+    std::string journal_mode;   // "wal"
+    int synchronous = 0;        // 2 = FULL, 1 = NORMAL
+    bool foreign_keys = false;  // true
+    std::int64_t busy_timeout_ms = 0;
+    std::int64_t max_page_count = 0;
+    int user_version = 0;  // schema version of the file
+};
+
+class SqliteStore final : public ChatbotStore, public AccountStore {
+  public:
+    // Opens (creating when missing) and migrates the database. Throws Error(unavailable)
+    // when the file cannot be opened, is not a database, or has a schema newer than this
+    // build knows.
+    explicit SqliteStore(SqliteOptions options = {});
+    // Finishes every queued write, then closes the connections.
+    ~SqliteStore() override;
+    SqliteStore(const SqliteStore&) = delete;
+    SqliteStore& operator=(const SqliteStore&) = delete;
+
+    // The schema version (PRAGMA user_version) this build migrates files to.
+    static int schema_version() noexcept;
+
+    // ChatbotStore. update() runs mutate on the store's writer thread inside the write
+    // transaction: keep it short, and do not call the store's write methods from it
+    // (that throws Error(internal)).
+    void insert(const Chatbot& chatbot, const Digest& key_digest) override;
+    std::vector<Chatbot> list(std::string_view org_id) override;
+    std::optional<Chatbot> get(std::string_view org_id, std::string_view id) override;
+    std::optional<Chatbot> update(std::string_view org_id, std::string_view id,
+                                  const std::function<void(Chatbot&)>& mutate) override;
+    bool remove(std::string_view org_id, std::string_view id) override;
+    std::optional<Chatbot> replace_key(std::string_view org_id, std::string_view id,
+                                       const Digest& new_digest,
+                                       std::string_view new_prefix) override;
+    std::optional<Chatbot> find_by_key_digest(const Digest& digest) override;
+    std::optional<CaptureResult> append_capture(std::string_view chatbot_id,
+                                                const CaptureBatch& batch) override;
+    bool record_analysis(std::string_view chatbot_id, std::string_view conversation_id,
+                         std::string_view kind, std::string_view result_json) override;
+    ChatbotDataCounts count_data(std::string_view chatbot_id) override;
+    void ping() override;
+    // True: SQLite locks the file, but another process could still open it; the store
+    // assumes the file is this process's own (the bundled server's deployment).
+    bool exclusive_to_this_process() const override { return true; }
+
+    // AccountStore.
+    Organization find_or_create_organization(std::string_view name,
+                                             std::string_view new_id) override;
+    std::optional<Organization> find_organization(std::string_view id) override;
+    void insert_user(const User& user, std::string_view password_hash) override;
+    std::optional<std::pair<User, std::string>> find_user_by_email(
+        std::string_view email_lower) override;
+    std::size_t count_users() override;
+    void insert_session(const SessionRecord& session) override;
+    std::optional<SessionRecord> find_session(const Digest& token_digest) override;
+    bool delete_session(const Digest& token_digest) override;
+    std::size_t delete_expired_sessions(std::chrono::sys_seconds now) override;
+
+    // The settings of the writer connection and of a read connection.
+    ConnectionSettings writer_settings();
+    ConnectionSettings reader_settings();
+
+  private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace chatbotmgr::sqlite

@@ -1,0 +1,142 @@
+#include "schema.hpp"
+
+#include <iterator>
+#include <string>
+
+namespace chatbotmgr::sqlite::detail {
+namespace {
+
+struct Migration {
+    int version;
+    const char* sql;
+};
+
+// Append-only: a released step is never edited; changes come as a new step.
+constexpr Migration kMigrations[] = {
+    {1, R"sql(
+CREATE TABLE chatbots (
+    id          TEXT    NOT NULL PRIMARY KEY,
+    org_id      TEXT    NOT NULL,
+    name        TEXT    NOT NULL,
+    key_prefix  TEXT    NOT NULL,
+    key_digest  BLOB    NOT NULL,
+    settings    TEXT    NOT NULL DEFAULT '{}',
+    created_at  INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX chatbots_key_digest ON chatbots (key_digest);
+CREATE INDEX chatbots_org_list ON chatbots (org_id, created_at DESC, id DESC);
+
+CREATE TABLE conversations (
+    id                TEXT    NOT NULL PRIMARY KEY,
+    chatbot_id        TEXT    NOT NULL REFERENCES chatbots (id) ON DELETE CASCADE,
+    external_id       TEXT    NOT NULL,
+    external_user_id  TEXT,
+    metadata          TEXT    NOT NULL DEFAULT '{}',
+    created_at        INTEGER NOT NULL,
+    updated_at        INTEGER NOT NULL,
+    UNIQUE (chatbot_id, external_id)
+);
+
+CREATE TABLE messages (
+    id               INTEGER PRIMARY KEY,
+    conversation_id  TEXT    NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+    seq              INTEGER NOT NULL,
+    role             TEXT    NOT NULL CHECK (role IN ('user', 'assistant', 'system')),
+    content          TEXT    NOT NULL,
+    external_id      TEXT,
+    sent_at          INTEGER,
+    received_at      INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX messages_order ON messages (conversation_id, seq);
+CREATE UNIQUE INDEX messages_external_id ON messages (conversation_id, external_id)
+    WHERE external_id IS NOT NULL;
+
+CREATE TABLE analysis_results (
+    id               INTEGER PRIMARY KEY,
+    conversation_id  TEXT    NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+    chatbot_id       TEXT    NOT NULL,
+    kind             TEXT    NOT NULL,
+    result           TEXT    NOT NULL,
+    created_at       INTEGER NOT NULL
+);
+CREATE INDEX analysis_results_conversation ON analysis_results (conversation_id);
+CREATE INDEX analysis_results_chatbot ON analysis_results (chatbot_id);
+)sql"},
+    {2, R"sql(
+CREATE TABLE organizations (
+    id          TEXT    NOT NULL PRIMARY KEY,
+    name        TEXT    NOT NULL UNIQUE,
+    created_at  INTEGER NOT NULL
+);
+
+CREATE TABLE users (
+    id             TEXT    NOT NULL PRIMARY KEY,
+    org_id         TEXT    NOT NULL REFERENCES organizations (id),
+    email          TEXT    NOT NULL,
+    email_lower    TEXT    NOT NULL UNIQUE,
+    password_hash  TEXT    NOT NULL,
+    created_at     INTEGER NOT NULL
+);
+CREATE INDEX users_org ON users (org_id);
+
+CREATE TABLE sessions (
+    token_digest  BLOB    NOT NULL PRIMARY KEY,
+    user_id       TEXT    NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+    org_id        TEXT    NOT NULL,
+    expires_at    INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX sessions_expiry ON sessions (expires_at);
+CREATE INDEX sessions_user ON sessions (user_id);
+)sql"},
+};
+
+int user_version(Connection& c) {
+    return static_cast<int>(c.query_int("PRAGMA user_version"));
+}
+
+Error newer_than_known(const std::string& path, int found) {
+    return Error(ErrorCode::unavailable,
+                 "SQLite database \"" + path + "\" has schema version " + std::to_string(found) +
+                     ", newer than version " + std::to_string(latest_schema_version()) +
+                     " known to this build of chatbotmgr; upgrade chatbotmgr to open it");
+}
+
+}  // namespace
+
+int latest_schema_version() noexcept {
+    return std::prev(std::end(kMigrations))->version;
+}
+
+void migrate(Connection& c, const std::string& path) {
+    try {
+        int found = user_version(c);
+        if (found > latest_schema_version()) throw newer_than_known(path, found);
+        for (const Migration& step : kMigrations) {
+            if (step.version <= found) continue;
+            c.exec("BEGIN IMMEDIATE");
+            try {
+                // Re-read under the write lock: another process may have migrated meanwhile.
+                found = user_version(c);
+                if (found > latest_schema_version()) throw newer_than_known(path, found);
+                if (step.version > found) {
+                    c.exec(step.sql);
+                    const std::string set_version =
+                        "PRAGMA user_version = " + std::to_string(step.version);
+                    c.exec(set_version.c_str());
+                    found = step.version;
+                }
+                c.exec("COMMIT");
+            } catch (...) {
+                if (c.in_transaction()) c.exec("ROLLBACK");
+                throw;
+            }
+        }
+    } catch (const SQLite::Exception& e) {
+        const Error mapped = to_error(e, "schema migration");
+        // A bug in a migration step is still a reason the store cannot open; say which.
+        throw Error(ErrorCode::unavailable,
+                    "cannot migrate SQLite database \"" + path + "\": " + mapped.what());
+    }
+}
+
+}  // namespace chatbotmgr::sqlite::detail

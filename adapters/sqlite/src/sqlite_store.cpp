@@ -1,0 +1,500 @@
+#include "chatbotmgr/sqlite/sqlite_store.hpp"
+
+#include <algorithm>
+#include <utility>
+
+#include "chatbotmgr/error.hpp"
+#include "chatbotmgr/secrets.hpp"
+#include "connection.hpp"
+#include "reader_pool.hpp"
+#include "schema.hpp"
+#include "writer.hpp"
+
+namespace chatbotmgr::sqlite {
+namespace {
+
+using detail::Connection;
+using detail::StatementUse;
+
+// --- SQL. Each constant's address keys the per-connection statement cache. ---
+
+#define CHATBOT_COLUMNS "id, org_id, name, key_prefix, settings, created_at"
+
+constexpr const char* kInsertChatbot =
+    "INSERT INTO chatbots (id, org_id, name, key_prefix, key_digest, settings, created_at) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+constexpr const char* kSelectChatbot =
+    "SELECT " CHATBOT_COLUMNS " FROM chatbots WHERE id = ?1 AND org_id = ?2";
+constexpr const char* kListChatbots = "SELECT " CHATBOT_COLUMNS
+                                      " FROM chatbots WHERE org_id = ?1 "
+                                      "ORDER BY created_at DESC, id DESC";
+constexpr const char* kUpdateChatbot = "UPDATE chatbots SET name = ?1, settings = ?2 WHERE id = ?3";
+constexpr const char* kDeleteChatbot = "DELETE FROM chatbots WHERE id = ?1 AND org_id = ?2";
+constexpr const char* kReplaceKey =
+    "UPDATE chatbots SET key_digest = ?1, key_prefix = ?2 WHERE id = ?3 AND org_id = ?4 "
+    "RETURNING " CHATBOT_COLUMNS;
+constexpr const char* kFindByDigest =
+    "SELECT " CHATBOT_COLUMNS " FROM chatbots WHERE key_digest = ?1";
+constexpr const char* kChatbotExists = "SELECT 1 FROM chatbots WHERE id = ?1";
+constexpr const char* kUpsertConversation =
+    "INSERT INTO conversations "
+    "(id, chatbot_id, external_id, external_user_id, metadata, created_at, updated_at) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?6) "
+    "ON CONFLICT (chatbot_id, external_id) DO UPDATE SET "
+    "external_user_id = excluded.external_user_id, metadata = excluded.metadata, "
+    "updated_at = excluded.updated_at "
+    "RETURNING id";
+// Deduplication is the partial unique index's job: a message whose external id is
+// stored already changes nothing, and changes() tells which ones were new.
+constexpr const char* kInsertMessage =
+    "INSERT INTO messages "
+    "(conversation_id, seq, role, content, external_id, sent_at, received_at) "
+    "VALUES (?1, (SELECT coalesce(max(seq), 0) + 1 FROM messages WHERE conversation_id = ?1), "
+    "?2, ?3, ?4, ?5, ?6) "
+    "ON CONFLICT (conversation_id, external_id) WHERE external_id IS NOT NULL DO NOTHING";
+constexpr const char* kRecordAnalysis =
+    "INSERT INTO analysis_results (conversation_id, chatbot_id, kind, result, created_at) "
+    "SELECT id, chatbot_id, ?3, ?4, ?5 FROM conversations WHERE id = ?1 AND chatbot_id = ?2";
+constexpr const char* kCountData =
+    "SELECT (SELECT count(*) FROM conversations WHERE chatbot_id = ?1), "
+    "(SELECT count(*) FROM messages WHERE conversation_id IN "
+    "(SELECT id FROM conversations WHERE chatbot_id = ?1)), "
+    "(SELECT count(*) FROM analysis_results WHERE chatbot_id = ?1)";
+constexpr const char* kPing = "SELECT count(*) FROM sqlite_schema";
+
+constexpr const char* kSelectOrgByName = "SELECT id, name FROM organizations WHERE name = ?1";
+constexpr const char* kSelectOrgById = "SELECT id, name FROM organizations WHERE id = ?1";
+constexpr const char* kInsertOrg =
+    "INSERT INTO organizations (id, name, created_at) VALUES (?1, ?2, ?3) "
+    "ON CONFLICT (name) DO NOTHING";
+constexpr const char* kInsertUser =
+    "INSERT INTO users (id, org_id, email, email_lower, password_hash, created_at) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+constexpr const char* kSelectUserByEmail =
+    "SELECT id, org_id, email, password_hash FROM users WHERE email_lower = ?1";
+constexpr const char* kCountUsers = "SELECT count(*) FROM users";
+constexpr const char* kInsertSession =
+    "INSERT INTO sessions (token_digest, user_id, org_id, expires_at) VALUES (?1, ?2, ?3, ?4)";
+constexpr const char* kSelectSession =
+    "SELECT user_id, org_id, expires_at FROM sessions WHERE token_digest = ?1";
+constexpr const char* kDeleteSession = "DELETE FROM sessions WHERE token_digest = ?1";
+// Same boundary as MemoryStore and Accounts: a session is dead at its expires_at.
+constexpr const char* kDeleteExpiredSessions = "DELETE FROM sessions WHERE expires_at <= ?1";
+
+#undef CHATBOT_COLUMNS
+
+// --- Row helpers ---
+
+Chatbot chatbot_from_row(SQLite::Statement& s) {
+    Chatbot c;
+    c.id = s.getColumn(0).getString();
+    c.org_id = s.getColumn(1).getString();
+    c.name = s.getColumn(2).getString();
+    c.key_prefix = s.getColumn(3).getString();
+    c.settings_json = s.getColumn(4).getString();
+    c.created_at = Seconds{std::chrono::seconds{s.getColumn(5).getInt64()}};
+    return c;
+}
+
+std::optional<Chatbot> select_chatbot(Connection& c, std::string_view org_id, std::string_view id) {
+    StatementUse s(c, kSelectChatbot);
+    s.bind(1, id);
+    s.bind(2, org_id);
+    if (!s->executeStep()) return std::nullopt;
+    return chatbot_from_row(*s);
+}
+
+std::string lowercase_ascii(std::string_view s) {
+    std::string out(s);
+    for (char& ch : out)
+        if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
+    return out;
+}
+
+std::int64_t to_unix_seconds(std::chrono::system_clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
+}
+
+detail::ConnectionConfig make_config(const SqliteOptions& o) {
+    return detail::ConnectionConfig{o.path, o.synchronous, o.busy_timeout, o.max_page_count};
+}
+
+std::unique_ptr<Connection> open_and_migrate(const detail::ConnectionConfig& config) {
+    auto connection = std::make_unique<Connection>(config, detail::Role::writer);
+    detail::migrate(*connection, config.path);
+    return connection;
+}
+
+}  // namespace
+
+struct SqliteStore::Impl {
+    explicit Impl(SqliteOptions o)
+        : options(std::move(o)),
+          clock(options.clock ? options.clock : system_clock()),
+          random(options.random ? options.random : system_random()),
+          config(make_config(options)),
+          // Migrate before any reader opens, so readers always see the current schema.
+          writer(
+              open_and_migrate(config),
+              [config = config] {
+                  return std::make_unique<Connection>(config, detail::Role::writer);
+              },
+              options.max_batch),
+          readers(config, options.read_connections) {}
+
+    // Runs body on a read connection; engine errors become Error (see to_error).
+    template <class F>
+    auto read(const char* operation, F&& body) {
+        auto lease = readers.acquire();
+        try {
+            return body(lease.connection());
+        } catch (const SQLite::Exception& e) {
+            if (detail::needs_reopen(e)) lease.discard();
+            throw detail::to_error(e, operation);
+        }
+    }
+
+    std::int64_t now_seconds() const { return to_unix_seconds(clock->now()); }
+    std::int64_t now_millis() const {
+        return std::chrono::duration_cast<std::chrono::milliseconds>(
+                   clock->now().time_since_epoch())
+            .count();
+    }
+
+    SqliteOptions options;
+    std::shared_ptr<Clock> clock;
+    std::shared_ptr<RandomSource> random;
+    detail::ConnectionConfig config;
+    detail::Writer writer;
+    detail::ReaderPool readers;
+};
+
+SqliteStore::SqliteStore(SqliteOptions options)
+    : impl_(std::make_unique<Impl>(std::move(options))) {}
+
+SqliteStore::~SqliteStore() = default;
+
+int SqliteStore::schema_version() noexcept {
+    return detail::latest_schema_version();
+}
+
+// --- ChatbotStore ---
+
+void SqliteStore::insert(const Chatbot& chatbot, const Digest& key_digest) {
+    impl_->writer.run(
+        "insert chatbot", "a chatbot with this id or key exists already", [&](Connection& c) {
+            StatementUse s(c, kInsertChatbot);
+            s.bind(1, chatbot.id);
+            s.bind(2, chatbot.org_id);
+            s.bind(3, chatbot.name);
+            s.bind(4, chatbot.key_prefix);
+            s.bind(5, key_digest);
+            s.bind(6, chatbot.settings_json);
+            s.bind(7, static_cast<std::int64_t>(chatbot.created_at.time_since_epoch().count()));
+            s->exec();
+        });
+}
+
+std::vector<Chatbot> SqliteStore::list(std::string_view org_id) {
+    return impl_->read("list chatbots", [&](Connection& c) {
+        std::vector<Chatbot> out;
+        StatementUse s(c, kListChatbots);
+        s.bind(1, org_id);
+        while (s->executeStep()) out.push_back(chatbot_from_row(*s));
+        return out;
+    });
+}
+
+std::optional<Chatbot> SqliteStore::get(std::string_view org_id, std::string_view id) {
+    return impl_->read("get chatbot", [&](Connection& c) { return select_chatbot(c, org_id, id); });
+}
+
+std::optional<Chatbot> SqliteStore::update(std::string_view org_id, std::string_view id,
+                                           const std::function<void(Chatbot&)>& mutate) {
+    std::optional<Chatbot> result;
+    impl_->writer.run("update chatbot", nullptr, [&](Connection& c) {
+        result.reset();
+        std::optional<Chatbot> current = select_chatbot(c, org_id, id);
+        if (!current) return;
+        Chatbot changed = *current;
+        mutate(changed);  // may throw: the job's savepoint is rolled back
+        // Only name and settings are the caller's to change.
+        current->name = std::move(changed.name);
+        current->settings_json = std::move(changed.settings_json);
+        StatementUse s(c, kUpdateChatbot);
+        s.bind(1, current->name);
+        s.bind(2, current->settings_json);
+        s.bind(3, current->id);
+        s->exec();
+        result = std::move(current);
+    });
+    return result;
+}
+
+bool SqliteStore::remove(std::string_view org_id, std::string_view id) {
+    bool removed = false;
+    // Conversations, messages and analysis results go with it: ON DELETE CASCADE, in the
+    // same transaction.
+    impl_->writer.run("delete chatbot", nullptr, [&](Connection& c) {
+        StatementUse s(c, kDeleteChatbot);
+        s.bind(1, id);
+        s.bind(2, org_id);
+        removed = s->exec() > 0;
+    });
+    return removed;
+}
+
+std::optional<Chatbot> SqliteStore::replace_key(std::string_view org_id, std::string_view id,
+                                                const Digest& new_digest,
+                                                std::string_view new_prefix) {
+    std::optional<Chatbot> result;
+    impl_->writer.run("replace key", "another chatbot has this key already", [&](Connection& c) {
+        result.reset();
+        StatementUse s(c, kReplaceKey);
+        s.bind(1, new_digest);
+        s.bind(2, new_prefix);
+        s.bind(3, id);
+        s.bind(4, org_id);
+        if (s->executeStep()) {
+            result = chatbot_from_row(*s);
+            s->executeStep();  // finishes the statement (RETURNING yields one row here)
+        }
+    });
+    return result;
+}
+
+std::optional<Chatbot> SqliteStore::find_by_key_digest(const Digest& digest) {
+    return impl_->read("find chatbot by key", [&](Connection& c) -> std::optional<Chatbot> {
+        StatementUse s(c, kFindByDigest);
+        s.bind(1, digest);
+        if (!s->executeStep()) return std::nullopt;
+        return chatbot_from_row(*s);
+    });
+}
+
+std::optional<CaptureResult> SqliteStore::append_capture(std::string_view chatbot_id,
+                                                         const CaptureBatch& batch) {
+    // Drawn outside the writer thread; only used when the conversation is new.
+    const std::string new_conversation_id = generate_uuid_v4(*impl_->random);
+    const std::int64_t now_ms = impl_->now_millis();
+    std::optional<CaptureResult> result;
+    impl_->writer.run("store capture", nullptr, [&](Connection& c) {
+        result.reset();
+        {
+            StatementUse exists(c, kChatbotExists);
+            exists.bind(1, chatbot_id);
+            if (!exists->executeStep()) return;  // deleted (or never existed): write nothing
+        }
+        CaptureResult r;
+        {
+            StatementUse s(c, kUpsertConversation);
+            s.bind(1, new_conversation_id);
+            s.bind(2, chatbot_id);
+            s.bind(3, batch.external_conversation_id);
+            if (batch.external_user_id) {
+                s.bind(4, *batch.external_user_id);
+            } else {
+                s.bind_null(4);
+            }
+            s.bind(5, batch.metadata_json);
+            s.bind(6, now_ms / 1000);
+            if (!s->executeStep()) {
+                throw Error(ErrorCode::internal, "conversation upsert returned no row");
+            }
+            r.conversation_id = s->getColumn(0).getString();
+            s->executeStep();
+        }
+        StatementUse m(c, kInsertMessage);
+        m.bind(1, r.conversation_id);
+        m.bind(6, now_ms);
+        for (const CapturedMessage& message : batch.messages) {
+            m->tryReset();
+            m.bind(2, message.role);
+            m.bind(3, message.content);
+            if (message.external_id) {
+                m.bind(4, *message.external_id);
+            } else {
+                m.bind_null(4);
+            }
+            if (message.sent_at) {
+                m.bind(5, static_cast<std::int64_t>(message.sent_at->time_since_epoch().count()));
+            } else {
+                m.bind_null(5);
+            }
+            r.messages_stored += static_cast<std::size_t>(m->exec());
+        }
+        result = std::move(r);
+    });
+    return result;
+}
+
+bool SqliteStore::record_analysis(std::string_view chatbot_id, std::string_view conversation_id,
+                                  std::string_view kind, std::string_view result_json) {
+    bool recorded = false;
+    const std::int64_t now = impl_->now_seconds();
+    impl_->writer.run("record analysis", nullptr, [&](Connection& c) {
+        StatementUse s(c, kRecordAnalysis);
+        s.bind(1, conversation_id);
+        s.bind(2, chatbot_id);
+        s.bind(3, kind);
+        s.bind(4, result_json);
+        s.bind(5, now);
+        recorded = s->exec() > 0;
+    });
+    return recorded;
+}
+
+ChatbotDataCounts SqliteStore::count_data(std::string_view chatbot_id) {
+    return impl_->read("count chatbot data", [&](Connection& c) {
+        // One statement, so the three counts come from one snapshot.
+        StatementUse s(c, kCountData);
+        s.bind(1, chatbot_id);
+        s->executeStep();
+        ChatbotDataCounts counts;
+        counts.conversations = static_cast<std::size_t>(s->getColumn(0).getInt64());
+        counts.messages = static_cast<std::size_t>(s->getColumn(1).getInt64());
+        counts.analysis_results = static_cast<std::size_t>(s->getColumn(2).getInt64());
+        return counts;
+    });
+}
+
+void SqliteStore::ping() {
+    impl_->read("ping", [](Connection& c) {
+        StatementUse s(c, kPing);
+        s->executeStep();
+    });
+}
+
+// --- AccountStore ---
+
+Organization SqliteStore::find_or_create_organization(std::string_view name,
+                                                      std::string_view new_id) {
+    auto select_by_name = [&](Connection& c) -> std::optional<Organization> {
+        StatementUse s(c, kSelectOrgByName);
+        s.bind(1, name);
+        if (!s->executeStep()) return std::nullopt;
+        return Organization{s->getColumn(0).getString(), s->getColumn(1).getString()};
+    };
+    // Most calls find an existing organization: answer those without a write.
+    if (auto existing = impl_->read("find organization", select_by_name)) return *existing;
+
+    std::optional<Organization> result;
+    const std::int64_t now = impl_->now_seconds();
+    impl_->writer.run("create organization", "an organization with this id exists already",
+                      [&](Connection& c) {
+                          {
+                              StatementUse s(c, kInsertOrg);
+                              s.bind(1, new_id);
+                              s.bind(2, name);
+                              s.bind(3, now);
+                              s->exec();
+                          }
+                          result = select_by_name(c);
+                      });
+    if (!result) throw Error(ErrorCode::internal, "organization vanished after its insert");
+    return *result;
+}
+
+std::optional<Organization> SqliteStore::find_organization(std::string_view id) {
+    return impl_->read("find organization", [&](Connection& c) -> std::optional<Organization> {
+        StatementUse s(c, kSelectOrgById);
+        s.bind(1, id);
+        if (!s->executeStep()) return std::nullopt;
+        return Organization{s->getColumn(0).getString(), s->getColumn(1).getString()};
+    });
+}
+
+void SqliteStore::insert_user(const User& user, std::string_view password_hash) {
+    const std::int64_t now = impl_->now_seconds();
+    impl_->writer.run("insert user", "a user with this id or email exists already",
+                      [&](Connection& c) {
+                          StatementUse s(c, kInsertUser);
+                          s.bind(1, user.id);
+                          s.bind(2, user.org_id);
+                          s.bind(3, user.email);
+                          s.bind(4, lowercase_ascii(user.email));
+                          s.bind(5, password_hash);
+                          s.bind(6, now);
+                          s->exec();
+                      });
+}
+
+std::optional<std::pair<User, std::string>> SqliteStore::find_user_by_email(
+    std::string_view email_lower) {
+    return impl_->read("find user",
+                       [&](Connection& c) -> std::optional<std::pair<User, std::string>> {
+                           StatementUse s(c, kSelectUserByEmail);
+                           s.bind(1, email_lower);
+                           if (!s->executeStep()) return std::nullopt;
+                           User user{s->getColumn(0).getString(), s->getColumn(1).getString(),
+                                     s->getColumn(2).getString()};
+                           return std::pair{std::move(user), s->getColumn(3).getString()};
+                       });
+}
+
+std::size_t SqliteStore::count_users() {
+    return impl_->read("count users", [](Connection& c) {
+        StatementUse s(c, kCountUsers);
+        s->executeStep();
+        return static_cast<std::size_t>(s->getColumn(0).getInt64());
+    });
+}
+
+void SqliteStore::insert_session(const SessionRecord& session) {
+    impl_->writer.run("insert session", "this session exists already", [&](Connection& c) {
+        StatementUse s(c, kInsertSession);
+        s.bind(1, session.token_digest);
+        s.bind(2, session.user_id);
+        s.bind(3, session.org_id);
+        s.bind(4, static_cast<std::int64_t>(session.expires_at.time_since_epoch().count()));
+        s->exec();
+    });
+}
+
+std::optional<SessionRecord> SqliteStore::find_session(const Digest& token_digest) {
+    return impl_->read("find session", [&](Connection& c) -> std::optional<SessionRecord> {
+        StatementUse s(c, kSelectSession);
+        s.bind(1, token_digest);
+        if (!s->executeStep()) return std::nullopt;
+        SessionRecord r;
+        r.token_digest = token_digest;
+        r.user_id = s->getColumn(0).getString();
+        r.org_id = s->getColumn(1).getString();
+        r.expires_at = std::chrono::sys_seconds{std::chrono::seconds{s->getColumn(2).getInt64()}};
+        return r;
+    });
+}
+
+bool SqliteStore::delete_session(const Digest& token_digest) {
+    bool deleted = false;
+    impl_->writer.run("delete session", nullptr, [&](Connection& c) {
+        StatementUse s(c, kDeleteSession);
+        s.bind(1, token_digest);
+        deleted = s->exec() > 0;
+    });
+    return deleted;
+}
+
+std::size_t SqliteStore::delete_expired_sessions(std::chrono::sys_seconds now) {
+    std::size_t deleted = 0;
+    impl_->writer.run("delete expired sessions", nullptr, [&](Connection& c) {
+        StatementUse s(c, kDeleteExpiredSessions);
+        s.bind(1, static_cast<std::int64_t>(now.time_since_epoch().count()));
+        deleted = static_cast<std::size_t>(s->exec());
+    });
+    return deleted;
+}
+
+// --- Diagnostics ---
+
+ConnectionSettings SqliteStore::writer_settings() {
+    ConnectionSettings settings;
+    impl_->writer.run("read settings", nullptr, [&](Connection& c) { settings = c.settings(); });
+    return settings;
+}
+
+ConnectionSettings SqliteStore::reader_settings() {
+    return impl_->read("read settings", [](Connection& c) { return c.settings(); });
+}
+
+}  // namespace chatbotmgr::sqlite

@@ -1,0 +1,65 @@
+// Command line and environment of chatbotmgr-server.
+#pragma once
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <variant>
+#include <vector>
+
+namespace chatbotmgr::server {
+
+// Where the data lives. Only SQLite today; a PostgreSQL URL (--storage postgres://...)
+// becomes a second member here and a second branch in open_storage().
+struct StorageConfig {
+    std::string sqlite_path = "./chatbotmgr.db";
+};
+
+struct ServeConfig {
+    std::string listen_host = "127.0.0.1";
+    std::uint16_t listen_port = 8080;
+    StorageConfig storage;
+    std::size_t threads = 0;  // I/O threads; 0: one per hardware thread
+    std::chrono::seconds session_ttl = std::chrono::hours(12);
+    std::optional<std::string> public_origin;  // default: http://<listen>
+    bool access_log = true;
+};
+
+struct UserAddConfig {
+    StorageConfig storage;
+    std::string email;
+    std::string org;
+};
+
+struct HelpRequest {
+    std::string text;
+};
+
+using Command = std::variant<ServeConfig, UserAddConfig, HelpRequest>;
+
+// A flag or value the user got wrong; what() is the message to print.
+class UsageError : public std::runtime_error {
+public:
+    using std::runtime_error::runtime_error;
+};
+
+// args excludes the program name. env(name) returns the variable or nullopt.
+Command parse_command_line(const std::vector<std::string>& args,
+                           const std::function<std::optional<std::string>(const char*)>& env);
+
+std::string usage();
+
+// "12h", "30m", "45s", "2d", "3600" (seconds). Throws UsageError.
+std::chrono::seconds parse_duration(const std::string& text, const std::string& what);
+
+// The origin of a URL without path ("https://bots.example.com"); throws UsageError.
+std::string parse_origin(const std::string& text);
+
+// "HOST:PORT" or "[v6]:PORT"; throws UsageError.
+void parse_listen(const std::string& text, std::string& host, std::uint16_t& port);
+
+}  // namespace chatbotmgr::server

@@ -1,0 +1,203 @@
+// chatbotmgr-server: the bundled HTTP server.
+//
+//   chatbotmgr-server serve [--listen 127.0.0.1:8080] [--db ./chatbotmgr.db] ...
+//   chatbotmgr-server user add --db PATH --email EMAIL --org NAME   (password on stdin)
+//
+// Exit codes: 0 success (and clean stop on SIGTERM/SIGINT), 1 runtime failure (storage,
+// listen address, user exists), 2 bad command line.
+#include <cstdio>
+#include <cstdlib>
+#include <iostream>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+
+#include "chatbotmgr/accounts.hpp"
+#include "chatbotmgr/beast/api.hpp"
+#include "chatbotmgr/beast/server.hpp"
+#include "chatbotmgr/beast/session_check.hpp"
+#include "chatbotmgr/clock.hpp"
+#include "chatbotmgr/error.hpp"
+#include "chatbotmgr/json.hpp"
+#include "chatbotmgr/registry.hpp"
+#include "config.hpp"
+#include "storage.hpp"
+
+namespace {
+
+using namespace chatbotmgr;
+using namespace chatbotmgr::server;
+
+constexpr const char* kProgram = "chatbotmgr-server";
+constexpr const char* kAdminEmail = "admin@example.com";
+constexpr const char* kAdminOrg = "Default Organization";
+
+void fail(const std::string& message) {
+    std::fprintf(stderr, "%s: %s\n", kProgram, message.c_str());
+}
+
+// 24 characters from a 32-letter alphabet (no 0/o/1/l): 120 bits from the CSPRNG.
+std::string generate_password() {
+    static constexpr char alphabet[] = "abcdefghijkmnpqrstuvwxyz23456789";
+    std::byte bytes[24];
+    system_random()->fill(bytes);
+    std::string out;
+    for (std::byte b : bytes) out += alphabet[static_cast<unsigned>(b) % 32];  // 256 % 32 == 0
+    return out;
+}
+
+// On an empty database: one organization and one admin user, credentials printed once.
+void bootstrap_admin(Accounts& accounts) {
+    if (accounts.has_users()) return;
+    const std::string password = generate_password();
+    try {
+        accounts.add_user(kAdminEmail, kAdminOrg, password);
+    } catch (const Error& e) {
+        if (e.code() == ErrorCode::conflict) return;  // another instance got there first
+        throw;
+    }
+    std::printf(
+        "%s: the database had no users; created organization \"%s\" and its admin user.\n"
+        "  email:    %s\n"
+        "  password: %s\n"
+        "This password is shown only now. Add more users with \"%s user add\".\n",
+        kProgram, kAdminOrg, kAdminEmail, password.c_str(), kProgram);
+    std::fflush(stdout);
+}
+
+std::string host_for_url(const std::string& host) {
+    return host.find(':') != std::string::npos ? "[" + host + "]" : host;
+}
+
+int serve(const ServeConfig& config) {
+    Storage storage;
+    try {
+        storage = open_storage(config.storage);
+    } catch (const std::exception& e) {
+        fail("cannot open the database \"" + config.storage.sqlite_path + "\": " + e.what());
+        return 1;
+    }
+
+    auto registry = std::make_shared<ChatbotRegistry>(storage.chatbots);
+    AccountsOptions account_options;
+    account_options.session_ttl = config.session_ttl;
+    auto accounts = std::make_shared<Accounts>(storage.accounts, account_options);
+    try {
+        bootstrap_admin(*accounts);
+    } catch (const std::exception& e) {
+        fail(std::string("cannot create the first user: ") + e.what());
+        return 1;
+    }
+
+    boost::asio::io_context io;
+    beast::ServerOptions server_options;
+    server_options.address = config.listen_host;
+    server_options.port = config.listen_port;
+    server_options.io_threads = config.threads;
+    server_options.access_log = config.access_log;
+    std::unique_ptr<beast::Server> server;
+    try {
+        server = std::make_unique<beast::Server>(io, server_options);
+    } catch (const std::exception& e) {
+        fail("cannot listen on " + host_for_url(config.listen_host) + ":" +
+             std::to_string(config.listen_port) + ": " + e.what());
+        return 1;
+    }
+    const std::string listen_url =
+        "http://" + host_for_url(config.listen_host) + ":" + std::to_string(server->port());
+
+    beast::ApiOptions api_options;
+    api_options.public_origin = config.public_origin.value_or(listen_url);
+    auto api = std::make_shared<beast::Api>(
+        registry, std::make_shared<beast::AccountsSessionCheck>(accounts), api_options, accounts);
+
+    boost::asio::signal_set signals(io, SIGINT, SIGTERM);
+    signals.async_wait([&](const boost::system::error_code& ec, int) {
+        if (ec) return;
+        std::fprintf(stderr, "%s: stopping\n", kProgram);
+        server->stop();
+    });
+
+    server->start(api);
+    std::printf("%s: listening on %s (public origin %s)\n", kProgram, listen_url.c_str(),
+                api_options.public_origin.c_str());
+    std::fflush(stdout);
+
+    // run() returns once a signal has stopped the server and the last connection is gone.
+    server->run();
+
+    api->stop();        // blocking work still queued finishes here
+    server.reset();
+    api.reset();
+    accounts.reset();
+    registry.reset();
+    storage = {};       // closes the database after its last write
+    std::fprintf(stderr, "%s: stopped\n", kProgram);
+    return 0;
+}
+
+int user_add(const UserAddConfig& config) {
+    std::string password;
+    if (!std::getline(std::cin, password) && password.empty()) {
+        fail("user add: expected the password on standard input");
+        return 1;
+    }
+    if (!password.empty() && password.back() == '\r') password.pop_back();
+
+    Storage storage;
+    try {
+        storage = open_storage(config.storage);
+    } catch (const std::exception& e) {
+        fail("cannot open the database \"" + config.storage.sqlite_path + "\": " + e.what());
+        return 1;
+    }
+    Accounts accounts(storage.accounts);
+    try {
+        auto [user, org] = accounts.add_user(config.email, config.org, password);
+        std::string out = R"({"user_id":)";
+        append_json_string(out, user.id);
+        out += R"(,"org_id":)";
+        append_json_string(out, org.id);
+        out += "}\n";
+        std::fputs(out.c_str(), stdout);
+        return 0;
+    } catch (const Error& e) {
+        if (e.code() == ErrorCode::conflict)
+            fail("user add: a user with this email exists already");
+        else
+            fail(std::string("user add: ") + e.what());
+        return 1;
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::vector<std::string> args(argv + 1, argv + argc);
+    Command command;
+    try {
+        command = parse_command_line(args, [](const char* name) -> std::optional<std::string> {
+            const char* v = std::getenv(name);
+            if (!v) return std::nullopt;
+            return std::string(v);
+        });
+    } catch (const UsageError& e) {
+        fail(e.what());
+        std::fprintf(stderr, "Run \"%s --help\" for usage.\n", kProgram);
+        return 2;
+    }
+    try {
+        if (auto* help = std::get_if<HelpRequest>(&command)) {
+            std::fputs(help->text.c_str(), stdout);
+            return 0;
+        }
+        if (auto* serve_config = std::get_if<ServeConfig>(&command)) return serve(*serve_config);
+        return user_add(std::get<UserAddConfig>(command));
+    } catch (const std::exception& e) {
+        fail(e.what());
+        return 1;
+    }
+}

@@ -1,0 +1,23 @@
+// Storage selection of chatbotmgr-server.
+#pragma once
+
+#include <functional>
+#include <memory>
+
+#include "chatbotmgr/accounts.hpp"
+#include "chatbotmgr/storage.hpp"
+#include "config.hpp"
+
+namespace chatbotmgr::server {
+
+struct Storage {
+    std::shared_ptr<ChatbotStore> chatbots;
+    std::shared_ptr<AccountStore> accounts;
+    std::function<void()> ping;  // throws Error(unavailable) when storage does not answer
+};
+
+// Opens (creating when missing) the configured storage and checks that it answers.
+// Throws chatbotmgr::Error (or std::exception) with a readable message.
+Storage open_storage(const StorageConfig& config);
+
+}  // namespace chatbotmgr::server

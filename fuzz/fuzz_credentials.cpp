@@ -1,0 +1,169 @@
+// Fuzz target: parsing of API keys and session tokens, and what the core and the HTTP
+// adapter do with an arbitrary presented credential.
+//
+// Input: "<credential>" or "<Authorization value>\n<Cookie value>". Invariants:
+//  * is_api_key_format / is_session_token_format / looks_like_secret agree with a
+//    reference written from API.md section 2 and 5, and no string is both kinds;
+//  * authenticate() accepts exactly the one issued key and otherwise throws
+//    unauthenticated (never another error); check_session() accepts exactly the one
+//    issued token, and never an API key;
+//  * with the HTTP adapter built: bearer_token() and cookie_value() return a view into
+//    their input that follows "Bearer " / "ob_session=", and find_session_token() prefers
+//    Authorization over the cookie.
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "chatbotmgr/accounts.hpp"
+#include "chatbotmgr/error.hpp"
+#include "chatbotmgr/memory_store.hpp"
+#include "chatbotmgr/registry.hpp"
+#include "chatbotmgr/secrets.hpp"
+#include "chatbotmgr/testing/fakes.hpp"
+#include "fuzz_support.hpp"
+
+#if CHATBOTMGR_FUZZ_WITH_BEAST
+#include "chatbotmgr/beast/session_check.hpp"
+#endif
+
+using namespace chatbotmgr;
+
+namespace {
+
+bool reference_format(std::string_view s, std::string_view prefix, std::size_t length) {
+    if (s.size() != length || s.substr(0, prefix.size()) != prefix) return false;
+    for (char c : s.substr(prefix.size()))
+        if (!fuzz::is_lower_hex(c)) return false;
+    return true;
+}
+
+char lower(char c) {
+    return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (lower(a[i]) != lower(b[i])) return false;
+    return true;
+}
+
+bool within(std::string_view part, std::string_view whole) {
+    return part.data() >= whole.data() && part.data() + part.size() <= whole.data() + whole.size();
+}
+
+struct World {
+    std::shared_ptr<MemoryStore> store = std::make_shared<MemoryStore>();
+    ChatbotRegistry registry{store,
+                             {.clock = std::make_shared<testing::FakeClock>(),
+                              .random = std::make_shared<testing::DeterministicRandom>(3)}};
+    // The cheapest Argon2id limits libsodium allows (crypto_pwhash_*_MIN): the fuzzer
+    // logs in once, at start-up.
+    Accounts accounts{store,
+                      {.pwhash_opslimit = 1,
+                       .pwhash_memlimit = 8192,
+                       .clock = std::make_shared<testing::FakeClock>(),
+                       .random = std::make_shared<testing::DeterministicRandom>(5)}};
+    std::string api_key;
+    std::string token;
+
+    World() {
+        api_key = registry.create("org-fuzz", NewChatbot{"creds", std::nullopt}).api_key;
+        accounts.add_user("fuzz@example.com", "Fuzz Org", "correct horse battery staple");
+        token = accounts.login("fuzz@example.com", "correct horse battery staple").token;
+    }
+};
+
+World& world() {
+    static World w;
+    return w;
+}
+
+void check_core(std::string_view s) {
+    const bool key = is_api_key_format(s);
+    const bool session = is_session_token_format(s);
+    FUZZ_CHECK(key == reference_format(s, "ob_live_", 40));
+    FUZZ_CHECK(session == reference_format(s, "ob_sess_", 72));
+    FUZZ_CHECK(!(key && session));
+    FUZZ_CHECK(looks_like_secret(s) == (s.find("ob_live_") != std::string_view::npos ||
+                                        s.find("ob_sess_") != std::string_view::npos));
+
+    World& w = world();
+    try {
+        const Chatbot bot = w.registry.authenticate(s);
+        FUZZ_CHECK(s == w.api_key);
+        FUZZ_CHECK(bot.key_prefix == w.api_key.substr(0, kApiKeyVisiblePrefixLength));
+    } catch (const Error& e) {
+        FUZZ_CHECK(e.code() == ErrorCode::unauthenticated);
+        FUZZ_CHECK(s != w.api_key);
+        FUZZ_CHECK(!fuzz::contains_secret(e.what()));
+    }
+    const auto principal = w.accounts.check_session(s);
+    FUZZ_CHECK(principal.has_value() == (s == w.token));
+}
+
+#if CHATBOTMGR_FUZZ_WITH_BEAST
+class HeaderView final : public beast::RequestView {
+  public:
+    HeaderView(std::string_view authorization, std::string_view cookie)
+        : authorization_(authorization), cookie_(cookie) {}
+    std::string_view method() const noexcept override { return "GET"; }
+    std::string_view target() const noexcept override { return "/api/v1/chatbots"; }
+    std::string_view header(std::string_view name) const noexcept override {
+        if (iequals(name, "authorization")) return authorization_;
+        if (iequals(name, "cookie")) return cookie_;
+        return {};
+    }
+
+  private:
+    std::string_view authorization_;
+    std::string_view cookie_;
+};
+
+void check_http(std::string_view authorization, std::string_view cookie) {
+    const auto bearer = beast::bearer_token(authorization);
+    if (bearer) {
+        FUZZ_CHECK(within(*bearer, authorization));
+        FUZZ_CHECK(!bearer->empty());
+        FUZZ_CHECK(authorization.size() > 7 && iequals(authorization.substr(0, 7), "bearer "));
+    }
+    const auto value = beast::cookie_value(cookie, beast::kSessionCookieName);
+    if (value) {
+        FUZZ_CHECK(within(*value, cookie));
+        const auto start = static_cast<std::size_t>(value->data() - cookie.data());
+        FUZZ_CHECK(start >= 11 && cookie.substr(start - 11, 11) == "ob_session=");
+    }
+    const auto found = beast::find_session_token(HeaderView(authorization, cookie));
+    if (!authorization.empty()) {
+        FUZZ_CHECK(found.has_value() == bearer.has_value());
+        if (found) FUZZ_CHECK(!found->from_cookie && found->token == *bearer);
+    } else {
+        FUZZ_CHECK(found.has_value() == value.has_value());
+        if (found) FUZZ_CHECK(found->from_cookie && found->token == *value);
+    }
+}
+#endif
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    const std::string_view input(reinterpret_cast<const char*>(data), size);
+    const auto newline = input.find('\n');
+    if (newline == std::string_view::npos) {
+        check_core(input);
+#if CHATBOTMGR_FUZZ_WITH_BEAST
+        check_http(input, {});
+        check_http({}, input);
+#endif
+    } else {
+        check_core(input.substr(0, newline));
+        check_core(input.substr(newline + 1));
+#if CHATBOTMGR_FUZZ_WITH_BEAST
+        check_http(input.substr(0, newline), input.substr(newline + 1));
+#endif
+    }
+    return 0;
+}

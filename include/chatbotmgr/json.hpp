@@ -1,0 +1,31 @@
+// Strict JSON (RFC 8259) and JSON Merge Patch (RFC 7396) on Boost.JSON.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+#include <boost/json/value.hpp>
+
+namespace chatbotmgr {
+
+// Parses text as strict RFC 8259 JSON: invalid UTF-8, lone surrogates, NaN, Infinity,
+// comments, trailing commas, trailing garbage and duplicate member names are rejected, as
+// is nesting deeper than max_depth. Throws Error(invalid_argument) with a short reason
+// that never quotes the input.
+boost::json::value parse_json_strict(std::string_view text, std::size_t max_depth = 64);
+
+// Applies an RFC 7396 merge patch to target in place: for each member of patch an object
+// merges recursively into an object, null removes the member, anything else replaces it.
+void merge_patch(boost::json::object& target, const boost::json::object& patch);
+
+// Nesting depth of a value: a scalar is 0, an object or array is 1 + its deepest child.
+std::size_t json_depth(const boost::json::value& v);
+
+// Compact serialization (what settings size limits are measured on).
+std::string to_compact_json(const boost::json::value& v);
+
+// Appends s as a JSON string literal (with quotes and escapes) to out.
+void append_json_string(std::string& out, std::string_view s);
+
+}  // namespace chatbotmgr

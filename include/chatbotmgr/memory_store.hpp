@@ -1,0 +1,53 @@
+// MemoryStore: a thread-safe in-memory implementation of both storage ports.
+// What integrators use in their unit tests; nothing survives the process.
+#pragma once
+
+#include <memory>
+
+#include "chatbotmgr/accounts.hpp"
+#include "chatbotmgr/storage.hpp"
+
+namespace chatbotmgr {
+
+class MemoryStore final : public ChatbotStore, public AccountStore {
+  public:
+    MemoryStore();
+    ~MemoryStore() override;
+
+    void insert(const Chatbot& chatbot, const Digest& key_digest) override;
+    std::vector<Chatbot> list(std::string_view org_id) override;
+    std::optional<Chatbot> get(std::string_view org_id, std::string_view id) override;
+    std::optional<Chatbot> update(std::string_view org_id, std::string_view id,
+                                  const std::function<void(Chatbot&)>& mutate) override;
+    bool remove(std::string_view org_id, std::string_view id) override;
+    std::optional<Chatbot> replace_key(std::string_view org_id, std::string_view id,
+                                       const Digest& new_digest,
+                                       std::string_view new_prefix) override;
+    std::optional<Chatbot> find_by_key_digest(const Digest& digest) override;
+    std::optional<CaptureResult> append_capture(std::string_view chatbot_id,
+                                                const CaptureBatch& batch) override;
+    bool record_analysis(std::string_view chatbot_id, std::string_view conversation_id,
+                         std::string_view kind, std::string_view result_json) override;
+    ChatbotDataCounts count_data(std::string_view chatbot_id) override;
+    void ping() override {}
+
+    Organization find_or_create_organization(std::string_view name,
+                                             std::string_view new_id) override;
+    std::optional<Organization> find_organization(std::string_view id) override;
+    void insert_user(const User& user, std::string_view password_hash) override;
+    std::optional<std::pair<User, std::string>> find_user_by_email(
+        std::string_view email_lower) override;
+    std::size_t count_users() override;
+    void insert_session(const SessionRecord& session) override;
+    std::optional<SessionRecord> find_session(const Digest& token_digest) override;
+    bool delete_session(const Digest& token_digest) override;
+    std::size_t delete_expired_sessions(std::chrono::sys_seconds now) override;
+
+    bool exclusive_to_this_process() const override { return true; }
+
+  private:
+    struct State;
+    std::unique_ptr<State> state_;
+};
+
+}  // namespace chatbotmgr

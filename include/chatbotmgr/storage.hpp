@@ -1,0 +1,98 @@
+// The storage port: what ChatbotRegistry needs from a storage engine.
+//
+// Implementations: MemoryStore (memory_store.hpp), SqliteStore (chatbotmgr::sqlite),
+// PostgresStore (chatbotmgr::postgres), or your own -- run the conformance suite from
+// chatbotmgr::testing against it.
+//
+// Contract for every implementation:
+//  * Thread safety: every method may be called from many threads at once.
+//  * Scoping: methods that take org_id act only on that organization's rows; a chatbot of
+//    another organization is reported exactly like a missing one (nullopt / false).
+//  * Durability: a method that returns normally after a write has committed it durably.
+//    A method that throws has written nothing.
+//  * Failures of the engine itself (I/O error, disk full, read-only, locked past the busy
+//    timeout, connection lost) throw Error(ErrorCode::unavailable). Violated uniqueness of
+//    an id or key digest throws Error(ErrorCode::conflict).
+//  * Not-found is never an exception: it is nullopt, false or an empty result.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "chatbotmgr/capture.hpp"
+#include "chatbotmgr/chatbot.hpp"
+#include "chatbotmgr/secrets.hpp"
+
+namespace chatbotmgr {
+
+// Row counts of what hangs off one chatbot (for tests, stats and cascade checks).
+struct ChatbotDataCounts {
+    std::size_t conversations = 0;
+    std::size_t messages = 0;
+    std::size_t analysis_results = 0;
+    friend bool operator==(const ChatbotDataCounts&, const ChatbotDataCounts&) = default;
+};
+
+class ChatbotStore {
+  public:
+    virtual ~ChatbotStore() = default;
+
+    // Stores a new chatbot whose current key has the given digest.
+    // Throws conflict if the id or the digest exists already.
+    virtual void insert(const Chatbot& chatbot, const Digest& key_digest) = 0;
+
+    // The organization's chatbots, newest created_at first, ties by id descending.
+    virtual std::vector<Chatbot> list(std::string_view org_id) = 0;
+
+    virtual std::optional<Chatbot> get(std::string_view org_id, std::string_view id) = 0;
+
+    // Atomic read-modify-write: loads the chatbot, calls mutate on a copy and stores the
+    // result, all inside one transaction (or under one lock), so concurrent updates never
+    // lose each other's changes. mutate may change name and settings_json only. If mutate
+    // throws, nothing is written and the exception propagates. nullopt when not found.
+    virtual std::optional<Chatbot> update(std::string_view org_id, std::string_view id,
+                                          const std::function<void(Chatbot&)>& mutate) = 0;
+
+    // Deletes the chatbot and, in the same transaction, its conversations, messages and
+    // analysis results. False when not found.
+    virtual bool remove(std::string_view org_id, std::string_view id) = 0;
+
+    // Replaces the key digest and prefix in one atomic write: once this returns, the old
+    // digest finds nothing. nullopt when not found. Throws conflict if new_digest exists.
+    virtual std::optional<Chatbot> replace_key(std::string_view org_id, std::string_view id,
+                                               const Digest& new_digest,
+                                               std::string_view new_prefix) = 0;
+
+    // Lookup through the unique index on the key digest (any organization).
+    virtual std::optional<Chatbot> find_by_key_digest(const Digest& digest) = 0;
+
+    // Upserts the conversation (chatbot_id, batch.external_conversation_id) and appends
+    // the batch's messages that are not stored yet (a message whose external_id is already
+    // stored for the conversation is skipped; messages without external_id always append),
+    // all in one transaction. The conversation's internal id never changes once created;
+    // metadata and external user id are replaced by the latest batch. nullopt when the
+    // chatbot does not exist (e.g. deleted concurrently) -- then nothing is written.
+    virtual std::optional<CaptureResult> append_capture(std::string_view chatbot_id,
+                                                        const CaptureBatch& batch) = 0;
+
+    // Records an analysis result for a conversation of the chatbot. False (and nothing
+    // written) when the chatbot or the conversation does not exist.
+    virtual bool record_analysis(std::string_view chatbot_id, std::string_view conversation_id,
+                                 std::string_view kind, std::string_view result_json) = 0;
+
+    virtual ChatbotDataCounts count_data(std::string_view chatbot_id) = 0;
+
+    // Throws unavailable when the engine cannot serve requests (for readiness checks).
+    virtual void ping() = 0;
+
+    // True when no other process can change this store's data behind our back, so that
+    // the registry may cache key lookups and invalidate the cache itself. Stores shared
+    // between processes (PostgreSQL) return false unless they invalidate across processes.
+    virtual bool exclusive_to_this_process() const { return true; }
+};
+
+}  // namespace chatbotmgr

@@ -1,0 +1,23 @@
+#include "chatbotmgr/error.hpp"
+
+namespace chatbotmgr {
+
+std::string_view to_string(ErrorCode code) noexcept {
+    switch (code) {
+        case ErrorCode::invalid_argument:
+            return "invalid_argument";
+        case ErrorCode::not_found:
+            return "not_found";
+        case ErrorCode::unauthenticated:
+            return "unauthenticated";
+        case ErrorCode::conflict:
+            return "conflict";
+        case ErrorCode::unavailable:
+            return "unavailable";
+        case ErrorCode::internal:
+            return "internal";
+    }
+    return "internal";
+}
+
+}  // namespace chatbotmgr

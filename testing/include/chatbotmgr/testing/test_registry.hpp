@@ -1,0 +1,33 @@
+// A complete in-memory ChatbotRegistry for unit tests, deterministic by construction.
+//
+//   chatbotmgr::testing::TestRegistry t;
+//   auto bot = t.add_chatbot("org-1", "Support");  // one line: chatbot + its API key
+//   t.clock->advance(std::chrono::hours(1));
+//   my_code_under_test(t.registry, bot.api_key);
+#pragma once
+
+#include <memory>
+#include <string>
+#include <string_view>
+
+#include "chatbotmgr/memory_store.hpp"
+#include "chatbotmgr/registry.hpp"
+#include "chatbotmgr/testing/fakes.hpp"
+
+namespace chatbotmgr::testing {
+
+struct TestRegistry {
+    explicit TestRegistry(std::uint64_t seed = 1);
+
+    std::shared_ptr<FakeClock> clock;
+    std::shared_ptr<DeterministicRandom> random;
+    std::shared_ptr<MemoryStore> store;
+    ChatbotRegistry registry;
+
+    // Creates a chatbot; settings_json must be a JSON object's text.
+    ChatbotWithKey add_chatbot(std::string_view org_id = "org-test",
+                               std::string_view name = "Test bot",
+                               std::string_view settings_json = "{}");
+};
+
+}  // namespace chatbotmgr::testing

@@ -1,0 +1,21 @@
+#include "chatbotmgr/testing/test_registry.hpp"
+
+#include "chatbotmgr/json.hpp"
+
+namespace chatbotmgr::testing {
+
+TestRegistry::TestRegistry(std::uint64_t seed)
+    : clock(std::make_shared<FakeClock>()),
+      random(std::make_shared<DeterministicRandom>(seed)),
+      store(std::make_shared<MemoryStore>()),
+      registry(
+          store,
+          RegistryOptions{
+              .cache_keys = true, .key_cache_capacity = 1'000, .clock = clock, .random = random}) {}
+
+ChatbotWithKey TestRegistry::add_chatbot(std::string_view org_id, std::string_view name,
+                                         std::string_view settings_json) {
+    return registry.create(org_id, {std::string(name), parse_json_strict(settings_json)});
+}
+
+}  // namespace chatbotmgr::testing

@@ -1,0 +1,239 @@
+#include <catch2/catch.hpp>
+
+#include <boost/json.hpp>
+
+#include <atomic>
+#include <mutex>
+#include <thread>
+
+#include "chatbotmgr/error.hpp"
+#include "chatbotmgr/json.hpp"
+#include "chatbotmgr/memory_store.hpp"
+#include "chatbotmgr/registry.hpp"
+#include "chatbotmgr/testing/fakes.hpp"
+#include "chatbotmgr/testing/test_registry.hpp"
+
+using namespace chatbotmgr;
+namespace json = boost::json;
+
+namespace {
+
+struct Fixture {
+    std::shared_ptr<testing::FakeClock> clock = std::make_shared<testing::FakeClock>();
+    std::shared_ptr<MemoryStore> store = std::make_shared<MemoryStore>();
+    ChatbotRegistry registry{
+        store, {.clock = clock, .random = std::make_shared<testing::DeterministicRandom>()}};
+};
+
+template <class F>
+ErrorCode code_of(F&& f) {
+    try {
+        f();
+    } catch (const Error& e) {
+        return e.code();
+    }
+    FAIL("no error thrown");
+    return ErrorCode::internal;
+}
+
+NewChatbot named(std::string name) {
+    return {std::move(name), std::nullopt};
+}
+
+ChatbotPatch settings_patch(std::string_view json_text) {
+    return {std::nullopt, parse_json_strict(json_text)};
+}
+
+}  // namespace
+
+TEST_CASE_METHOD(Fixture, "create returns the chatbot and a key that authenticates") {
+    const auto created = registry.create("org-a", {"  Support Bot ", json::object{{"x", 1}}});
+    CHECK(created.chatbot.name == "Support Bot");
+    CHECK(created.chatbot.settings_json == R"({"x":1})");
+    CHECK(created.chatbot.key_prefix == created.api_key.substr(0, 14));
+    CHECK(format_rfc3339(created.chatbot.created_at) == "2024-01-15T10:00:00Z");
+    CHECK(is_api_key_format(created.api_key));
+    CHECK(registry.authenticate(created.api_key) == created.chatbot);
+    CHECK(registry.get("org-a", created.chatbot.id) == created.chatbot);
+}
+
+TEST_CASE_METHOD(Fixture, "settings default to {}") {
+    CHECK(registry.create("org-a", named("a")).chatbot.settings_json == "{}");
+}
+
+TEST_CASE_METHOD(Fixture, "list is newest first, ties by id descending, scoped to the org") {
+    const auto a = registry.create("org-a", named("a")).chatbot;
+    const auto b = registry.create("org-a", named("b")).chatbot;  // same second as a
+    clock->advance(std::chrono::seconds(5));
+    const auto c = registry.create("org-a", named("c")).chatbot;
+    registry.create("org-b", named("other"));
+
+    const auto list = registry.list("org-a");
+    REQUIRE(list.size() == 3);
+    CHECK(list[0].id == c.id);
+    CHECK(list[1].id == std::max(a.id, b.id));
+    CHECK(list[2].id == std::min(a.id, b.id));
+    CHECK(registry.list("org-c").empty());
+}
+
+TEST_CASE_METHOD(Fixture, "another organization's chatbot behaves exactly like a missing one") {
+    const auto bot = registry.create("org-a", named("a")).chatbot;
+    CHECK(code_of([&] { registry.get("org-b", bot.id); }) == ErrorCode::not_found);
+    CHECK(code_of([&] {
+              registry.update("org-b", bot.id, {"x", std::nullopt});
+          }) == ErrorCode::not_found);
+    CHECK(code_of([&] { registry.rotate_key("org-b", bot.id); }) == ErrorCode::not_found);
+    CHECK(code_of([&] { registry.remove("org-b", bot.id); }) == ErrorCode::not_found);
+    CHECK(registry.get("org-a", bot.id).name == "a");  // untouched
+}
+
+TEST_CASE_METHOD(Fixture, "ids that are not lowercase canonical UUIDs are not found") {
+    const auto bot = registry.create("org-a", named("a")).chatbot;
+    std::string upper = bot.id;
+    for (char& ch : upper) ch = static_cast<char>(std::toupper(ch));
+    CHECK(code_of([&] { registry.get("org-a", upper); }) == ErrorCode::not_found);
+    CHECK(code_of([&] { registry.get("org-a", "nope"); }) == ErrorCode::not_found);
+}
+
+TEST_CASE_METHOD(Fixture, "update replaces the name and deep-merges settings") {
+    const auto bot =
+        registry.create("org-a", {"a", parse_json_strict(R"({"a":{"b":1,"c":2},"d":[1]})")})
+            .chatbot;
+    const auto updated = registry.update(
+        "org-a", bot.id, {"renamed", parse_json_strict(R"({"a":{"c":null,"e":3},"d":[2]})")});
+    CHECK(updated.name == "renamed");
+    CHECK(parse_json_strict(updated.settings_json) ==
+          parse_json_strict(R"({"a":{"b":1,"e":3},"d":[2]})"));
+    CHECK(registry.get("org-a", bot.id) == updated);
+}
+
+TEST_CASE_METHOD(Fixture, "an empty patch returns the chatbot unchanged") {
+    const auto bot = registry.create("org-a", named("a")).chatbot;
+    CHECK(registry.update("org-a", bot.id, {}) == bot);
+}
+
+TEST_CASE_METHOD(Fixture, "validation happens before existence, and a bad patch writes nothing") {
+    const auto bot = registry.create("org-a", {"a", json::object{{"k", 1}}}).chatbot;
+    CHECK(code_of([&] {
+              registry.update("org-a", "5b0a3f9e-2c1d-4e8f-9a7b-1c2d3e4f5a6b", {"", {}});
+          }) == ErrorCode::invalid_argument);
+    // A merge whose result is over the size limit is rejected as a whole.
+    const std::string big(kMaxSettingsBytes, 'x');
+    CHECK(code_of([&] {
+              registry.update("org-a", bot.id, {"new name", json::object{{"big", big}}});
+          }) == ErrorCode::invalid_argument);
+    CHECK(registry.get("org-a", bot.id) == bot);
+}
+
+TEST_CASE_METHOD(Fixture, "settings size is checked on the merged result, the limit included") {
+    const std::string filler(kMaxSettingsBytes - std::string(R"({"a":""})").size(), 'x');
+    const auto bot = registry.create("org-a", {"a", json::object{{"a", filler}}}).chatbot;
+    CHECK(bot.settings_json.size() == kMaxSettingsBytes);
+    CHECK(code_of([&] { registry.update("org-a", bot.id, settings_patch(R"({"b":1})")); }) ==
+          ErrorCode::invalid_argument);
+    // Shrinking one member makes room for another.
+    CHECK_NOTHROW(registry.update("org-a", bot.id, settings_patch(R"({"a":"short","b":1})")));
+}
+
+TEST_CASE_METHOD(Fixture, "rotate_key kills the old key at once and changes the prefix") {
+    const auto created = registry.create("org-a", named("a"));
+    CHECK(registry.authenticate(created.api_key).id == created.chatbot.id);  // now cached
+    const auto rotated = registry.rotate_key("org-a", created.chatbot.id);
+    CHECK(rotated.api_key != created.api_key);
+    CHECK(rotated.chatbot.key_prefix == rotated.api_key.substr(0, 14));
+    CHECK(code_of([&] { registry.authenticate(created.api_key); }) == ErrorCode::unauthenticated);
+    CHECK(registry.authenticate(rotated.api_key).key_prefix == rotated.chatbot.key_prefix);
+}
+
+TEST_CASE_METHOD(Fixture, "remove deletes the chatbot, its data, and its key") {
+    const auto created = registry.create("org-a", named("a"));
+    const auto bot = registry.authenticate(created.api_key);
+    CaptureBatch batch{"conv", std::nullopt, "{}", {{"user", "hi", "m1", std::nullopt}}};
+    const auto stored = registry.capture(bot, batch);
+    CHECK(stored.messages_stored == 1);
+    CHECK(store->count_data(bot.id).messages == 1);
+
+    registry.remove("org-a", bot.id);
+    CHECK(store->count_data(bot.id) == ChatbotDataCounts{});
+    CHECK(code_of([&] { registry.authenticate(created.api_key); }) == ErrorCode::unauthenticated);
+    CHECK(code_of([&] { registry.get("org-a", bot.id); }) == ErrorCode::not_found);
+    CHECK(code_of([&] { registry.capture(bot, batch); }) == ErrorCode::unauthenticated);
+    CHECK(code_of([&] { registry.remove("org-a", bot.id); }) == ErrorCode::not_found);
+}
+
+TEST_CASE_METHOD(Fixture, "authenticate returns fresh data after an update") {
+    const auto created = registry.create("org-a", named("a"));
+    registry.authenticate(created.api_key);
+    registry.update("org-a", created.chatbot.id, {"b", std::nullopt});
+    CHECK(registry.authenticate(created.api_key).name == "b");
+}
+
+TEST_CASE_METHOD(Fixture, "malformed and unknown keys are unauthenticated") {
+    CHECK(code_of([&] { registry.authenticate(""); }) == ErrorCode::unauthenticated);
+    CHECK(code_of([&] { registry.authenticate("ob_live_nothex"); }) == ErrorCode::unauthenticated);
+    CHECK(code_of([&] { registry.authenticate("ob_live_00000000000000000000000000000000"); }) ==
+          ErrorCode::unauthenticated);
+}
+
+TEST_CASE_METHOD(Fixture, "bad input to create is a typed error and writes nothing") {
+    CHECK(code_of([&] { registry.create("org-a", named("")); }) == ErrorCode::invalid_argument);
+    CHECK(code_of([&] {
+              registry.create("org-a", {"a", json::array{}});
+          }) == ErrorCode::invalid_argument);
+    CHECK(code_of([&] { registry.create("", named("a")); }) == ErrorCode::invalid_argument);
+    CHECK(registry.list("org-a").empty());
+}
+
+TEST_CASE(
+    "with the key cache, rotation under concurrent authentication never revives the old key") {
+    auto store = std::make_shared<MemoryStore>();
+    ChatbotRegistry registry(store);
+    auto current = registry.create("org", named("a"));
+    std::mutex retired_mutex;
+    std::vector<std::string> retired;  // keys whose rotation has returned: dead from then on
+    std::atomic<bool> stop{false};
+    std::atomic<int> old_key_successes{0};
+    std::vector<std::thread> readers;
+    for (int t = 0; t < 4; ++t) {
+        readers.emplace_back([&] {
+            while (!stop) {
+                std::vector<std::string> snapshot;
+                {
+                    std::lock_guard lock(retired_mutex);
+                    snapshot.assign(retired.end() - std::min<std::size_t>(retired.size(), 3),
+                                    retired.end());
+                }
+                for (const auto& key : snapshot) {
+                    try {
+                        registry.authenticate(key);
+                        ++old_key_successes;
+                    } catch (const Error&) {
+                    }
+                }
+            }
+        });
+    }
+    for (int i = 0; i < 200; ++i) {
+        const auto rotated = registry.rotate_key("org", current.chatbot.id);
+        {
+            std::lock_guard lock(retired_mutex);
+            retired.push_back(current.api_key);
+        }
+        current = rotated;
+        registry.authenticate(current.api_key);  // refill the cache with the new key
+    }
+    stop = true;
+    for (auto& t : readers) t.join();
+    CHECK(old_key_successes == 0);
+}
+
+TEST_CASE("TestRegistry creates a chatbot in one line, deterministically") {
+    testing::TestRegistry a, b;
+    const auto bot_a = a.add_chatbot("org-1", "Support", R"({"lang":"en"})");
+    const auto bot_b = b.add_chatbot("org-1", "Support", R"({"lang":"en"})");
+    CHECK(bot_a.api_key == bot_b.api_key);  // same seed, same key
+    CHECK(bot_a.chatbot == bot_b.chatbot);
+    CHECK(a.registry.authenticate(bot_a.api_key).settings_json == R"({"lang":"en"})");
+    a.clock->advance(std::chrono::hours(1));
+    CHECK(a.add_chatbot().chatbot.created_at - bot_a.chatbot.created_at == std::chrono::hours(1));
+}

@@ -1,0 +1,223 @@
+// The Api without sockets (how a host mounts it, how fuzzers drive it), and the small
+// parts under it: credential parsing and the failure limiter.
+#include <future>
+#include <string>
+
+#include <boost/beast/http/field.hpp>
+#include <boost/json/parse.hpp>
+#include <catch2/catch.hpp>
+#include <sodium.h>
+
+#include "chatbotmgr/beast/api.hpp"
+#include "chatbotmgr/beast/session_check.hpp"
+#include "chatbotmgr/memory_store.hpp"
+#include "chatbotmgr/registry.hpp"
+#include "chatbotmgr/testing/fakes.hpp"
+#include "rate_limiter.hpp"
+
+using namespace chatbotmgr;
+namespace http = boost::beast::http;
+
+namespace {
+
+// A host's own session check: a fixed header names the organization.
+class HeaderSessionCheck final : public beast::SessionCheck {
+public:
+    std::optional<beast::Principal> check(const beast::RequestView& request) override {
+        auto org = request.header("X-Test-Org");
+        if (org.empty()) return std::nullopt;
+        return beast::Principal{std::string(org), "tester", false};
+    }
+};
+
+struct Host {
+    std::shared_ptr<MemoryStore> store = std::make_shared<MemoryStore>();
+    std::shared_ptr<ChatbotRegistry> registry = std::make_shared<ChatbotRegistry>(store);
+    beast::Api api;
+    explicit Host(beast::ApiOptions options = {})
+        : api(registry, std::make_shared<HeaderSessionCheck>(), std::move(options)) {}
+};
+
+beast::Api::Request make(http::verb method, std::string target, std::string body = {},
+                         std::string org = {}) {
+    beast::Api::Request req{method, target, 11};
+    if (!org.empty()) req.set("X-Test-Org", org);
+    if (!body.empty()) {
+        req.set(http::field::content_type, "application/json");
+        req.body() = std::move(body);
+        req.prepare_payload();
+    }
+    return req;
+}
+
+class MapView final : public beast::RequestView {
+public:
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::string_view method() const noexcept override { return "GET"; }
+    std::string_view target() const noexcept override { return "/"; }
+    std::string_view header(std::string_view name) const noexcept override {
+        for (const auto& [k, v] : headers)
+            if (k == name) return v;
+        return {};
+    }
+};
+
+}  // namespace
+
+TEST_CASE("a host can mount the Api: handles() and body_limit()", "[http]") {
+    Host host;
+    CHECK(host.api.handles("/api/v1/chatbots"));
+    CHECK(host.api.handles("/api/v1/chatbots?x=1"));
+    CHECK(host.api.handles("/api/v1/whatever"));
+    CHECK(host.api.handles("/healthz"));
+    CHECK_FALSE(host.api.handles("/"));
+    CHECK_FALSE(host.api.handles("/api/v10/chatbots"));
+    CHECK_FALSE(host.api.handles("/app/dashboard"));
+    CHECK(host.api.body_limit("/api/v1/capture") == 1'048'576);
+    CHECK(host.api.body_limit("/api/v1/capture?x") == 1'048'576);
+    CHECK(host.api.body_limit("/api/v1/chatbots") == 65'536);
+
+    beast::ApiOptions options;
+    options.health_routes = false;
+    Host quiet(options);
+    CHECK_FALSE(quiet.api.handles("/healthz"));
+    CHECK(quiet.api.handle_sync(make(http::verb::get, "/healthz")).result_int() == 404);
+}
+
+TEST_CASE("handle_sync runs the whole contract without sockets", "[http]") {
+    Host host;
+    auto created = host.api.handle_sync(make(http::verb::post, "/api/v1/chatbots", R"({"name":"Mounted"})", "org-1"));
+    REQUIRE(created.result_int() == 200);
+    CHECK(created[http::field::content_type] == "application/json");
+    CHECK(created[http::field::cache_control] == "no-store");
+    CHECK(created["X-Content-Type-Options"] == "nosniff");
+    auto v = boost::json::parse(created.body());
+    const std::string id(v.at("chatbot").at("id").as_string());
+
+    auto mine = host.api.handle_sync(make(http::verb::get, "/api/v1/chatbots/" + id, {}, "org-1"));
+    CHECK(mine.result_int() == 200);
+    auto theirs = host.api.handle_sync(make(http::verb::get, "/api/v1/chatbots/" + id, {}, "org-2"));
+    CHECK(theirs.result_int() == 404);
+    CHECK(host.api.handle_sync(make(http::verb::get, "/api/v1/chatbots")).result_int() == 401);
+    // No accounts given: no login routes.
+    CHECK(host.api.handle_sync(make(http::verb::post, "/api/v1/auth/login", "{}")).result_int() == 404);
+    // A host's principal without csrf_applies is not checked for Origin.
+    CHECK(host.api.handle_sync(make(http::verb::delete_, "/api/v1/chatbots/" + id, {}, "org-1")).result_int() == 200);
+
+    // Over-limit bodies the host did not read.
+    auto req = make(http::verb::post, "/api/v1/chatbots", {}, "org-1");
+    req.set(http::field::content_type, "application/json");
+    auto res = host.api.handle_sync(std::move(req), beast::RequestContext{"1.2.3.4", true});
+    CHECK(res.result_int() == 413);
+    CHECK_FALSE(res.keep_alive());
+}
+
+TEST_CASE("handle() calls done exactly once, inline or from the pool", "[http]") {
+    Host host;
+    for (auto target : {"/healthz", "/nope", "/api/v1/chatbots"}) {
+        INFO(target);
+        std::promise<int> done;
+        int calls = 0;
+        host.api.handle(make(http::verb::get, target, {}, "org-1"), {}, [&](beast::Api::Response r) {
+            ++calls;
+            done.set_value(static_cast<int>(r.result_int()));
+        });
+        auto status = done.get_future().get();
+        CHECK(status == (std::string(target) == "/nope" ? 404 : 200));
+        CHECK(calls == 1);
+    }
+    host.api.stop();
+    std::promise<int> done;
+    host.api.handle(make(http::verb::get, "/api/v1/chatbots", {}, "org-1"), {},
+                    [&](beast::Api::Response r) { done.set_value(static_cast<int>(r.result_int())); });
+    CHECK(done.get_future().get() == 503);
+}
+
+TEST_CASE("bearer_token, cookie_value and find_session_token", "[http]") {
+    using beast::bearer_token;
+    using beast::cookie_value;
+    CHECK(bearer_token("Bearer abc") == std::optional<std::string_view>("abc"));
+    CHECK(bearer_token("bEaReR   abc  ") == std::optional<std::string_view>("abc"));
+    CHECK_FALSE(bearer_token("Bearer"));
+    CHECK_FALSE(bearer_token("Bearer "));
+    CHECK_FALSE(bearer_token("Bearerabc"));
+    CHECK_FALSE(bearer_token("Basic abc"));
+    CHECK_FALSE(bearer_token("Bearer a b"));
+
+    CHECK(cookie_value("ob_session=x", "ob_session") == std::optional<std::string_view>("x"));
+    CHECK(cookie_value("a=1; ob_session=x; b=2", "ob_session") == std::optional<std::string_view>("x"));
+    CHECK(cookie_value("a=1;ob_session=\"x\"", "ob_session") == std::optional<std::string_view>("x"));
+    CHECK(cookie_value("xob_session=1; ob_session=2", "ob_session") == std::optional<std::string_view>("2"));
+    CHECK_FALSE(cookie_value("a=1; b=2", "ob_session"));
+    CHECK_FALSE(cookie_value("", "ob_session"));
+
+    MapView view;
+    CHECK_FALSE(beast::find_session_token(view));
+    view.headers = {{"Cookie", "ob_session=tok"}};
+    auto t = beast::find_session_token(view);
+    REQUIRE(t);
+    CHECK(t->token == "tok");
+    CHECK(t->from_cookie);
+    view.headers.push_back({"Authorization", "Bearer other"});
+    t = beast::find_session_token(view);
+    REQUIRE(t);
+    CHECK(t->token == "other");
+    CHECK_FALSE(t->from_cookie);
+    view.headers.back().second = "Basic xyz";  // Authorization wins even when unusable
+    CHECK_FALSE(beast::find_session_token(view));
+}
+
+TEST_CASE("AccountsSessionCheck: sessions only, never API keys", "[http]") {
+    auto store = std::make_shared<MemoryStore>();
+    AccountsOptions options;
+    options.pwhash_opslimit = crypto_pwhash_OPSLIMIT_MIN;
+    options.pwhash_memlimit = crypto_pwhash_MEMLIMIT_MIN;
+    auto accounts = std::make_shared<Accounts>(store, options);
+    accounts->add_user("ada@example.com", "Acme", "correct horse battery staple");
+    auto login = accounts->login("ada@example.com", "correct horse battery staple");
+    beast::AccountsSessionCheck check(accounts);
+
+    MapView view;
+    CHECK_FALSE(check.has_credential(view));
+    CHECK_FALSE(check.check(view));
+    view.headers = {{"Cookie", "theme=dark"}};
+    CHECK_FALSE(check.has_credential(view));  // an unrelated cookie is no credential
+    view.headers = {{"Cookie", "ob_session=" + login.token}};
+    CHECK(check.has_credential(view));
+    auto p = check.check(view);
+    REQUIRE(p);
+    CHECK(p->org_id == login.organization.id);
+    CHECK(p->subject == login.user.id);
+    CHECK(p->csrf_applies);
+    view.headers = {{"Authorization", "Bearer " + login.token}};
+    p = check.check(view);
+    REQUIRE(p);
+    CHECK_FALSE(p->csrf_applies);
+    view.headers = {{"Authorization", "Bearer ob_live_0123456789abcdef0123456789abcdef"}};
+    CHECK(check.has_credential(view));
+    CHECK_FALSE(check.check(view));
+}
+
+TEST_CASE("FailureLimiter: fixed windows, bounded memory", "[http]") {
+    auto clock = std::make_shared<testing::FakeClock>();
+    beast::detail::FailureLimiter limiter(3, std::chrono::seconds(60), 2, clock);
+    CHECK_FALSE(limiter.blocked("a"));
+    limiter.record_failure("a");
+    limiter.record_failure("a");
+    CHECK_FALSE(limiter.blocked("a"));
+    limiter.record_failure("a");
+    REQUIRE(limiter.blocked("a"));
+    CHECK(*limiter.blocked("a") == std::chrono::seconds(60));
+    CHECK_FALSE(limiter.blocked("b"));
+    clock->advance(std::chrono::seconds(45));
+    CHECK(*limiter.blocked("a") == std::chrono::seconds(15));
+    clock->advance(std::chrono::seconds(15));
+    CHECK_FALSE(limiter.blocked("a"));
+    // A failure after the window opens a new one.
+    limiter.record_failure("a");
+    CHECK_FALSE(limiter.blocked("a"));
+
+    // Never more than max_clients entries.
+    for (int i = 0; i < 100; ++i) limiter.record_failure("client-" + std::to_string(i));
+    CHECK(limiter.tracked_clients() <= 2);
+}

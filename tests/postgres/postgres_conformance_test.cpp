@@ -1,0 +1,26 @@
+// The storage conformance suite, unchanged, on PostgreSQL: one fresh database per case.
+#include <memory>
+
+#include "chatbotmgr/postgres/postgres_store.hpp"
+#include "chatbotmgr/testing/conformance.hpp"
+#include "pg_test_support.hpp"
+
+namespace {
+
+class PostgresTarget : public chatbotmgr::testing::ConformanceTarget {
+  public:
+    std::shared_ptr<chatbotmgr::ChatbotStore> open() override {
+        if (!db_) db_ = std::make_unique<cbm_pg_test::TempDatabase>();
+        return std::make_shared<chatbotmgr::postgres::PostgresStore>(
+            cbm_pg_test::options_for(db_->conninfo()));
+    }
+    bool persistent() const override { return true; }
+
+  private:
+    std::unique_ptr<cbm_pg_test::TempDatabase> db_;  // dropped with the target
+};
+
+[[maybe_unused]] const bool registered = chatbotmgr::testing::register_storage_conformance(
+    "postgres", [] { return std::make_unique<PostgresTarget>(); });
+
+}  // namespace

@@ -1,0 +1,395 @@
+// PostgresStore on a real server: the ports' behaviour, migrations, concurrency, and the
+// core (registry, accounts) on top of two store objects sharing one database.
+#include <catch2/catch.hpp>
+
+#include <sodium.h>
+
+#include <atomic>
+#include <boost/json.hpp>
+#include <thread>
+
+#include "chatbotmgr/accounts.hpp"
+#include "chatbotmgr/error.hpp"
+#include "chatbotmgr/postgres/postgres_store.hpp"
+#include "chatbotmgr/registry.hpp"
+#include "chatbotmgr/testing/fakes.hpp"
+#include "pg_test_support.hpp"
+
+using namespace chatbotmgr;
+using cbm_pg_test::AdminConn;
+using cbm_pg_test::options_for;
+using cbm_pg_test::TempDatabase;
+using chatbotmgr::postgres::PostgresStore;
+
+namespace {
+
+template <class F>
+std::optional<ErrorCode> code_of(F&& f) {
+    try {
+        f();
+    } catch (const Error& e) {
+        return e.code();
+    }
+    return std::nullopt;
+}
+
+Digest digest_of(unsigned char seed) {
+    Digest d{};
+    for (std::size_t i = 0; i < d.size(); ++i) d[i] = static_cast<unsigned char>(seed + i * 7);
+    return d;
+}
+
+Chatbot bot(std::string id, std::string org, std::int64_t created, std::string name = "Bot") {
+    return Chatbot{std::move(id),    std::move(org), std::move(name),
+                   "ob_live_abcdef", "{}",           Seconds(std::chrono::seconds(created))};
+}
+
+CapturedMessage msg(std::string content, std::optional<std::string> external_id = {}) {
+    return CapturedMessage{"user", std::move(content), std::move(external_id), std::nullopt};
+}
+
+struct Db {
+    TempDatabase db;
+    std::shared_ptr<PostgresStore> store =
+        std::make_shared<PostgresStore>(options_for(db.conninfo()));
+};
+
+}  // namespace
+
+TEST_CASE("pg store: chatbots are scoped, ordered, unique by id and key digest", "[postgres]") {
+    Db t;
+    PostgresStore& s = *t.store;
+    CHECK_FALSE(s.exclusive_to_this_process());
+    s.insert(bot("b", "org1", 100), digest_of(1));
+    s.insert(bot("a", "org1", 100), digest_of(2));
+    s.insert(bot("c", "org1", 50), digest_of(3));
+    s.insert(bot("z", "org2", 500), digest_of(4));
+
+    const auto list = s.list("org1");
+    REQUIRE(list.size() == 3);
+    CHECK(list[0].id == "b");  // same created_at: id descending
+    CHECK(list[1].id == "a");
+    CHECK(list[2].id == "c");
+    CHECK(list[2].created_at == Seconds(std::chrono::seconds(50)));
+
+    CHECK(s.get("org1", "a") == bot("a", "org1", 100));
+    CHECK_FALSE(s.get("org2", "a"));  // another organization's chatbot does not exist
+    CHECK_FALSE(s.get("org1", "missing"));
+
+    CHECK(code_of([&] { s.insert(bot("a", "org1", 1), digest_of(9)); }) == ErrorCode::conflict);
+    CHECK(code_of([&] { s.insert(bot("n", "org1", 1), digest_of(1)); }) == ErrorCode::conflict);
+    CHECK(s.list("org1").size() == 3);
+}
+
+TEST_CASE("pg store: digests are binary-safe (NUL and high bytes)", "[postgres]") {
+    Db t;
+    Digest zeros{};  // all NUL bytes
+    Digest high{};
+    high.fill(0xFF);
+    Digest almost = zeros;
+    almost[31] = 1;  // differs from zeros only after 31 NUL bytes
+    t.store->insert(bot("z", "o", 1), zeros);
+    t.store->insert(bot("h", "o", 1), high);
+    t.store->insert(bot("a", "o", 1), almost);
+    CHECK(t.store->find_by_key_digest(zeros)->id == "z");
+    CHECK(t.store->find_by_key_digest(high)->id == "h");
+    CHECK(t.store->find_by_key_digest(almost)->id == "a");
+}
+
+TEST_CASE("pg store: update is atomic and writes nothing when mutate throws", "[postgres]") {
+    Db t;
+    PostgresStore& s = *t.store;
+    s.insert(bot("a", "o", 1), digest_of(1));
+
+    const auto updated = s.update("o", "a", [](Chatbot& c) {
+        c.name = "Renamed";
+        c.settings_json = R"({"x":1})";
+        c.key_prefix = "ob_live_ffffff";  // not writable through update
+    });
+    REQUIRE(updated);
+    CHECK(updated->name == "Renamed");
+    CHECK(updated->key_prefix == "ob_live_abcdef");
+    CHECK(s.get("o", "a") == updated);
+
+    CHECK_THROWS_AS(s.update("o", "a",
+                             [](Chatbot& c) {
+                                 c.name = "Lost";
+                                 throw std::logic_error("boom");
+                             }),
+                    std::logic_error);
+    CHECK(s.get("o", "a")->name == "Renamed");
+    CHECK_FALSE(s.update("other", "a", [](Chatbot&) { FAIL("called for another org"); }));
+
+    // The connection that saw the throw goes back to the pool usable.
+    for (int i = 0; i < 10; ++i) CHECK(s.get("o", "a"));
+}
+
+TEST_CASE("pg store: concurrent updates from two store objects lose nothing", "[postgres]") {
+    Db t;
+    auto other = std::make_shared<PostgresStore>(options_for(t.db.conninfo()));
+    t.store->insert(bot("a", "o", 1), digest_of(1));
+    t.store->update("o", "a", [](Chatbot& c) { c.settings_json = R"({"n":0})"; });
+
+    constexpr int kThreads = 4;
+    constexpr int kPerThread = 25;
+    std::atomic<int> failures{0};
+    std::vector<std::thread> threads;
+    for (int i = 0; i < kThreads; ++i) {
+        threads.emplace_back([&, i] {
+            PostgresStore& s = (i % 2) ? *other : *t.store;
+            for (int j = 0; j < kPerThread; ++j) {
+                try {
+                    s.update("o", "a", [](Chatbot& c) {
+                        auto v = boost::json::parse(c.settings_json).as_object();
+                        v["n"] = v["n"].as_int64() + 1;
+                        c.settings_json = boost::json::serialize(v);
+                    });
+                } catch (...) {
+                    ++failures;
+                }
+            }
+        });
+    }
+    for (auto& th : threads) th.join();
+    CHECK(failures == 0);
+    CHECK(t.store->get("o", "a")->settings_json ==
+          R"({"n":)" + std::to_string(kThreads * kPerThread) + "}");
+}
+
+TEST_CASE("pg store: replace_key, remove and cascade", "[postgres]") {
+    Db t;
+    PostgresStore& s = *t.store;
+    s.insert(bot("a", "o", 1), digest_of(1));
+    s.insert(bot("b", "o", 1), digest_of(2));
+
+    CHECK(code_of([&] { s.replace_key("o", "a", digest_of(2), "ob_live_222222"); }) ==
+          ErrorCode::conflict);
+    const auto rotated = s.replace_key("o", "a", digest_of(3), "ob_live_333333");
+    REQUIRE(rotated);
+    CHECK(rotated->key_prefix == "ob_live_333333");
+    CHECK_FALSE(s.find_by_key_digest(digest_of(1)));
+    CHECK(s.find_by_key_digest(digest_of(3))->id == "a");
+    CHECK_FALSE(s.replace_key("other", "a", digest_of(4), "ob_live_444444"));
+
+    CaptureBatch batch{"conv-1", "user-1", R"({"custom":{}})", {msg("hi", "m1"), msg("yo")}};
+    const auto captured = s.append_capture("a", batch);
+    REQUIRE(captured);
+    CHECK(s.record_analysis("a", captured->conversation_id, "sentiment", R"({"score":1})"));
+    s.append_capture("b", batch);
+    CHECK(s.count_data("a") == ChatbotDataCounts{1, 2, 1});
+
+    CHECK_FALSE(s.remove("other", "a"));
+    CHECK(s.remove("o", "a"));
+    CHECK_FALSE(s.remove("o", "a"));
+    CHECK(s.count_data("a") == ChatbotDataCounts{0, 0, 0});
+    CHECK(s.count_data("b") == ChatbotDataCounts{1, 2, 0});
+    CHECK_FALSE(s.find_by_key_digest(digest_of(3)));
+    AdminConn admin(t.db.conninfo());
+    CHECK(admin.exec("SELECT count(*) FROM messages") == "2");
+    CHECK(admin.exec("SELECT count(*) FROM analysis_results") == "0");
+}
+
+TEST_CASE("pg store: capture upserts the conversation and dedups by message id", "[postgres]") {
+    Db t;
+    PostgresStore& s = *t.store;
+    s.insert(bot("a", "o", 1), digest_of(1));
+
+    CaptureBatch first{"conv", std::nullopt, "{}", {msg("1", "m1"), msg("2", "m2"), msg("x")}};
+    const auto r1 = s.append_capture("a", first);
+    REQUIRE(r1);
+    CHECK(r1->messages_stored == 3);
+
+    CaptureBatch second{
+        "conv", "u9", R"({"user":{"id":"u9"}})", {msg("1 again", "m1"), msg("3", "m3"), msg("x")}};
+    const auto r2 = s.append_capture("a", second);
+    REQUIRE(r2);
+    CHECK(r2->conversation_id == r1->conversation_id);
+    CHECK(r2->messages_stored == 2);  // m1 skipped, m3 and the id-less one stored
+    CHECK(s.count_data("a") == ChatbotDataCounts{1, 5, 0});
+
+    AdminConn admin(t.db.conninfo());
+    CHECK(admin.exec("SELECT metadata_json || '|' || external_user_id FROM conversations") ==
+          R"({"user":{"id":"u9"}}|u9)");
+    CHECK(admin.exec("SELECT content FROM messages WHERE external_id = 'm1'") == "1");
+    // Request order is kept.
+    CHECK(admin.exec("SELECT string_agg(content, ',' ORDER BY id) FROM messages") == "1,2,x,3,x");
+
+    CHECK_FALSE(s.append_capture("missing", first));
+    CHECK_FALSE(s.record_analysis("missing", r1->conversation_id, "k", "{}"));
+    CHECK_FALSE(s.record_analysis("a", "no-such-conversation", "k", "{}"));
+    CHECK(admin.exec("SELECT count(*) FROM conversations") == "1");
+}
+
+TEST_CASE("pg store: a large capture is stored whole, a bad one not at all", "[postgres]") {
+    Db t;
+    PostgresStore& s = *t.store;
+    s.insert(bot("a", "o", 1), digest_of(1));
+    CaptureBatch big{"conv", std::nullopt, "{}", {}};
+    for (int i = 0; i < 1200; ++i)  // more than one INSERT statement's worth
+        big.messages.push_back(msg(std::string(100, 'x'), "id" + std::to_string(i)));
+    const auto r = s.append_capture("a", big);
+    REQUIRE(r);
+    CHECK(r->messages_stored == 1200);
+
+    // PostgreSQL text cannot hold NUL: the whole batch is refused, nothing half-written.
+    CaptureBatch bad{"conv2", std::nullopt, "{}", {msg("fine", "ok"), msg(std::string("a\0b", 3))}};
+    CHECK(code_of([&] { s.append_capture("a", bad); }) == ErrorCode::invalid_argument);
+    CHECK(s.count_data("a") == ChatbotDataCounts{1, 1200, 0});
+}
+
+TEST_CASE("pg store: accounts port", "[postgres]") {
+    Db t;
+    PostgresStore& s = *t.store;
+    const Organization acme = s.find_or_create_organization("Acme", "org-1");
+    CHECK(acme == Organization{"org-1", "Acme"});
+    CHECK(s.find_or_create_organization("Acme", "org-2") == acme);
+    CHECK(s.find_organization("org-1") == acme);
+    CHECK_FALSE(s.find_organization("org-2"));
+
+    CHECK(s.count_users() == 0);
+    s.insert_user(User{"u1", "org-1", "Ada@Example.COM"}, "$argon2id$hash");
+    CHECK(code_of([&] {
+              s.insert_user(User{"u2", "org-1", "ada@example.com"}, "h");
+          }) == ErrorCode::conflict);
+    CHECK(code_of([&] {
+              s.insert_user(User{"u3", "no-org", "c@example.com"}, "h");
+          }) == ErrorCode::invalid_argument);
+    CHECK(s.count_users() == 1);
+    const auto found = s.find_user_by_email("ada@example.com");
+    REQUIRE(found);
+    CHECK(found->first == User{"u1", "org-1", "Ada@Example.COM"});
+    CHECK(found->second == "$argon2id$hash");
+    CHECK_FALSE(s.find_user_by_email("Ada@Example.COM"));  // callers pass it lowercased
+
+    const auto at = [](std::int64_t t) {
+        return std::chrono::sys_seconds(std::chrono::seconds(t));
+    };
+    Digest early = digest_of(10);
+    Digest late = digest_of(20);
+    early[0] = 0;  // binary-safe
+    s.insert_session(SessionRecord{early, "u1", "org-1", at(1000)});
+    s.insert_session(SessionRecord{late, "u1", "org-1", at(2000)});
+    CHECK(code_of([&] {
+              s.insert_session(SessionRecord{late, "u1", "org-1", at(1)});
+          }) == ErrorCode::conflict);
+    const auto session = s.find_session(early);
+    REQUIRE(session);
+    CHECK(session->user_id == "u1");
+    CHECK(session->org_id == "org-1");
+    CHECK(session->expires_at == at(1000));
+    CHECK(session->token_digest == early);
+
+    CHECK(s.delete_expired_sessions(at(1000)) == 1);  // expires_at <= now
+    CHECK_FALSE(s.find_session(early));
+    CHECK(s.delete_session(late));
+    CHECK_FALSE(s.delete_session(late));
+}
+
+TEST_CASE("pg store: concurrent find_or_create_organization agrees on one row", "[postgres]") {
+    Db t;
+    auto other = std::make_shared<PostgresStore>(options_for(t.db.conninfo()));
+    std::vector<Organization> seen(8);
+    std::vector<std::thread> threads;
+    for (int i = 0; i < 8; ++i)
+        threads.emplace_back([&, i] {
+            PostgresStore& s = (i % 2) ? *other : *t.store;
+            seen[static_cast<std::size_t>(i)] =
+                s.find_or_create_organization("Shared", "org-" + std::to_string(i));
+        });
+    for (auto& th : threads) th.join();
+    for (const auto& o : seen) CHECK(o == seen[0]);
+    AdminConn admin(t.db.conninfo());
+    CHECK(admin.exec("SELECT count(*) FROM organizations") == "1");
+}
+
+TEST_CASE("pg store: instances starting together migrate once", "[postgres]") {
+    TempDatabase db;
+    constexpr int kInstances = 6;
+    std::vector<std::optional<ErrorCode>> errors(kInstances);
+    std::vector<std::thread> threads;
+    std::atomic<bool> go{false};
+    for (int i = 0; i < kInstances; ++i)
+        threads.emplace_back([&, i] {
+            while (!go) std::this_thread::yield();
+            errors[static_cast<std::size_t>(i)] =
+                code_of([&] { PostgresStore s(options_for(db.conninfo())); });
+        });
+    go = true;
+    for (auto& th : threads) th.join();
+    for (const auto& e : errors) CHECK_FALSE(e);
+
+    AdminConn admin(db.conninfo());
+    CHECK(admin.exec("SELECT count(*) FROM schema_migrations") ==
+          std::to_string(PostgresStore::schema_version()));
+    CHECK(admin.exec("SELECT max(version) FROM schema_migrations") ==
+          std::to_string(PostgresStore::schema_version()));
+    CHECK(admin.exec("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == "8");
+}
+
+TEST_CASE("pg store: schema version checks", "[postgres]") {
+    TempDatabase db;
+    auto opts = options_for(db.conninfo());
+    opts.migrate = false;
+    CHECK(code_of([&] { PostgresStore s(opts); }) == ErrorCode::unavailable);  // not migrated
+    { PostgresStore migrated(options_for(db.conninfo())); }
+    CHECK_FALSE(code_of([&] { PostgresStore s(opts); }));
+
+    AdminConn admin(db.conninfo());
+    admin.exec("INSERT INTO schema_migrations VALUES (1000, 0)");
+    CHECK(code_of([&] { PostgresStore s(options_for(db.conninfo())); }) == ErrorCode::internal);
+    CHECK(code_of([&] { PostgresStore s(opts); }) == ErrorCode::internal);
+}
+
+TEST_CASE("pg store: bad options are refused before connecting", "[postgres]") {
+    auto opts = options_for("host=/nonexistent");
+    opts.pool_size = 0;
+    CHECK(code_of([&] { PostgresStore s(opts); }) == ErrorCode::invalid_argument);
+    opts = options_for("this is = not 'a conninfo");
+    CHECK(code_of([&] { PostgresStore s(opts); }) == ErrorCode::invalid_argument);
+    // A server that is not there is unavailable, not a crash.
+    opts = options_for("host=/nonexistent-socket-dir port=5432 dbname=x");
+    CHECK(code_of([&] { PostgresStore s(opts); }) == ErrorCode::unavailable);
+}
+
+TEST_CASE("pg store: registry on two instances sharing one database", "[postgres]") {
+    Db t;
+    auto other = std::make_shared<PostgresStore>(options_for(t.db.conninfo()));
+    ChatbotRegistry a(t.store);
+    ChatbotRegistry b(other);
+
+    const ChatbotWithKey created = a.create("org", NewChatbot{"Support", std::nullopt});
+    CHECK(b.authenticate(created.api_key).id == created.chatbot.id);  // read-your-writes
+
+    const ChatbotWithKey rotated = b.rotate_key("org", created.chatbot.id);
+    CHECK(code_of([&] { a.authenticate(created.api_key); }) == ErrorCode::unauthenticated);
+    CHECK(a.authenticate(rotated.api_key).id == created.chatbot.id);
+
+    ChatbotPatch patch;
+    patch.settings_patch = boost::json::parse(R"({"theme":{"color":"red"}})");
+    a.update("org", created.chatbot.id, patch);
+    CHECK(b.get("org", created.chatbot.id).settings_json == R"({"theme":{"color":"red"}})");
+
+    b.remove("org", created.chatbot.id);
+    CHECK(code_of([&] { a.authenticate(rotated.api_key); }) == ErrorCode::unauthenticated);
+    CHECK(code_of([&] { a.get("org", created.chatbot.id); }) == ErrorCode::not_found);
+}
+
+TEST_CASE("pg store: accounts on two instances share sessions", "[postgres]") {
+    Db t;
+    auto other = std::make_shared<PostgresStore>(options_for(t.db.conninfo()));
+    auto clock = std::make_shared<testing::FakeClock>();
+    AccountsOptions opts;
+    opts.pwhash_opslimit = crypto_pwhash_OPSLIMIT_MIN;
+    opts.pwhash_memlimit = crypto_pwhash_MEMLIMIT_MIN;
+    opts.clock = clock;
+    Accounts a(t.store, opts);
+    Accounts b(other, opts);
+
+    a.add_user("Ada@example.com", "Acme", "correct horse");
+    CHECK(b.has_users());
+    const LoginResult login = b.login("ada@EXAMPLE.com", "correct horse");
+    REQUIRE(a.check_session(login.token));
+    CHECK(a.check_session(login.token)->org_id == login.organization.id);
+    CHECK(a.logout(login.token));
+    CHECK_FALSE(b.check_session(login.token));  // revoked on every instance
+}

@@ -1,0 +1,434 @@
+#!/usr/bin/env python3
+"""Crash consistency of the real server on SQLite (ctest label "crash").
+
+Several clients send creates, patches, rotations, captures and deletes; the server is
+killed with SIGKILL at a random moment; it is restarted on the same file and the test
+checks, against the ledger of acknowledged (200) answers:
+
+  * every acknowledged write is there (chatbots, names, settings, keys, messages);
+  * deleted chatbots are gone with every row that hung off them;
+  * the write that was in flight at the kill is there whole or not at all (a patch's name
+    and settings together, a capture's messages all or none, a create with its settings);
+  * nothing else appeared; rotated-away keys stay dead (no digest in the file, 401/429 over
+    HTTP); the current keys work;
+  * PRAGMA integrity_check is "ok" and PRAGMA foreign_key_check finds nothing.
+
+Usage: crash_consistency_test.py --server PATH [--kill-points N] [--seed S] [--self-check]
+Prints the figures (kill points survived, acknowledged writes, writes lost) at the end.
+With --self-check, the file is tampered with after the first kill (an acknowledged message
+deleted, an acknowledged rename undone) and the test passes only if the verifier reports
+exactly those losses: the negative control that shows the verification can fail.
+"""
+
+import argparse
+import http.client
+import json
+import os
+import random
+import sqlite3
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import harness  # noqa: E402
+from harness import Fail, bearer, check, sha256  # noqa: E402
+
+TEST = "crash"
+CONN_ERRORS = (OSError, http.client.HTTPException)
+
+
+def merge_patch(target, patch):
+    """RFC 7396."""
+    if not isinstance(patch, dict):
+        return patch
+    result = dict(target) if isinstance(target, dict) else {}
+    for k, v in patch.items():
+        if v is None:
+            result.pop(k, None)
+        else:
+            result[k] = merge_patch(result.get(k), v)
+    return result
+
+
+class Bot:
+    def __init__(self, id_, owner, name, settings, key):
+        self.id, self.owner, self.name, self.settings, self.key = id_, owner, name, settings, key
+        self.dead_keys = []
+        self.deleted = False
+        self.conversations = {}  # external conversation id -> set of message ids stored
+
+
+class Ledger:
+    """What the clients were told, plus the one operation per client still in flight."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.bots = {}          # id -> Bot
+        self.pending = {}       # client -> (kind, details)
+        self.acked = 0          # acknowledged writes, all rounds
+        self.acked_by_kind = {}
+        self.unexpected = []    # answers other than 200 or a dead connection
+        self.adopted = 0        # in-flight creates that turned out applied
+        self.inflight_applied = 0
+        self.inflight_dropped = 0
+
+    def ack(self, kind):
+        self.acked += 1
+        self.acked_by_kind[kind] = self.acked_by_kind.get(kind, 0) + 1
+
+
+class Worker(threading.Thread):
+    """One client: owns its chatbots, one request at a time."""
+
+    def __init__(self, n, port, token, ledger, rng, stop):
+        super().__init__(daemon=True)
+        self.n, self.port, self.token, self.ledger = n, port, token, ledger
+        self.rng, self.stop = rng, stop
+        self.client = harness.Client(port, timeout=30, test=TEST)
+        self.seq = 0
+
+    def mine(self):
+        with self.ledger.lock:
+            return [b for b in self.ledger.bots.values() if not b.deleted and b.owner == self.n]
+
+    def run(self):
+        try:
+            while not self.stop.is_set():
+                self.step()
+        except CONN_ERRORS:
+            pass  # the server was killed: the pending operation stays uncertain
+        finally:
+            self.client.close()
+
+    def send(self, kind, details, method, path, body=None, headers=None):
+        with self.ledger.lock:
+            self.ledger.pending[self.n] = (kind, details)
+        status, _, doc = self.client.json(method, path, body,
+                                          headers or bearer(self.token))
+        if status != 200:
+            with self.ledger.lock:
+                self.ledger.unexpected.append(f"{kind} answered {status}: {doc}")
+                self.ledger.pending.pop(self.n, None)
+            return None
+        return doc
+
+    def step(self):
+        self.seq += 1
+        seq, rng = self.seq, self.rng
+        bots = self.mine()
+        choice = rng.random()
+        if not bots or (choice < 0.2 and len(bots) < 6):
+            name = f"c{self.n}-{seq}-{rng.randrange(10**6)}"
+            settings = {"owner": self.n, "seq": seq, "nested": {"v": [seq, str(seq)]}}
+            doc = self.send("create", {"name": name, "settings": settings},
+                            "POST", "/api/v1/chatbots", {"name": name, "settings": settings})
+            if doc:
+                harness.remember_secret(doc["apiKey"])
+                bot = Bot(doc["chatbot"]["id"], self.n, name, settings, doc["apiKey"])
+                with self.ledger.lock:
+                    self.ledger.bots[bot.id] = bot
+                    self.ledger.pending.pop(self.n, None)
+                    self.ledger.ack("create")
+            return
+        bot = rng.choice(bots)
+        if choice < 0.5:
+            name = f"p{self.n}-{seq}"
+            patch = {f"m{seq}": seq, "seq": seq}
+            if rng.random() < 0.3 and bot.settings.get("nested") is not None:
+                patch["nested"] = None
+            doc = self.send("patch", {"id": bot.id, "name": name, "patch": patch},
+                            "PATCH", f"/api/v1/chatbots/{bot.id}",
+                            {"name": name, "settings": patch})
+            if doc:
+                with self.ledger.lock:
+                    bot.name, bot.settings = name, merge_patch(bot.settings, patch)
+                    self.ledger.pending.pop(self.n, None)
+                    self.ledger.ack("patch")
+        elif choice < 0.65:
+            doc = self.send("rotate", {"id": bot.id, "old": bot.key},
+                            "POST", f"/api/v1/chatbots/{bot.id}/rotate-key")
+            if doc:
+                harness.remember_secret(doc["apiKey"])
+                with self.ledger.lock:
+                    if bot.key:
+                        bot.dead_keys.append(bot.key)
+                    bot.key = doc["apiKey"]
+                    self.ledger.pending.pop(self.n, None)
+                    self.ledger.ack("rotate")
+        elif choice < 0.95:
+            if not bot.key:
+                return  # its key was rotated by an in-flight request we never saw answered
+            conv = f"conv-{rng.randrange(3)}"
+            ids = [f"m{seq}-{i}" for i in range(rng.randrange(1, 5))]
+            body = {"conversationId": conv,
+                    "messages": [{"role": "user", "content": f"message {i} " * 20, "id": i}
+                                 for i in ids]}
+            doc = self.send("capture", {"id": bot.id, "conv": conv, "ids": ids},
+                            "POST", "/api/v1/capture", body, bearer(bot.key))
+            if doc:
+                with self.ledger.lock:
+                    bot.conversations.setdefault(conv, set()).update(ids)
+                    self.ledger.pending.pop(self.n, None)
+                    self.ledger.ack("capture")
+        else:
+            doc = self.send("delete", {"id": bot.id}, "DELETE", f"/api/v1/chatbots/{bot.id}")
+            if doc:
+                with self.ledger.lock:
+                    bot.deleted = True
+                    self.ledger.pending.pop(self.n, None)
+                    self.ledger.ack("delete")
+
+
+def db_state(db):
+    """Reads the file through a read-only connection (the restarted server has recovered
+    the WAL by then)."""
+    con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=10)
+    try:
+        integrity = [r[0] for r in con.execute("PRAGMA integrity_check")]
+        fk = con.execute("PRAGMA foreign_key_check").fetchall()
+        digests = {bytes(r[1]): r[0] for r in con.execute("SELECT id, key_digest FROM chatbots")}
+        prefixes = dict(con.execute("SELECT id, key_prefix FROM chatbots"))
+        messages = {}
+        for bot_id, conv, mid in con.execute(
+                "SELECT c.chatbot_id, c.external_id, m.external_id FROM messages m "
+                "JOIN conversations c ON c.id = m.conversation_id"):
+            messages.setdefault((bot_id, conv), []).append(mid)
+        orphans = con.execute(
+            "SELECT (SELECT count(*) FROM conversations WHERE chatbot_id NOT IN "
+            "(SELECT id FROM chatbots)) + (SELECT count(*) FROM messages WHERE "
+            "conversation_id NOT IN (SELECT id FROM conversations))").fetchone()[0]
+        conv_counts = dict(con.execute(
+            "SELECT chatbot_id, count(*) FROM conversations GROUP BY chatbot_id"))
+        return dict(integrity=integrity, fk=fk, digests=digests, prefixes=prefixes,
+                    messages=messages, orphans=orphans, conv_counts=conv_counts)
+    finally:
+        con.close()
+
+
+def verify(server, db, token, ledger, problems, lost):
+    """Checks the restarted server and file against the ledger; resolves the writes that
+    were in flight at the kill (applied whole, or not at all)."""
+    c = harness.Client(server.port, test=TEST)
+    status, _, listed = c.json("GET", "/api/v1/chatbots", headers=bearer(token))
+    check(status == 200, f"list after restart answered {status}")
+    seen = {b["id"]: b for b in listed}
+    st = db_state(db)
+    if st["integrity"] != ["ok"]:
+        problems.append(f"integrity_check: {st['integrity'][:5]}")
+    if st["fk"]:
+        problems.append(f"foreign_key_check: {st['fk'][:5]}")
+    if st["orphans"]:
+        problems.append(f"{st['orphans']} orphan rows")
+
+    # The writes in flight at the kill: applied whole or not at all.
+    for client, (kind, d) in list(ledger.pending.items()):
+        if kind == "create":
+            match = [b for b in listed if b["name"] == d["name"]]
+            if match:
+                b = match[0]
+                if b["settings"] != d["settings"]:
+                    problems.append("in-flight create applied without its settings")
+                bot = Bot(b["id"], client, d["name"], d["settings"], None)
+                ledger.bots[bot.id] = bot
+                ledger.adopted += 1
+                ledger.inflight_applied += 1
+            else:
+                ledger.inflight_dropped += 1
+        elif kind == "patch":
+            bot, b = ledger.bots[d["id"]], seen.get(d["id"])
+            if b is None:
+                problems.append("chatbot vanished during an in-flight patch")
+                continue
+            after = (d["name"], merge_patch(bot.settings, d["patch"]))
+            if (b["name"], b["settings"]) == after:
+                bot.name, bot.settings = after
+                ledger.inflight_applied += 1
+            elif (b["name"], b["settings"]) == (bot.name, bot.settings):
+                ledger.inflight_dropped += 1
+            else:
+                problems.append(f"in-flight patch half applied: {b['name']!r} vs {after[0]!r}")
+        elif kind == "rotate":
+            bot = ledger.bots[d["id"]]
+            digest = st["digests"]
+            if bot.key and sha256(bot.key) in digest:
+                ledger.inflight_dropped += 1
+            else:
+                if bot.key:
+                    bot.dead_keys.append(bot.key)
+                bot.key = None  # rotated to a key nobody saw: the bot takes no captures
+                ledger.inflight_applied += 1
+        elif kind == "capture":
+            bot = ledger.bots[d["id"]]
+            stored = set(st["messages"].get((bot.id, d["conv"]), []))
+            hit = [i for i in d["ids"] if i in stored]
+            if hit and len(hit) != len(d["ids"]):
+                problems.append(f"in-flight capture half stored ({len(hit)}/{len(d['ids'])})")
+            if len(hit) == len(d["ids"]):
+                bot.conversations.setdefault(d["conv"], set()).update(d["ids"])
+                ledger.inflight_applied += 1
+            else:
+                ledger.inflight_dropped += 1
+        elif kind == "delete":
+            bot = ledger.bots[d["id"]]
+            if d["id"] not in seen:
+                bot.deleted = True
+                ledger.inflight_applied += 1
+            else:
+                ledger.inflight_dropped += 1
+    ledger.pending.clear()
+
+    # Every acknowledged write is there; nothing else is.
+    live = {i: b for i, b in ledger.bots.items() if not b.deleted}
+    for bot_id, bot in live.items():
+        b = seen.get(bot_id)
+        if b is None:
+            lost.append(f"acknowledged chatbot {bot_id} missing")
+            continue
+        if b["name"] != bot.name or b["settings"] != bot.settings:
+            lost.append(f"chatbot {bot_id}: acknowledged name/settings not stored")
+        if bot.key:
+            if st["digests"].get(sha256(bot.key)) != bot_id:
+                lost.append(f"chatbot {bot_id}: acknowledged key not current")
+            if st["prefixes"].get(bot_id) != bot.key[:14]:
+                problems.append(f"chatbot {bot_id}: key prefix does not match its key")
+        for conv, ids in bot.conversations.items():
+            stored = st["messages"].get((bot_id, conv), [])
+            missing = ids - set(stored)
+            if missing:
+                lost.append(f"chatbot {bot_id}: {len(missing)} acknowledged messages missing")
+            if len(stored) != len(set(stored)) or set(stored) - ids:
+                problems.append(f"chatbot {bot_id}: unexpected or duplicate messages")
+        for dead in bot.dead_keys:
+            if sha256(dead) in st["digests"]:
+                problems.append(f"chatbot {bot_id}: a rotated-away key is current again")
+    for bot_id, bot in ledger.bots.items():
+        if bot.deleted and (bot_id in seen or st["conv_counts"].get(bot_id)):
+            lost.append(f"acknowledged delete of {bot_id} not durable")
+    phantoms = set(seen) - set(live)
+    if phantoms:
+        problems.append(f"{len(phantoms)} chatbots nobody created (or deleted ones back)")
+
+    # Over HTTP too: current keys authenticate (an empty capture body is then a 400, not
+    # 401), rotated-away keys do not (401, or 429 once the failure limit is reached).
+    dead_checked = 0
+    sample = []
+    for bot in live.values():
+        if bot.key:
+            status, _, _ = c.request("POST", "/api/v1/capture", raw=b"{}",
+                                     headers=bearer(bot.key))
+            if status != 400:
+                lost.append(f"current key answered {status} instead of 400")
+        sample.extend(bot.dead_keys[-2:])
+    for dead in sample[:25]:
+        status, _, _ = c.request("POST", "/api/v1/capture", raw=b"{}", headers=bearer(dead))
+        dead_checked += 1
+        if status not in (401, 429):
+            problems.append(f"rotated-away key answered {status}")
+    c.close()
+    return dead_checked
+
+
+def tamper(db, ledger):
+    """Undoes two acknowledged writes behind the server's back (for --self-check)."""
+    busy = {d["id"] for _, d in ledger.pending.values() if "id" in d}
+    candidates = [b for b in ledger.bots.values()
+                  if not b.deleted and b.id not in busy and b.conversations]
+    check(candidates, "self-check: no chatbot with acknowledged messages to tamper with")
+    bot = candidates[0]
+    conv, ids = next((c, i) for c, i in bot.conversations.items() if i)
+    con = sqlite3.connect(db)
+    try:
+        con.execute("DELETE FROM messages WHERE external_id = ? AND conversation_id = "
+                    "(SELECT id FROM conversations WHERE chatbot_id = ? AND external_id = ?)",
+                    (sorted(ids)[0], bot.id, conv))
+        con.execute("UPDATE chatbots SET name = 'tampered' WHERE id = ?", (bot.id,))
+        con.commit()
+    finally:
+        con.close()
+    return bot.id
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--server", required=True)
+    ap.add_argument("--kill-points", type=int,
+                    default=int(os.environ.get("CHATBOTMGR_KILL_POINTS", "24")))
+    ap.add_argument("--clients", type=int, default=4)
+    ap.add_argument("--self-check", action="store_true")
+    ap.add_argument("--seed", type=int, default=int(os.environ.get("CHATBOTMGR_SEED",
+                                                                   str(int(time.time())))))
+    args = ap.parse_args()
+    rng = random.Random(args.seed)
+    print(f"crash: seed {args.seed}, {args.kill_points} kill points, {args.clients} clients")
+
+    problems, lost = [], []
+    ledger = Ledger()
+    dead_checked = 0
+    tampered = None
+    with harness.ScratchDir("chatbotmgr-crash-") as scratch:
+        db = scratch.file("crash.db")
+        password = f"crash-pw-{rng.randrange(10**12)}"
+        harness.add_user(args.server, db, "crash@example.com", "Crash Org", password)
+        server = harness.Server(args.server, db, TEST, ["--threads", "2"])
+        server.start()
+        token = harness.login(server.port, "crash@example.com", password, test=TEST)
+        survived = 0
+        for point in range(args.kill_points):
+            if point > 0:
+                server.start()
+                dead_checked += verify(server, db, token, ledger, problems, lost)
+            stop = threading.Event()
+            workers = [Worker(i, server.port, token, ledger, random.Random(rng.random()), stop)
+                       for i in range(args.clients)]
+            for w in workers:
+                w.start()
+            time.sleep(rng.uniform(0.15, 1.0))
+            server.kill()  # SIGKILL: no chance to finish anything
+            stop.set()
+            for w in workers:
+                w.join(timeout=60)
+                check(not w.is_alive(), "a client did not notice the dead server")
+            survived += 1
+            if args.self_check and point == 0:
+                tampered = tamper(db, ledger)
+        server.start()
+        dead_checked += verify(server, db, token, ledger, problems, lost)
+        code = server.stop()
+        if code != 0:
+            problems.append(f"server exit code {code} on SIGTERM")
+        st = db_state(db)
+        if st["integrity"] != ["ok"]:
+            problems.append("integrity_check after the clean stop failed")
+
+    problems += ledger.unexpected
+    if args.self_check:
+        found = (any("messages missing" in x for x in lost) and
+                 any("name/settings not stored" in x for x in lost))
+        print(f"crash: self-check: injected losses {'detected' if found else 'MISSED'} "
+              f"({len(lost)} reported)")
+        # Nothing but the tampered chatbot may be reported.
+        return 0 if found and all(tampered in x for x in lost) and not problems else 1
+    kinds = ", ".join(f"{k} {v}" for k, v in sorted(ledger.acked_by_kind.items()))
+    print(f"crash: kill points survived: {survived}")
+    print(f"crash: acknowledged writes: {ledger.acked} ({kinds})")
+    print(f"crash: in-flight at a kill: {ledger.inflight_applied} applied whole, "
+          f"{ledger.inflight_dropped} not applied")
+    print(f"crash: rotated-away keys checked over HTTP: {dead_checked}")
+    print(f"crash: {len(lost)} acknowledged writes lost")
+    for p in (lost + problems)[:20]:
+        print(f"crash: PROBLEM: {p}")
+    if lost or problems:
+        return 1
+    if ledger.acked < args.kill_points:
+        print("crash: too few acknowledged writes to mean anything")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except Fail as e:
+        print(f"crash: FAILED: {e}")
+        sys.exit(1)
