@@ -1,61 +1,135 @@
-# Install rules: headers, libraries, the server binary, a CMake package
-# (find_package(chatbotmgr CONFIG)) and a pkg-config file.
+# Install rules: headers, libraries, the CMake package (find_package(chatbotmgr CONFIG))
+# and a pkg-config file. The server binary installs itself (examples/server).
+#
+# Each library has its own export set, so that the package config loads a component only
+# once its own dependencies were found: a host that never links chatbotmgr::testing does
+# not need Catch2, one without libpq does not need PostgreSQL.
 include(CMakePackageConfigHelpers)
 include(GNUInstallDirs)
 
 set(CHATBOTMGR_CMAKE_DIR ${CMAKE_INSTALL_LIBDIR}/cmake/chatbotmgr)
 
-# Every library target that this configuration builds, with its public header folder.
-set(_chatbotmgr_libraries
-    chatbotmgr ${PROJECT_SOURCE_DIR}/include
-    chatbotmgr_sqlite ${PROJECT_SOURCE_DIR}/adapters/sqlite/include
-    chatbotmgr_postgres ${PROJECT_SOURCE_DIR}/adapters/postgres/include
-    chatbotmgr_beast ${PROJECT_SOURCE_DIR}/adapters/beast/include
-    chatbotmgr_testing ${PROJECT_SOURCE_DIR}/testing/include)
-set(_installed)
-while(_chatbotmgr_libraries)
-  list(POP_FRONT _chatbotmgr_libraries target include_dir)
-  if(TARGET ${target})
-    list(APPEND _installed ${target})
-    install(DIRECTORY ${include_dir}/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
-            COMPONENT development)
-  endif()
-endwhile()
-
-install(TARGETS ${_installed} EXPORT chatbotmgrTargets
+# The core: always there.
+install(DIRECTORY ${PROJECT_SOURCE_DIR}/include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
+        COMPONENT development FILES_MATCHING PATTERN "*.hpp")
+install(TARGETS chatbotmgr EXPORT chatbotmgrTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT development
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT runtime
-        RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT runtime
-        INCLUDES DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
-if(TARGET chatbotmgr-server)
-  install(TARGETS chatbotmgr-server RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT runtime)
-endif()
-
-# What the package config must find_dependency() for the targets it exports.
-foreach(component sqlite postgres beast testing)
-  string(TOUPPER ${component} upper)
-  if(TARGET chatbotmgr_${component})
-    set(CHATBOTMGR_HAS_${upper} TRUE)
-  else()
-    set(CHATBOTMGR_HAS_${upper} FALSE)
-  endif()
-endforeach()
-
+        RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT runtime)
 install(EXPORT chatbotmgrTargets NAMESPACE chatbotmgr:: DESTINATION ${CHATBOTMGR_CMAKE_DIR}
         COMPONENT development)
 export(EXPORT chatbotmgrTargets NAMESPACE chatbotmgr::
        FILE ${PROJECT_BINARY_DIR}/chatbotmgrTargets.cmake)
 
+# The optional components this configuration built, in the order the config loads them.
+set(CHATBOTMGR_COMPONENTS)
+foreach(component sqlite postgres beast testing)
+  if(component STREQUAL "testing")
+    set(include_dir ${PROJECT_SOURCE_DIR}/testing/include)
+  else()
+    set(include_dir ${PROJECT_SOURCE_DIR}/adapters/${component}/include)
+  endif()
+  if(NOT TARGET chatbotmgr_${component})
+    continue()
+  endif()
+  list(APPEND CHATBOTMGR_COMPONENTS ${component})
+  install(DIRECTORY ${include_dir}/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}
+          COMPONENT development FILES_MATCHING PATTERN "*.hpp")
+  install(TARGETS chatbotmgr_${component} EXPORT chatbotmgr-${component}-targets
+          ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT development
+          LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR} COMPONENT runtime
+          RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR} COMPONENT runtime)
+  install(EXPORT chatbotmgr-${component}-targets NAMESPACE chatbotmgr::
+          DESTINATION ${CHATBOTMGR_CMAKE_DIR} COMPONENT development)
+  export(EXPORT chatbotmgr-${component}-targets NAMESPACE chatbotmgr::
+         FILE ${PROJECT_BINARY_DIR}/chatbotmgr-${component}-targets.cmake)
+endforeach()
+
+# The PostgreSQL adapter links libpq through CMake's FindPostgreSQL or, failing that,
+# through pkg-config; the package config must recreate whichever target it names.
+set(CHATBOTMGR_POSTGRES_VIA_PKGCONFIG FALSE)
+if(TARGET chatbotmgr_postgres)
+  get_target_property(_chatbotmgr_pg_libs chatbotmgr_postgres LINK_LIBRARIES)
+  if("PkgConfig::chatbotmgr_libpq" IN_LIST _chatbotmgr_pg_libs)
+    set(CHATBOTMGR_POSTGRES_VIA_PKGCONFIG TRUE)
+  endif()
+  unset(_chatbotmgr_pg_libs)
+endif()
+
+# One file serves both the install tree and the build tree (export() above): it only
+# refers to files next to itself.
 configure_package_config_file(${PROJECT_SOURCE_DIR}/cmake/chatbotmgrConfig.cmake.in
                               ${PROJECT_BINARY_DIR}/chatbotmgrConfig.cmake
                               INSTALL_DESTINATION ${CHATBOTMGR_CMAKE_DIR})
+# Until 1.0 a minor version may change the API (CHANGELOG.md), so 0.1 accepts 0.1.x only.
 write_basic_package_version_file(${PROJECT_BINARY_DIR}/chatbotmgrConfigVersion.cmake
                                  COMPATIBILITY SameMinorVersion)
 install(FILES ${PROJECT_BINARY_DIR}/chatbotmgrConfig.cmake
               ${PROJECT_BINARY_DIR}/chatbotmgrConfigVersion.cmake
         DESTINATION ${CHATBOTMGR_CMAKE_DIR} COMPONENT development)
 
+# pkg-config, for the core. A static libchatbotmgr needs its private dependencies on the
+# consumer's link line as well, so they move from Requires.private/Libs.private to
+# Requires/Libs (plain `pkg-config --libs` then links; no --static needed).
+get_target_property(_chatbotmgr_type chatbotmgr TYPE)
+set(_chatbotmgr_pc_libs "-lboost_json -lboost_container")
+set(_chatbotmgr_pc_cflags "")
+# Boost outside the compiler's default search paths (a custom Boost) needs -I and -L.
+get_target_property(_chatbotmgr_boost_inc Boost::json INTERFACE_INCLUDE_DIRECTORIES)
+foreach(dir IN LISTS _chatbotmgr_boost_inc)
+  if(dir AND NOT dir IN_LIST CMAKE_CXX_IMPLICIT_INCLUDE_DIRECTORIES)
+    string(APPEND _chatbotmgr_pc_cflags " -I${dir}")
+  endif()
+endforeach()
+foreach(config RELEASE RELWITHDEBINFO NOCONFIG DEBUG)
+  get_target_property(_chatbotmgr_boost_lib Boost::json IMPORTED_LOCATION_${config})
+  if(_chatbotmgr_boost_lib)
+    get_filename_component(_chatbotmgr_boost_libdir ${_chatbotmgr_boost_lib} DIRECTORY)
+    if(NOT _chatbotmgr_boost_libdir IN_LIST CMAKE_CXX_IMPLICIT_LINK_DIRECTORIES)
+      string(PREPEND _chatbotmgr_pc_libs "-L${_chatbotmgr_boost_libdir} ")
+    endif()
+    break()
+  endif()
+endforeach()
+if(_chatbotmgr_type STREQUAL "STATIC_LIBRARY")
+  set(CHATBOTMGR_PC_REQUIRES "libsodium")
+  set(CHATBOTMGR_PC_REQUIRES_PRIVATE "")
+  set(CHATBOTMGR_PC_LIBS "${_chatbotmgr_pc_libs} -pthread")
+  set(CHATBOTMGR_PC_LIBS_PRIVATE "")
+else()
+  set(CHATBOTMGR_PC_REQUIRES "")
+  set(CHATBOTMGR_PC_REQUIRES_PRIVATE "libsodium")
+  set(CHATBOTMGR_PC_LIBS "${_chatbotmgr_pc_libs}")
+  set(CHATBOTMGR_PC_LIBS_PRIVATE "-pthread")
+endif()
+set(CHATBOTMGR_PC_CFLAGS "${_chatbotmgr_pc_cflags}")
+# prefix is found relative to the .pc file itself, so `cmake --install --prefix` and a
+# moved install tree both work.
+if(IS_ABSOLUTE "${CMAKE_INSTALL_LIBDIR}")
+  set(CHATBOTMGR_PC_PREFIX "${CMAKE_INSTALL_PREFIX}")
+else()
+  file(RELATIVE_PATH _chatbotmgr_up "/p/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/p")
+  string(REGEX REPLACE "/$" "" _chatbotmgr_up "${_chatbotmgr_up}")
+  set(CHATBOTMGR_PC_PREFIX "\${pcfiledir}/${_chatbotmgr_up}")
+  unset(_chatbotmgr_up)
+endif()
+if(IS_ABSOLUTE "${CMAKE_INSTALL_LIBDIR}")
+  set(CHATBOTMGR_PC_LIBDIR "${CMAKE_INSTALL_LIBDIR}")
+else()
+  set(CHATBOTMGR_PC_LIBDIR "\${prefix}/${CMAKE_INSTALL_LIBDIR}")
+endif()
+if(IS_ABSOLUTE "${CMAKE_INSTALL_INCLUDEDIR}")
+  set(CHATBOTMGR_PC_INCLUDEDIR "${CMAKE_INSTALL_INCLUDEDIR}")
+else()
+  set(CHATBOTMGR_PC_INCLUDEDIR "\${prefix}/${CMAKE_INSTALL_INCLUDEDIR}")
+endif()
 configure_file(${PROJECT_SOURCE_DIR}/cmake/chatbotmgr.pc.in ${PROJECT_BINARY_DIR}/chatbotmgr.pc
                @ONLY)
 install(FILES ${PROJECT_BINARY_DIR}/chatbotmgr.pc
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig COMPONENT development)
+unset(_chatbotmgr_type)
+unset(_chatbotmgr_pc_libs)
+unset(_chatbotmgr_pc_cflags)
+unset(_chatbotmgr_boost_inc)
+unset(_chatbotmgr_boost_lib)
+unset(_chatbotmgr_boost_libdir)

@@ -128,20 +128,36 @@ void check_http(std::string_view authorization, std::string_view cookie) {
     if (bearer) {
         FUZZ_CHECK(within(*bearer, authorization));
         FUZZ_CHECK(!bearer->empty());
-        FUZZ_CHECK(authorization.size() > 7 && iequals(authorization.substr(0, 7), "bearer "));
+        // "Bearer", then blanks, then the token (blanks around the whole value allowed).
+        std::string_view v = authorization;
+        while (!v.empty() && (v.front() == ' ' || v.front() == '\t')) v.remove_prefix(1);
+        FUZZ_CHECK(v.size() > 7 && iequals(v.substr(0, 6), "bearer") &&
+                   (v[6] == ' ' || v[6] == '\t'));
+        FUZZ_CHECK(bearer->find_first_of(" \t") == std::string_view::npos);
     }
     const auto value = beast::cookie_value(cookie, beast::kSessionCookieName);
     if (value) {
         FUZZ_CHECK(within(*value, cookie));
-        const auto start = static_cast<std::size_t>(value->data() - cookie.data());
-        FUZZ_CHECK(start >= 11 && cookie.substr(start - 11, 11) == "ob_session=");
+        // What precedes the value is "...ob_session", optional blanks, "=", optional blanks
+        // and an optional opening quote.
+        std::string_view before =
+            cookie.substr(0, static_cast<std::size_t>(value->data() - cookie.data()));
+        if (!before.empty() && before.back() == '"') before.remove_suffix(1);
+        while (!before.empty() && (before.back() == ' ' || before.back() == '\t'))
+            before.remove_suffix(1);
+        FUZZ_CHECK(!before.empty() && before.back() == '=');
+        before.remove_suffix(1);
+        while (!before.empty() && (before.back() == ' ' || before.back() == '\t'))
+            before.remove_suffix(1);
+        FUZZ_CHECK(before.ends_with(beast::kSessionCookieName));
     }
     const auto found = beast::find_session_token(HeaderView(authorization, cookie));
     if (!authorization.empty()) {
         FUZZ_CHECK(found.has_value() == bearer.has_value());
         if (found) FUZZ_CHECK(!found->from_cookie && found->token == *bearer);
     } else {
-        FUZZ_CHECK(found.has_value() == value.has_value());
+        // An empty cookie value is no token.
+        FUZZ_CHECK(found.has_value() == (value.has_value() && !value->empty()));
         if (found) FUZZ_CHECK(found->from_cookie && found->token == *value);
     }
 }

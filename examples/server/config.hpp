@@ -13,11 +13,23 @@
 
 namespace chatbotmgr::server {
 
-// Where the data lives. Only SQLite today; a PostgreSQL URL (--storage postgres://...)
-// becomes a second member here and a second branch in open_storage().
+// Where the data lives: SQLite at sqlite_path (the default), or PostgreSQL when
+// postgres_url is set (--storage postgres://...).
 struct StorageConfig {
     std::string sqlite_path = "./chatbotmgr.db";
+    // A libpq URI (postgres:// or postgresql://); may carry a password, so print it only
+    // through describe().
+    std::optional<std::string> postgres_url;
+    std::size_t postgres_pool = 8;  // most connections to PostgreSQL
 };
+
+// For messages: "SQLite database \"PATH\"" or "PostgreSQL database postgresql://u:***@h/db"
+// (any password redacted).
+std::string describe(const StorageConfig& storage);
+
+// A libpq URI with the password of its user part and any password= parameter replaced
+// by "***".
+std::string redact_url(const std::string& url);
 
 struct ServeConfig {
     std::string listen_host = "127.0.0.1";
@@ -43,7 +55,7 @@ using Command = std::variant<ServeConfig, UserAddConfig, HelpRequest>;
 
 // A flag or value the user got wrong; what() is the message to print.
 class UsageError : public std::runtime_error {
-public:
+  public:
     using std::runtime_error::runtime_error;
 };
 

@@ -1,15 +1,22 @@
 // chatbotmgr-server: the bundled HTTP server.
 //
 //   chatbotmgr-server serve [--listen 127.0.0.1:8080] [--db ./chatbotmgr.db] ...
-//   chatbotmgr-server user add --db PATH --email EMAIL --org NAME   (password on stdin)
+//   chatbotmgr-server serve --storage postgresql://app@db.internal/chatbotmgr ...
+//   chatbotmgr-server user add (--db PATH | --storage URL) --email EMAIL --org NAME
+//                                                        (password on stdin)
 //
 // Exit codes: 0 success (and clean stop on SIGTERM/SIGINT), 1 runtime failure (storage,
 // listen address, user exists), 2 bad command line.
+#include <chrono>
+#include <condition_variable>
+#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <iostream>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <boost/asio/io_context.hpp>
@@ -50,13 +57,20 @@ std::string generate_password() {
 }
 
 // On an empty database: one organization and one admin user, credentials printed once.
+// Instances that start together on one empty PostgreSQL database all find no users; the
+// unique email lets exactly one insert win (the organization is found-or-created by its
+// unique name), and the others take the conflict as "bootstrapped elsewhere".
 void bootstrap_admin(Accounts& accounts) {
     if (accounts.has_users()) return;
     const std::string password = generate_password();
     try {
         accounts.add_user(kAdminEmail, kAdminOrg, password);
     } catch (const Error& e) {
-        if (e.code() == ErrorCode::conflict) return;  // another instance got there first
+        if (e.code() == ErrorCode::conflict) {
+            std::fprintf(stderr, "%s: another instance created the first user meanwhile\n",
+                         kProgram);
+            return;
+        }
         throw;
     }
     std::printf(
@@ -68,6 +82,43 @@ void bootstrap_admin(Accounts& accounts) {
     std::fflush(stdout);
 }
 
+// Removes expired sessions once an hour, so the table does not grow without bound. Runs
+// on a thread of its own: the deletion blocks on storage.
+class SessionJanitor {
+  public:
+    explicit SessionJanitor(std::shared_ptr<AccountStore> store)
+        : store_(std::move(store)), thread_([this] { loop(); }) {}
+    ~SessionJanitor() {
+        {
+            std::lock_guard lock(mutex_);
+            stop_ = true;
+        }
+        cv_.notify_all();
+        thread_.join();
+    }
+
+  private:
+    void loop() {
+        std::unique_lock lock(mutex_);
+        while (!cv_.wait_for(lock, std::chrono::hours(1), [this] { return stop_; })) {
+            lock.unlock();
+            try {
+                store_->delete_expired_sessions(
+                    std::chrono::time_point_cast<std::chrono::seconds>(system_clock()->now()));
+            } catch (const std::exception& e) {
+                fail(std::string("removing expired sessions: ") + e.what());
+            }
+            lock.lock();
+        }
+    }
+
+    std::shared_ptr<AccountStore> store_;
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    bool stop_ = false;
+    std::thread thread_;  // last: starts once the rest is ready
+};
+
 std::string host_for_url(const std::string& host) {
     return host.find(':') != std::string::npos ? "[" + host + "]" : host;
 }
@@ -77,7 +128,7 @@ int serve(const ServeConfig& config) {
     try {
         storage = open_storage(config.storage);
     } catch (const std::exception& e) {
-        fail("cannot open the database \"" + config.storage.sqlite_path + "\": " + e.what());
+        fail("cannot open the " + describe(config.storage) + ": " + e.what());
         return 1;
     }
 
@@ -111,6 +162,9 @@ int serve(const ServeConfig& config) {
 
     beast::ApiOptions api_options;
     api_options.public_origin = config.public_origin.value_or(listen_url);
+    const std::size_t io_threads =
+        config.threads ? config.threads : std::max(1u, std::thread::hardware_concurrency());
+    api_options.blocking_threads = std::max<std::size_t>(4, 2 * io_threads);
     auto api = std::make_shared<beast::Api>(
         registry, std::make_shared<beast::AccountsSessionCheck>(accounts), api_options, accounts);
 
@@ -121,6 +175,7 @@ int serve(const ServeConfig& config) {
         server->stop();
     });
 
+    auto janitor = std::make_unique<SessionJanitor>(storage.accounts);
     server->start(api);
     std::printf("%s: listening on %s (public origin %s)\n", kProgram, listen_url.c_str(),
                 api_options.public_origin.c_str());
@@ -129,12 +184,13 @@ int serve(const ServeConfig& config) {
     // run() returns once a signal has stopped the server and the last connection is gone.
     server->run();
 
-    api->stop();        // blocking work still queued finishes here
+    api->stop();  // blocking work still queued finishes here
+    janitor.reset();
     server.reset();
     api.reset();
     accounts.reset();
     registry.reset();
-    storage = {};       // closes the database after its last write
+    storage = {};  // closes the database after its last write
     std::fprintf(stderr, "%s: stopped\n", kProgram);
     return 0;
 }
@@ -151,7 +207,7 @@ int user_add(const UserAddConfig& config) {
     try {
         storage = open_storage(config.storage);
     } catch (const std::exception& e) {
-        fail("cannot open the database \"" + config.storage.sqlite_path + "\": " + e.what());
+        fail("cannot open the " + describe(config.storage) + ": " + e.what());
         return 1;
     }
     Accounts accounts(storage.accounts);
@@ -176,6 +232,8 @@ int user_add(const UserAddConfig& config) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // A closed stderr or stdout must not kill the server; writes then just fail.
+    std::signal(SIGPIPE, SIG_IGN);
     std::vector<std::string> args(argv + 1, argv + argc);
     Command command;
     try {

@@ -90,7 +90,9 @@ struct Principal {
     std::string org_id;
 };
 
-// Threading: all methods are safe to call from many threads. Errors: chatbotmgr::Error.
+// Threading: all methods are safe to call from many threads; login and add_user hold a
+// thread for the Argon2id work. Errors: chatbotmgr::Error, as each method says, and
+// unavailable when the store fails.
 class Accounts {
   public:
     explicit Accounts(std::shared_ptr<AccountStore> store, AccountsOptions options = {});

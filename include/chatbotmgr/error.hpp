@@ -23,6 +23,7 @@ enum class ErrorCode {
 // Stable lowercase name of a code ("invalid_argument", ...), for logs and tests.
 std::string_view to_string(ErrorCode code) noexcept;
 
+// What every fallible call throws. A value type: copy it, rethrow it, keep it.
 class Error : public std::runtime_error {
   public:
     Error(ErrorCode code, std::string message, std::string field = {})

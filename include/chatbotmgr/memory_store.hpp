@@ -9,6 +9,10 @@
 
 namespace chatbotmgr {
 
+// Threading: every method may be called from many threads at once (one lock over all
+// data). Errors: conflict for a duplicate id, key digest, email or session, as the ports
+// say; never unavailable. update() calls mutate under the lock: mutate must not call
+// back into the store.
 class MemoryStore final : public ChatbotStore, public AccountStore {
   public:
     MemoryStore();

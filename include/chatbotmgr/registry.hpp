@@ -40,6 +40,10 @@ struct ChatbotWithKey {
     std::string api_key;
 };
 
+// The registry: chatbots of every organization, over one ChatbotStore.
+// Threading: every method may be called from many threads at once; methods block on the
+// store. Errors: every method throws chatbotmgr::Error (see the top of this file); the
+// object stays usable after any of them.
 class ChatbotRegistry {
   public:
     explicit ChatbotRegistry(std::shared_ptr<ChatbotStore> store, RegistryOptions options = {});

@@ -37,6 +37,8 @@ struct ChatbotDataCounts {
     friend bool operator==(const ChatbotDataCounts&, const ChatbotDataCounts&) = default;
 };
 
+// The port itself: implement every pure virtual method under the contract at the top of
+// this file, then run the conformance suite of chatbotmgr::testing against it.
 class ChatbotStore {
   public:
     virtual ~ChatbotStore() = default;

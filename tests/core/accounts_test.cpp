@@ -6,6 +6,7 @@
 #include "chatbotmgr/error.hpp"
 #include "chatbotmgr/memory_store.hpp"
 #include "chatbotmgr/testing/fakes.hpp"
+#include "error_of.hpp"
 
 using namespace chatbotmgr;
 
@@ -21,17 +22,6 @@ struct Fixture {
                        .clock = clock,
                        .random = {}}};
 };
-
-template <class F>
-Error error_of(F&& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e;
-    }
-    FAIL("no error thrown");
-    return Error(ErrorCode::internal, "unreachable");
-}
 
 }  // namespace
 
@@ -54,19 +44,24 @@ TEST_CASE_METHOD(Fixture, "add_user creates the organization once and logs in") 
 
 TEST_CASE_METHOD(Fixture, "add_user validates its input and refuses duplicate emails") {
     accounts.add_user("a@example.com", "Acme", "password1");
-    CHECK(error_of([&] { accounts.add_user("A@EXAMPLE.COM", "Acme", "password1"); }).code() ==
-          ErrorCode::conflict);
-    CHECK(error_of([&] { accounts.add_user("not-an-email", "Acme", "password1"); }).field() ==
-          "email");
-    CHECK(error_of([&] { accounts.add_user("b@example.com", "Acme", "short"); }).field() ==
+    CHECK(test::error_of([&] {
+              accounts.add_user("A@EXAMPLE.COM", "Acme", "password1");
+          })->code() == ErrorCode::conflict);
+    CHECK(test::error_of([&] {
+              accounts.add_user("not-an-email", "Acme", "password1");
+          })->field() == "email");
+    CHECK(test::error_of([&] { accounts.add_user("b@example.com", "Acme", "short"); })->field() ==
           "password");
-    CHECK(error_of([&] { accounts.add_user("b@example.com", " ", "password1"); }).field() == "org");
+    CHECK(test::error_of([&] { accounts.add_user("b@example.com", " ", "password1"); })->field() ==
+          "org");
 }
 
 TEST_CASE_METHOD(Fixture, "wrong password and unknown email fail identically") {
     accounts.add_user("a@example.com", "Acme", "password1");
-    const Error wrong = error_of([&] { accounts.login("a@example.com", "password2"); });
-    const Error unknown = error_of([&] { accounts.login("nobody@example.com", "password1"); });
+    const Error wrong =
+        test::error_of([&] { accounts.login("a@example.com", "password2"); }).value();
+    const Error unknown =
+        test::error_of([&] { accounts.login("nobody@example.com", "password1"); }).value();
     CHECK(wrong.code() == ErrorCode::unauthenticated);
     CHECK(unknown.code() == wrong.code());
     CHECK(std::string(unknown.what()) == wrong.what());

@@ -3,10 +3,10 @@
 #include <future>
 #include <string>
 
+#include <sodium.h>
 #include <boost/beast/http/field.hpp>
 #include <boost/json/parse.hpp>
 #include <catch2/catch.hpp>
-#include <sodium.h>
 
 #include "chatbotmgr/beast/api.hpp"
 #include "chatbotmgr/beast/session_check.hpp"
@@ -22,7 +22,7 @@ namespace {
 
 // A host's own session check: a fixed header names the organization.
 class HeaderSessionCheck final : public beast::SessionCheck {
-public:
+  public:
     std::optional<beast::Principal> check(const beast::RequestView& request) override {
         auto org = request.header("X-Test-Org");
         if (org.empty()) return std::nullopt;
@@ -51,7 +51,7 @@ beast::Api::Request make(http::verb method, std::string target, std::string body
 }
 
 class MapView final : public beast::RequestView {
-public:
+  public:
     std::vector<std::pair<std::string, std::string>> headers;
     std::string_view method() const noexcept override { return "GET"; }
     std::string_view target() const noexcept override { return "/"; }
@@ -86,7 +86,8 @@ TEST_CASE("a host can mount the Api: handles() and body_limit()", "[http]") {
 
 TEST_CASE("handle_sync runs the whole contract without sockets", "[http]") {
     Host host;
-    auto created = host.api.handle_sync(make(http::verb::post, "/api/v1/chatbots", R"({"name":"Mounted"})", "org-1"));
+    auto created = host.api.handle_sync(
+        make(http::verb::post, "/api/v1/chatbots", R"({"name":"Mounted"})", "org-1"));
     REQUIRE(created.result_int() == 200);
     CHECK(created[http::field::content_type] == "application/json");
     CHECK(created[http::field::cache_control] == "no-store");
@@ -96,13 +97,16 @@ TEST_CASE("handle_sync runs the whole contract without sockets", "[http]") {
 
     auto mine = host.api.handle_sync(make(http::verb::get, "/api/v1/chatbots/" + id, {}, "org-1"));
     CHECK(mine.result_int() == 200);
-    auto theirs = host.api.handle_sync(make(http::verb::get, "/api/v1/chatbots/" + id, {}, "org-2"));
+    auto theirs =
+        host.api.handle_sync(make(http::verb::get, "/api/v1/chatbots/" + id, {}, "org-2"));
     CHECK(theirs.result_int() == 404);
     CHECK(host.api.handle_sync(make(http::verb::get, "/api/v1/chatbots")).result_int() == 401);
     // No accounts given: no login routes.
-    CHECK(host.api.handle_sync(make(http::verb::post, "/api/v1/auth/login", "{}")).result_int() == 404);
+    CHECK(host.api.handle_sync(make(http::verb::post, "/api/v1/auth/login", "{}")).result_int() ==
+          404);
     // A host's principal without csrf_applies is not checked for Origin.
-    CHECK(host.api.handle_sync(make(http::verb::delete_, "/api/v1/chatbots/" + id, {}, "org-1")).result_int() == 200);
+    CHECK(host.api.handle_sync(make(http::verb::delete_, "/api/v1/chatbots/" + id, {}, "org-1"))
+              .result_int() == 200);
 
     // Over-limit bodies the host did not read.
     auto req = make(http::verb::post, "/api/v1/chatbots", {}, "org-1");
@@ -118,18 +122,20 @@ TEST_CASE("handle() calls done exactly once, inline or from the pool", "[http]")
         INFO(target);
         std::promise<int> done;
         int calls = 0;
-        host.api.handle(make(http::verb::get, target, {}, "org-1"), {}, [&](beast::Api::Response r) {
-            ++calls;
-            done.set_value(static_cast<int>(r.result_int()));
-        });
+        host.api.handle(make(http::verb::get, target, {}, "org-1"), {},
+                        [&](beast::Api::Response r) {
+                            ++calls;
+                            done.set_value(static_cast<int>(r.result_int()));
+                        });
         auto status = done.get_future().get();
         CHECK(status == (std::string(target) == "/nope" ? 404 : 200));
         CHECK(calls == 1);
     }
     host.api.stop();
     std::promise<int> done;
-    host.api.handle(make(http::verb::get, "/api/v1/chatbots", {}, "org-1"), {},
-                    [&](beast::Api::Response r) { done.set_value(static_cast<int>(r.result_int())); });
+    host.api.handle(
+        make(http::verb::get, "/api/v1/chatbots", {}, "org-1"), {},
+        [&](beast::Api::Response r) { done.set_value(static_cast<int>(r.result_int())); });
     CHECK(done.get_future().get() == 503);
 }
 
@@ -145,9 +151,12 @@ TEST_CASE("bearer_token, cookie_value and find_session_token", "[http]") {
     CHECK_FALSE(bearer_token("Bearer a b"));
 
     CHECK(cookie_value("ob_session=x", "ob_session") == std::optional<std::string_view>("x"));
-    CHECK(cookie_value("a=1; ob_session=x; b=2", "ob_session") == std::optional<std::string_view>("x"));
-    CHECK(cookie_value("a=1;ob_session=\"x\"", "ob_session") == std::optional<std::string_view>("x"));
-    CHECK(cookie_value("xob_session=1; ob_session=2", "ob_session") == std::optional<std::string_view>("2"));
+    CHECK(cookie_value("a=1; ob_session=x; b=2", "ob_session") ==
+          std::optional<std::string_view>("x"));
+    CHECK(cookie_value("a=1;ob_session=\"x\"", "ob_session") ==
+          std::optional<std::string_view>("x"));
+    CHECK(cookie_value("xob_session=1; ob_session=2", "ob_session") ==
+          std::optional<std::string_view>("2"));
     CHECK_FALSE(cookie_value("a=1; b=2", "ob_session"));
     CHECK_FALSE(cookie_value("", "ob_session"));
 

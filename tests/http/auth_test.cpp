@@ -18,7 +18,9 @@ std::string login_body(const std::string& email, const std::string& password) {
     return json::serialize(json::object{{"email", email}, {"password", password}});
 }
 
-Headers cookie(const std::string& token) { return {{"Cookie", "ob_session=" + token}}; }
+Headers cookie(const std::string& token) {
+    return {{"Cookie", "ob_session=" + token}};
+}
 
 }  // namespace
 
@@ -43,7 +45,8 @@ TEST_CASE("login answers token, user and organization, and sets the session cook
     CHECK(res.header("Set-Cookie") == "ob_session=" + token + "; Path=/; HttpOnly; SameSite=Lax");
 
     // The email is compared case-insensitively.
-    CHECK(client.request("POST", "/api/v1/auth/login", login_body("ada@EXAMPLE.COM", user.password)).status == 200);
+    CHECK(client.request("POST", "/api/v1/auth/login", login_body("ada@EXAMPLE.COM", user.password))
+              .status == 200);
 
     // The token works as Bearer and as cookie.
     CHECK(client.request("GET", "/api/v1/chatbots", {}, bearer(token)).status == 200);
@@ -65,8 +68,9 @@ TEST_CASE("the session cookie is Secure behind an https public origin", "[http]"
     check_error(client.request("POST", "/api/v1/chatbots", R"({"name":"x"})",
                                with(cookie(token), {{"Origin", "http://bots.example.com"}})),
                 403, "csrf_rejected");
-    CHECK(client.request("POST", "/api/v1/chatbots", R"({"name":"x"})",
-                         with(cookie(token), {{"Origin", "https://bots.example.com"}}))
+    CHECK(client
+              .request("POST", "/api/v1/chatbots", R"({"name":"x"})",
+                       with(cookie(token), {{"Origin", "https://bots.example.com"}}))
               .status == 200);
 }
 
@@ -74,8 +78,10 @@ TEST_CASE("wrong password and unknown email get the same 401", "[http]") {
     TestServer server;
     TestUser user = server.add_user("ada@example.com", "Acme");
     HttpClient client(server.port());
-    auto wrong = client.request("POST", "/api/v1/auth/login", login_body(user.email, "nope nope nope"));
-    auto unknown = client.request("POST", "/api/v1/auth/login", login_body("who@example.com", user.password));
+    auto wrong =
+        client.request("POST", "/api/v1/auth/login", login_body(user.email, "nope nope nope"));
+    auto unknown =
+        client.request("POST", "/api/v1/auth/login", login_body("who@example.com", user.password));
     check_error(wrong, 401, "unauthorized");
     check_error(unknown, 401, "unauthorized");
     CHECK(wrong.body == unknown.body);
@@ -117,14 +123,14 @@ TEST_CASE("credentials: what is a 401", "[http]") {
     Bot bot = create_bot(client, token);
 
     const std::vector<Headers> rejected = {
-        {},                                                        // none
-        {{"Authorization", "Bearer"}},                             // empty
-        {{"Authorization", "Bearer ob_sess_nope"}},                // malformed
-        {{"Authorization", "Bearer " + token.substr(0, 40)}},      // truncated
-        {{"Authorization", "Basic YWRhOnB3"}},                     // another scheme
-        {{"Authorization", "Bearer " + bot.key}},                  // an API key is no session
-        {{"Cookie", "ob_session=" + bot.key}},                     // not as cookie either
-        {{"Cookie", "other=" + token}},                            // wrong cookie name
+        {},                                                    // none
+        {{"Authorization", "Bearer"}},                         // empty
+        {{"Authorization", "Bearer ob_sess_nope"}},            // malformed
+        {{"Authorization", "Bearer " + token.substr(0, 40)}},  // truncated
+        {{"Authorization", "Basic YWRhOnB3"}},                 // another scheme
+        {{"Authorization", "Bearer " + bot.key}},              // an API key is no session
+        {{"Cookie", "ob_session=" + bot.key}},                 // not as cookie either
+        {{"Cookie", "other=" + token}},                        // wrong cookie name
         {{"Cookie", "ob_session=ob_sess_0000"}},
         // Authorization wins over a valid cookie.
         {{"Authorization", "Bearer ob_sess_nope"}, {"Cookie", "ob_session=" + token}},
@@ -137,19 +143,22 @@ TEST_CASE("credentials: what is a 401", "[http]") {
         CHECK(res.body.find("ob_sess_") == std::string::npos);
     }
     // A valid Bearer wins over a bad cookie.
-    CHECK(client.request("GET", "/api/v1/chatbots", {},
-                         {{"Authorization", "Bearer " + token}, {"Cookie", "ob_session=junk"}})
+    CHECK(client
+              .request("GET", "/api/v1/chatbots", {},
+                       {{"Authorization", "Bearer " + token}, {"Cookie", "ob_session=junk"}})
               .status == 200);
     // The cookie among others, quoted or not.
-    CHECK(client.request("GET", "/api/v1/chatbots", {},
-                         {{"Cookie", "a=b; ob_session=\"" + token + "\"; c=d"}})
+    CHECK(client
+              .request("GET", "/api/v1/chatbots", {},
+                       {{"Cookie", "a=b; ob_session=\"" + token + "\"; c=d"}})
               .status == 200);
     // The scheme is case-insensitive.
     CHECK(client.request("GET", "/api/v1/chatbots", {}, {{"Authorization", "bearer " + token}})
               .status == 200);
     // 401 comes before body checks.
-    check_error(client.request("POST", "/api/v1/chatbots", "not json", {{"Content-Type", "text/plain"}}),
-                401, "unauthorized");
+    check_error(
+        client.request("POST", "/api/v1/chatbots", "not json", {{"Content-Type", "text/plain"}}),
+        401, "unauthorized");
 }
 
 TEST_CASE("sessions expire after their time to live", "[http]") {
@@ -192,8 +201,9 @@ TEST_CASE("logout revokes the session and clears the cookie", "[http]") {
     // Cookie logout is a cookie-authenticated POST: it needs the Origin.
     check_error(client.request("POST", "/api/v1/auth/logout", {}, cookie(other)), 403,
                 "csrf_rejected");
-    CHECK(client.request("POST", "/api/v1/auth/logout", {},
-                         with(cookie(other), {{"Origin", server.origin}}))
+    CHECK(client
+              .request("POST", "/api/v1/auth/logout", {},
+                       with(cookie(other), {{"Origin", server.origin}}))
               .status == 200);
     check_error(client.request("GET", "/api/v1/chatbots", {}, cookie(other)), 401, "unauthorized");
 }
@@ -217,35 +227,42 @@ TEST_CASE("cookie-authenticated writes need the public Origin but Bearer ones do
     };
     for (const auto& w : writes) {
         INFO(w.method << " " << w.target);
-        check_error(client.request(w.method, w.target, w.body, cookie(token)), 403, "csrf_rejected");
+        check_error(client.request(w.method, w.target, w.body, cookie(token)), 403,
+                    "csrf_rejected");
         check_error(client.request(w.method, w.target, w.body,
                                    with(cookie(token), {{"Origin", "http://evil.example"}})),
                     403, "csrf_rejected");
-        check_error(client.request(w.method, w.target, w.body,
-                                   with(cookie(token), {{"Origin", "null"}})),
-                    403, "csrf_rejected");
+        check_error(
+            client.request(w.method, w.target, w.body, with(cookie(token), {{"Origin", "null"}})),
+            403, "csrf_rejected");
     }
     // CSRF comes before size, media type and JSON checks...
-    check_error(client.request("POST", "/api/v1/chatbots", "{bad", cookie(token)), 403, "csrf_rejected");
-    check_error(client.request("POST", "/api/v1/chatbots", "x", with(cookie(token), {{"Content-Type", "text/plain"}})),
+    check_error(client.request("POST", "/api/v1/chatbots", "{bad", cookie(token)), 403,
+                "csrf_rejected");
+    check_error(client.request("POST", "/api/v1/chatbots", "x",
+                               with(cookie(token), {{"Content-Type", "text/plain"}})),
                 403, "csrf_rejected");
     // ...and after credentials.
-    check_error(client.request("POST", "/api/v1/chatbots", R"({"name":"x"})", cookie("ob_sess_bad")),
-                401, "unauthorized");
+    check_error(
+        client.request("POST", "/api/v1/chatbots", R"({"name":"x"})", cookie("ob_sess_bad")), 401,
+        "unauthorized");
     // Reads need no Origin.
     CHECK(client.request("GET", item, {}, cookie(token)).status == 200);
     CHECK(client.request("GET", "/api/v1/chatbots", {}, cookie(token)).status == 200);
     // With the right Origin every write goes through.
     for (const auto& w : writes) {
         INFO(w.method << " " << w.target);
-        CHECK(client.request(w.method, w.target, w.body, with(cookie(token), good_origin)).status == 200);
+        CHECK(client.request(w.method, w.target, w.body, with(cookie(token), good_origin)).status ==
+              200);
     }
     // Bearer-authenticated writes are not subject to the check, with or without Origin.
     Bot other = create_bot(client, token);
-    CHECK(client.request("PATCH", "/api/v1/chatbots/" + other.id, R"({"name":"z"})",
-                         with(bearer(token), {{"Origin", "http://evil.example"}}))
+    CHECK(client
+              .request("PATCH", "/api/v1/chatbots/" + other.id, R"({"name":"z"})",
+                       with(bearer(token), {{"Origin", "http://evil.example"}}))
               .status == 200);
-    CHECK(client.request("DELETE", "/api/v1/chatbots/" + other.id, {}, bearer(token)).status == 200);
+    CHECK(client.request("DELETE", "/api/v1/chatbots/" + other.id, {}, bearer(token)).status ==
+          200);
 }
 
 TEST_CASE("login is refused after 10 failures until the window has passed", "[http]") {
@@ -269,7 +286,8 @@ TEST_CASE("login is refused after 10 failures until the window has passed", "[ht
     check_error(client.request("POST", "/api/v1/auth/login", login_body(user.email, user.password)),
                 429, "rate_limited");
     server.clock->advance(std::chrono::minutes(1));
-    CHECK(client.request("POST", "/api/v1/auth/login", login_body(user.email, user.password)).status == 200);
+    CHECK(client.request("POST", "/api/v1/auth/login", login_body(user.email, user.password))
+              .status == 200);
 }
 
 TEST_CASE("failed session checks are limited, valid ones never", "[http]") {
@@ -283,7 +301,8 @@ TEST_CASE("failed session checks are limited, valid ones never", "[http]") {
         if (res.status != 401) FAIL("request " << i << " got " << res.status);
     }
     for (int i = 0; i < 100; ++i) {
-        auto res = client.request("GET", "/api/v1/chatbots", {}, bearer("ob_sess_wrong" + std::to_string(i)));
+        auto res = client.request("GET", "/api/v1/chatbots", {},
+                                  bearer("ob_sess_wrong" + std::to_string(i)));
         if (res.status != 401) FAIL("failure " << i << " got " << res.status);
     }
     auto res = client.request("GET", "/api/v1/chatbots", {}, bearer("ob_sess_wrong"));
@@ -296,5 +315,6 @@ TEST_CASE("failed session checks are limited, valid ones never", "[http]") {
     CHECK(client.request("GET", "/api/v1/chatbots", {}, cookie(token)).status == 200);
 
     server.clock->advance(std::chrono::minutes(1));
-    check_error(client.request("GET", "/api/v1/chatbots", {}, bearer("ob_sess_wrong")), 401, "unauthorized");
+    check_error(client.request("GET", "/api/v1/chatbots", {}, bearer("ob_sess_wrong")), 401,
+                "unauthorized");
 }

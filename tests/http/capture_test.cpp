@@ -100,7 +100,8 @@ TEST_CASE("capture accepts unknown top-level fields and lists them as warnings",
     Fixture f;
     const std::string secret = "ob_live_0123456789abcdef0123456789abcdef";
     auto res = f.capture(R"({"conversationId":"c","messages":[{"role":"user","content":"a"}],)"
-                         R"("extra":1,")" + secret + R"(":2})");
+                         R"("extra":1,")" +
+                         secret + R"(":2})");
     check_capture_shape(res);
     const auto parsed = res.json();
     const auto& warnings = parsed.at("warnings").as_array();
@@ -118,7 +119,8 @@ TEST_CASE("invalid capture bodies are 400 naming the field", "[http]") {
     std::string hundred_one;
     for (int i = 0; i < 101; ++i)
         hundred_one += std::string(i ? "," : "") + R"({"role":"user","content":"x"})";
-    std::string deep_user = R"({"conversationId":"c","messages":[{"role":"user","content":"x"}],"user":)";
+    std::string deep_user =
+        R"({"conversationId":"c","messages":[{"role":"user","content":"x"}],"user":)";
     for (int i = 0; i < 33; ++i) deep_user += R"({"a":)";
     deep_user += "1" + std::string(33, '}') + "}";
 
@@ -130,7 +132,8 @@ TEST_CASE("invalid capture bodies are 400 naming the field", "[http]") {
         {R"({"conversationId":"","messages":[{"role":"user","content":"x"}]})", "conversationId"},
         {R"({"conversationId":5,"messages":[{"role":"user","content":"x"}]})", "conversationId"},
         {R"({"conversationId":null,"messages":[{"role":"user","content":"x"}]})", "conversationId"},
-        {R"({"conversationId":")" + std::string(201, 'c') + R"(","messages":[{"role":"user","content":"x"}]})",
+        {R"({"conversationId":")" + std::string(201, 'c') +
+             R"(","messages":[{"role":"user","content":"x"}]})",
          "conversationId"},
         {R"({"conversationId":"c"})", "messages"},
         {R"({"conversationId":"c","messages":[]})", "messages"},
@@ -144,19 +147,23 @@ TEST_CASE("invalid capture bodies are 400 naming the field", "[http]") {
         {msgs(R"({"role":"user","content":"x","sentAt":"yesterday"})"), "messages[0].sentAt"},
         {R"({"conversationId":"c","messages":[{"role":"user","content":"x"}],"custom":{"a":{"b":1}}})",
          "custom"},
-        {R"({"conversationId":"c","messages":[{"role":"user","content":"x"}],"user":"ada"})", "user"},
+        {R"({"conversationId":"c","messages":[{"role":"user","content":"x"}],"user":"ada"})",
+         "user"},
         {deep_user, ""},
-        {R"({"conversationId":"c","conversationId":"d","messages":[{"role":"user","content":"x"}]})", ""},
+        {R"({"conversationId":"c","conversationId":"d","messages":[{"role":"user","content":"x"}]})",
+         ""},
     };
     for (const auto& [body, field] : cases) {
         INFO(body.substr(0, 200));
         auto res = f.capture(body);
         check_error(res, 400, "invalid_request");
         if (!field.empty())
-            CHECK(res.json().at("error").at("message").as_string().find(field) != std::string::npos);
+            CHECK(res.json().at("error").at("message").as_string().find(field) !=
+                  std::string::npos);
     }
     // A content of exactly 32,768 bytes is fine.
-    check_capture_shape(f.capture(msgs(R"({"role":"user","content":")" + std::string(32'768, 'x') + R"("})")));
+    check_capture_shape(
+        f.capture(msgs(R"({"role":"user","content":")" + std::string(32'768, 'x') + R"("})")));
     CHECK(f.server.store->count_data(f.bot.id).messages == 1);
 }
 
@@ -166,8 +173,13 @@ TEST_CASE("capture credentials: missing, malformed, rotated, deleted keys and se
     const std::string body = R"({"conversationId":"c","messages":[{"role":"user","content":"x"}]})";
     Bot other = create_bot(f.client, f.token);
     Bot rotated = create_bot(f.client, f.token);
-    REQUIRE(f.client.request("POST", "/api/v1/chatbots/" + rotated.id + "/rotate-key", {}, bearer(f.token)).status == 200);
-    REQUIRE(f.client.request("DELETE", "/api/v1/chatbots/" + other.id, {}, bearer(f.token)).status == 200);
+    REQUIRE(
+        f.client
+            .request("POST", "/api/v1/chatbots/" + rotated.id + "/rotate-key", {}, bearer(f.token))
+            .status == 200);
+    REQUIRE(
+        f.client.request("DELETE", "/api/v1/chatbots/" + other.id, {}, bearer(f.token)).status ==
+        200);
 
     const std::vector<Headers> rejected = {
         {},

@@ -20,8 +20,8 @@ TEST_CASE("create answers the chatbot and its key once", "[http]") {
     auto [user, token] = server.user_with_session("ada@example.com", "Acme");
     HttpClient client(server.port());
 
-    auto res = client.request("POST", "/api/v1/chatbots", R"({"name":"  Support Bot  "})",
-                              bearer(token));
+    auto res =
+        client.request("POST", "/api/v1/chatbots", R"({"name":"  Support Bot  "})", bearer(token));
     REQUIRE(res.status == 200);
     check_json_headers(res);
     auto v = res.json();
@@ -55,11 +55,12 @@ TEST_CASE("create with settings, and list order newest first then id descending"
     auto [user, token] = server.user_with_session("ada@example.com", "Acme");
     HttpClient client(server.port());
 
-    auto res = client.request("POST", "/api/v1/chatbots",
-                              R"({"name":"A","settings":{"onboarded":true,"n":[1,2]}})",
-                              bearer(token));
+    auto res =
+        client.request("POST", "/api/v1/chatbots",
+                       R"({"name":"A","settings":{"onboarded":true,"n":[1,2]}})", bearer(token));
     REQUIRE(res.status == 200);
-    CHECK(res.json().at("chatbot").at("settings") == json::parse(R"({"onboarded":true,"n":[1,2]})"));
+    CHECK(res.json().at("chatbot").at("settings") ==
+          json::parse(R"({"onboarded":true,"n":[1,2]})"));
 
     // Two more in the same second, then one later.
     Bot b = create_bot(client, token, "B");
@@ -95,9 +96,9 @@ TEST_CASE("patch renames, deep-merges settings, and {} is a no-op", "[http]") {
     TestServer server;
     auto [user, token] = server.user_with_session("ada@example.com", "Acme");
     HttpClient client(server.port());
-    auto created = client.request("POST", "/api/v1/chatbots",
-                                  R"({"name":"Bot","settings":{"a":{"b":1,"c":2},"d":[1]}})",
-                                  bearer(token));
+    auto created =
+        client.request("POST", "/api/v1/chatbots",
+                       R"({"name":"Bot","settings":{"a":{"b":1,"c":2},"d":[1]}})", bearer(token));
     REQUIRE(created.status == 200);
     const std::string id(created.json().at("chatbot").at("id").as_string());
     const std::string path = "/api/v1/chatbots/" + id;
@@ -127,7 +128,8 @@ TEST_CASE("delete answers ok, then the id is gone and its key is rejected", "[ht
     auto [user, token] = server.user_with_session("ada@example.com", "Acme");
     HttpClient client(server.port());
     Bot bot = create_bot(client, token);
-    const std::string capture = R"({"conversationId":"c1","messages":[{"role":"user","content":"hi"}]})";
+    const std::string capture =
+        R"({"conversationId":"c1","messages":[{"role":"user","content":"hi"}]})";
     REQUIRE(client.request("POST", "/api/v1/capture", capture, bearer(bot.key)).status == 200);
 
     auto res = client.request("DELETE", "/api/v1/chatbots/" + bot.id, {}, bearer(token));
@@ -151,10 +153,12 @@ TEST_CASE("delete and rotate-key accept an empty body or {} and nothing else", "
     Bot a = create_bot(client, token);
     Bot b = create_bot(client, token);
 
-    CHECK(client.request("POST", "/api/v1/chatbots/" + a.id + "/rotate-key", "", bearer(token)).status == 200);
-    CHECK(client.request("POST", "/api/v1/chatbots/" + a.id + "/rotate-key", "{}", bearer(token)).status == 200);
-    auto res = client.request("POST", "/api/v1/chatbots/" + a.id + "/rotate-key",
-                              R"({"name":"x"})", bearer(token));
+    CHECK(client.request("POST", "/api/v1/chatbots/" + a.id + "/rotate-key", "", bearer(token))
+              .status == 200);
+    CHECK(client.request("POST", "/api/v1/chatbots/" + a.id + "/rotate-key", "{}", bearer(token))
+              .status == 200);
+    auto res = client.request("POST", "/api/v1/chatbots/" + a.id + "/rotate-key", R"({"name":"x"})",
+                              bearer(token));
     check_error(res, 400, "invalid_request");
     CHECK(res.json().at("error").at("message").as_string().find("\"name\"") != std::string::npos);
     check_error(client.request("DELETE", "/api/v1/chatbots/" + a.id, "[]", bearer(token)), 400,
@@ -170,10 +174,12 @@ TEST_CASE("rotate-key answers a new key and the old one is rejected at once", "[
     auto [user, token] = server.user_with_session("ada@example.com", "Acme");
     HttpClient client(server.port());
     Bot bot = create_bot(client, token);
-    const std::string capture = R"({"conversationId":"c1","messages":[{"role":"user","content":"hi"}]})";
+    const std::string capture =
+        R"({"conversationId":"c1","messages":[{"role":"user","content":"hi"}]})";
     REQUIRE(client.request("POST", "/api/v1/capture", capture, bearer(bot.key)).status == 200);
 
-    auto res = client.request("POST", "/api/v1/chatbots/" + bot.id + "/rotate-key", {}, bearer(token));
+    auto res =
+        client.request("POST", "/api/v1/chatbots/" + bot.id + "/rotate-key", {}, bearer(token));
     REQUIRE(res.status == 200);
     check_json_headers(res);
     auto v = res.json();
@@ -227,7 +233,10 @@ TEST_CASE("invalid chatbot bodies are 400 invalid_request", "[http]") {
         {"empty name", R"({"name": "   "})", "name"},
         {"name too long", "{\"name\": \"" + std::string(101, 'x') + "\"}", "name"},
         {"control character", R"({"name": "a\u0007b"})", "name"},
-        {"DEL character", "{\"name\": \"a\x7f" "b\"}", "name"},
+        {"DEL character",
+         "{\"name\": \"a\x7f"
+         "b\"}",
+         "name"},
         {"settings too deep",
          R"({"name": "a", "settings": )" + std::string(32, '[') + std::string(32, ']') + "}",
          "settings"},
@@ -243,7 +252,10 @@ TEST_CASE("invalid chatbot bodies are 400 invalid_request", "[http]") {
     // 100 code points after trimming is fine, also when they are multi-byte.
     std::string hundred;
     for (int i = 0; i < 100; ++i) hundred += "\xc3\xa9";
-    CHECK(client.request("POST", "/api/v1/chatbots", "{\"name\": \" " + hundred + " \"}", bearer(token)).status == 200);
+    CHECK(
+        client
+            .request("POST", "/api/v1/chatbots", "{\"name\": \" " + hundred + " \"}", bearer(token))
+            .status == 200);
 
     // PATCH: the same rules, fields optional by absence only.
     const std::vector<Case> patch_cases = {
@@ -292,11 +304,11 @@ TEST_CASE("unknown routes, ids and id forms are 404", "[http]") {
         {"GET", "/api/v1/"},
         {"GET", "/api/v1/nope"},
         {"GET", "/api/v2/chatbots"},
-        {"GET", "/api/v1/chatbots/"},                   // trailing slash
-        {"GET", "/api/v1/chatbots/" + bot.id + "/"},     // trailing slash
-        {"GET", "/api/v1/chatbots/" + kUnknownId},       // never created
+        {"GET", "/api/v1/chatbots/"},                 // trailing slash
+        {"GET", "/api/v1/chatbots/" + bot.id + "/"},  // trailing slash
+        {"GET", "/api/v1/chatbots/" + kUnknownId},    // never created
         {"GET", "/api/v1/chatbots/not-a-uuid"},
-        {"GET", "/api/v1/chatbots/" + upper},            // only lowercase matches
+        {"GET", "/api/v1/chatbots/" + upper},  // only lowercase matches
         {"GET", "/api/v1/chatbots/{" + bot.id + "}"},
         {"PATCH", "/api/v1/chatbots/" + kUnknownId},
         {"DELETE", "/api/v1/chatbots/" + kUnknownId},
@@ -364,8 +376,8 @@ TEST_CASE("another organization's chatbot does not exist for the caller", "[http
     };
     for (const auto& [method, suffix, body] : calls) {
         INFO(method << " " << suffix << " " << body);
-        auto theirs = client.request(method, "/api/v1/chatbots/" + bot.id + suffix, body,
-                                     bearer(bob_token));
+        auto theirs =
+            client.request(method, "/api/v1/chatbots/" + bot.id + suffix, body, bearer(bob_token));
         auto random = client.request(method, "/api/v1/chatbots/" + kUnknownId + suffix, body,
                                      bearer(bob_token));
         check_error(theirs, 404, "not_found");
@@ -377,7 +389,8 @@ TEST_CASE("another organization's chatbot does not exist for the caller", "[http
     REQUIRE(mine.status == 200);
     CHECK(mine.json().at("name") == "Alice's");
     CHECK(mine.json().at("settings") == json::object{});
-    const std::string capture = R"({"conversationId":"c","messages":[{"role":"user","content":"x"}]})";
+    const std::string capture =
+        R"({"conversationId":"c","messages":[{"role":"user","content":"x"}]})";
     CHECK(client.request("POST", "/api/v1/capture", capture, bearer(bot.key)).status == 200);
 }
 
@@ -393,7 +406,7 @@ TEST_CASE("concurrent patches of different members all survive", "[http]") {
     std::vector<std::vector<int>> statuses(kThreads);
     std::vector<std::thread> threads;
     for (int t = 0; t < kThreads; ++t) {
-        threads.emplace_back([&, t] {
+        threads.emplace_back([&, t, token = token] {
             HttpClient client(server.port());
             for (int i = 0; i < kPerThread; ++i) {
                 const std::string body = R"({"settings":{"t)" + std::to_string(t) + "_" +

@@ -2,10 +2,10 @@
 
 #include <regex>
 
+#include <sodium.h>
 #include <boost/json/object.hpp>
 #include <boost/json/serialize.hpp>
 #include <catch2/catch.hpp>
-#include <sodium.h>
 
 #include "chatbotmgr/error.hpp"
 #include "chatbotmgr/secrets.hpp"
@@ -46,14 +46,16 @@ TestServer::TestServer(TestServerOptions options) {
     if (api_options.public_origin == beast::ApiOptions{}.public_origin)
         api_options.public_origin = "http://127.0.0.1:" + std::to_string(port_);
     origin = api_options.public_origin;
-    api = std::make_shared<beast::Api>(
-        registry, std::make_shared<beast::AccountsSessionCheck>(accounts), api_options,
-        options.with_accounts ? accounts : nullptr);
+    api = std::make_shared<beast::Api>(registry,
+                                       std::make_shared<beast::AccountsSessionCheck>(accounts),
+                                       api_options, options.with_accounts ? accounts : nullptr);
     server_->start(api);
     thread_ = std::thread([this] { server_->run(); });
 }
 
-TestServer::~TestServer() { stop(); }
+TestServer::~TestServer() {
+    stop();
+}
 
 void TestServer::stop() {
     if (stopped_) return;
@@ -88,7 +90,9 @@ std::vector<std::string> TestServer::access_log() const {
     return log_;
 }
 
-Headers bearer(const std::string& token) { return {{"Authorization", "Bearer " + token}}; }
+Headers bearer(const std::string& token) {
+    return {{"Authorization", "Bearer " + token}};
+}
 
 Headers with(Headers a, const Headers& b) {
     a.insert(a.end(), b.begin(), b.end());
@@ -97,8 +101,8 @@ Headers with(Headers a, const Headers& b) {
 
 Bot create_bot(HttpClient& client, const std::string& token, const std::string& name) {
     boost::json::object body{{"name", name}};
-    auto res = client.request("POST", "/api/v1/chatbots", boost::json::serialize(body),
-                              bearer(token));
+    auto res =
+        client.request("POST", "/api/v1/chatbots", boost::json::serialize(body), bearer(token));
     REQUIRE(res.status == 200);
     auto v = res.json();
     return Bot{std::string(v.at("chatbot").at("id").as_string()),

@@ -24,11 +24,14 @@ namespace chatbotmgr::test {
 // MemoryStore behind a switch that makes every call fail with Error(unavailable), and a
 // hook that runs inside list() (to hold a request in flight).
 class FlakyStore final : public ChatbotStore, public AccountStore {
-public:
+  public:
     std::atomic<bool> failing{false};
     std::function<void()> on_list;  // set before the server runs
 
-    void insert(const Chatbot& c, const Digest& d) override { check(); inner_.insert(c, d); }
+    void insert(const Chatbot& c, const Digest& d) override {
+        check();
+        inner_.insert(c, d);
+    }
     std::vector<Chatbot> list(std::string_view org) override {
         check();
         if (on_list) on_list();
@@ -110,7 +113,7 @@ public:
     }
     bool exclusive_to_this_process() const override { return true; }
 
-private:
+  private:
     void check() const;
     MemoryStore inner_;
 };
@@ -136,7 +139,7 @@ struct Bot {
 };
 
 class TestServer {
-public:
+  public:
     explicit TestServer(TestServerOptions options = {});
     ~TestServer();
     TestServer(const TestServer&) = delete;
@@ -163,7 +166,7 @@ public:
     std::shared_ptr<beast::Api> api;
     std::string origin;
 
-private:
+  private:
     std::unique_ptr<beast::Server> server_;
     std::thread thread_;
     std::uint16_t port_ = 0;

@@ -41,7 +41,9 @@ bool HttpResponse::has_header(std::string_view name) const {
     return false;
 }
 
-boost::json::value HttpResponse::json() const { return boost::json::parse(body); }
+boost::json::value HttpResponse::json() const {
+    return boost::json::parse(body);
+}
 
 std::string serialize_request(std::string_view method, std::string_view target,
                               std::string_view body, const Headers& headers) {
@@ -72,7 +74,9 @@ HttpClient::HttpClient(std::uint16_t port) : impl_(std::make_unique<Impl>()) {
     impl_->socket.set_option(tcp::no_delay(true));
 }
 
-HttpClient::~HttpClient() { close(); }
+HttpClient::~HttpClient() {
+    close();
+}
 
 void HttpClient::close() {
     boost::system::error_code ec;
@@ -86,8 +90,10 @@ void HttpClient::write_raw(std::string_view bytes) {
     asio::write(impl_->socket, asio::buffer(bytes.data(), bytes.size()), ec);
 }
 
-std::optional<HttpResponse> HttpClient::read_response(std::chrono::milliseconds timeout) {
+std::optional<HttpResponse> HttpClient::read_response(std::chrono::milliseconds timeout,
+                                                      bool to_head) {
     http::response_parser<http::string_body> parser;
+    parser.skip(to_head);
     parser.body_limit(boost::none);
     parser.header_limit(1 << 20);
     bool done = false;

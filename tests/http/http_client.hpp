@@ -33,7 +33,7 @@ struct HttpResponse {
 inline constexpr std::chrono::milliseconds kIoTimeout{10'000};
 
 class HttpClient {
-public:
+  public:
     explicit HttpClient(std::uint16_t port);
     ~HttpClient();
     HttpClient(const HttpClient&) = delete;
@@ -48,14 +48,15 @@ public:
     // Raw bytes, for malformed, oversized, partial and pipelined requests.
     void write_raw(std::string_view bytes);
     // Reads one response; nullopt when the peer closed (or reset) before one arrived or
-    // the timeout passed.
-    std::optional<HttpResponse> read_response(std::chrono::milliseconds timeout = kIoTimeout);
+    // the timeout passed. to_head: the answer to a HEAD request (no body follows).
+    std::optional<HttpResponse> read_response(std::chrono::milliseconds timeout = kIoTimeout,
+                                              bool to_head = false);
     // Waits until the server closes the connection (true) or timeout passes (false).
     // Any bytes that arrive meanwhile are dropped.
     bool wait_closed(std::chrono::milliseconds timeout = kIoTimeout);
     void close();
 
-private:
+  private:
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };

@@ -53,13 +53,15 @@ TEST_CASE("a body of exactly the limit is accepted, one byte more is 413", "[htt
 
     HttpClient c3(server.port());
     Bot bot = create_bot(c3, token);
-    const std::string capture = R"({"conversationId":"c","messages":[{"role":"user","content":"x"}]})";
-    auto cap_at = c3.request("POST", "/api/v1/capture", padded(capture, kCaptureLimit), bearer(bot.key));
+    const std::string capture =
+        R"({"conversationId":"c","messages":[{"role":"user","content":"x"}]})";
+    auto cap_at =
+        c3.request("POST", "/api/v1/capture", padded(capture, kCaptureLimit), bearer(bot.key));
     CHECK(cap_at.status == 200);
     // The capture limit is not the chatbot limit.
     HttpClient c4(server.port());
-    auto cap_over = c4.request("POST", "/api/v1/capture", padded(capture, kCaptureLimit + 1),
-                               bearer(bot.key));
+    auto cap_over =
+        c4.request("POST", "/api/v1/capture", padded(capture, kCaptureLimit + 1), bearer(bot.key));
     check_error(cap_over, 413, "payload_too_large");
     // PATCH has the chatbot limit.
     HttpClient c5(server.port());
@@ -99,9 +101,10 @@ TEST_CASE("a chunked body over the limit is 413", "[http]") {
     TestServer server;
     auto [user, token] = server.user_with_session("ada@example.com", "Acme");
     HttpClient client(server.port());
-    auto chunked = [&](const std::string& body) {
-        std::string out = "POST /api/v1/chatbots HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + token +
-                          "\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+    auto chunked = [&, token = token](const std::string& body) {
+        std::string out =
+            "POST /api/v1/chatbots HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + token +
+            "\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
         for (std::size_t i = 0; i < body.size(); i += 8192) {
             std::string piece = body.substr(i, 8192);
             char size[32];
@@ -137,12 +140,15 @@ TEST_CASE("order of checks: route, method, credentials, CSRF, size, media type, 
     const std::size_t big = kChatbotLimit + 1;
     // 404 before everything, 405 next.
     check_error(req(header_only("POST", "/api/v1/nope", big, {}, "text/plain")), 404, "not_found");
-    check_error(req(header_only("PUT", "/api/v1/chatbots", big, {}, "text/plain")), 405, "method_not_allowed");
+    check_error(req(header_only("PUT", "/api/v1/chatbots", big, {}, "text/plain")), 405,
+                "method_not_allowed");
     // 401 before 413 and 415.
-    check_error(req(header_only("POST", "/api/v1/chatbots", big, {}, "text/plain")), 401, "unauthorized");
+    check_error(req(header_only("POST", "/api/v1/chatbots", big, {}, "text/plain")), 401,
+                "unauthorized");
     // 403 before 413.
-    check_error(req(header_only("POST", "/api/v1/chatbots", big, {{"Cookie", "ob_session=" + token}})),
-                403, "csrf_rejected");
+    check_error(
+        req(header_only("POST", "/api/v1/chatbots", big, {{"Cookie", "ob_session=" + token}})), 403,
+        "csrf_rejected");
     // 413 before 415.
     check_error(req(header_only("POST", "/api/v1/chatbots", big, bearer(token), "text/plain")), 413,
                 "payload_too_large");
@@ -152,11 +158,13 @@ TEST_CASE("order of checks: route, method, credentials, CSRF, size, media type, 
                                with(bearer(token), {{"Content-Type", "text/plain"}})),
                 415, "unsupported_media_type");
     // JSON syntax, then fields, then existence of the id.
-    check_error(client.request("PATCH", "/api/v1/chatbots/" + kUnknownId, "{bad", bearer(token)), 400,
-                "invalid_request");
-    check_error(client.request("PATCH", "/api/v1/chatbots/" + kUnknownId, R"({"name":null})", bearer(token)),
+    check_error(client.request("PATCH", "/api/v1/chatbots/" + kUnknownId, "{bad", bearer(token)),
                 400, "invalid_request");
-    check_error(client.request("PATCH", "/api/v1/chatbots/" + kUnknownId, R"({"name":"ok"})", bearer(token)),
+    check_error(client.request("PATCH", "/api/v1/chatbots/" + kUnknownId, R"({"name":null})",
+                               bearer(token)),
+                400, "invalid_request");
+    check_error(client.request("PATCH", "/api/v1/chatbots/" + kUnknownId, R"({"name":"ok"})",
+                               bearer(token)),
                 404, "not_found");
 }
 
@@ -181,19 +189,22 @@ TEST_CASE("a body that is not application/json is 415", "[http]") {
     for (const std::string type : {"application/json; charset=utf-8", "Application/JSON",
                                    "application/json ;charset=UTF-8"}) {
         INFO(type);
-        CHECK(client.request("POST", "/api/v1/chatbots", R"({"name":"x"})",
-                             with(bearer(token), {{"Content-Type", type}}))
+        CHECK(client
+                  .request("POST", "/api/v1/chatbots", R"({"name":"x"})",
+                           with(bearer(token), {{"Content-Type", type}}))
                   .status == 200);
     }
     // Capture too.
     Bot bot = create_bot(client, token);
-    check_error(client.request("POST", "/api/v1/capture",
-                               R"({"conversationId":"c","messages":[{"role":"user","content":"x"}]})",
-                               with(bearer(bot.key), {{"Content-Type", "text/plain"}})),
-                415, "unsupported_media_type");
+    check_error(
+        client.request("POST", "/api/v1/capture",
+                       R"({"conversationId":"c","messages":[{"role":"user","content":"x"}]})",
+                       with(bearer(bot.key), {{"Content-Type", "text/plain"}})),
+        415, "unsupported_media_type");
     // Without a body there is nothing to type.
-    CHECK(client.request("POST", "/api/v1/chatbots/" + bot.id + "/rotate-key", "",
-                         with(bearer(token), {{"Content-Type", "text/plain"}}))
+    CHECK(client
+              .request("POST", "/api/v1/chatbots/" + bot.id + "/rotate-key", "",
+                       with(bearer(token), {{"Content-Type", "text/plain"}}))
               .status == 200);
 }
 
@@ -226,7 +237,8 @@ TEST_CASE("a header block over 16 KiB is 431 while exactly 16 KiB is fine", "[ht
     CHECK(serves(server.port()));
 }
 
-TEST_CASE("bytes that are not HTTP get 400 and a closed connection while others are served", "[http]") {
+TEST_CASE("bytes that are not HTTP get 400 and a closed connection while others are served",
+          "[http]") {
     TestServer server;
     for (const std::string& garbage :
          {std::string("\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", 11),  // a TLS hello
@@ -310,17 +322,23 @@ TEST_CASE("keep-alive: many requests on one connection", "[http]") {
     for (int i = 0; i < 300; ++i) {
         HttpResponse res;
         switch (i % 3) {
-            case 0: res = client.request("GET", "/api/v1/chatbots/" + bot.id, {}, bearer(token)); break;
-            case 1: res = client.request("GET", "/api/v1/chatbots", {}, bearer(token)); break;
+            case 0:
+                res = client.request("GET", "/api/v1/chatbots/" + bot.id, {}, bearer(token));
+                break;
+            case 1:
+                res = client.request("GET", "/api/v1/chatbots", {}, bearer(token));
+                break;
             default:
-                res = client.request("POST", "/api/v1/capture",
-                                     R"({"conversationId":"c","messages":[{"role":"user","content":"x"}]})",
-                                     bearer(bot.key));
+                res = client.request(
+                    "POST", "/api/v1/capture",
+                    R"({"conversationId":"c","messages":[{"role":"user","content":"x"}]})",
+                    bearer(bot.key));
         }
         if (res.status != 200 || !res.keep_alive) FAIL("request " << i << ": " << res.status);
     }
     // Errors keep the connection too (the body was read).
-    check_error(client.request("POST", "/api/v1/chatbots", "{bad", bearer(token)), 400, "invalid_request");
+    check_error(client.request("POST", "/api/v1/chatbots", "{bad", bearer(token)), 400,
+                "invalid_request");
     CHECK(client.request("GET", "/healthz").status == 200);
 }
 
@@ -371,4 +389,20 @@ TEST_CASE("Expect: 100-continue gets a 100 before the body", "[http]") {
     REQUIRE(res);
     CHECK(res->status == 200);
     CHECK(res->json().at("chatbot").at("name") == "continued");
+}
+
+TEST_CASE("an answer to HEAD has no body and the connection goes on", "[http]") {
+    TestServer server;
+    HttpClient client(server.port());
+    client.write_raw(
+        "HEAD /healthz HTTP/1.1\r\nHost: x\r\n\r\nGET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+    auto head = client.read_response(kIoTimeout, true);
+    REQUIRE(head);
+    CHECK(head->status == 405);
+    CHECK(head->header("Allow") == "GET");
+    CHECK(head->body.empty());
+    auto get = client.read_response();
+    REQUIRE(get);
+    CHECK(get->status == 200);
+    CHECK(get->body == R"({"ok":true})");
 }

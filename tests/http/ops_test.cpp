@@ -45,7 +45,8 @@ TEST_CASE("storage failures are 503 with Retry-After and reveal nothing", "[http
     Bot bot = create_bot(client, token);
 
     server.store->failing = true;
-    const std::string capture = R"({"conversationId":"c","messages":[{"role":"user","content":"x"}]})";
+    const std::string capture =
+        R"({"conversationId":"c","messages":[{"role":"user","content":"x"}]})";
     const std::vector<std::tuple<std::string, std::string, std::string, Headers>> calls = {
         {"GET", "/api/v1/chatbots", "", bearer(token)},
         {"POST", "/api/v1/chatbots", R"({"name":"x"})", bearer(token)},
@@ -87,14 +88,17 @@ TEST_CASE("every answer carries the JSON headers", "[http]") {
     answers.push_back(client.request("PUT", "/api/v1/chatbots"));
     answers.push_back(client.request("POST", "/api/v1/chatbots", "x",
                                      with(bearer(token), {{"Content-Type", "text/plain"}})));
-    answers.push_back(client.request("POST", "/api/v1/auth/login", R"({"email":"a@b.c","password":"x"})"));
-    answers.push_back(client.request("POST", "/api/v1/auth/login", R"({"email":"a@b.c","password":"x"})"));
+    answers.push_back(
+        client.request("POST", "/api/v1/auth/login", R"({"email":"a@b.c","password":"x"})"));
+    answers.push_back(
+        client.request("POST", "/api/v1/auth/login", R"({"email":"a@b.c","password":"x"})"));
     server.store->failing = true;
     answers.push_back(client.request("GET", "/readyz"));
     server.store->failing = false;
     {
         HttpClient big(server.port());
-        answers.push_back(big.request("POST", "/api/v1/chatbots", std::string(70'000, ' '), bearer(token)));
+        answers.push_back(
+            big.request("POST", "/api/v1/chatbots", std::string(70'000, ' '), bearer(token)));
     }
     {
         HttpClient huge(server.port());
@@ -114,14 +118,16 @@ TEST_CASE("the access log has one line per request and no secrets", "[http]") {
     TestServer server;
     TestUser user = server.add_user("ada@example.com", "Acme");
     HttpClient client(server.port());
-    auto login = client.request("POST", "/api/v1/auth/login",
-                                R"({"email":"ada@example.com","password":")" + user.password + R"("})");
+    auto login =
+        client.request("POST", "/api/v1/auth/login",
+                       R"({"email":"ada@example.com","password":")" + user.password + R"("})");
     const std::string token(login.json().at("token").as_string());
     Bot bot = create_bot(client, token);
     client.request("GET", "/api/v1/chatbots?token=" + token + "&x=1", {}, bearer(token));
     client.request("GET", "/api/v1/chatbots/" + bot.key, {}, bearer(token));
     client.request("GET", "/api/v1/" + token + "/x%0aforged", {}, bearer(token));
-    client.request("POST", "/api/v1/capture", R"({"conversationId":"c","messages":[{"role":"user","content":"x"}]})",
+    client.request("POST", "/api/v1/capture",
+                   R"({"conversationId":"c","messages":[{"role":"user","content":"x"}]})",
                    bearer(bot.key));
     constexpr std::size_t kRequests = 6;
 
@@ -148,7 +154,8 @@ TEST_CASE("the access log has one line per request and no secrets", "[http]") {
     CHECK(lines[5].rfind("http: POST /api/v1/capture 200 ", 0) == 0);
 }
 
-TEST_CASE("stop finishes the request in flight, closes idle connections, accepts no more", "[http]") {
+TEST_CASE("stop finishes the request in flight, closes idle connections, accepts no more",
+          "[http]") {
     std::mutex m;
     std::condition_variable cv;
     bool entered = false, release = false;
@@ -166,7 +173,7 @@ TEST_CASE("stop finishes the request in flight, closes idle connections, accepts
     HttpClient idle(server.port());
     REQUIRE(idle.request("GET", "/healthz").status == 200);
 
-    auto in_flight = std::async(std::launch::async, [&] {
+    auto in_flight = std::async(std::launch::async, [&, token = token] {
         HttpClient client(server.port());
         return client.request("GET", "/api/v1/chatbots", {}, bearer(token));
     });

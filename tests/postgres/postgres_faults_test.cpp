@@ -8,6 +8,7 @@
 
 #include "chatbotmgr/error.hpp"
 #include "chatbotmgr/postgres/postgres_store.hpp"
+#include "error_of.hpp"
 #include "pg_test_support.hpp"
 
 using namespace chatbotmgr;
@@ -16,17 +17,9 @@ using cbm_pg_test::options_for;
 using cbm_pg_test::TempDatabase;
 using chatbotmgr::postgres::PostgresStore;
 
-namespace {
+using chatbotmgr::test::code_of;
 
-template <class F>
-std::optional<ErrorCode> code_of(F&& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.code();
-    }
-    return std::nullopt;
-}
+namespace {
 
 Digest digest_of(unsigned char seed) {
     Digest d{};

@@ -122,13 +122,15 @@ def hostile_bodies(token, key):
     key_like = "ob_live_" + "0123456789abcdef" * 2
     sess = bearer(token)
     k = bearer(key)
-    deep = "[" * 100000 + "]" * 100000
+    deep = "[" * 30000 + "]" * 30000  # under the 64 KiB body limit: the parser must refuse it
     name_101 = "\U0001F600" * 101
     return [
         # (description, method, path, headers, body bytes, expected statuses)
-        ("100k nested arrays", "POST", "/api/v1/chatbots", sess, deep.encode(), {400}),
-        ("100k nested objects in settings", "PATCH", None, sess,
-         ('{"settings":' + '{"a":' * 20000 + "1" + "}" * 20000 + "}").encode(), {400}),
+        ("30k nested arrays", "POST", "/api/v1/chatbots", sess, deep.encode(), {400}),
+        ("10k nested objects in settings", "PATCH", None, sess,
+         ('{"settings":' + '{"a":' * 10000 + "1" + "}" * 10000 + "}").encode(), {400}),
+        ("100k nested arrays (over the body limit)", "POST", "/api/v1/chatbots", sess,
+         ("[" * 100000 + "]" * 100000).encode(), {413}),
         ("settings 33 deep", "POST", "/api/v1/chatbots", sess,
          ('{"name":"n","settings":' + '{"a":' * 32 + "{}" + "}" * 32 + "}").encode(), {400}),
         ("capture user 40 deep", "POST", "/api/v1/capture", k,
@@ -170,8 +172,11 @@ def hostile_bodies(token, key):
         ("101 messages", "POST", "/api/v1/capture", k,
          json.dumps({"conversationId": "c", "messages": [{"role": "user", "content": "x"}] * 101})
          .encode(), {400}),
-        ("settings over 64 KiB", "PATCH", None, sess,
-         json.dumps({"settings": {"big": "x" * 65000}}).encode(), {400, 413}),
+        ("settings near 64 KiB", "PATCH", None, sess,
+         json.dumps({"settings": {"pad": "y" * 40000}}).encode(), {200}),
+        ("settings over 64 KiB after the merge", "PATCH", None, sess,
+         json.dumps({"settings": {"big": "x" * 30000}}).encode(), {400}),
+        ("settings back under", "PATCH", None, sess, b'{"settings":{"pad":null}}', {200}),
         ("chatbot body over 64 KiB", "POST", "/api/v1/chatbots", sess,
          json.dumps({"name": "n", "settings": {"big": "x" * 70000}}).encode(), {413}),
         ("capture body over 1 MiB", "POST", "/api/v1/capture", k,
@@ -179,8 +184,8 @@ def hostile_bodies(token, key):
                                                           "content": "x" * 1100000}]}).encode(),
          {413}),
         ("session token as API key", "POST", "/api/v1/capture", sess,
-         b'{"conversationId":"c","messages":[{"role":"user","content":"x"}]}', {401}),
-        ("API key as session", "GET", "/api/v1/chatbots", k, None, {401}),
+         b'{"conversationId":"c","messages":[{"role":"user","content":"x"}]}', {401, 429}),
+        ("API key as session", "GET", "/api/v1/chatbots", k, None, {401, 429}),
         ("text/plain body", "POST", "/api/v1/chatbots",
          dict(sess, **{"Content-Type": "text/plain"}), b'{"name":"a"}', {415}),
         ("path traversal id", "GET", "/api/v1/chatbots/../../etc/passwd", sess, None, {404}),
@@ -379,11 +384,7 @@ def run_stuffing(port, email, key):
         key_statuses.append(status)
         if status == 429 and not hdrs.get("retry-after"):
             problems.append("capture 429 without Retry-After")
-    # Earlier phases' failed checks (a token offered as a key, ...) count in the same
-    # window, so the first 429 may come a little before the 101st attempt.
-    first_429 = key_statuses.index(429) if 429 in key_statuses else len(key_statuses)
-    if (set(key_statuses[:first_429]) != {401} or set(key_statuses[first_429:]) != {429}
-            or not 90 <= first_429 <= 100):
+    if key_statuses[:100] != [401] * 100 or set(key_statuses[100:]) != {429}:
         problems.append(f"capture stuffing: {key_statuses.count(401)} x 401, "
                         f"{key_statuses.count(429)} x 429")
     # A valid key is never refused, even now.
@@ -449,7 +450,10 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--server", required=True)
     ap.add_argument("--soak", type=int, default=4000)
+    ap.add_argument("--sanitized", action="store_true",
+                    help="the server is a sanitizer build: report RSS, do not limit it")
     args = ap.parse_args()
+    harness.reset_logs(TEST)
 
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     need = MAX_CONNECTIONS + 400
@@ -476,6 +480,11 @@ def main():
         check(not soak(server.port, token, key, bot_id, 400), "warm-up requests failed")
         rss_before = server.rss_kib()
 
+        # Stuffing first: its failures open the limiter's window, so the counts are exact.
+        tried, p = run_stuffing(server.port, email, key)
+        problems += p
+        figures["stuffing attempts"] = tried
+
         tried, p = run_hostile(server.port, token, key, bot_id)
         problems += p
         figures["hostile bodies and heads"] = tried
@@ -490,10 +499,17 @@ def main():
         if closed != 64:
             problems.append(f"slowloris: only {closed}/64 connections closed by the server")
 
-        total, busy, held, refused = run_connection_flood(server.port)
-        figures["flood connections"] = total
-        if busy == 0 or held > MAX_CONNECTIONS:
-            problems.append(f"connection flood: {busy} got 503, {held} held, {refused} refused")
+        if resource.getrlimit(resource.RLIMIT_NOFILE)[0] >= need:
+            total, busy, held, refused = run_connection_flood(server.port)
+            figures["flood connections"] = total
+            if busy == 0 or held > MAX_CONNECTIONS:
+                problems.append(f"connection flood: {busy} got 503, {held} held, "
+                                f"{refused} refused")
+        else:
+            # Cannot open more connections than the cap here: say so, loudly.
+            total, busy, held, refused = 0, 0, 0, 0
+            print(f"abuse: SKIPPED the connection flood: RLIMIT_NOFILE hard limit "
+                  f"{resource.getrlimit(resource.RLIMIT_NOFILE)[1]} < {need}")
         # The flood is gone: new connections are served again.
         c = harness.Client(server.port, test=TEST)
         status, _, _ = c.request("GET", "/healthz")
@@ -501,15 +517,15 @@ def main():
         if status != 200:
             problems.append(f"after the flood a new connection got {status}")
 
+        # Two rounds of the soak: the first may still grow allocator caches and buffers;
+        # the second must not grow much more (a leak grows with every round).
         errors = soak(server.port, token, key, bot_id, args.soak)
-        figures["soak requests"] = args.soak
+        rss_after = server.rss_kib()
+        errors += soak(server.port, token, key, bot_id, args.soak)
+        rss_after2 = server.rss_kib()
+        figures["soak requests"] = 2 * args.soak
         if errors:
             problems.append(f"soak: {len(errors)} failures, e.g. {errors[:5]}")
-        rss_after = server.rss_kib()
-
-        tried, p = run_stuffing(server.port, email, key)
-        problems += p
-        figures["stuffing attempts"] = tried
 
         canary.stop.set()
         canary.join(timeout=60)
@@ -532,13 +548,18 @@ def main():
     print(f"abuse: canary answers: {canary.ok}, failures: {len(canary.failures)}")
     print(f"abuse: connection flood: {busy} answered 503 + Retry-After, {held} held, "
           f"{refused} refused by the kernel")
-    print(f"abuse: server RSS before soak {rss_before} KiB, after {rss_after} KiB "
-          f"({(rss_after - rss_before) / 1024:+.1f} MiB over {args.soak} requests "
-          f"and the abuse phases)")
-    # Bounded memory: a leak of even 1 KiB per request would show as several MiB here.
-    growth_limit_kib = 64 * 1024
-    if rss_after - rss_before > growth_limit_kib:
-        problems.append(f"RSS grew by {(rss_after - rss_before) // 1024} MiB (limit 64)")
+    print(f"abuse: server RSS before the abuse and soak {rss_before} KiB, after the first "
+          f"{args.soak}-request soak {rss_after} KiB, after the second {rss_after2} KiB")
+    # Bounded memory: overall growth stays small, and the second soak adds next to nothing
+    # (SQLite's page caches, 2 MiB per connection, may still fill; a leak of 2 KiB per
+    # request would add 8 MiB per round).
+    if args.sanitized:
+        pass  # ASan's quarantine keeps freed memory on purpose
+    elif rss_after2 - rss_before > 64 * 1024:
+        problems.append(f"RSS grew by {(rss_after2 - rss_before) // 1024} MiB (limit 64)")
+    if not args.sanitized and rss_after2 - rss_after > 8 * 1024:
+        problems.append(f"RSS grew by {rss_after2 - rss_after} KiB in the second soak "
+                        f"(limit 8 MiB)")
     for p in problems:
         print(f"abuse: PROBLEM: {p}")
     return 1 if problems else 0

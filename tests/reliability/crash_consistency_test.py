@@ -359,6 +359,10 @@ def main():
     ap.add_argument("--seed", type=int, default=int(os.environ.get("CHATBOTMGR_SEED",
                                                                    str(int(time.time())))))
     args = ap.parse_args()
+    global TEST
+    if args.self_check:
+        TEST = "crashcheck"
+    harness.reset_logs(TEST)
     rng = random.Random(args.seed)
     print(f"crash: seed {args.seed}, {args.kill_points} kill points, {args.clients} clients")
 
@@ -400,6 +404,12 @@ def main():
         st = db_state(db)
         if st["integrity"] != ["ok"]:
             problems.append("integrity_check after the clean stop failed")
+        # Secrets at rest: no key or token in plain text anywhere in the files.
+        for suffix in ("", "-wal", "-shm"):
+            if os.path.exists(db + suffix):
+                with open(db + suffix, "rb") as f:
+                    if harness.SECRET_RE.search(f.read()):
+                        problems.append(f"a key or token in plain text in crash.db{suffix}")
 
     problems += ledger.unexpected
     if args.self_check:

@@ -35,6 +35,14 @@ def log_dir():
 _secret_lock = threading.Lock()
 
 
+def reset_logs(test):
+    """Removes what an earlier run of this test left in the log directory."""
+    d = log_dir()
+    for name in os.listdir(d):
+        if name.startswith(test + ".") or name.startswith(test + "-"):
+            os.remove(os.path.join(d, name))
+
+
 def remember_secret(secret):
     """Records a secret the test was handed, for the secret scan."""
     if not secret:
@@ -65,8 +73,9 @@ def check(cond, message):
 class Server:
     """chatbotmgr-server serve on 127.0.0.1:<free port>, on a given SQLite file."""
 
-    def __init__(self, binary, db, name, extra_args=(), env=None):
+    def __init__(self, binary, db, name, extra_args=(), env=None, preexec_fn=None):
         self.binary, self.db, self.name = binary, db, name
+        self.preexec_fn = preexec_fn
         self.extra_args = list(extra_args)
         self.env = dict(os.environ, **(env or {}))
         self.proc = None
@@ -83,7 +92,8 @@ class Server:
         self.proc = subprocess.Popen(
             [self.binary, "serve", "--listen", "127.0.0.1:0", "--db", self.db]
             + self.extra_args,
-            stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=self.env)
+            stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=self.env,
+            preexec_fn=self.preexec_fn)
         out.close()
         err.close()
         deadline = time.monotonic() + timeout

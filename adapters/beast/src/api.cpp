@@ -35,7 +35,7 @@ using Response = Api::Response;
 namespace {
 
 class BeastRequestView final : public RequestView {
-public:
+  public:
     explicit BeastRequestView(const Request& req) : req_(req) {}
     std::string_view method() const noexcept override { return req_.method_string(); }
     std::string_view target() const noexcept override { return req_.target(); }
@@ -44,15 +44,17 @@ public:
         return it == req_.end() ? std::string_view() : std::string_view(it->value());
     }
 
-private:
+  private:
     const Request& req_;
 };
 
-char lower(char c) noexcept { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+char lower(char c) noexcept {
+    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
+}
 
 bool iequals(std::string_view a, std::string_view b) noexcept {
-    return a.size() == b.size() &&
-           std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return lower(x) == lower(y); });
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
+                                              [](char x, char y) { return lower(x) == lower(y); });
 }
 
 std::string_view trim_ows(std::string_view s) noexcept {
@@ -193,9 +195,12 @@ struct Api::Impl {
     std::optional<Response> precheck(const Request& req, const RequestContext& ctx,
                                      const detail::RouteMatch& route) const {
         switch (route.id) {
-            case RouteId::none: return error(HttpError::not_found, req, ctx);
-            case RouteId::bad_id: return error(HttpError::chatbot_not_found, req, ctx);
-            default: break;
+            case RouteId::none:
+                return error(HttpError::not_found, req, ctx);
+            case RouteId::bad_id:
+                return error(HttpError::chatbot_not_found, req, ctx);
+            default:
+                break;
         }
         if (!detail::method_allowed(route.id, req.method())) {
             Response res = error(HttpError::method_not_allowed, req, ctx);
@@ -249,15 +254,19 @@ struct Api::Impl {
                 case RouteId::readyz:
                     registry->store().ping();
                     return ok(R"({"ok":true})", req, ctx);
-                case RouteId::login: return login(req, ctx);
-                case RouteId::capture: return capture(req, ctx);
+                case RouteId::login:
+                    return login(req, ctx);
+                case RouteId::capture:
+                    return capture(req, ctx);
                 case RouteId::chatbots:
                 case RouteId::chatbot:
                 case RouteId::rotate_key:
-                case RouteId::logout: return session_route(req, ctx, route);
+                case RouteId::logout:
+                    return session_route(req, ctx, route);
                 case RouteId::none:
                 case RouteId::bad_id:
-                case RouteId::healthz: break;
+                case RouteId::healthz:
+                    break;
             }
             // precheck() answers these before anything reaches the pool.
             throw Error(ErrorCode::internal, "route reached the pool unexpectedly");
@@ -266,9 +275,9 @@ struct Api::Impl {
             if (he == HttpError::internal) log_internal(route.id, e.what());
             // Only invalid_argument messages are meant for the client: they name the
             // field and never hold a secret. Every other code gets a fixed message.
-            Response res = error(he, req, ctx,
-                                 he == HttpError::invalid_request ? std::string_view(e.what())
-                                                                  : std::string_view());
+            Response res = error(
+                he, req, ctx,
+                he == HttpError::invalid_request ? std::string_view(e.what()) : std::string_view());
             if (he == HttpError::unavailable)
                 detail::set_retry_after(res, options.unavailable_retry_after);
             return res;
@@ -290,7 +299,7 @@ struct Api::Impl {
     }
 
     Response session_route(const Request& req, const RequestContext& ctx,
-                            const detail::RouteMatch& route) {
+                           const detail::RouteMatch& route) {
         BeastRequestView view(req);
         std::optional<Principal> principal = sessions->check(view);
         if (!principal)
@@ -308,7 +317,8 @@ struct Api::Impl {
                     std::vector<Chatbot> bots = registry->list(org);
                     std::string out;
                     std::size_t estimate = 2;
-                    for (const auto& b : bots) estimate += 160 + b.name.size() + b.settings_json.size();
+                    for (const auto& b : bots)
+                        estimate += 160 + b.name.size() + b.settings_json.size();
                     out.reserve(estimate);
                     out += '[';
                     for (std::size_t i = 0; i < bots.size(); ++i) {
@@ -326,8 +336,9 @@ struct Api::Impl {
                     return ok(chatbot_json(registry->get(org, route.chatbot_id)), req, ctx);
                 if (req.method() == http::verb::patch) {
                     ChatbotPatch patch = chatbot_patch_from_json(parse_json_strict(req.body()));
-                    return ok(chatbot_json(registry->update(org, route.chatbot_id, std::move(patch))),
-                              req, ctx);
+                    return ok(
+                        chatbot_json(registry->update(org, route.chatbot_id, std::move(patch))),
+                        req, ctx);
                 }
                 expect_no_body(req);
                 registry->remove(org, route.chatbot_id);
@@ -346,7 +357,8 @@ struct Api::Impl {
                 add_clearing_cookie(res);
                 return res;
             }
-            default: break;
+            default:
+                break;
         }
         throw Error(ErrorCode::internal, "unexpected session route");
     }
@@ -452,7 +464,9 @@ Api::Api(std::shared_ptr<ChatbotRegistry> registry, std::shared_ptr<SessionCheck
         throw std::invalid_argument("chatbotmgr::beast::Api: session check is null");
 }
 
-Api::~Api() { stop(); }
+Api::~Api() {
+    stop();
+}
 
 bool Api::handles(std::string_view target) const noexcept {
     return detail::owns_path(impl_->table, detail::target_path(target));
@@ -473,12 +487,19 @@ void Api::handle(Request request, RequestContext context, std::function<void(Res
     std::shared_lock lock(impl.stop_mutex);
     if (impl.stopped) {
         lock.unlock();
-        done(impl.error(HttpError::overloaded, request, context));
+        Response res = impl.error(HttpError::overloaded, request, context);
+        detail::set_retry_after(res, std::chrono::seconds(1));
+        done(std::move(res));
         return;
     }
     boost::asio::post(impl.pool, [&impl, req = std::move(request), ctx = std::move(context),
                                   done = std::move(done)]() mutable {
-        done(impl.process(req, ctx));
+        try {
+            done(impl.process(req, ctx));
+        } catch (const std::exception& e) {
+            // process() answers every failure itself; only done() gets here.
+            Impl::log_internal(RouteId::none, e.what());
+        }
     });
 }
 
@@ -498,6 +519,8 @@ void Api::stop() {
     impl_->pool.join();
 }
 
-const ApiOptions& Api::options() const noexcept { return impl_->options; }
+const ApiOptions& Api::options() const noexcept {
+    return impl_->options;
+}
 
 }  // namespace chatbotmgr::beast

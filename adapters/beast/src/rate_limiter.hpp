@@ -19,7 +19,7 @@ namespace chatbotmgr::beast::detail {
 // has passed. Memory is bounded: at most max_clients entries; when full, expired entries
 // are dropped first, then the oldest window. Thread-safe.
 class FailureLimiter {
-public:
+  public:
     FailureLimiter(std::size_t max_failures, std::chrono::seconds window, std::size_t max_clients,
                    std::shared_ptr<Clock> clock);
 
@@ -29,7 +29,7 @@ public:
     void record_failure(std::string_view client);
     std::size_t tracked_clients() const;
 
-private:
+  private:
     using TimePoint = std::chrono::system_clock::time_point;
     struct Entry {
         TimePoint window_start;

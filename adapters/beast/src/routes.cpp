@@ -33,7 +33,8 @@ RouteMatch match_route(const RouteTable& table, std::string_view path) noexcept 
         std::string_view rest = path.substr(kChatbots.size() + 1);
         std::size_t slash = rest.find('/');
         std::string_view id = rest.substr(0, slash);
-        std::string_view tail = slash == std::string_view::npos ? std::string_view() : rest.substr(slash);
+        std::string_view tail =
+            slash == std::string_view::npos ? std::string_view() : rest.substr(slash);
         if (!tail.empty() && tail != kRotateSuffix) return {};
         // Only the lowercase canonical form names a chatbot; anything else is as unknown
         // as a random id.
@@ -94,16 +95,26 @@ bool owns_path(const RouteTable& table, std::string_view path) noexcept {
 
 std::string_view route_name(RouteId route) noexcept {
     switch (route) {
-        case RouteId::none: return "none";
-        case RouteId::bad_id: return "bad_id";
-        case RouteId::healthz: return "healthz";
-        case RouteId::readyz: return "readyz";
-        case RouteId::login: return "login";
-        case RouteId::logout: return "logout";
-        case RouteId::chatbots: return "chatbots";
-        case RouteId::chatbot: return "chatbot";
-        case RouteId::rotate_key: return "rotate_key";
-        case RouteId::capture: return "capture";
+        case RouteId::none:
+            return "none";
+        case RouteId::bad_id:
+            return "bad_id";
+        case RouteId::healthz:
+            return "healthz";
+        case RouteId::readyz:
+            return "readyz";
+        case RouteId::login:
+            return "login";
+        case RouteId::logout:
+            return "logout";
+        case RouteId::chatbots:
+            return "chatbots";
+        case RouteId::chatbot:
+            return "chatbot";
+        case RouteId::rotate_key:
+            return "rotate_key";
+        case RouteId::capture:
+            return "capture";
     }
     return "?";
 }

@@ -8,16 +8,16 @@
 namespace chatbotmgr::beast::detail {
 
 enum class RouteId {
-    none,         // unknown path: 404
-    bad_id,       // /api/v1/chatbots/<not a canonical uuid>[...]: 404 like an unknown id
-    healthz,      // GET /healthz
-    readyz,       // GET /readyz
-    login,        // POST /api/v1/auth/login
-    logout,       // POST /api/v1/auth/logout
-    chatbots,     // GET, POST /api/v1/chatbots
-    chatbot,      // GET, PATCH, DELETE /api/v1/chatbots/{id}
-    rotate_key,   // POST /api/v1/chatbots/{id}/rotate-key
-    capture,      // POST /api/v1/capture
+    none,        // unknown path: 404
+    bad_id,      // /api/v1/chatbots/<not a canonical uuid>[...]: 404 like an unknown id
+    healthz,     // GET /healthz
+    readyz,      // GET /readyz
+    login,       // POST /api/v1/auth/login
+    logout,      // POST /api/v1/auth/logout
+    chatbots,    // GET, POST /api/v1/chatbots
+    chatbot,     // GET, PATCH, DELETE /api/v1/chatbots/{id}
+    rotate_key,  // POST /api/v1/chatbots/{id}/rotate-key
+    capture,     // POST /api/v1/capture
 };
 
 struct RouteMatch {

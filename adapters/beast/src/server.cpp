@@ -147,10 +147,9 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
           grace_timer(strand),
           accept_retry_timer(strand) {
         if (options.access_log)
-            log_sink = options.access_log_sink ? options.access_log_sink
-                                               : [](std::string_view line) {
-                                                     detail::write_stderr_line(line);
-                                                 };
+            log_sink = options.access_log_sink
+                           ? options.access_log_sink
+                           : [](std::string_view line) { detail::write_stderr_line(line); };
         const tcp::endpoint endpoint{asio::ip::make_address(options.address), options.port};
         acceptor.open(endpoint.protocol());
         acceptor.set_option(asio::socket_base::reuse_address(true));
@@ -192,7 +191,7 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
 // One connection: reads a request, hands it to the Api, writes the answer, repeats.
 // Every step runs on the connection's strand; the Api's answer is posted back to it.
 class Session : public std::enable_shared_from_this<Session> {
-public:
+  public:
     Session(tcp::socket&& socket, std::shared_ptr<ServerCore> server)
         : stream_(std::move(socket)),
           server_(std::move(server)),
@@ -205,7 +204,8 @@ public:
     ~Session() { server_->session_closed(this); }
 
     void start() {
-        asio::dispatch(stream_.get_executor(), [self = shared_from_this()] { self->next_request(); });
+        asio::dispatch(stream_.get_executor(),
+                       [self = shared_from_this()] { self->next_request(); });
     }
 
     // Graceful stop: an idle connection closes now, a busy one after its answer.
@@ -220,7 +220,7 @@ public:
 
     asio::any_io_executor executor() { return stream_.get_executor(); }
 
-private:
+  private:
     void next_request() {
         if (closed_) return;
         if (server_->stopping) return close();
@@ -232,11 +232,10 @@ private:
         if (buffer_.size() > 0) return read_header();  // a pipelined request is waiting
         stream_.expires_after(first_request_ ? server_->options.header_timeout
                                              : server_->options.idle_timeout);
-        stream_.async_read_some(
-            buffer_.prepare(std::min(kFirstReadBytes, buffer_.max_size())),
-            [self = shared_from_this()](error_code ec, std::size_t n) {
-                self->on_first_bytes(ec, n);
-            });
+        stream_.async_read_some(buffer_.prepare(std::min(kFirstReadBytes, buffer_.max_size())),
+                                [self = shared_from_this()](error_code ec, std::size_t n) {
+                                    self->on_first_bytes(ec, n);
+                                });
     }
 
     void on_first_bytes(error_code ec, std::size_t n) {
@@ -249,10 +248,9 @@ private:
         busy_ = true;
         started_at_ = std::chrono::steady_clock::now();
         stream_.expires_after(server_->options.header_timeout);
-        http::async_read_header(stream_, buffer_, *parser_,
-                                [self = shared_from_this()](error_code ec, std::size_t n) {
-                                    self->on_header(ec, n);
-                                });
+        http::async_read_header(
+            stream_, buffer_, *parser_,
+            [self = shared_from_this()](error_code ec, std::size_t n) { self->on_header(ec, n); });
     }
 
     void on_header(error_code ec, std::size_t header_bytes) {
@@ -284,10 +282,9 @@ private:
 
     void read_body() {
         stream_.expires_after(server_->options.body_timeout);
-        http::async_read(stream_, buffer_, *parser_,
-                         [self = shared_from_this()](error_code ec, std::size_t) {
-                             self->on_body(ec);
-                         });
+        http::async_read(
+            stream_, buffer_, *parser_,
+            [self = shared_from_this()](error_code ec, std::size_t) { self->on_body(ec); });
     }
 
     void on_body(error_code ec) {
@@ -309,14 +306,17 @@ private:
         Api::Request req = parser_->release();
         log_method_.assign(req.method_string());
         log_target_.assign(req.target());
+        head_request_ = req.method() == http::verb::head;
         close_after_write_ = body_over_limit || !req.keep_alive();
         stream_.expires_never();  // nothing is read or written while the Api works
         // The tracked executor keeps the io_context running until the answer is back.
-        auto tracked = asio::prefer(stream_.get_executor(),
-                                    asio::execution::outstanding_work.tracked);
+        auto tracked =
+            asio::prefer(stream_.get_executor(), asio::execution::outstanding_work.tracked);
         server_->api->handle(std::move(req), RequestContext{client_, body_over_limit},
                              [self = shared_from_this(), tracked](Api::Response res) mutable {
-                                 asio::post(tracked, [self, res = std::move(res)]() mutable {
+                                 // Inline answers (404, 405, health) are already on the
+                                 // strand and continue at once; pool answers are posted.
+                                 asio::dispatch(tracked, [self, res = std::move(res)]() mutable {
                                      self->write(std::move(res));
                                  });
                              });
@@ -329,6 +329,7 @@ private:
             log_target_.assign(req.target());
         }
         close_after_write_ = true;
+        head_request_ = false;
         write(detail::error_response(e, 11, false));
     }
 
@@ -336,6 +337,9 @@ private:
         if (closed_) return;
         if (server_->stopping) close_after_write_ = true;
         if (close_after_write_) res.keep_alive(false);
+        // An answer to HEAD has the headers of the answer (Content-Length included) but no
+        // body bytes.
+        if (head_request_) res.body().clear();
         res_ = std::move(res);
         stream_.expires_after(server_->options.write_timeout);
         http::async_write(stream_, res_, [self = shared_from_this()](error_code ec, std::size_t) {
@@ -385,7 +389,8 @@ private:
         stream_.async_read_some(buffer_.prepare(std::min<std::size_t>(16'384, buffer_.max_size())),
                                 [self = shared_from_this()](error_code ec, std::size_t n) {
                                     self->drained_ += n;
-                                    if (ec || self->drained_ > kLingerMaxBytes) return self->close();
+                                    if (ec || self->drained_ > kLingerMaxBytes)
+                                        return self->close();
                                     self->buffer_.clear();
                                     self->drain();
                                 });
@@ -410,6 +415,7 @@ private:
     std::chrono::steady_clock::time_point started_at_{};
     std::size_t drained_ = 0;
     bool first_request_ = true;
+    bool head_request_ = false;
     bool busy_ = false;
     bool lingering_ = false;
     bool close_after_write_ = false;
@@ -461,8 +467,7 @@ void ServerCore::stop() {
         error_code ec;
         self->acceptor.close(ec);
         self->accept_retry_timer.cancel();
-        for (auto& s : self->live_sessions())
-            asio::post(s->executor(), [s] { s->on_stop(); });
+        for (auto& s : self->live_sessions()) asio::post(s->executor(), [s] { s->on_stop(); });
         self->grace_timer.expires_after(self->options.shutdown_grace);
         self->grace_timer.async_wait([self](error_code wait_ec) {
             if (wait_ec) return;  // every connection closed in time
@@ -499,24 +504,46 @@ Server::~Server() {
     impl_.reset();
 }
 
-std::uint16_t Server::port() const noexcept { return impl_->core->bound_port; }
+std::uint16_t Server::port() const noexcept {
+    return impl_->core->bound_port;
+}
 
-void Server::start(std::shared_ptr<Api> api) { impl_->core->start(std::move(api)); }
+void Server::start(std::shared_ptr<Api> api) {
+    impl_->core->start(std::move(api));
+}
 
 void Server::run() {
-    if (!impl_->core->started) throw std::logic_error("chatbotmgr::beast::Server: run() before start()");
+    if (!impl_->core->started)
+        throw std::logic_error("chatbotmgr::beast::Server: run() before start()");
     std::size_t n = impl_->core->options.io_threads;
     if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
     std::vector<std::thread> threads;
     threads.reserve(n - 1);
     auto& io = impl_->core->io;
-    for (std::size_t i = 1; i < n; ++i) threads.emplace_back([&io] { io.run(); });
-    io.run();
+    // A handler that throws (out of memory, say) must not take the process down: log it
+    // and keep serving; the connection it belonged to is gone with its handler.
+    auto run_io = [&io] {
+        for (;;) {
+            try {
+                io.run();
+                return;
+            } catch (const std::exception& e) {
+                detail::write_stderr_line(std::string("chatbotmgr: I/O handler failed: ") +
+                                          e.what());
+            }
+        }
+    };
+    for (std::size_t i = 1; i < n; ++i) threads.emplace_back(run_io);
+    run_io();
     for (auto& t : threads) t.join();
 }
 
-void Server::stop() { impl_->core->stop(); }
+void Server::stop() {
+    impl_->core->stop();
+}
 
-std::size_t Server::connections() const noexcept { return impl_->core->connections.load(); }
+std::size_t Server::connections() const noexcept {
+    return impl_->core->connections.load();
+}
 
 }  // namespace chatbotmgr::beast

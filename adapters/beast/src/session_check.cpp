@@ -8,7 +8,9 @@
 namespace chatbotmgr::beast {
 namespace {
 
-bool is_ows(char c) noexcept { return c == ' ' || c == '\t'; }
+bool is_ows(char c) noexcept {
+    return c == ' ' || c == '\t';
+}
 
 std::string_view trim_ows(std::string_view s) noexcept {
     while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);

@@ -22,7 +22,9 @@
 
 namespace chatbotmgr::testing {
 
-// One instance is made per test case, so every case starts from an empty store.
+// One instance is made per test case, so every case starts from an empty store. Cases call
+// open() from the test's main thread; the store it returns is then used from many threads
+// at once, as ChatbotStore requires.
 class ConformanceTarget {
   public:
     virtual ~ConformanceTarget() = default;

@@ -16,6 +16,8 @@
 
 namespace chatbotmgr::testing {
 
+// Threading: as ChatbotRegistry (registry, clock and random are all thread-safe).
+// Errors: add_chatbot throws what ChatbotRegistry::create throws.
 struct TestRegistry {
     explicit TestRegistry(std::uint64_t seed = 1);
 

@@ -75,7 +75,7 @@ struct RequestContext {
 };
 
 class Api {
-public:
+  public:
     using Request = boost::beast::http::request<boost::beast::http::string_body>;
     using Response = boost::beast::http::response<boost::beast::http::string_body>;
 
@@ -107,7 +107,7 @@ public:
 
     const ApiOptions& options() const noexcept;
 
-private:
+  private:
     struct Impl;
     std::unique_ptr<Impl> impl_;
 };

@@ -56,7 +56,7 @@ struct ServerOptions {
 };
 
 class Server {
-public:
+  public:
     // Binds and listens now (throws boost::system::system_error when it cannot), on an
     // io_context of its own that run() drives. Nothing is accepted before start().
     explicit Server(ServerOptions options);
@@ -81,7 +81,7 @@ public:
     // Number of open connections.
     std::size_t connections() const noexcept;
 
-private:
+  private:
     struct Impl;
     std::unique_ptr<boost::asio::io_context> own_io_;  // destroyed after impl_
     std::shared_ptr<Impl> impl_;

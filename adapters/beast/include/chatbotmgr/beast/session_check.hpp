@@ -19,7 +19,7 @@ namespace chatbotmgr::beast {
 
 // A read-only view of the request head, free of Beast types.
 class RequestView {
-public:
+  public:
     virtual ~RequestView() = default;
     virtual std::string_view method() const noexcept = 0;
     // The request target as sent (path and query).
@@ -40,7 +40,7 @@ struct Principal {
 // Implementations must be safe to call from many threads at once. They run on the
 // adapter's blocking pool, never on an I/O thread, so they may call storage.
 class SessionCheck {
-public:
+  public:
     virtual ~SessionCheck() = default;
     // The caller, or nullopt when no valid credential was presented (the request gets
     // 401). May throw chatbotmgr::Error(unavailable) when the session store is down (503).
@@ -71,12 +71,12 @@ inline constexpr std::string_view kSessionCookieName = "ob_session";
 // The built-in check over chatbotmgr::Accounts: a session token from Authorization
 // (Bearer) or the ob_session cookie. API keys are never accepted as sessions.
 class AccountsSessionCheck final : public SessionCheck {
-public:
+  public:
     explicit AccountsSessionCheck(std::shared_ptr<Accounts> accounts);
     std::optional<Principal> check(const RequestView& request) override;
     bool has_credential(const RequestView& request) const override;
 
-private:
+  private:
     std::shared_ptr<Accounts> accounts_;
 };
 

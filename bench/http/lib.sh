@@ -1,0 +1,78 @@
+# Shared by bench/http/run.sh and bench/http/rss.sh (sourced, not run).
+#
+# Expects: $repo (the source tree), $build_dir, $tmp (a private temporary directory),
+# $install (1: install missing Debian packages), $server_bin and $ceiling_bin (empty:
+# build them).
+
+# Installs what is missing and builds the binaries that were not given.
+bench_prepare() {
+  if [ "$install" = 1 ]; then
+    "$repo/scripts/install-deps.sh" bench
+  fi
+  for tool in wrk python3; do
+    command -v "$tool" >/dev/null || { echo "bench: $tool is missing" >&2; exit 1; }
+  done
+  if [ -z "$server_bin" ] || [ -z "$ceiling_bin" ] || [ -z "$hold_bin" ]; then
+    echo "bench: building (Release) in $build_dir ..." >&2
+    cmake -S "$repo" -B "$build_dir" -G Ninja -DCMAKE_BUILD_TYPE=Release \
+      -DCHATBOTMGR_BUILD_BENCH=ON -DCHATBOTMGR_BUILD_EXAMPLES=ON -DCHATBOTMGR_BUILD_TESTS=OFF \
+      -DCHATBOTMGR_BUILD_TESTING_KIT=OFF -DCHATBOTMGR_BUILD_POSTGRES=OFF \
+      -DCHATBOTMGR_INSTALL=OFF >"$tmp/cmake.log" 2>&1 ||
+      { cat "$tmp/cmake.log" >&2; exit 1; }
+    cmake --build "$build_dir" -j "$(nproc)" --target chatbotmgr-server \
+      chatbotmgr_ceiling_server chatbotmgr_hold_connections >"$tmp/build.log" 2>&1 ||
+      { tail -50 "$tmp/build.log" >&2; exit 1; }
+    server_bin=${server_bin:-$build_dir/examples/server/chatbotmgr-server}
+    ceiling_bin=${ceiling_bin:-$build_dir/bench/http/chatbotmgr_ceiling_server}
+    hold_bin=${hold_bin:-$build_dir/bench/http/chatbotmgr_hold_connections}
+  fi
+}
+
+# bench_start NAME COMMAND...: starts a server in the background, its output in
+# $tmp/NAME.log, and waits until it prints "listening on http://HOST:PORT". Sets
+# started_pid and started_url.
+bench_start() {
+  local name=$1
+  shift
+  "$@" >"$tmp/$name.log" 2>&1 &
+  started_pid=$!
+  started_url=
+  local i
+  for i in $(seq 1 200); do
+    started_url=$(grep -o 'listening on http://127\.0\.0\.1:[0-9]*' "$tmp/$name.log" |
+                  head -1 | sed 's/^listening on //') || true
+    [ -n "$started_url" ] && return 0
+    kill -0 "$started_pid" 2>/dev/null || break
+    sleep 0.05
+  done
+  echo "bench: $name did not start:" >&2
+  grep -v 'password:' "$tmp/$name.log" >&2 || true
+  exit 1
+}
+
+# bench_stop PID: SIGTERM, then wait (bounded) for the process to exit.
+bench_stop() {
+  local pid=$1 i
+  kill -TERM "$pid" 2>/dev/null || return 0
+  for i in $(seq 1 200); do
+    kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+    sleep 0.05
+  done
+  kill -KILL "$pid" 2>/dev/null || true
+  wait "$pid" 2>/dev/null || true
+}
+
+# Resident set size of PID in KiB.
+bench_rss_kib() {
+  awk '/^VmRSS:/ {print $2}' "/proc/$1/status"
+}
+
+bench_machine() {
+  local mem
+  mem=$(awk '/^MemTotal:/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)
+  echo "machine: nproc=$(nproc) memory=$mem cpu=\"$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo)\" kernel=$(uname -r)"
+}
+
+bench_load() {
+  cut -d' ' -f1-3 /proc/loadavg
+}

@@ -1,0 +1,19 @@
+// The smallest use of the core: an in-memory registry, one chatbot, one key check.
+#include <iostream>
+#include <memory>
+
+#include <chatbotmgr/memory_store.hpp>
+#include <chatbotmgr/registry.hpp>
+
+#ifndef HOST_FLAGS_MARKER
+#error "the host's own CMAKE_CXX_FLAGS did not reach its target"
+#endif
+
+int main() {
+    chatbotmgr::ChatbotRegistry registry(std::make_shared<chatbotmgr::MemoryStore>());
+    const auto created = registry.create("org-1", {"Embedded", std::nullopt});
+    const auto found = registry.authenticate(created.api_key);
+    if (found.id != created.chatbot.id) return 1;
+    std::cout << "consumer: " << chatbotmgr::to_json(found) << '\n';
+    return 0;
+}

@@ -1,0 +1,190 @@
+#!/usr/bin/env bash
+# Packaging tests: what a host project sees of chatbotmgr. Called by ctest (see
+# CMakeLists.txt next to this file) as
+#
+#   packaging.sh <step>
+#
+# with the environment: SRC (source tree), WORK (scratch dir, kept between runs so that
+# rebuilds are incremental), CMAKE, CXX_COMPILER, GENERATOR, PYTHON, JOBS and, for
+# install-tree, BUILD_DIR and EXPECT_SERVER.
+#
+# Steps:
+#   install           fresh Release build of the libraries (no tests, no examples) and
+#                     `cmake --install` into $WORK/prefix; checks what was installed
+#   install-tree      `cmake --install` of the developer's own build tree into a temp prefix
+#   embed             examples/embed against $WORK/prefix with find_package; runs it
+#   find-package-kit  chatbotmgr::testing from the install: TinyStore under the conformance
+#                     suite, plus every component linked and run
+#   pkg-config        a program built with `pkg-config --cflags --libs chatbotmgr` only
+#   readme            the README's embedding snippet (C++ and CMake), built and run
+#   add-subdirectory  a host that add_subdirectory()s the source tree
+#   fetchcontent      a host that gets it through FetchContent
+set -euo pipefail
+
+step=${1:?step}
+: "${SRC:?}" "${WORK:?}" "${CMAKE:?}" "${CXX_COMPILER:?}" "${GENERATOR:?}" "${JOBS:=2}"
+PREFIX=$WORK/prefix
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+
+configure() {  # configure <source> <build> [cmake args...]
+    local source=$1 build=$2
+    shift 2
+    "$CMAKE" -S "$source" -B "$build" -G "$GENERATOR" -DCMAKE_BUILD_TYPE=Release \
+        -DCMAKE_CXX_COMPILER="$CXX_COMPILER" "$@"
+}
+
+build() {  # build <build dir> [targets...]
+    local dir=$1
+    shift
+    if [ $# -gt 0 ]; then
+        "$CMAKE" --build "$dir" -j "$JOBS" --target "$@"
+    else
+        "$CMAKE" --build "$dir" -j "$JOBS"
+    fi
+}
+
+need_prefix() {
+    [ -f "$PREFIX/lib/cmake/chatbotmgr/chatbotmgrConfig.cmake" ] ||
+        [ -f "$PREFIX/lib64/cmake/chatbotmgr/chatbotmgrConfig.cmake" ] ||
+        fail "no install in $PREFIX (the install step runs first)"
+}
+
+case $step in
+install)
+    rm -rf "$PREFIX"
+    configure "$SRC" "$WORK/stage-build" \
+        -DCMAKE_INSTALL_PREFIX="$PREFIX" -DCMAKE_INSTALL_LIBDIR=lib \
+        -DCHATBOTMGR_BUILD_TESTS=OFF -DCHATBOTMGR_BUILD_EXAMPLES=OFF \
+        -DCHATBOTMGR_BUILD_TESTING_KIT=ON -DCHATBOTMGR_BUILD_BENCH=OFF \
+        -DCHATBOTMGR_BUILD_FUZZ=OFF -DCHATBOTMGR_INSTALL=ON
+    build "$WORK/stage-build"
+    "$CMAKE" --install "$WORK/stage-build"
+    for f in include/chatbotmgr/registry.hpp include/chatbotmgr/storage.hpp \
+        include/chatbotmgr/sqlite/sqlite_store.hpp include/chatbotmgr/beast/api.hpp \
+        include/chatbotmgr/testing/conformance.hpp \
+        lib/libchatbotmgr.a lib/libchatbotmgr_sqlite.a lib/libchatbotmgr_beast.a \
+        lib/libchatbotmgr_testing.a \
+        lib/cmake/chatbotmgr/chatbotmgrConfig.cmake \
+        lib/cmake/chatbotmgr/chatbotmgrConfigVersion.cmake \
+        lib/cmake/chatbotmgr/chatbotmgrTargets.cmake \
+        lib/cmake/chatbotmgr/chatbotmgr-sqlite-targets.cmake \
+        lib/cmake/chatbotmgr/chatbotmgr-beast-targets.cmake \
+        lib/cmake/chatbotmgr/chatbotmgr-testing-targets.cmake \
+        lib/pkgconfig/chatbotmgr.pc; do
+        [ -f "$PREFIX/$f" ] || fail "not installed: $f"
+    done
+    # Only headers, libraries and package files: no test programs, no private headers.
+    unexpected=$(cd "$PREFIX" && find . -type f ! -path './include/chatbotmgr/*.hpp' \
+        ! -path './lib/libchatbotmgr*.a' ! -path './lib/cmake/chatbotmgr/*.cmake' \
+        ! -path './lib/pkgconfig/chatbotmgr.pc')
+    [ -z "$unexpected" ] || fail "unexpected files installed: $unexpected"
+    if find "$PREFIX/include" -path '*/src/*' | grep -q .; then fail "private headers installed"; fi
+    echo "installed into $PREFIX: $(cd "$PREFIX" && find . -type f | wc -l) files"
+    ;;
+
+install-tree)
+    : "${BUILD_DIR:?}" "${EXPECT_SERVER:?}"
+    tree_prefix=$WORK/tree-prefix
+    rm -rf "$tree_prefix"
+    "$CMAKE" --install "$BUILD_DIR" --prefix "$tree_prefix" >/dev/null
+    [ -f "$tree_prefix/lib/cmake/chatbotmgr/chatbotmgrConfig.cmake" ] ||
+        [ -f "$tree_prefix/lib64/cmake/chatbotmgr/chatbotmgrConfig.cmake" ] ||
+        [ -n "$(find "$tree_prefix" -name chatbotmgrConfig.cmake)" ] ||
+        fail "no package config installed"
+    if [ "$EXPECT_SERVER" = 1 ]; then
+        [ -x "$tree_prefix/bin/chatbotmgr-server" ] || fail "chatbotmgr-server not installed"
+        "$tree_prefix/bin/chatbotmgr-server" --help >/dev/null || fail "installed server --help"
+    fi
+    # The server is the only program installed; tests, benchmarks and fuzzers are not.
+    others=$(find "$tree_prefix" -type f -perm -u+x ! -name chatbotmgr-server ! -name '*.so*')
+    [ -z "$others" ] || fail "programs other than the server installed: $others"
+    echo "build tree installs cleanly into $tree_prefix"
+    ;;
+
+embed)
+    need_prefix
+    configure "$SRC/examples/embed" "$WORK/embed-build" -DCMAKE_PREFIX_PATH="$PREFIX"
+    build "$WORK/embed-build"
+    "${PYTHON:?}" "$SRC/tests/packaging/embed_smoke.py" "$WORK/embed-build/embed_host" \
+        "$WORK/embed-run"
+    ;;
+
+find-package-kit)
+    need_prefix
+    configure "$SRC/tests/packaging/find_package_consumer" "$WORK/kit-build" \
+        -DCMAKE_PREFIX_PATH="$PREFIX"
+    build "$WORK/kit-build"
+    # Catch2 v2 exits with the number of tests listed.
+    "$WORK/kit-build/tiny_store_tests" --list-test-names-only >"$WORK/kit-tests.txt" || true
+    cases=$(grep -c '^tiny: ' "$WORK/kit-tests.txt" || true)
+    [ "$cases" -ge 20 ] || fail "only $cases conformance cases registered for TinyStore"
+    "$WORK/kit-build/tiny_store_tests"
+    mkdir -p "$WORK/kit-run"
+    "$WORK/kit-build/link_check" "$WORK/kit-run"
+    ;;
+
+pkg-config)
+    need_prefix
+    command -v pkg-config >/dev/null || fail "pkg-config is not installed"
+    export PKG_CONFIG_PATH=$PREFIX/lib/pkgconfig
+    [ "$(pkg-config --modversion chatbotmgr)" = "$(sed -n 's/^Version: //p' "$PREFIX/lib/pkgconfig/chatbotmgr.pc")" ]
+    flags=$(pkg-config --cflags --libs chatbotmgr)
+    echo "pkg-config --cflags --libs chatbotmgr: $flags"
+    mkdir -p "$WORK/pkg-config"
+    # shellcheck disable=SC2086 # the flags are meant to split
+    "$CXX_COMPILER" -std=c++20 "$SRC/tests/packaging/pkg_config_consumer.cpp" $flags \
+        -o "$WORK/pkg-config/consumer"
+    "$WORK/pkg-config/consumer"
+    ;;
+
+readme)
+    need_prefix
+    dir=$WORK/readme
+    rm -rf "$dir/src"
+    mkdir -p "$dir/src" "$dir/run"
+    # The first ```cpp and ```cmake blocks after "## Embedding the library".
+    extract() {
+        awk -v lang="$1" '/^## Embedding the library/ { s = 1; next }
+             s && /^## / { exit }
+             s && $0 == "```" lang { c = 1; next }
+             c && /^```/ { exit }
+             c { print }' "$SRC/README.md"
+    }
+    extract cpp >"$dir/src/snippet.cpp"
+    extract cmake >"$dir/src/snippet.cmake"
+    [ -s "$dir/src/snippet.cpp" ] || fail "no C++ snippet after '## Embedding the library'"
+    [ -s "$dir/src/snippet.cmake" ] || fail "no CMake snippet after '## Embedding the library'"
+    {
+        echo 'cmake_minimum_required(VERSION 3.25)'
+        echo 'project(readme_snippet LANGUAGES CXX)'
+        echo 'add_executable(my_service snippet.cpp)'
+        cat "$dir/src/snippet.cmake"
+    } >"$dir/src/CMakeLists.txt"
+    configure "$dir/src" "$dir/build" -DCMAKE_PREFIX_PATH="$PREFIX"
+    build "$dir/build"
+    rm -f "$dir/run"/bots.db*
+    (cd "$dir/run" && "$dir/build/my_service") | tee "$dir/output.txt"
+    grep -q 'ob_live_' "$dir/output.txt" || fail "the snippet printed no key"
+    grep -q 'unauthenticated' "$dir/output.txt" || fail "the old key was not rejected"
+    ;;
+
+add-subdirectory)
+    configure "$SRC/tests/packaging/add_subdirectory_consumer" "$WORK/subdir-build" \
+        -DCHATBOTMGR_SOURCE_DIR="$SRC"
+    build "$WORK/subdir-build" consumer
+    "$WORK/subdir-build/consumer"
+    ;;
+
+fetchcontent)
+    configure "$SRC/tests/packaging/add_subdirectory_consumer" "$WORK/fetch-build" \
+        -DCONSUMER_USE_FETCHCONTENT=ON -DFETCHCONTENT_SOURCE_DIR_CHATBOTMGR="$SRC" \
+        -DFETCHCONTENT_FULLY_DISCONNECTED=ON
+    build "$WORK/fetch-build" consumer
+    "$WORK/fetch-build/consumer"
+    ;;
+
+*)
+    fail "unknown step $step"
+    ;;
+esac

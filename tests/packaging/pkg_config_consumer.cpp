@@ -1,0 +1,22 @@
+// Compiled with nothing but `pkg-config --cflags --libs chatbotmgr` (and -std=c++20).
+#include <iostream>
+#include <memory>
+
+#include <chatbotmgr/error.hpp>
+#include <chatbotmgr/memory_store.hpp>
+#include <chatbotmgr/registry.hpp>
+
+int main() {
+    using namespace chatbotmgr;
+    ChatbotRegistry registry(std::make_shared<MemoryStore>());
+    const auto created = registry.create("org-pc", {"Via pkg-config", std::nullopt});
+    const auto rotated = registry.rotate_key("org-pc", created.chatbot.id);
+    try {
+        registry.authenticate(created.api_key);
+        return 1;
+    } catch (const Error& e) {
+        if (e.code() != ErrorCode::unauthenticated) return 1;
+    }
+    std::cout << "pkg-config consumer: " << registry.authenticate(rotated.api_key).name << '\n';
+    return 0;
+}

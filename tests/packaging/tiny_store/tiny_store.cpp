@@ -1,0 +1,137 @@
+#include "tiny_store.hpp"
+
+#include <algorithm>
+
+#include <chatbotmgr/error.hpp>
+#include <chatbotmgr/secrets.hpp>
+
+namespace tiny {
+
+using chatbotmgr::Chatbot;
+using chatbotmgr::Error;
+using chatbotmgr::ErrorCode;
+
+TinyStore::Row* TinyStore::find(std::string_view org_id, std::string_view id) {
+    const auto it = rows_.find(id);
+    return it == rows_.end() || it->second.chatbot.org_id != org_id ? nullptr : &it->second;
+}
+
+void TinyStore::insert(const Chatbot& chatbot, const chatbotmgr::Digest& key_digest) {
+    std::lock_guard lock(mutex_);
+    if (rows_.contains(chatbot.id) || ids_by_digest_.contains(key_digest))
+        throw Error(ErrorCode::conflict, "chatbot id or key exists already");
+    rows_.emplace(chatbot.id, Row{chatbot, key_digest});
+    ids_by_digest_.emplace(key_digest, chatbot.id);
+}
+
+std::vector<Chatbot> TinyStore::list(std::string_view org_id) {
+    std::vector<Chatbot> out;
+    {
+        std::lock_guard lock(mutex_);
+        for (const auto& [id, row] : rows_)
+            if (row.chatbot.org_id == org_id) out.push_back(row.chatbot);
+    }
+    std::sort(out.begin(), out.end(), [](const Chatbot& a, const Chatbot& b) {
+        return a.created_at != b.created_at ? a.created_at > b.created_at : a.id > b.id;
+    });
+    return out;
+}
+
+std::optional<Chatbot> TinyStore::get(std::string_view org_id, std::string_view id) {
+    std::lock_guard lock(mutex_);
+    const Row* row = find(org_id, id);
+    return row ? std::optional(row->chatbot) : std::nullopt;
+}
+
+std::optional<Chatbot> TinyStore::update(std::string_view org_id, std::string_view id,
+                                         const std::function<void(Chatbot&)>& mutate) {
+    std::lock_guard lock(mutex_);  // held across mutate: concurrent updates serialize
+    Row* row = find(org_id, id);
+    if (!row) return std::nullopt;
+    Chatbot copy = row->chatbot;
+    mutate(copy);  // if it throws, the row is untouched
+    row->chatbot.name = copy.name;
+    row->chatbot.settings_json = copy.settings_json;
+    return row->chatbot;
+}
+
+bool TinyStore::remove(std::string_view org_id, std::string_view id) {
+    std::lock_guard lock(mutex_);
+    const Row* row = find(org_id, id);
+    if (!row) return false;
+    const std::string chatbot_id = row->chatbot.id;
+    ids_by_digest_.erase(row->digest);
+    rows_.erase(chatbot_id);
+    // Cascade: the chatbot's conversations (with their messages and analyses).
+    const auto first = conversations_.lower_bound({chatbot_id, ""});
+    auto last = first;
+    while (last != conversations_.end() && last->first.first == chatbot_id) ++last;
+    conversations_.erase(first, last);
+    return true;
+}
+
+std::optional<Chatbot> TinyStore::replace_key(std::string_view org_id, std::string_view id,
+                                              const chatbotmgr::Digest& new_digest,
+                                              std::string_view new_prefix) {
+    std::lock_guard lock(mutex_);
+    Row* row = find(org_id, id);
+    if (!row) return std::nullopt;
+    if (ids_by_digest_.contains(new_digest)) throw Error(ErrorCode::conflict, "key exists");
+    ids_by_digest_.erase(row->digest);
+    ids_by_digest_.emplace(new_digest, row->chatbot.id);
+    row->digest = new_digest;
+    row->chatbot.key_prefix = new_prefix;
+    return row->chatbot;
+}
+
+std::optional<Chatbot> TinyStore::find_by_key_digest(const chatbotmgr::Digest& digest) {
+    std::lock_guard lock(mutex_);
+    const auto it = ids_by_digest_.find(digest);
+    if (it == ids_by_digest_.end()) return std::nullopt;
+    return rows_.find(it->second)->second.chatbot;
+}
+
+std::optional<chatbotmgr::CaptureResult> TinyStore::append_capture(
+    std::string_view chatbot_id, const chatbotmgr::CaptureBatch& batch) {
+    std::lock_guard lock(mutex_);
+    if (!rows_.contains(chatbot_id)) return std::nullopt;
+    auto [it, created] = conversations_.try_emplace(
+        ConversationKey{std::string(chatbot_id), batch.external_conversation_id});
+    Conversation& conversation = it->second;
+    if (created) conversation.id = chatbotmgr::generate_uuid_v4(*random_);
+    std::size_t stored = 0;
+    for (const auto& message : batch.messages) {
+        if (message.external_id && !conversation.message_ids.insert(*message.external_id).second)
+            continue;  // already stored for this conversation
+        ++stored;
+    }
+    conversation.messages += stored;
+    return chatbotmgr::CaptureResult{conversation.id, stored};
+}
+
+bool TinyStore::record_analysis(std::string_view chatbot_id, std::string_view conversation_id,
+                                std::string_view, std::string_view) {
+    std::lock_guard lock(mutex_);
+    for (auto it = conversations_.lower_bound({std::string(chatbot_id), ""});
+         it != conversations_.end() && it->first.first == chatbot_id; ++it) {
+        if (it->second.id == conversation_id) {
+            ++it->second.analyses;
+            return true;
+        }
+    }
+    return false;
+}
+
+chatbotmgr::ChatbotDataCounts TinyStore::count_data(std::string_view chatbot_id) {
+    std::lock_guard lock(mutex_);
+    chatbotmgr::ChatbotDataCounts counts;
+    for (auto it = conversations_.lower_bound({std::string(chatbot_id), ""});
+         it != conversations_.end() && it->first.first == chatbot_id; ++it) {
+        ++counts.conversations;
+        counts.messages += it->second.messages;
+        counts.analysis_results += it->second.analyses;
+    }
+    return counts;
+}
+
+}  // namespace tiny

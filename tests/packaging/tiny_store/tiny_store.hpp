@@ -1,0 +1,66 @@
+// TinyStore: a deliberately small ChatbotStore, written the way an integrator would start
+// one for their own engine -- a few std::maps under one mutex. It exists to show that the
+// storage conformance suite of chatbotmgr::testing runs against anyone's storage with a
+// few lines (tiny_store_conformance_test.cpp), not to be used.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <utility>
+
+#include <chatbotmgr/clock.hpp>
+#include <chatbotmgr/storage.hpp>
+
+namespace tiny {
+
+class TinyStore final : public chatbotmgr::ChatbotStore {
+  public:
+    explicit TinyStore(
+        std::shared_ptr<chatbotmgr::RandomSource> random = chatbotmgr::system_random())
+        : random_(std::move(random)) {}
+
+    void insert(const chatbotmgr::Chatbot& chatbot, const chatbotmgr::Digest& key_digest) override;
+    std::vector<chatbotmgr::Chatbot> list(std::string_view org_id) override;
+    std::optional<chatbotmgr::Chatbot> get(std::string_view org_id, std::string_view id) override;
+    std::optional<chatbotmgr::Chatbot> update(
+        std::string_view org_id, std::string_view id,
+        const std::function<void(chatbotmgr::Chatbot&)>& mutate) override;
+    bool remove(std::string_view org_id, std::string_view id) override;
+    std::optional<chatbotmgr::Chatbot> replace_key(std::string_view org_id, std::string_view id,
+                                                   const chatbotmgr::Digest& new_digest,
+                                                   std::string_view new_prefix) override;
+    std::optional<chatbotmgr::Chatbot> find_by_key_digest(
+        const chatbotmgr::Digest& digest) override;
+    std::optional<chatbotmgr::CaptureResult> append_capture(
+        std::string_view chatbot_id, const chatbotmgr::CaptureBatch& batch) override;
+    bool record_analysis(std::string_view chatbot_id, std::string_view conversation_id,
+                         std::string_view kind, std::string_view result_json) override;
+    chatbotmgr::ChatbotDataCounts count_data(std::string_view chatbot_id) override;
+    void ping() override {}
+
+  private:
+    struct Row {
+        chatbotmgr::Chatbot chatbot;
+        chatbotmgr::Digest digest{};
+    };
+    struct Conversation {
+        std::string id;  // internal UUID
+        std::set<std::string> message_ids;
+        std::size_t messages = 0;
+        std::size_t analyses = 0;
+    };
+    using ConversationKey = std::pair<std::string, std::string>;  // chatbot id, external id
+
+    Row* find(std::string_view org_id, std::string_view id);
+
+    std::mutex mutex_;                              // guards everything below
+    std::map<std::string, Row, std::less<>> rows_;  // by chatbot id
+    std::map<chatbotmgr::Digest, std::string> ids_by_digest_;
+    std::map<ConversationKey, Conversation> conversations_;
+    std::shared_ptr<chatbotmgr::RandomSource> random_;
+};
+
+}  // namespace tiny
