@@ -33,9 +33,9 @@ ctest --test-dir build/ci --output-on-failure -j"$jobs" --timeout 600
 
 [ "$mode" = quick ] && exit 0
 
-for extra in scripts/sanitize.sh scripts/fuzz-smoke.sh; do
-  if [ -x "$extra" ]; then
-    stage "$extra"
-    "$extra"
-  fi
-done
+stage "fuzz smoke: every libFuzzer target for 20 s"
+scripts/fuzz.sh -t 20
+
+# Last, so that the run ends with ctest's summary.
+stage "sanitizers: every test under ASan+UBSan, the concurrent ones under TSan"
+scripts/sanitize.sh asan tsan

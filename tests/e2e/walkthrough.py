@@ -1,4 +1,4 @@
-"""End-to-end: the curl walkthrough of docs/HTTP.md, run block by block against a real
+"""End-to-end: the curl walkthrough of README.md, run block by block against a real
 chatbotmgr-server on a fresh SQLite file, every answer checked against docs/openapi.yaml;
 then SIGTERM (exit 0), a restart on the same file (no second bootstrap, sessions survive)
 and SIGINT (exit 0)."""
@@ -18,7 +18,7 @@ SECRET_PATTERNS = [re.compile(r"ob_live_[0-9a-f]{8}"), re.compile(r"ob_sess_[0-9
 
 def extract_blocks(markdown):
     m = re.search(r"<!-- walkthrough:begin -->(.*?)<!-- walkthrough:end -->", markdown, re.S)
-    check(m, "docs/HTTP.md has no walkthrough section")
+    check(m, "the document has no walkthrough section")
     blocks = []
     for code in re.findall(r"```sh\n(.*?)```", m.group(1), re.S):
         expect = re.search(r"^# expect (\d{3})$", code, re.M)

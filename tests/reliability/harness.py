@@ -7,6 +7,7 @@ and every secret a test is handed (API keys, session tokens, passwords) is appen
 <log dir>/issued-secrets.txt for the same reason.
 """
 
+import atexit
 import hashlib
 import http.client
 import json
@@ -70,6 +71,18 @@ def check(cond, message):
         raise Fail(message)
 
 
+_live_servers = []
+
+
+@atexit.register
+def _kill_leftover_servers():
+    """A test that fails halfway must not leave its server behind."""
+    for server in _live_servers:
+        if server.proc is not None and server.proc.poll() is None:
+            server.proc.kill()
+            server.proc.wait(timeout=30)
+
+
 class Server:
     """chatbotmgr-server serve on 127.0.0.1:<free port>, on a given SQLite file."""
 
@@ -81,6 +94,7 @@ class Server:
         self.proc = None
         self.port = None
         self.starts = 0
+        _live_servers.append(self)
 
     def start(self, timeout=20.0):
         self.starts += 1
