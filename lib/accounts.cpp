@@ -20,13 +20,6 @@ constexpr std::size_t kMaxOrgNameCodePoints = 100;
 constexpr std::size_t kSessionCacheCapacity = 100'000;
 constexpr std::chrono::minutes kExpiredSessionSweepInterval{10};
 
-std::string lowercase_ascii(std::string_view s) {
-    std::string out(s);
-    for (char& c : out)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    return out;
-}
-
 // Deliberately simple: one '@' with something on both sides, no whitespace or controls.
 void check_email(std::string_view email) {
     const auto at = email.find('@');
@@ -131,7 +124,7 @@ std::pair<User, Organization> Accounts::add_user(std::string_view email, std::st
 
 LoginResult Accounts::login(std::string_view email, std::string_view password) {
     auto found = email.size() <= kMaxEmailBytes
-                     ? impl_->store->find_user_by_email(lowercase_ascii(email))
+                     ? impl_->store->find_user_by_email(detail::lowercase_ascii(email))
                      : std::nullopt;
     if (!found) {
         impl_->verify_password(impl_->dummy_hash, password);  // same work as a real check

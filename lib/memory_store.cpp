@@ -8,6 +8,7 @@
 #include <unordered_set>
 
 #include "chatbotmgr/error.hpp"
+#include "text.hpp"
 
 namespace chatbotmgr {
 namespace {
@@ -27,13 +28,6 @@ struct ChatbotRow {
     // external conversation id -> conversation; deleting the row deletes them all.
     std::unordered_map<std::string, ConversationRow> conversations;
 };
-
-std::string lowercase_ascii(std::string_view s) {
-    std::string out(s);
-    for (char& c : out)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    return out;
-}
 
 }  // namespace
 
@@ -210,7 +204,8 @@ std::optional<Organization> MemoryStore::find_organization(std::string_view id) 
 
 void MemoryStore::insert_user(const User& user, std::string_view password_hash) {
     std::unique_lock lock(state_->mutex);
-    if (!state_->users.try_emplace(lowercase_ascii(user.email), user, std::string(password_hash))
+    if (!state_->users
+             .try_emplace(detail::lowercase_ascii(user.email), user, std::string(password_hash))
              .second)
         throw Error(ErrorCode::conflict, "a user with this email exists already");
 }

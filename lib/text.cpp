@@ -100,6 +100,13 @@ std::string normalize_display_name(std::string_view raw, std::string_view field,
     return std::string(trimmed);
 }
 
+std::string lowercase_ascii(std::string_view s) {
+    std::string out(s);
+    for (char& c : out)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    return out;
+}
+
 std::string describe_unknown_field(std::string_view key) {
     if (looks_like_secret(key)) return "unknown field";
     std::string out = "unknown field ";

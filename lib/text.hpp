@@ -19,6 +19,9 @@ std::optional<std::size_t> utf8_length(std::string_view s) noexcept;
 std::string normalize_display_name(std::string_view raw, std::string_view field,
                                    std::size_t max_code_points);
 
+// ASCII letters lowercased, other bytes kept (email addresses compare this way).
+std::string lowercase_ascii(std::string_view s);
+
 // Error for an unknown member: names it unless it looks like a secret.
 [[noreturn]] void throw_unknown_field(std::string_view key);
 // "unknown field "x"" (or "unknown field" for secret-looking names), for messages and warnings.

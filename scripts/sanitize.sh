@@ -9,7 +9,7 @@
 #   asan  AddressSanitizer + UndefinedBehaviorSanitizer (+ LeakSanitizer): every test
 #         (the PostgreSQL ones too when CHATBOTMGR_TEST_PG is set), the server-driving
 #         Python tests included -- they run the sanitized server.
-#   tsan  ThreadSanitizer: the test programs labelled "race" or "concurrency" (labels
+#   tsan  ThreadSanitizer: the test programs labelled "race", "core", "storage" or "http" (labels
 #         taken from the chatbotmgr_add_test calls; TSAN_LABELS overrides the regex).
 #
 # Any sanitizer report fails the run: halt_on_error=1 everywhere, UBSan without recovery.
@@ -35,7 +35,7 @@ done
 export ASAN_OPTIONS=halt_on_error=1:abort_on_error=1:detect_leaks=1:detect_stack_use_after_return=1:strict_init_order=1:check_initialization_order=1
 export UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 export TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1
-TSAN_LABELS=${TSAN_LABELS:-race|concurrency}
+TSAN_LABELS=${TSAN_LABELS:-race|core|storage|http}
 
 # Without a PostgreSQL server to test against, the adapter is not worth compiling here.
 extra=()

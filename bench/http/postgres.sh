@@ -137,7 +137,7 @@ pg_port=$(cat "$tmp/pg/port")
 pg_admin=$(cat "$tmp/pg/conninfo")
 pg_version=$("$pg_bin/psql" -X -qAt -d "$pg_admin" -c "SHOW server_version")
 pg_settings=$("$pg_bin/psql" -X -qAt -d "$pg_admin" -F= -c \
-  "SELECT name, setting FROM pg_settings WHERE name IN ('fsync', 'shared_buffers', 'max_connections') ORDER BY name" |
+  "SELECT name, current_setting(name) FROM pg_settings WHERE name IN ('fsync', 'shared_buffers', 'max_connections') ORDER BY name" |
   tr '\n' ' ')
 
 echo "chatbotmgr HTTP benchmark on PostgreSQL: wrk -t$threads -c$connections -d${duration}s in" \

@@ -18,24 +18,15 @@
 #include "chatbotmgr/json.hpp"
 #include "chatbotmgr/registry.hpp"
 #include "chatbotmgr/sqlite/sqlite_store.hpp"
+#include "error_of.hpp"
 #include "support.hpp"
 
 using namespace chatbotmgr;
 using chatbotmgr::reliability::ScratchDir;
+using chatbotmgr::test::error_of;
 namespace json = boost::json;
 
 namespace {
-
-// The error a call throws; fails the test when it throws none.
-template <class F>
-std::optional<Error> error_of(F&& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e;
-    }
-    return std::nullopt;
-}
 
 bool mentions_secret(const std::string& s) {
     return s.find("ob_live_") != std::string::npos || s.find("ob_sess_") != std::string::npos;

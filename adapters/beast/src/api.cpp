@@ -8,6 +8,7 @@
 
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/http/field.hpp>
 #include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
@@ -23,6 +24,7 @@
 #include "responses.hpp"
 #include "routes.hpp"
 #include "stderr_log.hpp"
+#include "text.hpp"
 
 namespace chatbotmgr::beast {
 
@@ -48,24 +50,10 @@ class BeastRequestView final : public RequestView {
     const Request& req_;
 };
 
-char lower(char c) noexcept {
-    return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c;
-}
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
-                                              [](char x, char y) { return lower(x) == lower(y); });
-}
-
-std::string_view trim_ows(std::string_view s) noexcept {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-}
-
 // "application/json", with any parameters ("; charset=utf-8").
 bool is_json_media_type(std::string_view content_type) noexcept {
-    return iequals(trim_ows(content_type.substr(0, content_type.find(';'))), "application/json");
+    return boost::beast::iequals(detail::trim_ows(content_type.substr(0, content_type.find(';'))),
+                                 "application/json");
 }
 
 // The Content-Length the client declared; nullopt when absent or unreadable (the HTTP
@@ -171,7 +159,8 @@ struct Api::Impl {
     }
     static std::string normalize_origin(std::string o) {
         while (!o.empty() && o.back() == '/') o.pop_back();
-        for (char& c : o) c = lower(c);
+        for (char& c : o)
+            if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
         return o;
     }
 

@@ -1,5 +1,7 @@
 #include "chatbotmgr/beast/server.hpp"
 
+#include <boost/beast/core/string.hpp>
+
 #include <algorithm>
 #include <array>
 #include <atomic>
@@ -49,17 +51,6 @@ constexpr std::size_t kFirstReadBytes = 8192;
 constexpr std::chrono::milliseconds kLingerTime{2000};
 constexpr std::size_t kLingerMaxBytes = 4 * 1024 * 1024;
 constexpr std::size_t kMaxLoggedPath = 256;
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        char x = a[i], y = b[i];
-        if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-        if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-        if (x != y) return false;
-    }
-    return true;
-}
 
 // The path for the access log: no query, secret-looking segments redacted, bytes that
 // could forge log lines percent-encoded, bounded length.
@@ -267,7 +258,7 @@ class Session : public std::enable_shared_from_this<Session> {
             return dispatch(true);
         parser_->body_limit(limit);
         if (parser_->is_done()) return dispatch(false);
-        if (iequals(req[http::field::expect], "100-continue")) {
+        if (boost::beast::iequals(req[http::field::expect], "100-continue")) {
             static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
             stream_.expires_after(server_->options.write_timeout);
             asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),

@@ -2,34 +2,16 @@
 
 #include <utility>
 
+#include <boost/beast/core/string.hpp>
+
 #include "chatbotmgr/accounts.hpp"
 #include "chatbotmgr/secrets.hpp"
+#include "text.hpp"
 
 namespace chatbotmgr::beast {
-namespace {
 
-bool is_ows(char c) noexcept {
-    return c == ' ' || c == '\t';
-}
-
-std::string_view trim_ows(std::string_view s) noexcept {
-    while (!s.empty() && is_ows(s.front())) s.remove_prefix(1);
-    while (!s.empty() && is_ows(s.back())) s.remove_suffix(1);
-    return s;
-}
-
-bool iequals(std::string_view a, std::string_view b) noexcept {
-    if (a.size() != b.size()) return false;
-    for (std::size_t i = 0; i < a.size(); ++i) {
-        char x = a[i], y = b[i];
-        if (x >= 'A' && x <= 'Z') x = static_cast<char>(x - 'A' + 'a');
-        if (y >= 'A' && y <= 'Z') y = static_cast<char>(y - 'A' + 'a');
-        if (x != y) return false;
-    }
-    return true;
-}
-
-}  // namespace
+using detail::is_ows;
+using detail::trim_ows;
 
 bool SessionCheck::has_credential(const RequestView& request) const {
     return !request.header("Authorization").empty() || !request.header("Cookie").empty();
@@ -39,7 +21,7 @@ std::optional<std::string_view> bearer_token(std::string_view authorization) noe
     authorization = trim_ows(authorization);
     constexpr std::string_view scheme = "bearer";
     if (authorization.size() <= scheme.size() ||
-        !iequals(authorization.substr(0, scheme.size()), scheme) ||
+        !boost::beast::iequals(authorization.substr(0, scheme.size()), scheme) ||
         !is_ows(authorization[scheme.size()]))
         return std::nullopt;
     std::string_view token = trim_ows(authorization.substr(scheme.size()));

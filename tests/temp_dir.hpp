@@ -1,4 +1,5 @@
-// A unique scratch directory under /tmp, removed with everything in it on destruction.
+// A unique scratch directory under $TMPDIR (or /tmp), removed with everything in it on
+// destruction. Shared by every test area.
 #pragma once
 
 #include <stdlib.h>
@@ -13,7 +14,8 @@ namespace chatbotmgr::test {
 class TempDir {
   public:
     TempDir() {
-        std::string pattern = "/tmp/chatbotmgr-storage-XXXXXX";
+        const char* tmp = std::getenv("TMPDIR");
+        std::string pattern = std::string(tmp && *tmp ? tmp : "/tmp") + "/chatbotmgr-test-XXXXXX";
         if (::mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
         path_ = pattern;
     }
