@@ -164,6 +164,9 @@ result_of() {
   eval "${line#BENCH_RESULT }"
   local bad=$status
   [ "$unexpected" -gt "$bad" ] && bad=$unexpected
+  [ $((connect + read + write + timeout + bad)) -eq 0 ] ||
+    echo "bench: errors in $(basename "$1" .out): connect=$connect read=$read write=$write" \
+      "timeout=$timeout status>399=$status unexpected=$unexpected" >&2
   echo "$requests $status $duration_us $p50_us $p99_us $((connect + read + write + timeout + bad))"
 }
 

@@ -8,7 +8,8 @@
 # Steps: builds like run.sh (or takes --server/--hold), starts the server on a fresh SQLite
 # file with --threads 2, measures RSS right after start, then after 3 seconds of the get
 # scenario (wrk -t2 -c64) and a pause, then while chatbotmgr_hold_connections holds 1,000
-# and then N connections open, each after one served request (GET /healthz).
+# (when N is larger) and then N connections open, each after one served request
+# (GET /healthz).
 #
 # The server caps open connections (max_connections, default 1,024); this script passes
 # --max-connections when the server has that flag, and otherwise reports how many
@@ -109,6 +110,10 @@ hold() {
   local open
   open=$(sed -n 's/^open=\([0-9]*\).*/\1/p' "$tmp/hold.out")
   open=${open:-0}
+  local failed
+  failed=$(sed -n 's/.* failed=\([0-9]*\).*/\1/p' "$tmp/hold.out")
+  # Refused past the cap (busy) is a finding; a failed connection or none at all is an error.
+  if [ "$open" -eq 0 ] || [ "${failed:-1}" -ne 0 ]; then rc=1; fi
   sleep 1
   rss=$(bench_rss_kib "$server_pid")
   printf 'holding %5d connections:          %s MiB  (%s; %s KiB per open connection over idle)\n' \
@@ -119,6 +124,10 @@ hold() {
   sleep 1
 }
 
-hold 1000
+rc=0
+[ "$held" -gt 1000 ] && hold 1000
 hold "$held"
 echo "idle after the connections closed:  $(mib "$(bench_rss_kib "$server_pid")") MiB"
+kill -0 "$server_pid" 2>/dev/null || { echo "rss: the server died" >&2; exit 1; }
+[ "$rc" -eq 0 ] || echo "rss: some connections failed (see failed= above)" >&2
+exit "$rc"

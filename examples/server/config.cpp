@@ -196,8 +196,8 @@ std::string describe(const StorageConfig& storage) {
 std::string usage() {
     return R"(Usage:
   chatbotmgr-server serve [--listen HOST:PORT] [--db PATH | --storage URL] [--pg-pool N]
-                          [--threads N] [--session-ttl DURATION] [--public-origin URL]
-                          [--access-log on|off]
+                          [--threads N] [--max-connections N] [--session-ttl DURATION]
+                          [--public-origin URL] [--access-log on|off]
   chatbotmgr-server user add (--db PATH | --storage URL) --email EMAIL --org NAME
                                                                (password on stdin)
 
@@ -209,6 +209,8 @@ serve flags (each also from the environment; flags win):
                                                     sqlite:PATH: the same as --db PATH; default SQLite
   --pg-pool N             CHATBOTMGR_PG_POOL        most PostgreSQL connections; default 8
   --threads N             CHATBOTMGR_THREADS        I/O threads, default one per CPU
+  --max-connections N     CHATBOTMGR_MAX_CONNECTIONS  open connections at most (more get a
+                                                    503 and are closed); default 1024
   --session-ttl DURATION  CHATBOTMGR_SESSION_TTL    e.g. 12h, 30m, 3600s, 2d; default 12h
   --public-origin URL     CHATBOTMGR_PUBLIC_ORIGIN  default http://<listen>; cookie-authenticated
                                                     writes must send this Origin
@@ -300,6 +302,8 @@ Command parse_command_line(const std::vector<std::string>& args,
         if (auto v = env("CHATBOTMGR_LISTEN")) parse_listen(*v, c.listen_host, c.listen_port);
         if (auto v = env("CHATBOTMGR_THREADS"))
             c.threads = parse_count(*v, "CHATBOTMGR_THREADS", 1, 256);
+        if (auto v = env("CHATBOTMGR_MAX_CONNECTIONS"))
+            c.max_connections = parse_count(*v, "CHATBOTMGR_MAX_CONNECTIONS", 1, 1'000'000);
         if (auto v = env("CHATBOTMGR_SESSION_TTL"))
             c.session_ttl = parse_duration(*v, "CHATBOTMGR_SESSION_TTL");
         if (auto v = env("CHATBOTMGR_PUBLIC_ORIGIN")) c.public_origin = parse_origin(*v);
@@ -316,6 +320,8 @@ Command parse_command_line(const std::vector<std::string>& args,
                 parse_listen(value, c.listen_host, c.listen_port);
             else if (name == "--threads")
                 c.threads = parse_count(value, "--threads", 1, 256);
+            else if (name == "--max-connections")
+                c.max_connections = parse_count(value, "--max-connections", 1, 1'000'000);
             else if (name == "--session-ttl")
                 c.session_ttl = parse_duration(value, "--session-ttl");
             else if (name == "--public-origin")

@@ -36,6 +36,7 @@ struct ServeConfig {
     std::uint16_t listen_port = 8080;
     StorageConfig storage;
     std::size_t threads = 0;  // I/O threads; 0: one per hardware thread
+    std::size_t max_connections = 1'024;
     std::chrono::seconds session_ttl = std::chrono::hours(12);
     std::optional<std::string> public_origin;  // default: http://<listen>
     bool access_log = true;

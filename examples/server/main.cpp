@@ -148,6 +148,7 @@ int serve(const ServeConfig& config) {
     server_options.address = config.listen_host;
     server_options.port = config.listen_port;
     server_options.io_threads = config.threads;
+    server_options.max_connections = config.max_connections;
     server_options.access_log = config.access_log;
     std::unique_ptr<beast::Server> server;
     try {

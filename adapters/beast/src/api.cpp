@@ -132,7 +132,8 @@ struct Api::Impl {
     std::string set_cookie_suffix;  // "; Path=/; HttpOnly; SameSite=Lax[; Secure]"
     detail::FailureLimiter login_limiter;
     detail::FailureLimiter auth_limiter;
-    boost::asio::thread_pool pool;
+    boost::asio::thread_pool pool;        // reads and logins
+    boost::asio::thread_pool write_pool;  // writes: they block on a commit, not on CPU
     std::shared_mutex stop_mutex;
     bool stopped = false;
 
@@ -151,7 +152,8 @@ struct Api::Impl {
                         options.rate_limit_max_clients, options.clock),
           auth_limiter(options.auth_max_failures, options.auth_window,
                        options.rate_limit_max_clients, options.clock),
-          pool(std::max<std::size_t>(options.blocking_threads, 1)) {}
+          pool(std::max<std::size_t>(options.blocking_threads, 1)),
+          write_pool(std::max<std::size_t>(options.write_threads, 1)) {}
 
     static ApiOptions with_defaults(ApiOptions o) {
         if (!o.clock) o.clock = system_clock();
@@ -481,8 +483,12 @@ void Api::handle(Request request, RequestContext context, std::function<void(Res
         done(std::move(res));
         return;
     }
-    boost::asio::post(impl.pool, [&impl, req = std::move(request), ctx = std::move(context),
-                                  done = std::move(done)]() mutable {
+    // Logins stay on the small pool: it bounds the Argon2id memory.
+    const bool is_write = request.method() != http::verb::get &&
+                          request.method() != http::verb::head && route.id != RouteId::login;
+    auto& pool = is_write ? impl.write_pool : impl.pool;
+    boost::asio::post(pool, [&impl, req = std::move(request), ctx = std::move(context),
+                             done = std::move(done)]() mutable {
         try {
             done(impl.process(req, ctx));
         } catch (const std::exception& e) {
@@ -506,6 +512,7 @@ void Api::stop() {
     }
     // Without stop() first, join() waits until the queued work has run.
     impl_->pool.join();
+    impl_->write_pool.join();
 }
 
 const ApiOptions& Api::options() const noexcept {

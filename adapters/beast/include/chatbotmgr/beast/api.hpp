@@ -5,7 +5,8 @@
 //
 // Threading: handle() and handle_sync() may be called from many threads at once.
 // handle() never blocks: route and method checks run inline, everything that may touch
-// storage (session check, registry, accounts) runs on the Api's own blocking thread pool.
+// storage (session check, registry, accounts) runs on the Api's own thread pools: one
+// for reads and logins, one for writes.
 #pragma once
 
 #include <chrono>
@@ -39,9 +40,14 @@ struct ApiOptions {
     std::uint64_t max_body_bytes = 65'536;
     // Largest request body of POST /api/v1/capture, in bytes. Default: 1,048,576.
     std::uint64_t max_capture_body_bytes = 1'048'576;
-    // Threads that run storage calls, session checks and password hashing. Each login
-    // holds one for the Argon2id work (about 64 MiB of memory). Default: 4.
+    // Threads that run reads (GET), session checks and logins. Each login holds one for
+    // the Argon2id work (about 64 MiB of memory), so this also bounds that memory.
+    // Default: 4.
     std::size_t blocking_threads = 4;
+    // Threads that run writes (POST, PATCH, DELETE other than login). A write waits for
+    // its commit, and every write waiting at once shares one commit (group commit), so
+    // more waiting threads make larger batches for the same fsync. Default: 32.
+    std::size_t write_threads = 32;
     // Serve GET /healthz and GET /readyz. A host with its own probes turns this off.
     // Default: true.
     bool health_routes = true;
