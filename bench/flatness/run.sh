@@ -55,18 +55,9 @@ done
   { echo "flatness: --http-duration: 1 to 60 seconds" >&2; exit 2; }
 db_dir=${db_dir:-$build_dir/flatness-dbs}
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/chatbotmgr-flatness.XXXXXX")
-pids=()
-cleanup() {
-  local pid
-  for pid in "${pids[@]}"; do bench_stop "$pid"; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
 # shellcheck source=../http/lib.sh
 source "$here/../http/lib.sh"
+bench_scratch flatness
 if [ "$install" = 1 ]; then "$repo/scripts/install-deps.sh" bench; fi
 if [ -z "$server_bin" ] || [ -z "$bench_bin" ]; then
   echo "flatness: building (Release) in $build_dir ..." >&2

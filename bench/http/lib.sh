@@ -1,8 +1,22 @@
-# Shared by bench/http/run.sh and bench/http/rss.sh (sourced, not run).
+# Shared by the bench scripts (sourced, not run).
 #
 # Expects: $repo (the source tree), $build_dir, $tmp (a private temporary directory),
 # $install (1: install missing Debian packages), $server_bin and $ceiling_bin (empty:
 # build them).
+
+# Makes the private temporary directory $tmp and, at exit, stops every process in $pids
+# and removes $tmp. $1 names the directory.
+bench_scratch() {
+  tmp=$(mktemp -d "${TMPDIR:-/tmp}/chatbotmgr-$1.XXXXXX")
+  pids=()
+  trap bench_cleanup EXIT
+  trap 'exit 130' INT TERM
+}
+bench_cleanup() {
+  local pid
+  for pid in "${pids[@]}"; do bench_stop "$pid"; done
+  rm -rf "$tmp"
+}
 
 # Installs what is missing and builds the binaries that were not given.
 bench_prepare() {

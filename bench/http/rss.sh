@@ -41,18 +41,9 @@ done
 [[ "$held" =~ ^[0-9]+$ ]] && [ "$held" -ge 1 ] && [ "$held" -le 15000 ] ||
   { echo "rss: --connections: 1 to 15000" >&2; exit 2; }
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/chatbotmgr-rss.XXXXXX")
-pids=()
-cleanup() {
-  local pid
-  for pid in "${pids[@]}"; do bench_stop "$pid"; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
 # shellcheck source=lib.sh
 source "$here/lib.sh"
+bench_scratch rss
 bench_prepare
 
 # Both ends of every connection are file descriptors (server and client are separate

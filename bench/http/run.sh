@@ -92,18 +92,9 @@ for s in ${scenarios//,/ }; do
     { echo "bench: unknown scenario $s" >&2; exit 2; }
 done
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/chatbotmgr-bench.XXXXXX")
-pids=()
-cleanup() {
-  local pid
-  for pid in "${pids[@]}"; do bench_stop "$pid"; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
 # shellcheck source=lib.sh
 source "$here/lib.sh"
+bench_scratch bench
 bench_prepare
 
 # Every connection wrk opens is a file descriptor of the server and of wrk.

@@ -166,6 +166,11 @@ int serve(const ServeConfig& config) {
     const std::size_t io_threads =
         config.threads ? config.threads : std::max(1u, std::thread::hardware_concurrency());
     api_options.blocking_threads = std::max<std::size_t>(4, 2 * io_threads);
+    // PostgreSQL: a write holds a pooled connection for its whole duration, so write
+    // threads beyond the pool would only queue for one (and lengthen the tail).
+    if (config.storage.postgres_url)
+        api_options.write_threads =
+            std::min(api_options.write_threads, config.storage.postgres_pool);
     auto api = std::make_shared<beast::Api>(
         registry, std::make_shared<beast::AccountsSessionCheck>(accounts), api_options, accounts);
 
