@@ -22,9 +22,11 @@
 # p50 and p99 are the larger of the two; errors the sum. The ceiling is measured the same
 # way (two ceiling servers, two wrk processes), so ratio compares like with like.
 #
-# Prints "instances scenario rps p50_ms p99_ms errors ratio" per scenario. The servers,
-# PostgreSQL and wrk all share this machine's CPUs: on a small machine the two-instance
-# figures show the cost of sharing one database, not added capacity.
+# Prints "instances scenario rps p50_ms p99_ms errors ratio" per scenario. With --repeat N
+# the ceiling and every scenario run N times per instance count: each figure is the median
+# over the rounds, each ratio the median of the ratios within a round, errors the sum.
+# The servers, PostgreSQL and wrk all share this machine's CPUs: on a small machine the
+# two-instance figures show the cost of sharing one database, not added capacity.
 #
 # Options (each also from the environment variable in brackets):
 #   --duration SECONDS        [BENCH_DURATION]        per scenario, 1..300; default 10
@@ -34,6 +36,7 @@
 #   --pg-pool N               [BENCH_PG_POOL]         PostgreSQL connections per server; default 8
 #   --scenarios LIST          [BENCH_SCENARIOS]       default list,get,patch,capture,create,rotate
 #   --instances LIST          [BENCH_INSTANCES]       instance counts, 1 and/or 2; default 1,2
+#   --repeat N                [BENCH_REPEAT]          rounds; default 1
 #   --build-dir DIR           [BENCH_BUILD_DIR]       default <repo>/build-bench-pg
 #   --server BIN, --ceiling BIN                       use these binaries instead of building
 #   --check-responses                                 check every answer (costs wrk CPU)
@@ -50,6 +53,7 @@ server_threads=${BENCH_SERVER_THREADS:-2}
 pg_pool=${BENCH_PG_POOL:-8}
 scenarios=${BENCH_SCENARIOS:-list,get,patch,capture,create,rotate}
 instance_counts=${BENCH_INSTANCES:-1,2}
+repeat=${BENCH_REPEAT:-1}
 build_dir=${BENCH_BUILD_DIR:-$repo/build-bench-pg}
 server_bin=
 ceiling_bin=
@@ -69,6 +73,7 @@ while [ $# -gt 0 ]; do
     --pg-pool) pg_pool=$2; shift 2 ;;
     --scenarios) scenarios=$2; shift 2 ;;
     --instances) instance_counts=$2; shift 2 ;;
+    --repeat) repeat=$2; shift 2 ;;
     --build-dir) build_dir=$2; shift 2 ;;
     --server) server_bin=$2; shift 2 ;;
     --ceiling) ceiling_bin=$2; shift 2 ;;
@@ -86,6 +91,7 @@ is_count "$threads" 1 64 || { echo "bench: --threads: 1 to 64" >&2; exit 2; }
 [ "$threads" -le "$connections" ] || { echo "bench: --threads must not exceed --connections" >&2; exit 2; }
 is_count "$server_threads" 1 256 || { echo "bench: --server-threads: 1 to 256" >&2; exit 2; }
 is_count "$pg_pool" 1 100 || { echo "bench: --pg-pool: 1 to 100" >&2; exit 2; }
+is_count "$repeat" 1 20 || { echo "bench: --repeat: 1 to 20" >&2; exit 2; }
 for s in ${scenarios//,/ }; do
   [ -f "$here/$s.lua" ] && [ "$s" != common ] && [ "$s" != ceiling ] ||
     { echo "bench: unknown scenario $s" >&2; exit 2; }
@@ -141,7 +147,7 @@ pg_settings=$("$pg_bin/psql" -X -qAt -d "$pg_admin" -F= -c \
   tr '\n' ' ')
 
 echo "chatbotmgr HTTP benchmark on PostgreSQL: wrk -t$threads -c$connections -d${duration}s in" \
-  "total, servers --threads $server_threads --pg-pool $pg_pool, access log off"
+  "total, $repeat round(s), servers --threads $server_threads --pg-pool $pg_pool, access log off"
 echo "PostgreSQL $pg_version on this machine, TCP 127.0.0.1, ${pg_settings}synchronous_commit=on"
 bench_machine
 echo "load average before: $(bench_load)"
@@ -170,15 +176,15 @@ result_of() {
   echo "$requests $status $duration_us $p50_us $p99_us $((connect + read + write + timeout + bad))"
 }
 
-# run_scenario N NAME URL...: the scenario against N servers at once (one wrk each);
-# appends "N NAME rps p50_ms p99_ms errors" to $results.
+# run_scenario N ROUND NAME URL...: the scenario against N servers at once (one wrk
+# each); appends "N ROUND NAME rps p50_ms p99_ms errors" to $results.
 run_scenario() {
-  local n=$1 name=$2
-  shift 2
+  local n=$1 round=$2 name=$3
+  shift 3
   local per_conn=$((connections / n)) per_threads=$((threads / n)) i wrk_pids=() outs=()
   [ "$per_threads" -ge 1 ] || per_threads=1
   for i in $(seq 1 "$n"); do
-    outs+=("$tmp/wrk-$n-$name-$i.out")
+    outs+=("$tmp/wrk-$n-$round-$name-$i.out")
     wrk_run "$name" "${!i}" "$per_conn" "$per_threads" "$nonce-$i" "${outs[-1]}" &
     wrk_pids+=($!)
   done
@@ -189,10 +195,11 @@ run_scenario() {
   local rows=""
   for out in "${outs[@]}"; do rows+="$(result_of "$out")"$'\n'; done
   # Sum of the answers below 400 per second of each run; the larger p50 and p99.
-  printf '%s' "$rows" | awk -v n="$n" -v name="$name" '
+  printf '%s' "$rows" | awk -v n="$n" -v round="$round" -v name="$name" '
     NF == 6 { rps += ($1 - $2) / ($3 / 1e6); if ($4 > p50) p50 = $4; if ($5 > p99) p99 = $5;
               e += $6 }
-    END { printf "%d %s %.0f %.2f %.2f %d\n", n, name, rps, p50 / 1000, p99 / 1000, e }' \
+    END { printf "%d %d %s %.0f %.2f %.2f %d\n", n, round, name, rps, p50 / 1000, p99 / 1000,
+                 e }' \
     >>"$results"
 }
 
@@ -233,14 +240,16 @@ for n in ${instance_counts//,/ }; do
   export BENCH_TOKEN BENCH_IDS BENCH_KEY BENCH_ROTATE_IDS BENCH_CREATE_TOKEN
   [ "$check" = 1 ] && export BENCH_CHECK_RESPONSES=1
 
-  nonce="$$-$n-$(date +%s)"  # capture and create: new ids in every run and instance
-  run_scenario "$n" ceiling "${ceiling_urls[@]}"
-  for s in ${scenarios//,/ }; do
-    sleep 1  # let the previous scenario's connections close
-    for pid in "${server_pids[@]}"; do
-      kill -0 "$pid" 2>/dev/null || { echo "bench: a server died" >&2; exit 1; }
+  for round in $(seq 1 "$repeat"); do
+    nonce="$$-$n-$round-$(date +%s)"  # capture and create: new ids in every run and instance
+    run_scenario "$n" "$round" ceiling "${ceiling_urls[@]}"
+    for s in ${scenarios//,/ }; do
+      sleep 1  # let the previous scenario's connections close
+      for pid in "${server_pids[@]}"; do
+        kill -0 "$pid" 2>/dev/null || { echo "bench: a server died" >&2; exit 1; }
+      done
+      run_scenario "$n" "$round" "$s" "${server_urls[@]}"
     done
-    run_scenario "$n" "$s" "${server_urls[@]}"
   done
   for pid in "${pids[@]}"; do bench_stop "$pid"; done
   pids=()
@@ -248,21 +257,25 @@ done
 echo "load average after:  $(bench_load)"
 
 python3 - "$results" ceiling ${scenarios//,/ } <<'PY'
-import sys
+import statistics, sys
 rows = [line.split() for line in open(sys.argv[1])]
 order = sys.argv[2:]
-by = {(int(n), name): (float(rps), float(p50), float(p99), int(err))
-      for n, name, rps, p50, p99, err in rows}
+by = {}  # (instances, scenario) -> {round: (rps, p50, p99, errors)}
+for n, rnd, name, rps, p50, p99, err in rows:
+    by.setdefault((int(n), name), {})[int(rnd)] = (float(rps), float(p50), float(p99), int(err))
 print()
 print("%-9s %-9s %9s %8s %8s %7s %7s" % ("instances", "scenario", "rps", "p50_ms", "p99_ms",
                                          "errors", "ratio"))
 for n in sorted({k[0] for k in by}):
+    ceiling = by[(n, "ceiling")]
     for name in order:
-        rps, p50, p99, err = by[(n, name)]
-        print("%-9d %-9s %9.0f %8.2f %8.2f %7d %7.3f" % (n, name, rps, p50, p99, err,
-                                                        rps / by[(n, "ceiling")][0]))
+        runs = by[(n, name)]
+        med = lambda i: statistics.median(v[i] for v in runs.values())
+        ratio = statistics.median(runs[r][0] / ceiling[r][0] for r in runs)
+        print("%-9d %-9s %9.0f %8.2f %8.2f %7d %7.3f" % (n, name, med(0), med(1), med(2),
+                                                        sum(v[3] for v in runs.values()), ratio))
 PY
-if awk '$6 > 0 {bad = 1} END {exit !bad}' "$results"; then
+if awk '$7 > 0 {bad = 1} END {exit !bad}' "$results"; then
   echo "bench: some requests failed (errors column); see the lines starting with 'bench:' above" >&2
   exit 1
 fi
