@@ -3,21 +3,16 @@ answers against docs/openapi.yaml."""
 
 import json
 import os
-import queue
 import re
-import signal
-import subprocess
-import threading
-import time
+import sys
 import urllib.error
 import urllib.request
 
 import yaml
 from jsonschema import Draft202012Validator
 
-
-class Failure(Exception):
-    pass
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from server_process import Failure, ServerProcess  # noqa: E402  (shared with tests/postgres)
 
 
 def check(condition, message):
@@ -25,77 +20,12 @@ def check(condition, message):
         raise Failure(message)
 
 
-class Server:
-    """chatbotmgr-server serve on 127.0.0.1:<free port>, stdout and stderr collected."""
+class Server(ServerProcess):
+    """chatbotmgr-server serve on 127.0.0.1:<free port> with an SQLite file."""
 
     def __init__(self, binary, db, extra_args=(), env=None):
-        self.proc = subprocess.Popen(
-            [binary, "serve", "--listen", "127.0.0.1:0", "--db", db, *extra_args],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True, env=env)
-        self.stdout_lines = []
-        self.stderr_lines = []
-        self._events = queue.Queue()
-        self._readers = [
-            threading.Thread(target=self._pump, args=(self.proc.stdout, self.stdout_lines, True),
-                             daemon=True),
-            threading.Thread(target=self._pump, args=(self.proc.stderr, self.stderr_lines, False),
-                             daemon=True),
-        ]
-        for r in self._readers:
-            r.start()
-        self.base = None
-
-    def _pump(self, stream, sink, notify):
-        for line in stream:
-            sink.append(line.rstrip("\n"))
-            if notify:
-                self._events.put(line)
-        if notify:
-            self._events.put(None)
-
-    def wait_listening(self, timeout=30):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                line = self._events.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            if line is None:
-                raise Failure("server exited before listening; stderr:\n" + self.stderr())
-            m = re.search(r"listening on (http://[0-9.]+:[0-9]+)", line)
-            if m:
-                self.base = m.group(1)
-                return self.base
-        raise Failure("server did not print its address in time; stderr:\n" + self.stderr())
-
-    def credentials(self):
-        text = "\n".join(self.stdout_lines)
-        email = re.search(r"^\s*email:\s+(\S+)$", text, re.M)
-        password = re.search(r"^\s*password:\s+(\S+)$", text, re.M)
-        if not email or not password:
-            return None
-        return email.group(1), password.group(1)
-
-    def stop(self, sig=signal.SIGTERM, timeout=30):
-        self.proc.send_signal(sig)
-        try:
-            code = self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise Failure("server did not stop within %ss of %s" % (timeout, sig.name))
-        for r in self._readers:
-            r.join(timeout=5)
-        return code
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
-
-    def stderr(self):
-        return "\n".join(self.stderr_lines)
+        super().__init__([binary, "serve", "--listen", "127.0.0.1:0", "--db", db, *extra_args],
+                         env=env)
 
 
 def http(method, url, body=None, headers=None):

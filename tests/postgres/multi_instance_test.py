@@ -19,10 +19,7 @@ import argparse
 import http.client
 import json
 import os
-import queue
-import re
 import secrets
-import signal
 import subprocess
 import sys
 import threading
@@ -30,9 +27,8 @@ import time
 import traceback
 import urllib.parse
 
-
-class Failure(Exception):
-    pass
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from server_process import Failure, ServerProcess  # noqa: E402  (shared with tests/e2e)
 
 
 def check(condition, message):
@@ -125,82 +121,16 @@ class Database:
 
 # --- servers and HTTP -------------------------------------------------------------------
 
-class Server:
+class Server(ServerProcess):
     """chatbotmgr-server serve on 127.0.0.1:<free port> with --storage URL."""
 
     def __init__(self, binary, name, storage, env=None):
-        self.name = name
-        self.proc = subprocess.Popen(
-            [binary, "serve", "--listen", "127.0.0.1:0", "--storage", storage, "--threads", "2",
-             "--access-log", "off"],
-            stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            text=True, env=env)
-        self.stdout_lines, self.stderr_lines = [], []
-        self._events = queue.Queue()
-        self._readers = [
-            threading.Thread(target=self._pump, args=(self.proc.stdout, self.stdout_lines, True),
-                             daemon=True),
-            threading.Thread(target=self._pump, args=(self.proc.stderr, self.stderr_lines, False),
-                             daemon=True)]
-        for r in self._readers:
-            r.start()
-        self.port = None
-
-    def _pump(self, stream, sink, notify):
-        for line in stream:
-            sink.append(line.rstrip("\n"))
-            if notify:
-                self._events.put(line)
-        if notify:
-            self._events.put(None)
+        super().__init__([binary, "serve", "--listen", "127.0.0.1:0", "--storage", storage,
+                          "--threads", "2", "--access-log", "off"], env=env, name=name)
 
     def wait_listening(self, timeout=60):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                line = self._events.get(timeout=0.2)
-            except queue.Empty:
-                continue
-            if line is None:
-                raise Failure("server %s exited before listening; stderr:\n%s" %
-                              (self.name, self.stderr()))
-            m = re.search(r"listening on http://127\.0\.0\.1:([0-9]+)", line)
-            if m:
-                self.port = int(m.group(1))
-                return self
-        raise Failure("server %s did not listen in time; stderr:\n%s" % (self.name, self.stderr()))
-
-    def credentials(self):
-        text = "\n".join(self.stdout_lines)
-        email = re.search(r"^\s*email:\s+(\S+)$", text, re.M)
-        password = re.search(r"^\s*password:\s+(\S+)$", text, re.M)
-        return (email.group(1), password.group(1)) if email and password else None
-
-    def output(self):
-        return "\n".join(self.stdout_lines + self.stderr_lines)
-
-    def stderr(self):
-        return "\n".join(self.stderr_lines)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                code = self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-                raise Failure("server %s did not stop within 30 s of SIGTERM" % self.name)
-        else:
-            code = self.proc.returncode
-        for r in self._readers:
-            r.join(timeout=5)
-        return code
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait()
+        super().wait_listening(timeout)
+        return self
 
 
 _source_lock = threading.Lock()
