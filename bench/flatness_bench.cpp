@@ -76,7 +76,9 @@ std::unique_ptr<Database> open_database(const std::string& path) {
     db->warm = std::make_unique<ChatbotRegistry>(db->store);
     // Every known chatbot must be there under its key: a stale .keys file fails here.
     for (const auto& k : db->known) {
-        if (db->warm->authenticate(k.key).id != k.id)
+        const auto key = db->warm->authenticate(k.key);
+        if (!key) throw std::runtime_error(path + ": a known key does not authenticate");
+        if (key->chatbot_id() != k.id)
             throw std::runtime_error(path + ": a known key authenticates another chatbot");
     }
     return db;

@@ -1,12 +1,13 @@
-// Fuzz target: the capture body validator (API.md sections 4 and 8) and the capture path
-// of the registry behind it.
+// Fuzz target: the capture body as the HTTP adapter decodes it (wire::decode_capture, API.md
+// sections 4 and 8), the core's capture rules (validate_capture) and the capture path of the
+// registry behind them.
 //
 // Input: a request body. Invariants:
-//  * parse_json_strict and capture_from_json either accept or throw invalid_argument;
-//    errors and warnings never carry a secret from the input;
-//  * an accepted batch obeys every rule: conversation id and message ids 1..200 code points,
-//    1..100 messages with a known role and at most 32 KiB of content, no message id twice,
-//    metadata a JSON object of user/organization/session/custom only;
+//  * decode_capture and validate_capture either accept or throw invalid_argument; errors
+//    and warnings never carry a secret from the input; at most 20 warnings and a count;
+//  * a validated batch obeys every rule: conversation id and message ids 1..200 code
+//    points, 1..100 messages with a known role and at most 32 KiB of content, no message id
+//    twice, metadata only user/organization/session/custom objects;
 //  * storing it on a fresh chatbot stores every message; storing it again keeps the
 //    conversation id and stores only the messages without id (the others are duplicates).
 #include <boost/json.hpp>
@@ -26,6 +27,7 @@
 #include "chatbotmgr/registry.hpp"
 #include "chatbotmgr/testing/fakes.hpp"
 #include "fuzz_support.hpp"
+#include "wire.hpp"
 
 namespace json = boost::json;
 using namespace chatbotmgr;
@@ -79,28 +81,33 @@ ChatbotRegistry& registry() {
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     const std::string_view body(reinterpret_cast<const char*>(data), size);
-    json::value value;
+    beast::wire::CaptureRequest decoded;
     try {
-        value = parse_json_strict(body);
+        decoded = beast::wire::decode_capture(body);
     } catch (const Error& e) {
         check_no_secret(e);
         return 0;
     }
-    ParsedCapture parsed;
+    FUZZ_CHECK(decoded.warnings.size() <= beast::wire::kMaxWarnings + 1);
+    for (const auto& w : decoded.warnings) FUZZ_CHECK(!fuzz::contains_secret(w));
+    CaptureBatch batch = decoded.batch;
+    const std::size_t raw_messages = batch.messages.size();
+    std::set<std::string> raw_ids;
+    std::size_t raw_with_id = 0;
+    for (const auto& m : batch.messages) {
+        if (!m.external_id) continue;
+        ++raw_with_id;
+        raw_ids.insert(*m.external_id);
+    }
     try {
-        parsed = capture_from_json(value);
+        validate_capture(batch);
     } catch (const Error& e) {
         check_no_secret(e);
         return 0;
     }
-    for (const auto& w : parsed.warnings) FUZZ_CHECK(!fuzz::contains_secret(w));
 
-    const CaptureBatch& batch = parsed.batch;
-    FUZZ_CHECK(value.is_object());
     FUZZ_CHECK(id_ok(batch.external_conversation_id));
     FUZZ_CHECK(!batch.messages.empty() && batch.messages.size() <= kMaxCaptureMessages);
-    const auto& raw_messages = value.get_object().at("messages").get_array();
-    FUZZ_CHECK(batch.messages.size() <= raw_messages.size());
     std::set<std::string> ids;
     std::size_t without_id = 0;
     for (const auto& m : batch.messages) {
@@ -113,37 +120,30 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             ++without_id;
         }
     }
-    // Exactly the repeats of an id are dropped: raw messages with an id, minus distinct ids.
-    std::set<std::string> raw_ids;
-    std::size_t raw_with_id = 0;
-    for (const auto& m : raw_messages) {
-        if (const auto* id = m.get_object().if_contains("id")) {
-            ++raw_with_id;
-            raw_ids.emplace(id->get_string().data(), id->get_string().size());
-        }
-    }
-    FUZZ_CHECK(raw_messages.size() - batch.messages.size() == raw_with_id - raw_ids.size());
-    const json::value metadata = parse_json_strict(batch.metadata_json);
-    FUZZ_CHECK(metadata.is_object());
-    for (const auto& member : metadata.get_object()) {
+    // Exactly the repeats of an id are dropped: messages with an id, minus distinct ids.
+    FUZZ_CHECK(raw_messages - batch.messages.size() == raw_with_id - raw_ids.size());
+    for (const auto& member : batch.metadata) {
         const std::string_view k = member.key();
         FUZZ_CHECK(k == "user" || k == "organization" || k == "session" || k == "custom");
         FUZZ_CHECK(member.value().is_object());
     }
 
-    // Through the registry: first time everything is new, second time only id-less ones.
+    // Through the registry (which validates again): first time everything is new, second
+    // time only the messages without id.
     auto& reg = registry();
-    const auto created = reg.create("org-fuzz", NewChatbot{"capture", std::nullopt});
-    const Chatbot bot = reg.authenticate(created.api_key);
-    const CaptureResult first = reg.capture(bot, batch);
+    const auto created = reg.create("org-fuzz", NewChatbot{"capture", {}});
+    const std::optional<VerifiedKey> key = reg.authenticate(created.api_key);
+    FUZZ_CHECK(key.has_value());
+    const CaptureResult first = reg.capture(*key, decoded.batch);
     FUZZ_CHECK(first.messages_stored == batch.messages.size());
-    const CaptureResult second = reg.capture(bot, batch);
+    const CaptureResult second = reg.capture(*key, decoded.batch);
     FUZZ_CHECK(second.conversation_id == first.conversation_id);
     FUZZ_CHECK(second.messages_stored == without_id);
-    const ChatbotDataCounts counts = reg.store().count_data(bot.id);
+    auto& inspection = dynamic_cast<StoreInspection&>(reg.store());
+    const ChatbotDataCounts counts = inspection.count_data(created.chatbot.id);
     FUZZ_CHECK(counts.conversations == 1);
     FUZZ_CHECK(counts.messages == first.messages_stored + second.messages_stored);
-    reg.remove("org-fuzz", bot.id);
-    FUZZ_CHECK(reg.store().count_data(bot.id) == ChatbotDataCounts{});
+    reg.remove("org-fuzz", created.chatbot.id);
+    FUZZ_CHECK(inspection.count_data(created.chatbot.id) == ChatbotDataCounts{});
     return 0;
 }

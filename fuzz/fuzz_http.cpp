@@ -9,7 +9,8 @@
 // set, for seed files). Invariants:
 //  * every answer is a known status, never 500 (a bug) nor 503 (the store cannot fail);
 //    JSON answers have the security headers and a strictly valid JSON body of the right
-//    shape; 405 lists Allow, 429 and 503 carry Retry-After;
+//    shape (an answer to HEAD: no body, the Content-Length of GET's); 405 lists Allow,
+//    429 and 503 carry Retry-After, 401 WWW-Authenticate;
 //  * no answer echoes a secret that came in with the request;
 //  * tenant isolation: requests without org-a's credentials never change org-a's chatbot.
 #include <boost/asio/buffer.hpp>
@@ -101,7 +102,7 @@ bool known_status(unsigned s) {
     }
 }
 
-void check_response(const beast::Api::Response& res, std::string_view input) {
+void check_response(const beast::Api::Response& res, std::string_view input, bool head) {
     const unsigned status = res.result_int();
     if (!known_status(status)) std::fprintf(stderr, "unexpected status %u\n", status);
     FUZZ_CHECK(known_status(status));
@@ -110,6 +111,12 @@ void check_response(const beast::Api::Response& res, std::string_view input) {
     FUZZ_CHECK(res["X-Content-Type-Options"] == "nosniff");
     if (status == 405) FUZZ_CHECK(!res[http::field::allow].empty());
     if (status == 429) FUZZ_CHECK(!res[http::field::retry_after].empty());
+    if (status == 401) FUZZ_CHECK(res[http::field::www_authenticate] == "Bearer");
+    if (head) {
+        FUZZ_CHECK(res.body().empty());
+        FUZZ_CHECK(!res[http::field::content_length].empty());
+        return;
+    }
 
     const json::value body = parse_json_strict(res.body());
     FUZZ_CHECK(body.is_object() || (status == 200 && body.is_array()));
@@ -181,8 +188,9 @@ void serve(World& w, std::string_view input) {
             if (!ctx.body_over_limit && !parser.is_done()) return;
         }
         const bool keep_alive = parser.get().keep_alive();
+        const bool head = parser.get().method() == http::verb::head;
         const auto res = w.api->handle_sync(parser.release(), ctx);
-        check_response(res, input);
+        check_response(res, input, head);
         if (ctx.body_over_limit || !keep_alive) return;
     }
 }

@@ -3,10 +3,10 @@
 // Input: "<settings JSON>\n<patch JSON>" (no newline: the whole input is the patch onto {}).
 // Invariants, checked against a reference merge written from the RFC's pseudo-code:
 //  * merge_patch() equals the reference on any pair of objects;
-//  * through ChatbotRegistry, create and update accept exactly the inputs whose result is an
-//    object at most 32 deep and 65,536 compact bytes (and whose patch is an object at most
-//    32 deep); an accepted update stores the reference result, a rejected one
-//    (invalid_argument, field "settings") stores nothing;
+//  * through ChatbotRegistry, create and update accept exactly the objects whose result is
+//    at most 32 deep and 65,536 compact bytes (and whose patch is at most 32 deep); an
+//    accepted update stores the reference result, a rejected one (invalid_argument, field
+//    "settings") stores nothing;
 //  * merging {} is the identity (byte for byte), merging the same patch twice changes
 //    nothing the second time (RFC 7396 patches are idempotent);
 //  * no error message carries a secret from the input.
@@ -65,7 +65,7 @@ std::size_t reference_depth(const json::value& v) {
 
 bool settings_allowed(const json::value& v) {
     return v.is_object() && reference_depth(v) <= kMaxSettingsDepth &&
-           json::serialize(v).size() <= kMaxSettingsBytes;
+           to_compact_json(v).size() <= kMaxSettingsBytes;
 }
 
 bool patch_allowed(const json::value& v) {
@@ -83,14 +83,14 @@ std::optional<json::value> parse(std::string_view text) {
 }
 
 json::value stored_settings(const Chatbot& c) {
-    const json::value v = parse_json_strict(c.settings_json);
+    const json::value v(c.settings);
     FUZZ_CHECK(settings_allowed(v));
     return v;
 }
 
 // Runs an update; nullopt when it was rejected as invalid (checked to be "settings").
 std::optional<Chatbot> try_update(ChatbotRegistry& registry, const std::string& id,
-                                  const json::value& patch) {
+                                  const json::object& patch) {
     try {
         return registry.update("org-fuzz", id, ChatbotPatch{std::nullopt, patch});
     } catch (const Error& e) {
@@ -133,38 +133,42 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     // Create with the target as settings: accepted exactly when the rules allow it.
     auto& reg = registry();
     std::optional<Chatbot> bot;
-    try {
-        bot = reg.create("org-fuzz", NewChatbot{"fuzz", *target}).chatbot;
-        FUZZ_CHECK(settings_allowed(*target));
-        FUZZ_CHECK(stored_settings(*bot) == *target);
-    } catch (const Error& e) {
-        FUZZ_CHECK(e.code() == ErrorCode::invalid_argument);
-        FUZZ_CHECK(!settings_allowed(*target));
-        FUZZ_CHECK(!fuzz::contains_secret(e.what()));
-        bot = reg.create("org-fuzz", NewChatbot{"fuzz", std::nullopt}).chatbot;
+    if (target->is_object()) {
+        try {
+            bot = reg.create("org-fuzz", NewChatbot{"fuzz", target->get_object()}).chatbot;
+            FUZZ_CHECK(settings_allowed(*target));
+            FUZZ_CHECK(stored_settings(*bot) == *target);
+        } catch (const Error& e) {
+            FUZZ_CHECK(e.code() == ErrorCode::invalid_argument);
+            FUZZ_CHECK(!settings_allowed(*target));
+            FUZZ_CHECK(!fuzz::contains_secret(e.what()));
+        }
     }
+    if (!bot) bot = reg.create("org-fuzz", NewChatbot{"fuzz", {}}).chatbot;
     const json::value before = stored_settings(*bot);
 
     // The patch: accepted exactly when patch and result obey the rules.
-    const json::value expected = reference_merge(before, *patch);
-    const bool should_accept = patch_allowed(*patch) && settings_allowed(expected);
-    const auto updated = try_update(reg, bot->id, *patch);
-    FUZZ_CHECK(updated.has_value() == should_accept);
-    const Chatbot now = reg.get("org-fuzz", bot->id);
-    if (updated) {
-        FUZZ_CHECK(*updated == now);
-        FUZZ_CHECK(stored_settings(now) == expected);
-        // Idempotence: the same patch again leaves the settings as they are.
-        const auto again = try_update(reg, bot->id, *patch);
-        FUZZ_CHECK(again && stored_settings(*again) == expected);
-    } else {
-        FUZZ_CHECK(now.settings_json == bot->settings_json);  // nothing half-written
+    if (patch->is_object()) {
+        const json::value expected = reference_merge(before, *patch);
+        const bool should_accept = patch_allowed(*patch) && settings_allowed(expected);
+        const auto updated = try_update(reg, bot->id, patch->get_object());
+        FUZZ_CHECK(updated.has_value() == should_accept);
+        const Chatbot now = reg.get("org-fuzz", bot->id);
+        if (updated) {
+            FUZZ_CHECK(*updated == now);
+            FUZZ_CHECK(stored_settings(now) == expected);
+            // Idempotence: the same patch again leaves the settings as they are.
+            const auto again = try_update(reg, bot->id, patch->get_object());
+            FUZZ_CHECK(again && stored_settings(*again) == expected);
+        } else {
+            FUZZ_CHECK(now.settings == bot->settings);  // nothing half-written
+        }
     }
 
     // Merging {} is the identity, byte for byte.
     const Chatbot current = reg.get("org-fuzz", bot->id);
     const auto same = try_update(reg, bot->id, json::object());
-    FUZZ_CHECK(same && same->settings_json == current.settings_json);
+    FUZZ_CHECK(same && to_compact_json(same->settings) == to_compact_json(current.settings));
 
     reg.remove("org-fuzz", bot->id);
     return 0;

@@ -3,7 +3,6 @@
 #include <sodium.h>
 
 #include <algorithm>
-#include <atomic>
 
 #include "chatbotmgr/error.hpp"
 #include "sodium_init.hpp"
@@ -18,7 +17,6 @@ constexpr std::size_t kMaxPasswordBytes = 1024;
 constexpr std::size_t kMaxEmailBytes = 254;
 constexpr std::size_t kMaxOrgNameCodePoints = 100;
 constexpr std::size_t kSessionCacheCapacity = 100'000;
-constexpr std::chrono::minutes kExpiredSessionSweepInterval{10};
 
 // Deliberately simple: one '@' with something on both sides, no whitespace or controls.
 void check_email(std::string_view email) {
@@ -56,9 +54,8 @@ struct Accounts::Impl {
     unsigned long long opslimit;
     std::size_t memlimit;
     bool cache_sessions;
-    detail::VerifiedCache<SessionRecord> session_cache{kSessionCacheCapacity};
+    mutable detail::VerifiedCache<SessionRecord> session_cache{kSessionCacheCapacity};
     std::string dummy_hash;  // verified against for unknown emails, to equalize timing
-    std::atomic<std::int64_t> last_sweep{0};
 
     std::string hash_password(std::string_view password) const {
         char out[crypto_pwhash_STRBYTES];
@@ -75,15 +72,13 @@ struct Accounts::Impl {
         return std::chrono::floor<std::chrono::seconds>(clock->now());
     }
 
-    void maybe_sweep_expired() {
-        const auto t = now();
-        const auto previous = last_sweep.load();
-        if (t.time_since_epoch().count() - previous <
-            std::chrono::seconds(kExpiredSessionSweepInterval).count())
-            return;
-        auto expected = previous;
-        if (last_sweep.compare_exchange_strong(expected, t.time_since_epoch().count()))
-            store->delete_expired_sessions(t);
+    std::optional<SessionRecord> find_session(const Digest& digest) const {
+        if (!cache_sessions) return store->find_session(digest);
+        const std::uint64_t before = *store->session_generation();
+        if (auto hit = session_cache.find(digest, before)) return hit;
+        auto found = store->find_session(digest);
+        if (found) session_cache.insert(digest, *found, before, *store->session_generation());
+        return found;
     }
 };
 
@@ -99,7 +94,8 @@ Accounts::Accounts(std::shared_ptr<AccountStore> store, AccountsOptions options)
         options.pwhash_opslimit ? options.pwhash_opslimit : crypto_pwhash_OPSLIMIT_INTERACTIVE;
     impl_->memlimit =
         options.pwhash_memlimit ? options.pwhash_memlimit : crypto_pwhash_MEMLIMIT_INTERACTIVE;
-    impl_->cache_sessions = options.cache_sessions && impl_->store->exclusive_to_this_process();
+    impl_->cache_sessions =
+        options.cache_sessions && impl_->store->session_generation().has_value();
     impl_->dummy_hash = impl_->hash_password(generate_session_token(*impl_->random));
 }
 
@@ -118,7 +114,7 @@ std::pair<User, Organization> Accounts::add_user(std::string_view email, std::st
     Organization org =
         impl_->store->find_or_create_organization(name, generate_uuid_v4(*impl_->random));
     User user{generate_uuid_v4(*impl_->random), org.id, std::string(email)};
-    impl_->store->insert_user(user, hash);
+    impl_->store->insert_user(user, detail::lowercase_ascii(email), hash);
     return {std::move(user), std::move(org)};
 }
 
@@ -134,7 +130,6 @@ LoginResult Accounts::login(std::string_view email, std::string_view password) {
     auto org = impl_->store->find_organization(found->first.org_id);
     if (!org) throw Error(ErrorCode::internal, "user without organization");
 
-    impl_->maybe_sweep_expired();
     LoginResult result;
     result.token = generate_session_token(*impl_->random);
     result.user = std::move(found->first);
@@ -145,34 +140,24 @@ LoginResult Accounts::login(std::string_view email, std::string_view password) {
     return result;
 }
 
-std::optional<Principal> Accounts::check_session(std::string_view token) {
+std::optional<SessionUser> Accounts::check_session(std::string_view token) {
     if (!is_session_token_format(token)) return std::nullopt;
-    const Digest digest = sha256(token);
-    const auto now = impl_->now();
-    const auto live = [&](const SessionRecord& s) -> std::optional<Principal> {
-        if (s.expires_at <= now) return std::nullopt;
-        return Principal{s.user_id, s.org_id};
-    };
-    if (impl_->cache_sessions) {
-        if (auto hit = impl_->session_cache.find(digest)) return live(*hit);
-    }
-    const auto ticket = impl_->session_cache.ticket();
-    auto session = impl_->store->find_session(digest);
-    if (!session) return std::nullopt;
-    if (impl_->cache_sessions)
-        impl_->session_cache.insert(digest, session->user_id, *session, ticket);
-    return live(*session);
+    const auto session = impl_->find_session(sha256(token));
+    if (!session || session->expires_at <= impl_->now()) return std::nullopt;
+    return SessionUser{session->user_id, session->org_id};
 }
 
 bool Accounts::logout(std::string_view token) {
     if (!is_session_token_format(token)) return false;
-    const Digest digest = sha256(token);
     const bool was_live = check_session(token).has_value();
-    // Store first, cache second: a concurrent check that read the row before the delete
-    // holds an older ticket, so its fill is refused (see verified_cache.hpp).
-    const bool deleted = impl_->store->delete_session(digest);
-    if (impl_->cache_sessions) impl_->session_cache.invalidate(digest);
+    // The store's session_generation moves before delete_session returns, so every
+    // Accounts over the same data stops serving this session from its cache.
+    const bool deleted = impl_->store->delete_session(sha256(token));
     return was_live && deleted;
+}
+
+std::size_t Accounts::delete_expired_sessions() {
+    return impl_->store->delete_expired_sessions(impl_->now());
 }
 
 bool Accounts::has_users() {

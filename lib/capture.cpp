@@ -1,14 +1,13 @@
 #include "chatbotmgr/capture.hpp"
 
-#include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 
+#include <string>
 #include <unordered_set>
 
-#include "chatbotmgr/chatbot.hpp"
 #include "chatbotmgr/error.hpp"
-#include "chatbotmgr/json.hpp"
 #include "chatbotmgr/secrets.hpp"
+#include "settings.hpp"
 #include "text.hpp"
 
 namespace chatbotmgr {
@@ -21,124 +20,63 @@ namespace json = boost::json;
 }
 
 // A string of 1..kMaxExternalIdChars code points.
-std::string external_id(const json::value& v, const std::string& field) {
-    const auto* s = v.if_string();
-    if (!s) detail::throw_wrong_type(field, "a string");
-    const auto length = detail::utf8_length(*s);
+void check_external_id(std::string_view id, const std::string& field) {
+    const auto length = detail::utf8_length(id);
     if (!length || *length == 0 || *length > kMaxExternalIdChars)
         invalid(field, "must be 1 to " + std::to_string(kMaxExternalIdChars) + " characters");
-    return std::string(s->data(), s->size());
 }
 
-CapturedMessage message_from_json(const json::value& v, const std::string& field,
-                                  std::vector<std::string>& warnings) {
-    const auto* obj = v.if_object();
-    if (!obj) detail::throw_wrong_type(field, "an object");
-    CapturedMessage m;
-    bool has_role = false, has_content = false;
-    for (const auto& member : *obj) {
+void check_message(const CapturedMessage& m, const std::string& field) {
+    if (m.role != "user" && m.role != "assistant" && m.role != "system")
+        invalid(field + ".role", "must be \"user\", \"assistant\" or \"system\"");
+    if (m.content.size() > kMaxContentBytes)
+        invalid(field + ".content", "must be at most " + std::to_string(kMaxContentBytes) + " bytes");
+    if (!detail::utf8_length(m.content)) invalid(field + ".content", "must be valid UTF-8");
+    if (m.external_id) check_external_id(*m.external_id, field + ".id");
+}
+
+void check_metadata(const json::object& metadata) {
+    for (const auto& member : metadata) {
         const std::string_view key = member.key();
-        const std::string sub = field + "." + std::string(key);
-        if (key == "role") {
-            const auto* s = member.value().if_string();
-            if (!s) detail::throw_wrong_type(sub, "a string");
-            if (*s != "user" && *s != "assistant" && *s != "system")
-                invalid(sub, "must be \"user\", \"assistant\" or \"system\"");
-            m.role.assign(s->data(), s->size());
-            has_role = true;
-        } else if (key == "content") {
-            const auto* s = member.value().if_string();
-            if (!s) detail::throw_wrong_type(sub, "a string");
-            if (s->size() > kMaxContentBytes)
-                invalid(sub, "must be at most " + std::to_string(kMaxContentBytes) + " bytes");
-            m.content.assign(s->data(), s->size());
-            has_content = true;
-        } else if (key == "id") {
-            m.external_id = external_id(member.value(), sub);
-        } else if (key == "sentAt") {
-            const auto* s = member.value().if_string();
-            if (!s) detail::throw_wrong_type(sub, "an RFC 3339 date-time string");
-            m.sent_at = parse_rfc3339(*s);
-            if (!m.sent_at) invalid(sub, "must be an RFC 3339 date-time");
+        const json::value& v = member.value();
+        if (key == "user" || key == "organization" || key == "session") {
+            const std::string field(key);
+            if (!v.is_object()) invalid(field, "must be an object");
+            detail::check_json_value(v, field, kMaxCaptureObjectDepth);
+        } else if (key == "custom") {
+            if (!v.is_object()) invalid("custom", "must be an object");
+            for (const auto& c : v.get_object()) {
+                const auto& cv = c.value();
+                const std::string field =
+                    looks_like_secret(c.key()) ? "custom" : "custom." + std::string(c.key());
+                if (!cv.is_string() && !cv.is_number() && !cv.is_bool())
+                    invalid(field, "must be a string, number or boolean");
+            }
+            detail::check_json_value(v, "custom", 1);
         } else {
-            warnings.push_back(field + ": " + detail::describe_unknown_field(key) + " ignored");
+            // Only the adapter decides what to do with unknown input fields; the core stores
+            // exactly the four documented members.
+            invalid("metadata", "holds only user, organization, session and custom");
         }
     }
-    if (!has_role) invalid(field + ".role", "is required");
-    if (!has_content) invalid(field + ".content", "is required");
-    return m;
-}
-
-void check_nested_object(const json::value& v, const std::string& field) {
-    if (!v.is_object()) detail::throw_wrong_type(field, "an object");
-    if (json_depth(v) > kMaxCaptureObjectDepth)
-        invalid(field, "must nest at most " + std::to_string(kMaxCaptureObjectDepth) + " deep");
 }
 
 }  // namespace
 
-ParsedCapture capture_from_json(const json::value& body) {
-    const auto* obj = body.if_object();
-    if (!obj) throw Error(ErrorCode::invalid_argument, "request body must be a JSON object");
-    ParsedCapture out;
-    CaptureBatch& batch = out.batch;
-    json::object metadata;
-    bool has_conversation = false, has_messages = false;
-    for (const auto& member : *obj) {
-        const std::string_view key = member.key();
-        const json::value& v = member.value();
-        if (key == "conversationId") {
-            batch.external_conversation_id = external_id(v, "conversationId");
-            has_conversation = true;
-        } else if (key == "messages") {
-            const auto* arr = v.if_array();
-            if (!arr) detail::throw_wrong_type("messages", "an array");
-            if (arr->empty() || arr->size() > kMaxCaptureMessages)
-                invalid("messages",
-                        "must hold 1 to " + std::to_string(kMaxCaptureMessages) + " messages");
-            std::unordered_set<std::string> seen_ids;
-            batch.messages.reserve(arr->size());
-            for (std::size_t i = 0; i < arr->size(); ++i) {
-                CapturedMessage m = message_from_json(
-                    (*arr)[i], "messages[" + std::to_string(i) + "]", out.warnings);
-                // Two messages with the same id in one request are stored once.
-                if (m.external_id && !seen_ids.insert(*m.external_id).second) continue;
-                batch.messages.push_back(std::move(m));
-            }
-            has_messages = true;
-        } else if (key == "user" || key == "organization" || key == "session") {
-            const std::string field(key);
-            check_nested_object(v, field);
-            if (key == "user") {
-                if (const auto* id = v.get_object().if_contains("id")) {
-                    if (const auto* s = id->if_string())
-                        batch.external_user_id = std::string(s->data(), s->size());
-                    else if (id->is_number())
-                        batch.external_user_id = to_compact_json(*id);
-                    else
-                        detail::throw_wrong_type("user.id", "a string or a number");
-                }
-            }
-            metadata[key] = v;
-        } else if (key == "custom") {
-            if (!v.is_object()) detail::throw_wrong_type("custom", "an object");
-            for (const auto& c : v.get_object()) {
-                const auto& cv = c.value();
-                if (!cv.is_string() && !cv.is_number() && !cv.is_bool())
-                    detail::throw_wrong_type(
-                        looks_like_secret(c.key()) ? "custom" : "custom." + std::string(c.key()),
-                        "a string, number or boolean");
-            }
-            metadata[key] = v;
-        } else {
-            out.warnings.push_back(detail::describe_unknown_field(key) + " ignored");
-        }
-    }
-    if (!has_conversation)
-        throw Error(ErrorCode::invalid_argument, "conversationId is required", "conversationId");
-    if (!has_messages) throw Error(ErrorCode::invalid_argument, "messages is required", "messages");
-    batch.metadata_json = to_compact_json(metadata);
-    return out;
+void validate_capture(CaptureBatch& batch) {
+    check_external_id(batch.external_conversation_id, "conversationId");
+    if (batch.external_user_id && !detail::utf8_length(*batch.external_user_id))
+        invalid("user.id", "must be valid UTF-8");
+    check_metadata(batch.metadata);
+    if (batch.messages.empty() || batch.messages.size() > kMaxCaptureMessages)
+        invalid("messages", "must hold 1 to " + std::to_string(kMaxCaptureMessages) + " messages");
+    for (std::size_t i = 0; i < batch.messages.size(); ++i)
+        check_message(batch.messages[i], "messages[" + std::to_string(i) + "]");
+    // Two messages with the same id in one batch are stored once: the first one.
+    std::unordered_set<std::string> seen;
+    std::erase_if(batch.messages, [&](const CapturedMessage& m) {
+        return m.external_id && !seen.insert(*m.external_id).second;
+    });
 }
 
 }  // namespace chatbotmgr

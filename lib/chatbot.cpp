@@ -3,7 +3,10 @@
 #include <boost/json/object.hpp>
 
 #include <charconv>
+#include <cmath>
 #include <cstdio>
+#include <utility>
+#include <vector>
 
 #include "chatbotmgr/error.hpp"
 #include "chatbotmgr/json.hpp"
@@ -15,38 +18,54 @@ namespace {
 
 namespace json = boost::json;
 
-const json::object& body_object(const json::value& body) {
-    const auto* obj = body.if_object();
-    if (!obj) throw Error(ErrorCode::invalid_argument, "request body must be a JSON object");
-    return *obj;
+[[noreturn]] void invalid(std::string_view field, const std::string& what) {
+    const std::string f(field);
+    throw Error(ErrorCode::invalid_argument, f + " " + what, f);
 }
 
-std::string string_field(const json::value& v, std::string_view field) {
-    const auto* s = v.if_string();
-    if (!s) detail::throw_wrong_type(field, "a string");
-    return std::string(s->data(), s->size());
+void check_text(std::string_view s, std::string_view field) {
+    if (!detail::utf8_length(s)) invalid(field, "must be valid UTF-8");
 }
 
 }  // namespace
 
 namespace detail {
 
-void check_settings(const json::value& settings, std::string_view field) {
-    if (!settings.is_object()) throw_wrong_type(field, "a JSON object");
-    if (json_depth(settings) > kMaxSettingsDepth)
-        throw Error(ErrorCode::invalid_argument,
-                    "settings must nest at most " + std::to_string(kMaxSettingsDepth) + " deep",
-                    "settings");
+void check_json_value(const json::value& value, std::string_view field, std::size_t max_depth,
+                      std::size_t enclosing_depth) {
+    // Iterative, so no value a C++ host builds can exhaust the stack before it is refused.
+    std::vector<std::pair<const json::value*, std::size_t>> pending{{&value, enclosing_depth}};
+    while (!pending.empty()) {
+        const auto [v, depth] = pending.back();
+        pending.pop_back();
+        if (const auto* s = v->if_string()) {
+            check_text(*s, field);
+        } else if (const auto* d = v->if_double()) {
+            if (!std::isfinite(*d)) invalid(field, "must hold only finite numbers");
+        } else if (v->is_object() || v->is_array()) {
+            if (depth + 1 > max_depth)
+                invalid(field, "must nest at most " + std::to_string(max_depth) + " deep");
+            if (const auto* obj = v->if_object()) {
+                for (const auto& member : *obj) {
+                    check_text(member.key(), field);
+                    pending.emplace_back(&member.value(), depth + 1);
+                }
+            } else {
+                for (const auto& item : v->get_array()) pending.emplace_back(&item, depth + 1);
+            }
+        }
+    }
 }
 
-std::string settings_to_json(const json::value& settings) {
-    check_settings(settings, "settings");
+std::string checked_settings_json(const json::object& settings) {
+    for (const auto& member : settings) {
+        check_text(member.key(), "settings");
+        check_json_value(member.value(), "settings", kMaxSettingsDepth, 1);
+    }
     std::string text = to_compact_json(settings);
     if (text.size() > kMaxSettingsBytes)
-        throw Error(ErrorCode::invalid_argument,
-                    "settings must be at most " + std::to_string(kMaxSettingsBytes) +
-                        " bytes as compact JSON",
-                    "settings");
+        invalid("settings",
+                "must be at most " + std::to_string(kMaxSettingsBytes) + " bytes as compact JSON");
     return text;
 }
 
@@ -56,63 +75,7 @@ std::string normalize_name(std::string_view raw) {
     return detail::normalize_display_name(raw, "name", kMaxNameCodePoints);
 }
 
-NewChatbot new_chatbot_from_json(const json::value& body) {
-    NewChatbot out;
-    bool has_name = false;
-    for (const auto& member : body_object(body)) {
-        const std::string_view key = member.key();
-        if (key == "name") {
-            out.name = string_field(member.value(), "name");
-            has_name = true;
-        } else if (key == "settings") {
-            detail::check_settings(member.value(), "settings");
-            out.settings = member.value();
-        } else {
-            detail::throw_unknown_field(key);
-        }
-    }
-    if (!has_name) throw Error(ErrorCode::invalid_argument, "name is required", "name");
-    return out;
-}
-
-ChatbotPatch chatbot_patch_from_json(const json::value& body) {
-    ChatbotPatch out;
-    for (const auto& member : body_object(body)) {
-        const std::string_view key = member.key();
-        if (key == "name") {
-            out.name = string_field(member.value(), "name");
-        } else if (key == "settings") {
-            detail::check_settings(member.value(), "settings");
-            out.settings_patch = member.value();
-        } else {
-            detail::throw_unknown_field(key);
-        }
-    }
-    return out;
-}
-
-void append_chatbot_json(std::string& out, const Chatbot& c) {
-    out += "{\"id\":";
-    append_json_string(out, c.id);
-    out += ",\"name\":";
-    append_json_string(out, c.name);
-    out += ",\"api_key_prefix\":";
-    append_json_string(out, c.key_prefix + "...");
-    out += ",\"settings\":";
-    out += c.settings_json;
-    out += ",\"created_at\":\"";
-    out += format_rfc3339(c.created_at);
-    out += "\"}";
-}
-
-std::string to_json(const Chatbot& chatbot) {
-    std::string out;
-    out.reserve(160 + chatbot.settings_json.size());
-    append_chatbot_json(out, chatbot);
-    return out;
-}
-
-std::string format_rfc3339(Seconds t) {
+std::string format_rfc3339(std::chrono::sys_seconds t) {
     using namespace std::chrono;
     const auto day = floor<days>(t);
     const year_month_day ymd{day};

@@ -10,6 +10,8 @@ std::string_view to_string(ErrorCode code) noexcept {
             return "not_found";
         case ErrorCode::unauthenticated:
             return "unauthenticated";
+        case ErrorCode::forbidden:
+            return "forbidden";
         case ErrorCode::conflict:
             return "conflict";
         case ErrorCode::unavailable:

@@ -1,10 +1,10 @@
 #include "chatbotmgr/json.hpp"
 
 #include <boost/json/basic_parser_impl.hpp>
-#include <boost/json/serialize.hpp>
 
 #include <charconv>
 #include <cmath>
+#include <cstdlib>
 #include <string>
 #include <vector>
 
@@ -153,6 +153,15 @@ json::value parse_json_strict(std::string_view text, std::size_t max_depth) {
     return std::move(parser.handler().result);
 }
 
+json::object parse_stored_object(std::string_view text) {
+    try {
+        json::value v = parse_json_strict(text);
+        if (auto* obj = v.if_object()) return std::move(*obj);
+    } catch (const Error&) {
+    }
+    throw Error(ErrorCode::internal, "stored JSON is not an object");
+}
+
 void merge_patch(json::object& target, const json::object& patch) {
     for (const auto& member : patch) {
         const json::value& change = member.value();
@@ -172,8 +181,116 @@ std::size_t json_depth(const json::value& v) {
     return depth_of(v);
 }
 
+namespace {
+
+// ECMAScript Number::toString (the form JSON.stringify writes) from the shortest digits
+// that read back to d: fixed notation for decimal exponents -6..20, else d.ddde+X.
+void append_double(std::string& out, double d) {
+    if (d == 0) {
+        out += std::signbit(d) ? "-0" : "0";
+        return;
+    }
+    char buf[32];
+    const char* end = std::to_chars(buf, buf + sizeof buf, d, std::chars_format::scientific).ptr;
+    std::string_view sci(buf, static_cast<std::size_t>(end - buf));  // "-d.ddde+XX"
+    if (sci.front() == '-') {
+        out += '-';
+        sci.remove_prefix(1);
+    }
+    const auto e_pos = sci.find('e');
+    std::string digits;
+    digits += sci[0];
+    if (e_pos > 1) digits.append(sci.substr(2, e_pos - 2));
+    int exponent = 0;
+    const auto exp_text = sci.substr(e_pos + 1);
+    std::from_chars(exp_text.data() + (exp_text.front() == '+' ? 1 : 0),
+                    exp_text.data() + exp_text.size(), exponent);
+    const int k = static_cast<int>(digits.size());
+    const int n = exponent + 1;  // the decimal point sits after n digits
+    if (k <= n && n <= 21) {
+        out += digits;
+        out.append(static_cast<std::size_t>(n - k), '0');
+    } else if (0 < n && n <= 21) {
+        out.append(digits, 0, static_cast<std::size_t>(n));
+        out += '.';
+        out.append(digits, static_cast<std::size_t>(n));
+    } else if (-6 < n && n <= 0) {
+        out += "0.";
+        out.append(static_cast<std::size_t>(-n), '0');
+        out += digits;
+    } else {
+        out += digits[0];
+        if (k > 1) {
+            out += '.';
+            out.append(digits, 1);
+        }
+        out += n - 1 < 0 ? "e-" : "e+";
+        out += std::to_string(std::abs(n - 1));
+    }
+}
+
+}  // namespace
+
+void append_compact_json(std::string& out, const json::value& v) {
+    switch (v.kind()) {
+        case json::kind::null:
+            out += "null";
+            return;
+        case json::kind::bool_:
+            out += v.get_bool() ? "true" : "false";
+            return;
+        case json::kind::int64:
+            out += std::to_string(v.get_int64());
+            return;
+        case json::kind::uint64:
+            out += std::to_string(v.get_uint64());
+            return;
+        case json::kind::double_:
+            append_double(out, v.get_double());
+            return;
+        case json::kind::string:
+            append_json_string(out, v.get_string());
+            return;
+        case json::kind::array: {
+            out += '[';
+            bool first = true;
+            for (const auto& item : v.get_array()) {
+                if (!first) out += ',';
+                first = false;
+                append_compact_json(out, item);
+            }
+            out += ']';
+            return;
+        }
+        case json::kind::object:
+            append_compact_json(out, v.get_object());
+            return;
+    }
+}
+
+void append_compact_json(std::string& out, const json::object& o) {
+    out += '{';
+    bool first = true;
+    for (const auto& member : o) {
+        if (!first) out += ',';
+        first = false;
+        append_json_string(out, member.key());
+        out += ':';
+        append_compact_json(out, member.value());
+    }
+    out += '}';
+}
+
 std::string to_compact_json(const json::value& v) {
-    return json::serialize(v);
+    std::string out;
+    append_compact_json(out, v);
+    return out;
+}
+
+std::string to_compact_json(const json::object& o) {
+    std::string out;
+    append_compact_json(out, o);
+    return out;
 }
 
 void append_json_string(std::string& out, std::string_view s) {

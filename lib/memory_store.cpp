@@ -1,6 +1,8 @@
 #include "chatbotmgr/memory_store.hpp"
 
 #include <algorithm>
+#include <atomic>
+#include <cstdio>
 #include <map>
 #include <mutex>
 #include <shared_mutex>
@@ -8,7 +10,6 @@
 #include <unordered_set>
 
 #include "chatbotmgr/error.hpp"
-#include "text.hpp"
 
 namespace chatbotmgr {
 namespace {
@@ -16,7 +17,7 @@ namespace {
 struct ConversationRow {
     std::string id;
     std::string external_user_id;
-    std::string metadata_json;
+    boost::json::object metadata;
     std::size_t messages = 0;
     std::unordered_set<std::string> message_ids;  // external ids stored so far
     std::size_t analysis_results = 0;
@@ -39,6 +40,8 @@ struct MemoryStore::State {
     std::unordered_map<Digest, std::string, DigestHash> id_by_digest;
     std::unordered_map<std::string, std::string> chatbot_by_conversation;  // internal conv id
     std::uint64_t next_conversation = 1;
+    std::atomic<std::uint64_t> key_generation{0};      // see ChatbotStore::key_generation
+    std::atomic<std::uint64_t> session_generation{0};  // see AccountStore::session_generation
 
     std::unordered_map<std::string, Organization> orgs;                   // by id
     std::unordered_map<std::string, std::string> org_by_name;             // name -> id
@@ -93,7 +96,7 @@ std::optional<Chatbot> MemoryStore::update(std::string_view org_id, std::string_
     Chatbot copy = row->chatbot;
     mutate(copy);  // may throw: the row is untouched
     row->chatbot.name = std::move(copy.name);
-    row->chatbot.settings_json = std::move(copy.settings_json);
+    row->chatbot.settings = std::move(copy.settings);
     return row->chatbot;
 }
 
@@ -105,6 +108,7 @@ bool MemoryStore::remove(std::string_view org_id, std::string_view id) {
         state_->chatbot_by_conversation.erase(conversation.id);
     state_->id_by_digest.erase(row->key_digest);
     state_->chatbots.erase(std::string(id));
+    ++state_->key_generation;
     return true;
 }
 
@@ -120,14 +124,23 @@ std::optional<Chatbot> MemoryStore::replace_key(std::string_view org_id, std::st
     row->key_digest = new_digest;
     row->chatbot.key_prefix = std::string(new_prefix);
     state_->id_by_digest.emplace(new_digest, row->chatbot.id);
+    ++state_->key_generation;
     return row->chatbot;
 }
 
-std::optional<Chatbot> MemoryStore::find_by_key_digest(const Digest& digest) {
+std::optional<KeyOwner> MemoryStore::find_by_key_digest(const Digest& digest) {
     std::shared_lock lock(state_->mutex);
     const auto it = state_->id_by_digest.find(digest);
     if (it == state_->id_by_digest.end()) return std::nullopt;
-    return state_->chatbots.at(it->second).chatbot;
+    return KeyOwner{it->second, state_->chatbots.at(it->second).chatbot.org_id};
+}
+
+std::optional<std::uint64_t> MemoryStore::key_generation() const noexcept {
+    return state_->key_generation.load();
+}
+
+std::optional<std::uint64_t> MemoryStore::session_generation() const noexcept {
+    return state_->session_generation.load();
 }
 
 std::optional<CaptureResult> MemoryStore::append_capture(std::string_view chatbot_id,
@@ -146,7 +159,7 @@ std::optional<CaptureResult> MemoryStore::append_capture(std::string_view chatbo
         state_->chatbot_by_conversation.emplace(conversation.id, bot->first);
     }
     conversation.external_user_id = batch.external_user_id.value_or("");
-    conversation.metadata_json = batch.metadata_json;
+    conversation.metadata = batch.metadata;
     CaptureResult result{conversation.id, 0};
     for (const CapturedMessage& m : batch.messages) {
         if (m.external_id && !conversation.message_ids.insert(*m.external_id).second) continue;
@@ -202,10 +215,10 @@ std::optional<Organization> MemoryStore::find_organization(std::string_view id) 
     return it->second;
 }
 
-void MemoryStore::insert_user(const User& user, std::string_view password_hash) {
+void MemoryStore::insert_user(const User& user, std::string_view email_lower,
+                              std::string_view password_hash) {
     std::unique_lock lock(state_->mutex);
-    if (!state_->users
-             .try_emplace(detail::lowercase_ascii(user.email), user, std::string(password_hash))
+    if (!state_->users.try_emplace(std::string(email_lower), user, std::string(password_hash))
              .second)
         throw Error(ErrorCode::conflict, "a user with this email exists already");
 }
@@ -238,7 +251,9 @@ std::optional<SessionRecord> MemoryStore::find_session(const Digest& token_diges
 
 bool MemoryStore::delete_session(const Digest& token_digest) {
     std::unique_lock lock(state_->mutex);
-    return state_->sessions.erase(token_digest) > 0;
+    const bool erased = state_->sessions.erase(token_digest) > 0;
+    ++state_->session_generation;
+    return erased;
 }
 
 std::size_t MemoryStore::delete_expired_sessions(std::chrono::sys_seconds now) {

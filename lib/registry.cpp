@@ -35,17 +35,22 @@ struct ChatbotRegistry::Impl {
     std::shared_ptr<Clock> clock;
     std::shared_ptr<RandomSource> random;
     bool cache_keys;
-    mutable detail::VerifiedCache<Chatbot> key_cache;
+    mutable detail::VerifiedCache<KeyOwner> key_cache;
 
     Impl(std::shared_ptr<ChatbotStore> s, RegistryOptions& o)
         : store(std::move(s)),
           clock(o.clock ? std::move(o.clock) : system_clock()),
           random(o.random ? std::move(o.random) : system_random()),
-          cache_keys(o.cache_keys && store->exclusive_to_this_process()),
+          cache_keys(o.cache_keys && store->key_generation().has_value()),
           key_cache(o.key_cache_capacity) {}
 
-    void forget_keys_of(const std::string& chatbot_id) {
-        if (cache_keys) key_cache.invalidate_owner(chatbot_id);
+    std::optional<KeyOwner> find_key_owner(const Digest& digest) const {
+        if (!cache_keys) return store->find_by_key_digest(digest);
+        const std::uint64_t before = *store->key_generation();
+        if (auto hit = key_cache.find(digest, before)) return hit;
+        auto found = store->find_by_key_digest(digest);
+        if (found) key_cache.insert(digest, *found, before, *store->key_generation());
+        return found;
     }
 };
 
@@ -78,7 +83,8 @@ ChatbotWithKey ChatbotRegistry::create(std::string_view org_id, NewChatbot input
     Chatbot chatbot;
     chatbot.org_id = std::string(org_id);
     chatbot.name = normalize_name(input.name);
-    chatbot.settings_json = input.settings ? detail::settings_to_json(*input.settings) : "{}";
+    detail::checked_settings_json(input.settings);
+    chatbot.settings = std::move(input.settings);
     chatbot.created_at = std::chrono::floor<std::chrono::seconds>(impl_->clock->now());
     for (int attempt = 1;; ++attempt) {
         chatbot.id = generate_uuid_v4(*impl_->random);
@@ -99,25 +105,18 @@ Chatbot ChatbotRegistry::update(std::string_view org_id, std::string_view chatbo
     // Validate the whole patch before looking the chatbot up (API.md: 400 before 404).
     std::optional<std::string> name;
     if (patch.name) name = normalize_name(*patch.name);
-    const boost::json::object* settings_patch = nullptr;
-    if (patch.settings_patch) {
-        detail::check_settings(*patch.settings_patch, "settings");
-        settings_patch = &patch.settings_patch->get_object();
-    }
+    if (patch.settings_patch) detail::checked_settings_json(*patch.settings_patch);
     check_chatbot_id(chatbot_id);
-    if (!name && !settings_patch) return get(org_id, chatbot_id);
+    if (!name && !patch.settings_patch) return get(org_id, chatbot_id);
 
     auto updated = impl_->store->update(org_id, chatbot_id, [&](Chatbot& c) {
         if (name) c.name = *name;
-        if (settings_patch) {
-            boost::json::value settings = parse_json_strict(c.settings_json);
-            if (!settings.is_object()) settings = boost::json::object();
-            merge_patch(settings.get_object(), *settings_patch);
-            c.settings_json = detail::settings_to_json(settings);
+        if (patch.settings_patch) {
+            merge_patch(c.settings, *patch.settings_patch);
+            detail::checked_settings_json(c.settings);  // the merged result obeys the limits too
         }
     });
     if (!updated) throw_not_found();
-    impl_->forget_keys_of(updated->id);
     return std::move(*updated);
 }
 
@@ -125,7 +124,6 @@ void ChatbotRegistry::remove(std::string_view org_id, std::string_view chatbot_i
     check_org(org_id);
     check_chatbot_id(chatbot_id);
     if (!impl_->store->remove(org_id, chatbot_id)) throw_not_found();
-    impl_->forget_keys_of(std::string(chatbot_id));
 }
 
 ChatbotWithKey ChatbotRegistry::rotate_key(std::string_view org_id, std::string_view chatbot_id) {
@@ -138,7 +136,6 @@ ChatbotWithKey ChatbotRegistry::rotate_key(std::string_view org_id, std::string_
                 org_id, chatbot_id, sha256(key),
                 std::string_view(key).substr(0, kApiKeyVisiblePrefixLength));
             if (!updated) throw_not_found();
-            impl_->forget_keys_of(updated->id);
             return {std::move(*updated), std::move(key)};
         } catch (const Error& e) {
             if (e.code() != ErrorCode::conflict || attempt == kMaxInsertAttempts) throw;
@@ -146,23 +143,16 @@ ChatbotWithKey ChatbotRegistry::rotate_key(std::string_view org_id, std::string_
     }
 }
 
-Chatbot ChatbotRegistry::authenticate(std::string_view api_key) const {
-    if (!is_api_key_format(api_key)) throw Error(ErrorCode::unauthenticated, "invalid API key");
-    const Digest digest = sha256(api_key);
-    if (impl_->cache_keys) {
-        if (auto hit = impl_->key_cache.find(digest)) return std::move(*hit);
-    }
-    const auto ticket = impl_->key_cache.ticket();
-    auto found = impl_->store->find_by_key_digest(digest);
-    if (!found) throw Error(ErrorCode::unauthenticated, "invalid API key");
-    if (impl_->cache_keys) impl_->key_cache.insert(digest, found->id, *found, ticket);
-    return std::move(*found);
+std::optional<VerifiedKey> ChatbotRegistry::authenticate(std::string_view api_key) const {
+    if (!is_api_key_format(api_key)) return std::nullopt;
+    auto owner = impl_->find_key_owner(sha256(api_key));
+    if (!owner) return std::nullopt;
+    return VerifiedKey(std::move(owner->chatbot_id), std::move(owner->org_id), KeySlot::current);
 }
 
-CaptureResult ChatbotRegistry::capture(const Chatbot& chatbot, const CaptureBatch& batch) {
-    if (batch.messages.empty())
-        throw Error(ErrorCode::invalid_argument, "messages must not be empty", "messages");
-    auto result = impl_->store->append_capture(chatbot.id, batch);
+CaptureResult ChatbotRegistry::capture(const VerifiedKey& key, CaptureBatch batch) {
+    validate_capture(batch);
+    auto result = impl_->store->append_capture(key.chatbot_id(), batch);
     if (!result) throw Error(ErrorCode::unauthenticated, "invalid API key");
     return std::move(*result);
 }

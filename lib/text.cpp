@@ -4,8 +4,6 @@
 #include <utility>
 
 #include "chatbotmgr/error.hpp"
-#include "chatbotmgr/json.hpp"
-#include "chatbotmgr/secrets.hpp"
 
 namespace chatbotmgr::detail {
 namespace {
@@ -51,18 +49,18 @@ bool is_white_space(char32_t c) noexcept {
            c == 0x205F || c == 0x3000;
 }
 
-bool is_control(char32_t c) noexcept {
-    return c <= 0x1F || c == 0x7F;
+// C0 and C1 controls, DEL, and the characters that reorder or break text around them:
+// bidirectional controls (a name could display as something else) and U+2028/U+2029.
+bool is_forbidden_in_name(char32_t c) noexcept {
+    return c <= 0x1F || (c >= 0x7F && c <= 0x9F) || c == 0x061C || c == 0x200E ||
+           c == 0x200F || (c >= 0x202A && c <= 0x202E) || (c >= 0x2066 && c <= 0x2069) ||
+           c == 0x2028 || c == 0x2029;
 }
 
-// At most max bytes of s, cut at a code point boundary (so the result stays valid UTF-8).
-std::string_view utf8_prefix(std::string_view s, std::size_t max) noexcept {
-    if (s.size() <= max) return s;
-    while (max > 0 && (static_cast<unsigned char>(s[max]) & 0xC0) == 0x80) --max;
-    return s.substr(0, max);
+// Characters with no width of their own: a name made only of them looks empty.
+bool is_invisible(char32_t c) noexcept {
+    return (c >= 0x200B && c <= 0x200D) || c == 0x2060 || c == 0xFEFF;
 }
-
-constexpr std::size_t kMaxEchoedKeyBytes = 64;
 
 }  // namespace
 
@@ -76,24 +74,30 @@ std::optional<std::size_t> utf8_length(std::string_view s) noexcept {
 std::string normalize_display_name(std::string_view raw, std::string_view field,
                                    std::size_t max_code_points) {
     const std::string name(field);
-    std::size_t begin = raw.size(), end = 0, count = 0;
+    std::size_t begin = raw.size(), end = 0;
+    bool visible = false;
     for (std::size_t i = 0; i < raw.size();) {
         const std::size_t start = i;
         const auto cp = next_code_point(raw, i);
         if (!cp) throw Error(ErrorCode::invalid_argument, name + " must be valid UTF-8", name);
-        if (is_control(*cp))
-            throw Error(ErrorCode::invalid_argument, name + " must not contain control characters",
+        if (is_forbidden_in_name(*cp))
+            throw Error(ErrorCode::invalid_argument,
+                        name + " must not contain control, bidirectional-control or "
+                               "line-separator characters",
                         name);
         if (!is_white_space(*cp)) {
             if (begin == raw.size()) begin = start;
             end = i;
+            visible = visible || !is_invisible(*cp);
         }
     }
     if (begin == raw.size())
         throw Error(ErrorCode::invalid_argument, name + " must not be empty", name);
+    if (!visible)
+        throw Error(ErrorCode::invalid_argument, name + " must contain a visible character",
+                    name);
     const std::string_view trimmed = raw.substr(begin, end - begin);
-    for (std::size_t i = 0; i < trimmed.size(); ++count) next_code_point(trimmed, i);
-    if (count > max_code_points)
+    if (*utf8_length(trimmed) > max_code_points)
         throw Error(ErrorCode::invalid_argument,
                     name + " must be at most " + std::to_string(max_code_points) + " characters",
                     name);
@@ -105,24 +109,6 @@ std::string lowercase_ascii(std::string_view s) {
     for (char& c : out)
         if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
     return out;
-}
-
-std::string describe_unknown_field(std::string_view key) {
-    if (looks_like_secret(key)) return "unknown field";
-    std::string out = "unknown field ";
-    append_json_string(out, utf8_prefix(key, kMaxEchoedKeyBytes));
-    return out;
-}
-
-void throw_unknown_field(std::string_view key) {
-    throw Error(
-        ErrorCode::invalid_argument, describe_unknown_field(key),
-        looks_like_secret(key) ? std::string() : std::string(utf8_prefix(key, kMaxEchoedKeyBytes)));
-}
-
-void throw_wrong_type(std::string_view field, std::string_view expected) {
-    std::string f(field);
-    throw Error(ErrorCode::invalid_argument, f + " must be " + std::string(expected), f);
 }
 
 }  // namespace chatbotmgr::detail

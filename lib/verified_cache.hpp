@@ -1,9 +1,13 @@
-// Internal: an in-memory cache of verified secrets (digest -> what the secret grants).
+// Internal: an in-memory cache of verified secrets (digest -> what the secret grants),
+// exact across every registry and store object over the same data.
 //
-// The danger of such a cache is resurrection: a reader that missed, fetched the old record
-// from storage, and inserts it *after* a concurrent rotation or revocation invalidated it.
-// Every invalidation therefore bumps an epoch, and a fill only lands if no invalidation
-// happened since the reader took its ticket before reading storage.
+// The danger of such a cache is serving a secret after it was revoked -- by this process
+// or another registry or store object. The store reports a generation that changes after
+// every committed revocation and before that call returns (ChatbotStore::key_generation).
+// The cache holds the entries of one generation only: a lookup is a hit only while the
+// store's generation is still the one the entries were read under, and a fill read under
+// an older generation than the store's current one is dropped, so an in-flight reader
+// cannot bring back what a revocation removed.
 #pragma once
 
 #include <cstddef>
@@ -11,9 +15,7 @@
 #include <mutex>
 #include <optional>
 #include <shared_mutex>
-#include <string>
 #include <unordered_map>
-#include <vector>
 
 #include "chatbotmgr/secrets.hpp"
 
@@ -29,63 +31,35 @@ class VerifiedCache {
   public:
     explicit VerifiedCache(std::size_t capacity) : capacity_(capacity) {}
 
-    using Ticket = std::uint64_t;
-
-    // Take before reading storage; hand to insert.
-    Ticket ticket() const {
+    // The value cached for digest, if the cache still holds current_generation's entries.
+    std::optional<Value> find(const Digest& digest, std::uint64_t current_generation) const {
         std::shared_lock lock(mutex_);
-        return epoch_;
-    }
-
-    std::optional<Value> find(const Digest& digest) const {
-        std::shared_lock lock(mutex_);
+        if (generation_ != current_generation) return std::nullopt;
         const auto it = entries_.find(digest);
         if (it == entries_.end()) return std::nullopt;
-        return it->second.value;
+        return it->second;
     }
 
-    void insert(const Digest& digest, const std::string& owner, Value value, Ticket ticket) {
+    // Adds what a reader found in storage. read_generation: the store's generation taken
+    // before reading storage; current_generation: taken after. Dropped unless both agree
+    // and are not older than what the cache holds.
+    void insert(const Digest& digest, Value value, std::uint64_t read_generation,
+                std::uint64_t current_generation) {
+        if (read_generation != current_generation) return;
         std::unique_lock lock(mutex_);
-        if (ticket != epoch_) return;  // something was invalidated meanwhile: don't resurrect
-        if (entries_.size() >= capacity_) {
+        if (read_generation < generation_) return;
+        if (read_generation > generation_ || entries_.size() >= capacity_) {
             entries_.clear();
-            by_owner_.clear();
+            generation_ = read_generation;
         }
-        entries_.insert_or_assign(digest, Entry{owner, std::move(value)});
-        by_owner_[owner].push_back(digest);
-    }
-
-    // Forgets every digest of this owner (a chatbot id, a user id).
-    void invalidate_owner(const std::string& owner) {
-        std::unique_lock lock(mutex_);
-        ++epoch_;
-        const auto it = by_owner_.find(owner);
-        if (it == by_owner_.end()) return;
-        for (const Digest& d : it->second) entries_.erase(d);
-        by_owner_.erase(it);
-    }
-
-    void invalidate(const Digest& digest) {
-        std::unique_lock lock(mutex_);
-        ++epoch_;
-        const auto it = entries_.find(digest);
-        if (it == entries_.end()) return;
-        auto& digests = by_owner_[it->second.owner];
-        std::erase_if(digests, [&](const Digest& d) { return digests_equal(d, digest); });
-        if (digests.empty()) by_owner_.erase(it->second.owner);
-        entries_.erase(it);
+        entries_.insert_or_assign(digest, std::move(value));
     }
 
   private:
-    struct Entry {
-        std::string owner;
-        Value value;
-    };
     mutable std::shared_mutex mutex_;
-    std::uint64_t epoch_ = 0;
+    std::uint64_t generation_ = 0;
     std::size_t capacity_;
-    std::unordered_map<Digest, Entry, DigestHash, ConstantTimeDigestEqual> entries_;
-    std::unordered_map<std::string, std::vector<Digest>> by_owner_;
+    std::unordered_map<Digest, Value, DigestHash, ConstantTimeDigestEqual> entries_;
 };
 
 }  // namespace chatbotmgr::detail

@@ -19,8 +19,7 @@
 #include <thread>
 #include <vector>
 
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/signal_set.hpp>
+#include <boost/json/object.hpp>
 
 #include "chatbotmgr/accounts.hpp"
 #include "chatbotmgr/beast/api.hpp"
@@ -82,12 +81,13 @@ void bootstrap_admin(Accounts& accounts) {
     std::fflush(stdout);
 }
 
-// Removes expired sessions once an hour, so the table does not grow without bound. Runs
-// on a thread of its own: the deletion blocks on storage.
+// Removes expired sessions once an hour, so the table does not grow without bound: the
+// one janitor of Accounts::delete_expired_sessions. Runs on a thread of its own: the
+// deletion blocks on storage.
 class SessionJanitor {
   public:
-    explicit SessionJanitor(std::shared_ptr<AccountStore> store)
-        : store_(std::move(store)), thread_([this] { loop(); }) {}
+    explicit SessionJanitor(std::shared_ptr<Accounts> accounts)
+        : accounts_(std::move(accounts)), thread_([this] { loop(); }) {}
     ~SessionJanitor() {
         {
             std::lock_guard lock(mutex_);
@@ -103,8 +103,7 @@ class SessionJanitor {
         while (!cv_.wait_for(lock, std::chrono::hours(1), [this] { return stop_; })) {
             lock.unlock();
             try {
-                store_->delete_expired_sessions(
-                    std::chrono::time_point_cast<std::chrono::seconds>(system_clock()->now()));
+                accounts_->delete_expired_sessions();
             } catch (const std::exception& e) {
                 fail(std::string("removing expired sessions: ") + e.what());
             }
@@ -112,18 +111,30 @@ class SessionJanitor {
         }
     }
 
-    std::shared_ptr<AccountStore> store_;
+    std::shared_ptr<Accounts> accounts_;
     std::mutex mutex_;
     std::condition_variable cv_;
     bool stop_ = false;
     std::thread thread_;  // last: starts once the rest is ready
 };
 
-std::string host_for_url(const std::string& host) {
-    return host.find(':') != std::string::npos ? "[" + host + "]" : host;
-}
-
 int serve(const ServeConfig& config) {
+    // The address first: it is the cheaper thing to find taken (nothing is accepted before
+    // start(), so clients wait in the backlog while the storage opens).
+    beast::ServerOptions server_options;
+    server_options.address = config.listen_host;
+    server_options.port = config.listen_port;
+    server_options.io_threads = config.threads;
+    server_options.max_connections = config.max_connections;
+    server_options.access_log = config.access_log;
+    std::unique_ptr<beast::Server> server;
+    try {
+        server = std::make_unique<beast::Server>(server_options);
+    } catch (const Error& e) {
+        fail(e.what());  // "cannot listen on 127.0.0.1:8080: Address already in use"
+        return 1;
+    }
+
     Storage storage;
     try {
         storage = open_storage(config.storage);
@@ -143,26 +154,9 @@ int serve(const ServeConfig& config) {
         return 1;
     }
 
-    boost::asio::io_context io;
-    beast::ServerOptions server_options;
-    server_options.address = config.listen_host;
-    server_options.port = config.listen_port;
-    server_options.io_threads = config.threads;
-    server_options.max_connections = config.max_connections;
-    server_options.access_log = config.access_log;
-    std::unique_ptr<beast::Server> server;
-    try {
-        server = std::make_unique<beast::Server>(io, server_options);
-    } catch (const std::exception& e) {
-        fail("cannot listen on " + host_for_url(config.listen_host) + ":" +
-             std::to_string(config.listen_port) + ": " + e.what());
-        return 1;
-    }
-    const std::string listen_url =
-        "http://" + host_for_url(config.listen_host) + ":" + std::to_string(server->port());
-
     beast::ApiOptions api_options;
-    api_options.public_origin = config.public_origin.value_or(listen_url);
+    // Unset: the Server gives the Api the origin of the address it bound.
+    api_options.public_origin = config.public_origin.value_or("");
     const std::size_t io_threads =
         config.threads ? config.threads : std::max(1u, std::thread::hardware_concurrency());
     api_options.blocking_threads = std::max<std::size_t>(4, 2 * io_threads);
@@ -174,21 +168,16 @@ int serve(const ServeConfig& config) {
     auto api = std::make_shared<beast::Api>(
         registry, std::make_shared<beast::AccountsSessionCheck>(accounts), api_options, accounts);
 
-    boost::asio::signal_set signals(io, SIGINT, SIGTERM);
-    signals.async_wait([&](const boost::system::error_code& ec, int) {
-        if (ec) return;
-        std::fprintf(stderr, "%s: stopping\n", kProgram);
-        server->stop();
-    });
-
-    auto janitor = std::make_unique<SessionJanitor>(storage.accounts);
+    auto janitor = std::make_unique<SessionJanitor>(accounts);
     server->start(api);
-    std::printf("%s: listening on %s (public origin %s)\n", kProgram, listen_url.c_str(),
-                api_options.public_origin.c_str());
+    server->stop_on_signals();
+    std::printf("%s: listening on %s (public origin %s)\n", kProgram,
+                server->bound_origin().c_str(), api->options().public_origin.c_str());
     std::fflush(stdout);
 
     // run() returns once a signal has stopped the server and the last connection is gone.
     server->run();
+    std::fprintf(stderr, "%s: stopping\n", kProgram);
 
     api->stop();  // blocking work still queued finishes here
     janitor.reset();
@@ -219,12 +208,8 @@ int user_add(const UserAddConfig& config) {
     Accounts accounts(storage.accounts);
     try {
         auto [user, org] = accounts.add_user(config.email, config.org, password);
-        std::string out = R"({"user_id":)";
-        append_json_string(out, user.id);
-        out += R"(,"org_id":)";
-        append_json_string(out, org.id);
-        out += "}\n";
-        std::fputs(out.c_str(), stdout);
+        const boost::json::object out{{"user_id", user.id}, {"org_id", org.id}};
+        std::printf("%s\n", to_compact_json(out).c_str());
         return 0;
     } catch (const Error& e) {
         if (e.code() == ErrorCode::conflict)

@@ -12,7 +12,7 @@ Storage open_storage(const StorageConfig& config) {
     if (config.postgres_url) {
 #ifdef CHATBOTMGR_SERVER_WITH_POSTGRES
         // Shared by every instance on the same URL: the store caches nothing in the process
-        // (exclusive_to_this_process() is false), so the registry and Accounts look keys and
+        // (it reports no key_generation()), so the registry and Accounts look keys and
         // sessions up in the database on every request, and a rotation, deletion or logout
         // on one instance holds on all of them at once.
         postgres::PostgresOptions options;

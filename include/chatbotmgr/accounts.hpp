@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
@@ -25,7 +26,7 @@ struct Organization {
 struct User {
     std::string id;  // UUID
     std::string org_id;
-    std::string email;  // as given; compared case-insensitively (stored lowercased for lookup)
+    std::string email;  // as given; compared case-insensitively (ASCII letters)
     friend bool operator==(const User&, const User&) = default;
 };
 
@@ -46,8 +47,10 @@ class AccountStore {
     virtual Organization find_or_create_organization(std::string_view name,
                                                      std::string_view new_id) = 0;
     virtual std::optional<Organization> find_organization(std::string_view id) = 0;
-    // Throws conflict when a user with the same email (case-insensitively) exists.
-    virtual void insert_user(const User& user, std::string_view password_hash) = 0;
+    // Stores the user; email_lower is user.email with ASCII letters lowercased, the key of
+    // find_user_by_email. Throws conflict when a user with the same email_lower exists.
+    virtual void insert_user(const User& user, std::string_view email_lower,
+                             std::string_view password_hash) = 0;
     // email_lower is already lowercased. Returns the user and the stored password hash.
     virtual std::optional<std::pair<User, std::string>> find_user_by_email(
         std::string_view email_lower) = 0;
@@ -60,8 +63,11 @@ class AccountStore {
     // Removes sessions whose expires_at is at or before now; returns how many.
     virtual std::size_t delete_expired_sessions(std::chrono::sys_seconds now) = 0;
 
-    // See ChatbotStore::exclusive_to_this_process.
-    virtual bool exclusive_to_this_process() const { return true; }
+    // As ChatbotStore::key_generation, for sessions: changes after every committed
+    // delete_session, before it returns. nullopt (the default): sessions are never cached.
+    virtual std::optional<std::uint64_t> session_generation() const noexcept {
+        return std::nullopt;
+    }
 };
 
 struct AccountsOptions {
@@ -71,8 +77,9 @@ struct AccountsOptions {
     // limits; tests may lower them to the MIN limits.
     unsigned long long pwhash_opslimit = 0;  // 0 = crypto_pwhash_OPSLIMIT_INTERACTIVE
     std::size_t pwhash_memlimit = 0;         // 0 = crypto_pwhash_MEMLIMIT_INTERACTIVE
-    // Cache verified sessions in memory (only for stores exclusive to this process);
-    // logout through this object invalidates before it returns. Default: true.
+    // Cache verified sessions in memory, when the store reports a session_generation():
+    // a logout through any Accounts over the same data is seen when it returns.
+    // Default: true.
     bool cache_sessions = true;
     std::shared_ptr<Clock> clock;          // Default: system_clock()
     std::shared_ptr<RandomSource> random;  // Default: system_random()
@@ -85,9 +92,11 @@ struct LoginResult {
     std::chrono::sys_seconds expires_at{};
 };
 
-struct Principal {
+// The user a live session belongs to.
+struct SessionUser {
     std::string user_id;
     std::string org_id;
+    friend bool operator==(const SessionUser&, const SessionUser&) = default;
 };
 
 // Threading: all methods are safe to call from many threads; login and add_user hold a
@@ -107,10 +116,13 @@ class Accounts {
     // Throws unauthenticated for an unknown email and for a wrong password alike, after
     // the same Argon2id work in both cases.
     LoginResult login(std::string_view email, std::string_view password);
-    // The principal of a live session; nullopt for unknown, malformed, expired or revoked.
-    std::optional<Principal> check_session(std::string_view token);
+    // The user of a live session; nullopt for unknown, malformed, expired or revoked.
+    std::optional<SessionUser> check_session(std::string_view token);
     // Revokes the session; false when it was not a live session.
     bool logout(std::string_view token);
+    // Removes sessions that have expired; returns how many. For a periodic janitor (the
+    // example server runs one): expired sessions are refused whether removed or not.
+    std::size_t delete_expired_sessions();
     bool has_users();
 
     AccountStore& store() const noexcept;

@@ -2,24 +2,23 @@
 #pragma once
 
 #include <chrono>
+#include <cstddef>
 #include <optional>
 #include <string>
 #include <string_view>
 
-#include <boost/json/value.hpp>
+#include <boost/json/object.hpp>
 
 namespace chatbotmgr {
 
-using Seconds = std::chrono::sys_seconds;
-
 // One chatbot as stored. Never holds the API key or its digest.
 struct Chatbot {
-    std::string id;             // random v4 UUID, lowercase canonical form
-    std::string org_id;         // the owning organization (opaque to the core)
-    std::string name;           // trimmed, 1..100 code points, no control characters
-    std::string key_prefix;     // first 14 characters of the current key ("ob_live_" + 6 hex)
-    std::string settings_json;  // compact JSON text of an object; "{}" when never set
-    Seconds created_at{};       // whole seconds, UTC
+    std::string id;                          // random v4 UUID, lowercase canonical form
+    std::string org_id;                      // the owning organization (opaque to the core)
+    std::string name;                        // trimmed, 1..100 code points, see normalize_name
+    std::string key_prefix;                  // first 14 characters of the current key
+    boost::json::object settings;            // {} when never set
+    std::chrono::sys_seconds created_at{};   // whole seconds, UTC
 
     friend bool operator==(const Chatbot&, const Chatbot&) = default;
 };
@@ -27,13 +26,13 @@ struct Chatbot {
 // Input of ChatbotRegistry::create.
 struct NewChatbot {
     std::string name;
-    std::optional<boost::json::value> settings;  // must be an object; absent means {}
+    boost::json::object settings;  // at most kMaxSettingsDepth deep, kMaxSettingsBytes compact
 };
 
 // Input of ChatbotRegistry::update. Absent members are left as they are.
 struct ChatbotPatch {
     std::optional<std::string> name;
-    std::optional<boost::json::value> settings_patch;  // RFC 7396 merge patch; must be an object
+    std::optional<boost::json::object> settings_patch;  // RFC 7396 merge patch
 };
 
 // Limits of API.md section 1.
@@ -41,22 +40,14 @@ inline constexpr std::size_t kMaxNameCodePoints = 100;
 inline constexpr std::size_t kMaxSettingsDepth = 32;
 inline constexpr std::size_t kMaxSettingsBytes = 65'536;
 
-// Request bodies as JSON values -> inputs, with every rule of API.md sections 1 and 8:
-// object body, unknown top-level fields rejected (named unless they look like a secret),
-// null or wrong types rejected. Throws Error(invalid_argument) naming the field.
-NewChatbot new_chatbot_from_json(const boost::json::value& body);
-ChatbotPatch chatbot_patch_from_json(const boost::json::value& body);
-
 // The name rule: returns the trimmed name, or throws Error(invalid_argument, field "name").
+// Rejected anywhere in a name: C0 and C1 controls, DEL, bidirectional controls
+// (U+061C, U+200E/F, U+202A-U+202E, U+2066-U+2069), U+2028/U+2029; and names made only of
+// invisible characters (U+200B-U+200D, U+2060, U+FEFF).
 std::string normalize_name(std::string_view raw);
 
-// Appends the API representation of a chatbot (API.md section 1) to out, splicing
-// settings_json without re-parsing it.
-void append_chatbot_json(std::string& out, const Chatbot& chatbot);
-std::string to_json(const Chatbot& chatbot);
-
 // "YYYY-MM-DDTHH:MM:SSZ".
-std::string format_rfc3339(Seconds t);
+std::string format_rfc3339(std::chrono::sys_seconds t);
 // Parses RFC 3339 date-times (any offset, optional fraction); nullopt when malformed.
 std::optional<std::chrono::sys_time<std::chrono::milliseconds>> parse_rfc3339(
     std::string_view text);

@@ -5,9 +5,12 @@
 // parse what() -- the message is for humans and never contains a secret.
 #pragma once
 
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
+
+#include "chatbotmgr/role.hpp"
 
 namespace chatbotmgr {
 
@@ -15,6 +18,7 @@ enum class ErrorCode {
     invalid_argument,  // input breaks a rule; field() names the offending field
     not_found,         // no such chatbot *in the caller's organization*
     unauthenticated,   // unknown, malformed, expired or revoked credential
+    forbidden,         // the actor's role does not allow this; required_role() says which
     conflict,          // a unique value (id, key digest, email) already exists
     unavailable,       // storage unreachable, busy past its timeout, full or read-only
     internal,          // a bug: an invariant did not hold
@@ -33,10 +37,20 @@ class Error : public std::runtime_error {
     // The input field at fault for invalid_argument ("name", "settings", "messages[3].role"),
     // empty otherwise.
     const std::string& field() const noexcept { return field_; }
+    // For forbidden: the lowest role that would have been allowed to do this exact thing.
+    std::optional<Role> required_role() const noexcept { return required_role_; }
+
+    static Error forbidden(Role required) {
+        Error e(ErrorCode::forbidden,
+                "this needs the " + std::string(to_string(required)) + " role or higher");
+        e.required_role_ = required;
+        return e;
+    }
 
   private:
     ErrorCode code_;
     std::string field_;
+    std::optional<Role> required_role_;
 };
 
 }  // namespace chatbotmgr

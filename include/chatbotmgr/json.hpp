@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include <boost/json/object.hpp>
 #include <boost/json/value.hpp>
 
 namespace chatbotmgr {
@@ -15,6 +16,10 @@ namespace chatbotmgr {
 // that never quotes the input.
 boost::json::value parse_json_strict(std::string_view text, std::size_t max_depth = 64);
 
+// For stores: an object they stored as to_compact_json text. Throws Error(internal) when
+// the text is not a JSON object (the stored data was damaged).
+boost::json::object parse_stored_object(std::string_view text);
+
 // Applies an RFC 7396 merge patch to target in place: for each member of patch an object
 // merges recursively into an object, null removes the member, anything else replaces it.
 void merge_patch(boost::json::object& target, const boost::json::object& patch);
@@ -22,8 +27,15 @@ void merge_patch(boost::json::object& target, const boost::json::object& patch);
 // Nesting depth of a value: a scalar is 0, an object or array is 1 + its deepest child.
 std::size_t json_depth(const boost::json::value& v);
 
-// Compact serialization (what settings size limits are measured on).
+// Compact serialization (what settings size limits are measured on). Numbers are written
+// as JavaScript's JSON.stringify writes them: integers exactly (up to 2^64-1), other
+// numbers in the shortest form that reads back to the same double (1.5, 0.1, 1e+21,
+// 5e-7), and negative zero as -0.
 std::string to_compact_json(const boost::json::value& v);
+std::string to_compact_json(const boost::json::object& o);
+// The same, appended to out.
+void append_compact_json(std::string& out, const boost::json::value& v);
+void append_compact_json(std::string& out, const boost::json::object& o);
 
 // Appends s as a JSON string literal (with quotes and escapes) to out.
 void append_json_string(std::string& out, std::string_view s);

@@ -13,7 +13,7 @@ namespace chatbotmgr {
 // data). Errors: conflict for a duplicate id, key digest, email or session, as the ports
 // say; never unavailable. update() calls mutate under the lock: mutate must not call
 // back into the store.
-class MemoryStore final : public ChatbotStore, public AccountStore {
+class MemoryStore final : public ChatbotStore, public StoreInspection, public AccountStore {
   public:
     MemoryStore();
     ~MemoryStore() override;
@@ -27,7 +27,7 @@ class MemoryStore final : public ChatbotStore, public AccountStore {
     std::optional<Chatbot> replace_key(std::string_view org_id, std::string_view id,
                                        const Digest& new_digest,
                                        std::string_view new_prefix) override;
-    std::optional<Chatbot> find_by_key_digest(const Digest& digest) override;
+    std::optional<KeyOwner> find_by_key_digest(const Digest& digest) override;
     std::optional<CaptureResult> append_capture(std::string_view chatbot_id,
                                                 const CaptureBatch& batch) override;
     bool record_analysis(std::string_view chatbot_id, std::string_view conversation_id,
@@ -38,7 +38,8 @@ class MemoryStore final : public ChatbotStore, public AccountStore {
     Organization find_or_create_organization(std::string_view name,
                                              std::string_view new_id) override;
     std::optional<Organization> find_organization(std::string_view id) override;
-    void insert_user(const User& user, std::string_view password_hash) override;
+    void insert_user(const User& user, std::string_view email_lower,
+                     std::string_view password_hash) override;
     std::optional<std::pair<User, std::string>> find_user_by_email(
         std::string_view email_lower) override;
     std::size_t count_users() override;
@@ -47,7 +48,8 @@ class MemoryStore final : public ChatbotStore, public AccountStore {
     bool delete_session(const Digest& token_digest) override;
     std::size_t delete_expired_sessions(std::chrono::sys_seconds now) override;
 
-    bool exclusive_to_this_process() const override { return true; }
+    std::optional<std::uint64_t> key_generation() const noexcept override;
+    std::optional<std::uint64_t> session_generation() const noexcept override;
 
   private:
     struct State;

@@ -17,6 +17,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <optional>
 #include <string>
@@ -29,12 +30,12 @@
 
 namespace chatbotmgr {
 
-// Row counts of what hangs off one chatbot (for tests, stats and cascade checks).
-struct ChatbotDataCounts {
-    std::size_t conversations = 0;
-    std::size_t messages = 0;
-    std::size_t analysis_results = 0;
-    friend bool operator==(const ChatbotDataCounts&, const ChatbotDataCounts&) = default;
+// Who holds a key: what find_by_key_digest answers (small on purpose: authentication is
+// the hot path and needs neither name nor settings).
+struct KeyOwner {
+    std::string chatbot_id;
+    std::string org_id;
+    friend bool operator==(const KeyOwner&, const KeyOwner&) = default;
 };
 
 // The port itself: implement every pure virtual method under the contract at the top of
@@ -54,8 +55,9 @@ class ChatbotStore {
 
     // Atomic read-modify-write: loads the chatbot, calls mutate on a copy and stores the
     // result, all inside one transaction (or under one lock), so concurrent updates never
-    // lose each other's changes. mutate may change name and settings_json only. If mutate
-    // throws, nothing is written and the exception propagates. nullopt when not found.
+    // lose each other's changes. mutate may change name and settings only, and is called
+    // exactly once per call (never replayed). If mutate throws, nothing is written and the
+    // exception propagates. nullopt when not found.
     virtual std::optional<Chatbot> update(std::string_view org_id, std::string_view id,
                                           const std::function<void(Chatbot&)>& mutate) = 0;
 
@@ -70,31 +72,49 @@ class ChatbotStore {
                                                std::string_view new_prefix) = 0;
 
     // Lookup through the unique index on the key digest (any organization).
-    virtual std::optional<Chatbot> find_by_key_digest(const Digest& digest) = 0;
+    virtual std::optional<KeyOwner> find_by_key_digest(const Digest& digest) = 0;
 
     // Upserts the conversation (chatbot_id, batch.external_conversation_id) and appends
     // the batch's messages that are not stored yet (a message whose external_id is already
     // stored for the conversation is skipped; messages without external_id always append),
-    // all in one transaction. The conversation's internal id never changes once created;
-    // metadata and external user id are replaced by the latest batch. nullopt when the
-    // chatbot does not exist (e.g. deleted concurrently) -- then nothing is written.
+    // all in one transaction. The batch is already validated (validate_capture). The
+    // conversation's internal id never changes once created; metadata and external user
+    // id are replaced by the latest batch. nullopt when the chatbot does not exist (e.g.
+    // deleted concurrently) -- then nothing is written.
     virtual std::optional<CaptureResult> append_capture(std::string_view chatbot_id,
                                                         const CaptureBatch& batch) = 0;
-
-    // Records an analysis result for a conversation of the chatbot. False (and nothing
-    // written) when the chatbot or the conversation does not exist.
-    virtual bool record_analysis(std::string_view chatbot_id, std::string_view conversation_id,
-                                 std::string_view kind, std::string_view result_json) = 0;
-
-    virtual ChatbotDataCounts count_data(std::string_view chatbot_id) = 0;
 
     // Throws unavailable when the engine cannot serve requests (for readiness checks).
     virtual void ping() = 0;
 
-    // True when no other process can change this store's data behind our back, so that
-    // the registry may cache key lookups and invalidate the cache itself. Stores shared
-    // between processes (PostgreSQL) return false unless they invalidate across processes.
-    virtual bool exclusive_to_this_process() const { return true; }
+    // Lets registries cache key lookups and stay exact. A store that returns a value
+    // promises: the value changes (grows) after every committed write that changes what
+    // find_by_key_digest answers (replace_key, remove) -- made through this object or any
+    // other object or process that writes the same data -- and before that write's call
+    // returns. Registries serve a cached lookup only while the value is the one it was
+    // read under. nullopt (the default): lookups are never cached (always exact).
+    virtual std::optional<std::uint64_t> key_generation() const noexcept { return std::nullopt; }
+};
+
+// Row counts of what hangs off one chatbot.
+struct ChatbotDataCounts {
+    std::size_t conversations = 0;
+    std::size_t messages = 0;
+    std::size_t analysis_results = 0;
+    friend bool operator==(const ChatbotDataCounts&, const ChatbotDataCounts&) = default;
+};
+
+// Optional, beside ChatbotStore: what the conformance suite needs to prove that delete
+// cascades. Kept out of the port because nothing in production calls it; stores that
+// implement it get the cascade cases of the suite (found with dynamic_cast).
+class StoreInspection {
+  public:
+    virtual ~StoreInspection() = default;
+    // Records an analysis result for a conversation of the chatbot. False (and nothing
+    // written) when the chatbot or the conversation does not exist.
+    virtual bool record_analysis(std::string_view chatbot_id, std::string_view conversation_id,
+                                 std::string_view kind, std::string_view result_json) = 0;
+    virtual ChatbotDataCounts count_data(std::string_view chatbot_id) = 0;
 };
 
 }  // namespace chatbotmgr

@@ -1,7 +1,5 @@
 #include "chatbotmgr/testing/test_registry.hpp"
 
-#include "chatbotmgr/json.hpp"
-
 namespace chatbotmgr::testing {
 
 TestRegistry::TestRegistry(std::uint64_t seed)
@@ -14,8 +12,8 @@ TestRegistry::TestRegistry(std::uint64_t seed)
               .cache_keys = true, .key_cache_capacity = 1'000, .clock = clock, .random = random}) {}
 
 ChatbotWithKey TestRegistry::add_chatbot(std::string_view org_id, std::string_view name,
-                                         std::string_view settings_json) {
-    return registry.create(org_id, {std::string(name), parse_json_strict(settings_json)});
+                                         boost::json::object settings) {
+    return registry.create(org_id, {std::string(name), std::move(settings)});
 }
 
 }  // namespace chatbotmgr::testing

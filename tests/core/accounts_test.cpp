@@ -92,3 +92,69 @@ TEST_CASE_METHOD(Fixture, "API keys and garbage are never sessions") {
     CHECK_FALSE(accounts.check_session(""));
     CHECK_FALSE(accounts.check_session(std::string(72, 'a')));
 }
+
+TEST_CASE_METHOD(Fixture, "a logout through one Accounts is seen by another over the same store") {
+    Accounts other{store,
+                   {.pwhash_opslimit = crypto_pwhash_OPSLIMIT_MIN,
+                    .pwhash_memlimit = crypto_pwhash_MEMLIMIT_MIN,
+                    .clock = clock,
+                    .random = {}}};
+    accounts.add_user("a@example.com", "Acme", "password1");
+    const auto login = accounts.login("a@example.com", "password1");
+    CHECK(other.check_session(login.token));  // cached by other now
+    CHECK(accounts.logout(login.token));
+    CHECK_FALSE(other.check_session(login.token));
+}
+
+namespace {
+
+// Sessions are stored, but removing expired ones fails (a locked or full database).
+class CleanupFailsStore final : public AccountStore {
+  public:
+    explicit CleanupFailsStore(std::shared_ptr<MemoryStore> inner) : inner_(std::move(inner)) {}
+    Organization find_or_create_organization(std::string_view name,
+                                             std::string_view new_id) override {
+        return inner_->find_or_create_organization(name, new_id);
+    }
+    std::optional<Organization> find_organization(std::string_view id) override {
+        return inner_->find_organization(id);
+    }
+    void insert_user(const User& user, std::string_view email_lower,
+                     std::string_view password_hash) override {
+        inner_->insert_user(user, email_lower, password_hash);
+    }
+    std::optional<std::pair<User, std::string>> find_user_by_email(
+        std::string_view email_lower) override {
+        return inner_->find_user_by_email(email_lower);
+    }
+    std::size_t count_users() override { return inner_->count_users(); }
+    void insert_session(const SessionRecord& session) override { inner_->insert_session(session); }
+    std::optional<SessionRecord> find_session(const Digest& digest) override {
+        return inner_->find_session(digest);
+    }
+    bool delete_session(const Digest& digest) override { return inner_->delete_session(digest); }
+    std::size_t delete_expired_sessions(std::chrono::sys_seconds) override {
+        throw Error(ErrorCode::unavailable, "database is locked");
+    }
+
+  private:
+    std::shared_ptr<MemoryStore> inner_;
+};
+
+}  // namespace
+
+TEST_CASE("a correct login does not depend on removing expired sessions") {
+    auto clock = std::make_shared<testing::FakeClock>();
+    Accounts accounts{std::make_shared<CleanupFailsStore>(std::make_shared<MemoryStore>()),
+                      {.pwhash_opslimit = crypto_pwhash_OPSLIMIT_MIN,
+                       .pwhash_memlimit = crypto_pwhash_MEMLIMIT_MIN,
+                       .clock = clock,
+                       .random = {}}};
+    accounts.add_user("a@example.com", "Acme", "password1");
+    for (int i = 0; i < 3; ++i) {
+        clock->advance(std::chrono::hours(1));  // well past any sweep interval
+        CHECK_NOTHROW(accounts.login("a@example.com", "password1"));
+    }
+    // The janitor's own call reports the failure to the janitor.
+    CHECK(test::code_of([&] { accounts.delete_expired_sessions(); }) == ErrorCode::unavailable);
+}

@@ -102,3 +102,22 @@ TEST_CASE("JSON string escaping round-trips") {
     append_json_string(out, raw);
     CHECK(parse_json_strict(out).as_string() == raw);
 }
+
+TEST_CASE("numbers are written as JSON.stringify writes them, integers exactly") {
+    const auto compact = [](std::string_view text) {
+        return to_compact_json(parse_json_strict(text));
+    };
+    CHECK(compact(R"({"a":1.5,"e":0.1,"c":-0.0})") == R"({"a":1.5,"e":0.1,"c":-0})");
+    CHECK(compact("[1.0,-2.50,100,1e2,1e21,1.5e-7,0.000001,123456789012345680000]") ==
+          "[1,-2.5,100,100,1e+21,1.5e-7,0.000001,123456789012345680000]");
+    CHECK(compact("[18446744073709551615,-9223372036854775808,0]") ==
+          "[18446744073709551615,-9223372036854775808,0]");
+    CHECK(compact("[1.7976931348623157e308,5e-324,0.30000000000000004]") ==
+          "[1.7976931348623157e+308,5e-324,0.30000000000000004]");
+    // What is written reads back to the same value.
+    for (const auto* text : {"0.1", "1e-7", "123.456", "-1e+300", "2.5e-320"}) {
+        const auto once = compact(text);
+        CHECK(compact(once) == once);
+        CHECK(parse_json_strict(once) == parse_json_strict(text));
+    }
+}

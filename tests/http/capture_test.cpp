@@ -14,16 +14,6 @@ namespace json = boost::json;
 
 namespace {
 
-const std::string kExample = R"({
-  "conversationId": "conv_123",
-  "messages": [
-    {"role": "user", "content": "How do I cancel?", "id": "msg_001", "sentAt": "2024-01-15T10:00:00Z"},
-    {"role": "assistant", "content": "Go to Settings...", "id": "msg_002"}
-  ],
-  "user": {"id": "user_456", "name": "Ada"},
-  "custom": {"plan": "pro"}
-})";
-
 struct Fixture {
     TestServer server;
     std::string token;
@@ -58,7 +48,7 @@ void check_capture_shape(const HttpResponse& res) {
 
 TEST_CASE("capture stores the example and answers the documented shape", "[http]") {
     Fixture f;
-    auto res = f.capture(kExample);
+    auto res = f.capture(kCaptureExample);
     check_capture_shape(res);
     auto v = res.json();
     CHECK(v.at("messagesStored") == 2);
@@ -68,7 +58,7 @@ TEST_CASE("capture stores the example and answers the documented shape", "[http]
     CHECK(f.server.store->count_data(f.bot.id) == ChatbotDataCounts{1, 2, 0});
 
     // The same again: nothing new, same conversation.
-    auto again = f.capture(kExample);
+    auto again = f.capture(kCaptureExample);
     check_capture_shape(again);
     CHECK(again.json().at("messagesStored") == 0);
     CHECK(again.json().at("conversationId") == conversation);

@@ -333,17 +333,17 @@ TEST_CASE("a known path with a wrong method is 405 with Allow", "[http]") {
     HttpClient client(server.port());
     const std::string item = "/api/v1/chatbots/" + kUnknownId;
     const std::vector<std::tuple<std::string, std::string, std::string>> cases = {
-        {"PUT", "/api/v1/chatbots", "GET, POST"},
-        {"DELETE", "/api/v1/chatbots", "GET, POST"},
-        {"POST", item, "GET, PATCH, DELETE"},
-        {"PUT", item, "GET, PATCH, DELETE"},
+        {"PUT", "/api/v1/chatbots", "GET, HEAD, POST"},
+        {"DELETE", "/api/v1/chatbots", "GET, HEAD, POST"},
+        {"POST", item, "GET, HEAD, PATCH, DELETE"},
+        {"PUT", item, "GET, HEAD, PATCH, DELETE"},
         {"GET", item + "/rotate-key", "POST"},
         {"GET", "/api/v1/capture", "POST"},
         {"GET", "/api/v1/auth/login", "POST"},
         {"GET", "/api/v1/auth/logout", "POST"},
-        {"POST", "/healthz", "GET"},
-        {"DELETE", "/readyz", "GET"},
-        {"OPTIONS", "/api/v1/chatbots", "GET, POST"},
+        {"POST", "/healthz", "GET, HEAD"},
+        {"DELETE", "/readyz", "GET, HEAD"},
+        {"OPTIONS", "/api/v1/chatbots", "GET, HEAD, POST"},
     };
     for (const auto& [method, target, allow] : cases) {
         INFO(method << " " << target);

@@ -43,13 +43,11 @@ TestServer::TestServer(TestServerOptions options) {
 
     beast::ApiOptions api_options = std::move(options.api);
     if (!api_options.clock) api_options.clock = clock;
-    if (api_options.public_origin == beast::ApiOptions{}.public_origin)
-        api_options.public_origin = "http://127.0.0.1:" + std::to_string(port_);
-    origin = api_options.public_origin;
     api = std::make_shared<beast::Api>(registry,
                                        std::make_shared<beast::AccountsSessionCheck>(accounts),
                                        api_options, options.with_accounts ? accounts : nullptr);
     server_->start(api);
+    origin = api->options().public_origin;
     thread_ = std::thread([this] { server_->run(); });
 }
 

@@ -23,7 +23,7 @@ namespace chatbotmgr::test {
 
 // MemoryStore behind a switch that makes every call fail with Error(unavailable), and a
 // hook that runs inside list() (to hold a request in flight).
-class FlakyStore final : public ChatbotStore, public AccountStore {
+class FlakyStore final : public ChatbotStore, public StoreInspection, public AccountStore {
   public:
     std::atomic<bool> failing{false};
     std::function<void()> on_list;  // set before the server runs
@@ -55,7 +55,7 @@ class FlakyStore final : public ChatbotStore, public AccountStore {
         check();
         return inner_.replace_key(org, id, d, prefix);
     }
-    std::optional<Chatbot> find_by_key_digest(const Digest& d) override {
+    std::optional<KeyOwner> find_by_key_digest(const Digest& d) override {
         check();
         return inner_.find_by_key_digest(d);
     }
@@ -83,9 +83,10 @@ class FlakyStore final : public ChatbotStore, public AccountStore {
         check();
         return inner_.find_organization(id);
     }
-    void insert_user(const User& user, std::string_view hash) override {
+    void insert_user(const User& user, std::string_view email_lower,
+                     std::string_view hash) override {
         check();
-        inner_.insert_user(user, hash);
+        inner_.insert_user(user, email_lower, hash);
     }
     std::optional<std::pair<User, std::string>> find_user_by_email(std::string_view e) override {
         check();
@@ -111,7 +112,12 @@ class FlakyStore final : public ChatbotStore, public AccountStore {
         check();
         return inner_.delete_expired_sessions(now);
     }
-    bool exclusive_to_this_process() const override { return true; }
+    std::optional<std::uint64_t> key_generation() const noexcept override {
+        return inner_.key_generation();
+    }
+    std::optional<std::uint64_t> session_generation() const noexcept override {
+        return inner_.session_generation();
+    }
 
   private:
     void check() const;
@@ -119,7 +125,9 @@ class FlakyStore final : public ChatbotStore, public AccountStore {
 };
 
 struct TestServerOptions {
-    beast::ApiOptions api;        // clock: the fixture's FakeClock unless set
+    // clock: the fixture's FakeClock unless set; public_origin: the Server's bound origin
+    // unless set.
+    beast::ApiOptions api;
     beast::ServerOptions server;  // address/port/access log are set by the fixture
     bool with_accounts = true;
     // Runs before the server starts (e.g. to install FlakyStore::on_list).
@@ -186,6 +194,17 @@ void check_json_headers(const HttpResponse& res);
 void check_error(const HttpResponse& res, int status, const std::string& code);
 // The five fields of a chatbot and nothing else, in their formats.
 void check_chatbot_shape(const boost::json::value& v);
+
+// The capture body of API.md section 4.
+inline const std::string kCaptureExample = R"({
+  "conversationId": "conv_123",
+  "messages": [
+    {"role": "user", "content": "How do I cancel?", "id": "msg_001", "sentAt": "2024-01-15T10:00:00Z"},
+    {"role": "assistant", "content": "Go to Settings...", "id": "msg_002"}
+  ],
+  "user": {"id": "user_456", "name": "Ada"},
+  "custom": {"plan": "pro"}
+})";
 
 // A canonical v4 UUID that no test creates.
 inline const std::string kUnknownId = "5b0a3f9e-2c1d-4e8f-9a7b-1c2d3e4f5a6b";

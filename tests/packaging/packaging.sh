@@ -16,7 +16,9 @@
 #   find-package-kit  chatbotmgr::testing from the install: TinyStore under the conformance
 #                     suite, plus every component linked and run
 #   pkg-config        a program built with `pkg-config --cflags --libs chatbotmgr` only
-#   readme            the README's embedding snippet (C++ and CMake), built and run
+#   readme            the README's C++ examples as printed: the embedding program and the
+#                     one serving the HTTP API (built and run), the mounting fragment
+#                     (compiled inside readme_mount_host.cpp)
 #   add-subdirectory  a host that add_subdirectory()s the source tree
 #   fetchcontent      a host that gets it through FetchContent
 set -euo pipefail
@@ -143,30 +145,70 @@ readme)
     dir=$WORK/readme
     rm -rf "$dir/src"
     mkdir -p "$dir/src" "$dir/run"
-    # The first ```cpp and ```cmake blocks after "## Embedding the library".
+    # extract <heading> <lang>: the first ```<lang> block after the line <heading>, before
+    # the next heading of any level.
     extract() {
-        awk -v lang="$1" '/^## Embedding the library/ { s = 1; next }
-             s && /^## / { exit }
+        awk -v heading="$1" -v lang="$2" '$0 == heading { s = 1; next }
+             s && !c && /^#+ / { exit }
              s && $0 == "```" lang { c = 1; next }
              c && /^```/ { exit }
              c { print }' "$SRC/README.md"
     }
-    extract cpp >"$dir/src/snippet.cpp"
-    extract cmake >"$dir/src/snippet.cmake"
-    [ -s "$dir/src/snippet.cpp" ] || fail "no C++ snippet after '## Embedding the library'"
-    [ -s "$dir/src/snippet.cmake" ] || fail "no CMake snippet after '## Embedding the library'"
+    extract "## Embedding the library" cpp >"$dir/src/snippet.cpp"
+    extract "## Embedding the library" cmake >"$dir/src/snippet.cmake"
+    extract "### Serving the HTTP API without a server of your own" cpp >"$dir/src/serve_api.cpp"
+    extract "### Mounting the HTTP API in your own server" cpp >"$dir/src/mount_fragment.inc"
+    for f in snippet.cpp snippet.cmake serve_api.cpp mount_fragment.inc; do
+        [ -s "$dir/src/$f" ] || fail "README.md: no code block for $f where packaging.sh looks"
+    done
+    cp "$SRC/tests/packaging/readme_mount_host.cpp" "$dir/src/"
     {
         echo 'cmake_minimum_required(VERSION 3.25)'
         echo 'project(readme_snippet LANGUAGES CXX)'
         echo 'add_executable(my_service snippet.cpp)'
         cat "$dir/src/snippet.cmake"
+        echo 'add_executable(serve_api serve_api.cpp)'
+        echo 'target_link_libraries(serve_api PRIVATE chatbotmgr::beast chatbotmgr::sqlite)'
+        echo 'add_executable(mount_host readme_mount_host.cpp)'
+        echo 'target_include_directories(mount_host PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})'
+        echo 'target_link_libraries(mount_host PRIVATE chatbotmgr::beast)'
     } >"$dir/src/CMakeLists.txt"
     configure "$dir/src" "$dir/build" -DCMAKE_PREFIX_PATH="$PREFIX"
     build "$dir/build"
     rm -f "$dir/run"/bots.db*
     (cd "$dir/run" && "$dir/build/my_service") | tee "$dir/output.txt"
     grep -q 'ob_live_' "$dir/output.txt" || fail "the snippet printed no key"
-    grep -q 'unauthenticated' "$dir/output.txt" || fail "the old key was not rejected"
+    grep -q '{"lang":"en","theme":{"color":"blue"}}' "$dir/output.txt" ||
+        fail "the snippet printed other settings"
+    grep -q '^rejected$' "$dir/output.txt" || fail "the old key was not rejected"
+    grep -q '^invalid_argument: name' "$dir/output.txt" || fail "the blank name was accepted"
+    "$dir/build/mount_host"
+    # The serving example: up on a free port, answers, stops cleanly on SIGTERM.
+    rm -f "$dir/run"/bots.db*
+    (cd "$dir/run" && "${PYTHON:?}" - "$dir/build/serve_api" <<'PY'
+import http.client, json, signal, subprocess, sys
+proc = subprocess.Popen([sys.argv[1]], stdout=subprocess.PIPE, text=True)
+try:
+    line = proc.stdout.readline().strip()
+    assert line.startswith("listening on http://127.0.0.1:"), line
+    conn = http.client.HTTPConnection("127.0.0.1", int(line.rsplit(":", 1)[1]), timeout=10)
+    conn.request("POST", "/api/v1/chatbots", json.dumps({"name": "From the README"}),
+                 {"Content-Type": "application/json", "X-Gateway-Org": "org-1"})
+    res = conn.getresponse()
+    body = json.loads(res.read())
+    assert res.status == 200 and body["apiKey"].startswith("ob_live_"), (res.status, body)
+    conn.request("GET", "/api/v1/chatbots")
+    res = conn.getresponse()
+    assert res.status == 401, res.status
+    res.read()
+    conn.close()
+finally:
+    proc.send_signal(signal.SIGTERM)
+code = proc.wait(timeout=30)
+assert code == 0, "exit status %s after SIGTERM" % code
+print("serve_api: created a chatbot over HTTP, stopped on SIGTERM")
+PY
+    ) || fail "the README's serving example did not serve or did not stop cleanly"
     ;;
 
 add-subdirectory)

@@ -9,14 +9,11 @@
 int main() {
     using namespace chatbotmgr;
     ChatbotRegistry registry(std::make_shared<MemoryStore>());
-    const auto created = registry.create("org-pc", {"Via pkg-config", std::nullopt});
+    const auto created = registry.create("org-pc", {"Via pkg-config", {}});
     const auto rotated = registry.rotate_key("org-pc", created.chatbot.id);
-    try {
-        registry.authenticate(created.api_key);
-        return 1;
-    } catch (const Error& e) {
-        if (e.code() != ErrorCode::unauthenticated) return 1;
-    }
-    std::cout << "pkg-config consumer: " << registry.authenticate(rotated.api_key).name << '\n';
+    if (registry.authenticate(created.api_key)) return 1;  // the old key is dead
+    const auto key = registry.authenticate(rotated.api_key);
+    if (!key) return 1;
+    std::cout << "pkg-config consumer: " << registry.get("org-pc", key->chatbot_id()).name << '\n';
     return 0;
 }

@@ -28,8 +28,8 @@ Digest digest_of(unsigned char seed) {
 }
 
 Chatbot bot(std::string id) {
-    return Chatbot{std::move(id),    "o",  "Bot",
-                   "ob_live_abcdef", "{}", Seconds(std::chrono::seconds(1))};
+    return Chatbot{std::move(id),    "o", "Bot",
+                   "ob_live_abcdef", {},  std::chrono::sys_seconds(std::chrono::seconds(1))};
 }
 
 // Calls f until it succeeds, at most `attempts` times with a short pause; every failure on

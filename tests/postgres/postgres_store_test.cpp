@@ -10,6 +10,7 @@
 
 #include "chatbotmgr/accounts.hpp"
 #include "chatbotmgr/error.hpp"
+#include "chatbotmgr/json.hpp"
 #include "chatbotmgr/postgres/postgres_store.hpp"
 #include "chatbotmgr/registry.hpp"
 #include "chatbotmgr/testing/fakes.hpp"
@@ -40,8 +41,18 @@ Digest digest_of(unsigned char seed) {
 }
 
 Chatbot bot(std::string id, std::string org, std::int64_t created, std::string name = "Bot") {
-    return Chatbot{std::move(id),    std::move(org), std::move(name),
-                   "ob_live_abcdef", "{}",           Seconds(std::chrono::seconds(created))};
+    return Chatbot{std::move(id),
+                   std::move(org),
+                   std::move(name),
+                   "ob_live_abcdef",
+                   {},
+                   std::chrono::sys_seconds(std::chrono::seconds(created))};
+}
+
+// The chatbot an API key authenticates as; "" when it does not.
+std::string chatbot_of(const ChatbotRegistry& registry, const std::string& api_key) {
+    const auto key = registry.authenticate(api_key);
+    return key ? key->chatbot_id() : "";
 }
 
 CapturedMessage msg(std::string content, std::optional<std::string> external_id = {}) {
@@ -59,7 +70,8 @@ struct Db {
 TEST_CASE("pg store: chatbots are scoped, ordered, unique by id and key digest", "[postgres]") {
     Db t;
     PostgresStore& s = *t.store;
-    CHECK_FALSE(s.exclusive_to_this_process());
+    CHECK_FALSE(s.key_generation());
+    CHECK_FALSE(s.session_generation());
     s.insert(bot("b", "org1", 100), digest_of(1));
     s.insert(bot("a", "org1", 100), digest_of(2));
     s.insert(bot("c", "org1", 50), digest_of(3));
@@ -70,7 +82,7 @@ TEST_CASE("pg store: chatbots are scoped, ordered, unique by id and key digest",
     CHECK(list[0].id == "b");  // same created_at: id descending
     CHECK(list[1].id == "a");
     CHECK(list[2].id == "c");
-    CHECK(list[2].created_at == Seconds(std::chrono::seconds(50)));
+    CHECK(list[2].created_at == std::chrono::sys_seconds(std::chrono::seconds(50)));
 
     CHECK(s.get("org1", "a") == bot("a", "org1", 100));
     CHECK_FALSE(s.get("org2", "a"));  // another organization's chatbot does not exist
@@ -91,9 +103,9 @@ TEST_CASE("pg store: digests are binary-safe (NUL and high bytes)", "[postgres]"
     t.store->insert(bot("z", "o", 1), zeros);
     t.store->insert(bot("h", "o", 1), high);
     t.store->insert(bot("a", "o", 1), almost);
-    CHECK(t.store->find_by_key_digest(zeros)->id == "z");
-    CHECK(t.store->find_by_key_digest(high)->id == "h");
-    CHECK(t.store->find_by_key_digest(almost)->id == "a");
+    CHECK(t.store->find_by_key_digest(zeros)->chatbot_id == "z");
+    CHECK(t.store->find_by_key_digest(high)->chatbot_id == "h");
+    CHECK(t.store->find_by_key_digest(almost)->chatbot_id == "a");
 }
 
 TEST_CASE("pg store: update is atomic and writes nothing when mutate throws", "[postgres]") {
@@ -103,7 +115,7 @@ TEST_CASE("pg store: update is atomic and writes nothing when mutate throws", "[
 
     const auto updated = s.update("o", "a", [](Chatbot& c) {
         c.name = "Renamed";
-        c.settings_json = R"({"x":1})";
+        c.settings = {{"x", 1}};
         c.key_prefix = "ob_live_ffffff";  // not writable through update
     });
     REQUIRE(updated);
@@ -128,7 +140,7 @@ TEST_CASE("pg store: concurrent updates from two store objects lose nothing", "[
     Db t;
     auto other = std::make_shared<PostgresStore>(options_for(t.db.conninfo()));
     t.store->insert(bot("a", "o", 1), digest_of(1));
-    t.store->update("o", "a", [](Chatbot& c) { c.settings_json = R"({"n":0})"; });
+    t.store->update("o", "a", [](Chatbot& c) { c.settings = {{"n", 0}}; });
 
     constexpr int kThreads = 4;
     constexpr int kPerThread = 25;
@@ -139,11 +151,8 @@ TEST_CASE("pg store: concurrent updates from two store objects lose nothing", "[
             PostgresStore& s = (i % 2) ? *other : *t.store;
             for (int j = 0; j < kPerThread; ++j) {
                 try {
-                    s.update("o", "a", [](Chatbot& c) {
-                        auto v = boost::json::parse(c.settings_json).as_object();
-                        v["n"] = v["n"].as_int64() + 1;
-                        c.settings_json = boost::json::serialize(v);
-                    });
+                    s.update("o", "a",
+                             [](Chatbot& c) { c.settings["n"] = c.settings["n"].as_int64() + 1; });
                 } catch (...) {
                     ++failures;
                 }
@@ -152,7 +161,7 @@ TEST_CASE("pg store: concurrent updates from two store objects lose nothing", "[
     }
     for (auto& th : threads) th.join();
     CHECK(failures == 0);
-    CHECK(t.store->get("o", "a")->settings_json ==
+    CHECK(to_compact_json(t.store->get("o", "a")->settings) ==
           R"({"n":)" + std::to_string(kThreads * kPerThread) + "}");
 }
 
@@ -168,10 +177,13 @@ TEST_CASE("pg store: replace_key, remove and cascade", "[postgres]") {
     REQUIRE(rotated);
     CHECK(rotated->key_prefix == "ob_live_333333");
     CHECK_FALSE(s.find_by_key_digest(digest_of(1)));
-    CHECK(s.find_by_key_digest(digest_of(3))->id == "a");
+    CHECK(s.find_by_key_digest(digest_of(3))->chatbot_id == "a");
     CHECK_FALSE(s.replace_key("other", "a", digest_of(4), "ob_live_444444"));
 
-    CaptureBatch batch{"conv-1", "user-1", R"({"custom":{}})", {msg("hi", "m1"), msg("yo")}};
+    CaptureBatch batch{"conv-1",
+                       "user-1",
+                       boost::json::object{{"custom", boost::json::object{}}},
+                       {msg("hi", "m1"), msg("yo")}};
     const auto captured = s.append_capture("a", batch);
     REQUIRE(captured);
     CHECK(s.record_analysis("a", captured->conversation_id, "sentiment", R"({"score":1})"));
@@ -194,13 +206,15 @@ TEST_CASE("pg store: capture upserts the conversation and dedups by message id",
     PostgresStore& s = *t.store;
     s.insert(bot("a", "o", 1), digest_of(1));
 
-    CaptureBatch first{"conv", std::nullopt, "{}", {msg("1", "m1"), msg("2", "m2"), msg("x")}};
+    CaptureBatch first{"conv", std::nullopt, {}, {msg("1", "m1"), msg("2", "m2"), msg("x")}};
     const auto r1 = s.append_capture("a", first);
     REQUIRE(r1);
     CHECK(r1->messages_stored == 3);
 
-    CaptureBatch second{
-        "conv", "u9", R"({"user":{"id":"u9"}})", {msg("1 again", "m1"), msg("3", "m3"), msg("x")}};
+    CaptureBatch second{"conv",
+                        "u9",
+                        boost::json::object{{"user", boost::json::object{{"id", "u9"}}}},
+                        {msg("1 again", "m1"), msg("3", "m3"), msg("x")}};
     const auto r2 = s.append_capture("a", second);
     REQUIRE(r2);
     CHECK(r2->conversation_id == r1->conversation_id);
@@ -224,7 +238,7 @@ TEST_CASE("pg store: a large capture is stored whole, a bad one not at all", "[p
     Db t;
     PostgresStore& s = *t.store;
     s.insert(bot("a", "o", 1), digest_of(1));
-    CaptureBatch big{"conv", std::nullopt, "{}", {}};
+    CaptureBatch big{"conv", std::nullopt, {}, {}};
     for (int i = 0; i < 1200; ++i)  // more than one INSERT statement's worth
         big.messages.push_back(msg(std::string(100, 'x'), "id" + std::to_string(i)));
     const auto r = s.append_capture("a", big);
@@ -232,7 +246,7 @@ TEST_CASE("pg store: a large capture is stored whole, a bad one not at all", "[p
     CHECK(r->messages_stored == 1200);
 
     // PostgreSQL text cannot hold NUL: the whole batch is refused, nothing half-written.
-    CaptureBatch bad{"conv2", std::nullopt, "{}", {msg("fine", "ok"), msg(std::string("a\0b", 3))}};
+    CaptureBatch bad{"conv2", std::nullopt, {}, {msg("fine", "ok"), msg(std::string("a\0b", 3))}};
     CHECK(code_of([&] { s.append_capture("a", bad); }) == ErrorCode::invalid_argument);
     CHECK(s.count_data("a") == ChatbotDataCounts{1, 1200, 0});
 }
@@ -247,12 +261,12 @@ TEST_CASE("pg store: accounts port", "[postgres]") {
     CHECK_FALSE(s.find_organization("org-2"));
 
     CHECK(s.count_users() == 0);
-    s.insert_user(User{"u1", "org-1", "Ada@Example.COM"}, "$argon2id$hash");
+    s.insert_user(User{"u1", "org-1", "Ada@Example.COM"}, "ada@example.com", "$argon2id$hash");
     CHECK(code_of([&] {
-              s.insert_user(User{"u2", "org-1", "ada@example.com"}, "h");
+              s.insert_user(User{"u2", "org-1", "ada@example.com"}, "ada@example.com", "h");
           }) == ErrorCode::conflict);
     CHECK(code_of([&] {
-              s.insert_user(User{"u3", "no-org", "c@example.com"}, "h");
+              s.insert_user(User{"u3", "no-org", "c@example.com"}, "c@example.com", "h");
           }) == ErrorCode::invalid_argument);
     CHECK(s.count_users() == 1);
     const auto found = s.find_user_by_email("ada@example.com");
@@ -357,20 +371,21 @@ TEST_CASE("pg store: registry on two instances sharing one database", "[postgres
     ChatbotRegistry a(t.store);
     ChatbotRegistry b(other);
 
-    const ChatbotWithKey created = a.create("org", NewChatbot{"Support", std::nullopt});
-    CHECK(b.authenticate(created.api_key).id == created.chatbot.id);  // read-your-writes
+    const ChatbotWithKey created = a.create("org", NewChatbot{"Support", {}});
+    CHECK(chatbot_of(b, created.api_key) == created.chatbot.id);  // read-your-writes
 
     const ChatbotWithKey rotated = b.rotate_key("org", created.chatbot.id);
-    CHECK(code_of([&] { a.authenticate(created.api_key); }) == ErrorCode::unauthenticated);
-    CHECK(a.authenticate(rotated.api_key).id == created.chatbot.id);
+    CHECK_FALSE(a.authenticate(created.api_key));
+    CHECK(chatbot_of(a, rotated.api_key) == created.chatbot.id);
 
     ChatbotPatch patch;
-    patch.settings_patch = boost::json::parse(R"({"theme":{"color":"red"}})");
+    patch.settings_patch = boost::json::parse(R"({"theme":{"color":"red"}})").as_object();
     a.update("org", created.chatbot.id, patch);
-    CHECK(b.get("org", created.chatbot.id).settings_json == R"({"theme":{"color":"red"}})");
+    CHECK(to_compact_json(b.get("org", created.chatbot.id).settings) ==
+          R"({"theme":{"color":"red"}})");
 
     b.remove("org", created.chatbot.id);
-    CHECK(code_of([&] { a.authenticate(rotated.api_key); }) == ErrorCode::unauthenticated);
+    CHECK_FALSE(a.authenticate(rotated.api_key));
     CHECK(code_of([&] { a.get("org", created.chatbot.id); }) == ErrorCode::not_found);
 }
 

@@ -17,7 +17,8 @@ using namespace chatbotmgr::reliability;
 
 namespace {
 
-// Forwards every call to a MemoryStore; the controls override what they break.
+// Forwards every call to a MemoryStore; the controls override what they break. It reports
+// no key_generation(): lookups are never cached, so a broken find_by_key_digest shows.
 class ForwardingStore : public ChatbotStore {
   public:
     void insert(const Chatbot& c, const Digest& d) override { inner_->insert(c, d); }
@@ -36,18 +37,13 @@ class ForwardingStore : public ChatbotStore {
                                        std::string_view prefix) override {
         return inner_->replace_key(org, id, d, prefix);
     }
-    std::optional<Chatbot> find_by_key_digest(const Digest& d) override {
+    std::optional<KeyOwner> find_by_key_digest(const Digest& d) override {
         return inner_->find_by_key_digest(d);
     }
     std::optional<CaptureResult> append_capture(std::string_view id,
                                                 const CaptureBatch& b) override {
         return inner_->append_capture(id, b);
     }
-    bool record_analysis(std::string_view id, std::string_view conv, std::string_view kind,
-                         std::string_view result) override {
-        return inner_->record_analysis(id, conv, kind, result);
-    }
-    ChatbotDataCounts count_data(std::string_view id) override { return inner_->count_data(id); }
     void ping() override {}
 
   protected:
@@ -72,7 +68,7 @@ class LingeringKeyStore final : public ForwardingStore {
         }
         return result;
     }
-    std::optional<Chatbot> find_by_key_digest(const Digest& d) override {
+    std::optional<KeyOwner> find_by_key_digest(const Digest& d) override {
         if (auto found = ForwardingStore::find_by_key_digest(d)) return found;
         std::pair<std::string, std::string> owner;
         {
@@ -81,7 +77,8 @@ class LingeringKeyStore final : public ForwardingStore {
             if (it == old_.end()) return std::nullopt;
             owner = it->second;
         }
-        return ForwardingStore::get(owner.first, owner.second);
+        if (!ForwardingStore::get(owner.first, owner.second)) return std::nullopt;
+        return KeyOwner{owner.second, owner.first};
     }
 
   private:
@@ -103,7 +100,7 @@ class TwoStepUpdateStore final : public ForwardingStore {
         if (calls_.fetch_add(1) < 2) both_read_.arrive_and_wait();
         return ForwardingStore::update(org, id, [&](Chatbot& c) {
             c.name = changed.name;
-            c.settings_json = changed.settings_json;
+            c.settings = changed.settings;
         });
     }
 

@@ -33,7 +33,7 @@ namespace json = boost::json;
 namespace {
 
 NewChatbot named(std::string name) {
-    return NewChatbot{std::move(name), std::nullopt};
+    return NewChatbot{std::move(name), {}};
 }
 
 CaptureBatch batch(const std::string& conversation, int n) {
@@ -97,13 +97,17 @@ TEMPLATE_TEST_CASE("race: delete vs capture leaves no orphan conversation or mes
                 for (int n = 0; n < 400; ++n) {
                     const bool after_remove = removed.load();
                     try {
-                        const Chatbot bot = registry.authenticate(created.api_key);
+                        const auto key = registry.authenticate(created.api_key);
+                        if (!key) {
+                            if (after_remove) return;  // deleted: the key is dead for good
+                            continue;
+                        }
                         const auto result = registry.capture(
-                            bot,
+                            *key,
                             batch("conv-" + std::to_string(c) + "-" + std::to_string(n % 5), n));
                         // An analysis row too, so the cascade has every table to clear.
-                        registry.store().record_analysis(bot.id, result.conversation_id, "summary",
-                                                         "{}");
+                        target.store->record_analysis(key->chatbot_id(), result.conversation_id,
+                                                      "summary", "{}");
                         stored += static_cast<long>(result.messages_stored);
                         ++successes;
                         if (after_remove) ++late;
@@ -130,8 +134,7 @@ TEMPLATE_TEST_CASE("race: delete vs capture leaves no orphan conversation or mes
     CHECK(total_stored > 0);
     CHECK(late_successes == 0);
     CHECK(other_errors == 0);
-    for (const auto& id : deleted_ids)
-        CHECK(registry.store().count_data(id) == ChatbotDataCounts{});
+    for (const auto& id : deleted_ids) CHECK(target.store->count_data(id) == ChatbotDataCounts{});
     if (!target.db_path.empty()) CHECK(sqlite_orphans(target.db_path) == 0);
 }
 
@@ -179,7 +182,8 @@ TEMPLATE_TEST_CASE("race: create storms give unique ids and keys", "[race]", Mem
             keys.insert(c.api_key);
             if (!is_canonical_uuid(c.chatbot.id) || !is_api_key_format(c.api_key)) ++bad_format;
             try {
-                if (registry.authenticate(c.api_key).id != c.chatbot.id) ++wrong_owner;
+                const auto key = registry.authenticate(c.api_key);
+                if (!key || key->chatbot_id() != c.chatbot.id) ++wrong_owner;
             } catch (const Error&) {
                 ++wrong_owner;
             }

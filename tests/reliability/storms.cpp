@@ -11,14 +11,13 @@
 #include <vector>
 
 #include "chatbotmgr/error.hpp"
-#include "chatbotmgr/json.hpp"
 
 namespace chatbotmgr::reliability {
 namespace json = boost::json;
 
 namespace {
 NewChatbot named(std::string name) {
-    return NewChatbot{std::move(name), std::nullopt};
+    return NewChatbot{std::move(name), {}};
 }
 }  // namespace
 
@@ -43,22 +42,21 @@ RotationStorm rotation_storm(ChatbotRegistry& registry, int rotations, int reade
                     const std::string& old = keys[rng() % static_cast<unsigned>(latest)];
                     ++stale_tries;
                     try {
-                        registry.authenticate(old);
-                        ++stale_accepted;
-                    } catch (const Error& e) {
-                        if (e.code() != ErrorCode::unauthenticated) ++other_errors;
+                        if (registry.authenticate(old)) ++stale_accepted;
+                    } catch (const Error&) {
+                        ++other_errors;
                     }
                 }
                 try {
-                    if (registry.authenticate(keys[static_cast<std::size_t>(latest)]).id !=
-                        created.chatbot.id)
+                    const auto key = registry.authenticate(keys[static_cast<std::size_t>(latest)]);
+                    if (!key) {
+                        if (started_before == latest && started.load() == started_before)
+                            ++current_rejected;
+                    } else if (key->chatbot_id() != created.chatbot.id) {
                         ++wrong_bot;
-                } catch (const Error& e) {
-                    if (e.code() != ErrorCode::unauthenticated) {
-                        ++other_errors;
-                    } else if (started_before == latest && started.load() == started_before) {
-                        ++current_rejected;
                     }
+                } catch (const Error&) {
+                    ++other_errors;
                 }
                 ++tries;
             }
@@ -85,8 +83,7 @@ RotationStorm rotation_storm(ChatbotRegistry& registry, int rotations, int reade
 
     for (const auto& k : keys) {
         try {
-            registry.authenticate(k);
-            ++out.alive_after;
+            if (registry.authenticate(k)) ++out.alive_after;
         } catch (const Error&) {
         }
     }
@@ -115,7 +112,7 @@ MergeStorm merge_storm(ChatbotRegistry& registry, int threads, int patches) {
                     registry.update(
                         "org-race", bot.id,
                         ChatbotPatch{p % 5 == 0 ? std::optional<std::string>(mine) : std::nullopt,
-                                     json::value(std::move(patch))});
+                                     std::move(patch)});
                 } catch (const Error&) {
                     ++errors;
                 }
@@ -133,8 +130,7 @@ MergeStorm merge_storm(ChatbotRegistry& registry, int threads, int patches) {
 
     MergeStorm out;
     out.errors = errors.load();
-    const json::value settings = parse_json_strict(registry.get("org-race", bot.id).settings_json);
-    const json::object& s = settings.get_object();
+    const json::object s = registry.get("org-race", bot.id).settings;
     if (!s.contains("keep")) ++out.missing;
     for (int t = 0; t < threads; ++t) {
         const std::string mine = "t" + std::to_string(t);

@@ -47,8 +47,7 @@ Chatbot make_chatbot(const std::string& id, const std::string& org = "org-a") {
     c.org_id = org;
     c.name = "Bot " + id;
     c.key_prefix = "ob_live_" + chatbotmgr::to_hex(chatbotmgr::sha256(id)).substr(0, 6);
-    c.settings_json = "{}";
-    c.created_at = chatbotmgr::Seconds{std::chrono::seconds{1'705'312'800}};
+    c.created_at = std::chrono::sys_seconds{std::chrono::seconds{1'705'312'800}};
     return c;
 }
 
@@ -205,13 +204,13 @@ TEST_CASE("sqlite: captured rows are stored in order with their fields", "[sqlit
         first.messages[0].sent_at = std::chrono::sys_time<std::chrono::milliseconds>{
             std::chrono::milliseconds{1'705'312'800'250}};
         first.external_user_id = "user-1";
-        first.metadata_json = R"({"custom":{"plan":"pro"}})";
+        first.metadata = {{"custom", boost::json::object{{"plan", "pro"}}}};
         const auto r1 = store.append_capture("bot-1", first);
         REQUIRE(r1);
         CHECK(chatbotmgr::is_canonical_uuid(r1->conversation_id));
         CaptureBatch second =
             batch("conv-1", {message("user", "one", "m1"), message("system", "three", "m3")});
-        second.metadata_json = R"({"custom":{"plan":"team"}})";
+        second.metadata = {{"custom", boost::json::object{{"plan", "team"}}}};
         REQUIRE(store.append_capture("bot-1", second)->messages_stored == 1);
     }
     SQLite::Database raw(path, SQLite::OPEN_READONLY);
@@ -419,7 +418,7 @@ TEST_CASE("sqlite: an unopenable path is unavailable", "[sqlite][faults]") {
     const Error e = error_of([&] { SqliteStore store(options_for(path)); });
     CHECK(e.code() == ErrorCode::unavailable);
     INFO(e.what());
-    CHECK(contains(e.what(), "unable to open"));
+    CHECK(contains(e.what(), "cannot open"));
 }
 
 TEST_CASE("sqlite: corrupt pages make reads unavailable", "[sqlite][faults]") {
@@ -529,9 +528,10 @@ TEST_CASE("sqlite: a read-only file is unavailable for writes, and recovers when
     }
     REQUIRE(::chmod(path.c_str(), 0444) == 0);
     if (::geteuid() == 0) {
-        // The unprivileged child owns the file (so it can make it writable again) and
-        // may create the -wal and -shm files next to it.
+        // The unprivileged child owns the file (so it can make it writable again) and its
+        // -lock file, and may create the -wal and -shm files next to it.
         REQUIRE(::chown(path.c_str(), 65534, 65534) == 0);
+        REQUIRE(::chown((path + "-lock").c_str(), 65534, 65534) == 0);
         REQUIRE(::chown(dir.path().c_str(), 65534, 65534) == 0);
     }
     const std::string problem = run_unprivileged([&]() -> std::string {

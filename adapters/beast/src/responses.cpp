@@ -1,157 +1,90 @@
 #include "responses.hpp"
 
 #include <algorithm>
+#include <array>
 #include <utility>
 
 #include <boost/beast/http/field.hpp>
 
-#include "chatbotmgr/json.hpp"
+#include "wire.hpp"
 
 namespace chatbotmgr::beast::detail {
 
 namespace http = boost::beast::http;
+using http::status;
 
-HttpError map_error_code(ErrorCode code) noexcept {
-    switch (code) {
-        case ErrorCode::invalid_argument:
-            return HttpError::invalid_request;
-        case ErrorCode::not_found:
-            return HttpError::chatbot_not_found;
-        case ErrorCode::unauthenticated:
-            return HttpError::unauthorized;
-        case ErrorCode::unavailable:
-            return HttpError::unavailable;
-        // A uniqueness violation cannot come from a client's input on these routes (ids
-        // and keys are 122+ random bits): it is a fault of ours, not a 409 for the client.
-        case ErrorCode::conflict:
-            return HttpError::internal;
-        case ErrorCode::internal:
-            return HttpError::internal;
-    }
+namespace {
+
+// Every error the HTTP layer answers, in the order of the HttpError enum.
+// clang-format off
+constexpr std::array kErrors = {
+//           error                              status                                    code                      message                                                        WWW-Authenticate
+    ErrorRow{HttpError::invalid_request,        status::bad_request,                      "invalid_request",        "invalid request",                                             {}},
+    ErrorRow{HttpError::malformed_http,         status::bad_request,                      "invalid_request",        "malformed HTTP request",                                      {}},
+    ErrorRow{HttpError::unauthorized,           status::unauthorized,                     "unauthorized",           "missing or invalid credentials",                              "Bearer"},
+    ErrorRow{HttpError::bad_login,              status::unauthorized,                     "unauthorized",           "invalid email or password",                                   "Bearer"},
+    ErrorRow{HttpError::csrf_rejected,          status::forbidden,                        "csrf_rejected",          "cross-site request rejected: Origin missing or not allowed", {}},
+    ErrorRow{HttpError::not_found,              status::not_found,                        "not_found",              "no such route",                                               {}},
+    ErrorRow{HttpError::chatbot_not_found,      status::not_found,                        "not_found",              "chatbot not found",                                           {}},
+    ErrorRow{HttpError::method_not_allowed,     status::method_not_allowed,               "method_not_allowed",     "method not allowed",                                          {}},
+    ErrorRow{HttpError::payload_too_large,      status::payload_too_large,                "payload_too_large",      "request body too large",                                      {}},
+    ErrorRow{HttpError::unsupported_media_type, status::unsupported_media_type,           "unsupported_media_type", "request body must be application/json",                       {}},
+    ErrorRow{HttpError::rate_limited,           status::too_many_requests,                "rate_limited",           "too many failed attempts; retry later",                       {}},
+    ErrorRow{HttpError::header_too_large,       status::request_header_fields_too_large,  "header_too_large",       "request header block too large",                              {}},
+    ErrorRow{HttpError::internal,               status::internal_server_error,            "internal",               "internal error",                                              {}},
+    ErrorRow{HttpError::unavailable,            status::service_unavailable,              "unavailable",            "storage unavailable; retry later",                            {}},
+    ErrorRow{HttpError::overloaded,             status::service_unavailable,              "unavailable",            "server busy; retry later",                                    {}},
+};
+// clang-format on
+
+constexpr bool in_enum_order() {
+    for (std::size_t i = 0; i < kErrors.size(); ++i)
+        if (static_cast<std::size_t>(kErrors[i].error) != i) return false;
+    return true;
+}
+static_assert(in_enum_order(), "kErrors must list every HttpError in enum order");
+
+// How each core error code answers.
+constexpr std::pair<ErrorCode, HttpError> kFromCore[] = {
+    {ErrorCode::invalid_argument, HttpError::invalid_request},
+    {ErrorCode::not_found, HttpError::chatbot_not_found},
+    {ErrorCode::unauthenticated, HttpError::unauthorized},
+    {ErrorCode::unavailable, HttpError::unavailable},
+    // A uniqueness violation cannot come from a client's input on these routes (ids and
+    // keys are 122+ random bits): it is a fault of ours, not a 409 for the client.
+    {ErrorCode::conflict, HttpError::internal},
+    {ErrorCode::internal, HttpError::internal},
+};
+
+}  // namespace
+
+const ErrorRow& error_row(HttpError e) noexcept {
+    return kErrors[static_cast<std::size_t>(e)];
+}
+
+HttpError http_error_of(ErrorCode code) noexcept {
+    for (const auto& [core, http_error] : kFromCore)
+        if (core == code) return http_error;
     return HttpError::internal;
 }
 
-http::status status_of(HttpError e) noexcept {
-    switch (e) {
-        case HttpError::invalid_request:
-        case HttpError::malformed_http:
-            return http::status::bad_request;
-        case HttpError::unauthorized:
-        case HttpError::bad_login:
-            return http::status::unauthorized;
-        case HttpError::csrf_rejected:
-            return http::status::forbidden;
-        case HttpError::not_found:
-        case HttpError::chatbot_not_found:
-            return http::status::not_found;
-        case HttpError::method_not_allowed:
-            return http::status::method_not_allowed;
-        case HttpError::payload_too_large:
-            return http::status::payload_too_large;
-        case HttpError::unsupported_media_type:
-            return http::status::unsupported_media_type;
-        case HttpError::rate_limited:
-            return http::status::too_many_requests;
-        case HttpError::header_too_large:
-            return http::status::request_header_fields_too_large;
-        case HttpError::internal:
-            return http::status::internal_server_error;
-        case HttpError::unavailable:
-        case HttpError::overloaded:
-            return http::status::service_unavailable;
-    }
-    return http::status::internal_server_error;
-}
-
-std::string_view code_of(HttpError e) noexcept {
-    switch (e) {
-        case HttpError::invalid_request:
-        case HttpError::malformed_http:
-            return "invalid_request";
-        case HttpError::unauthorized:
-        case HttpError::bad_login:
-            return "unauthorized";
-        case HttpError::csrf_rejected:
-            return "csrf_rejected";
-        case HttpError::not_found:
-        case HttpError::chatbot_not_found:
-            return "not_found";
-        case HttpError::method_not_allowed:
-            return "method_not_allowed";
-        case HttpError::payload_too_large:
-            return "payload_too_large";
-        case HttpError::unsupported_media_type:
-            return "unsupported_media_type";
-        case HttpError::rate_limited:
-            return "rate_limited";
-        case HttpError::header_too_large:
-            return "header_too_large";
-        case HttpError::internal:
-            return "internal";
-        case HttpError::unavailable:
-        case HttpError::overloaded:
-            return "unavailable";
-    }
-    return "internal";
-}
-
-std::string_view default_message(HttpError e) noexcept {
-    switch (e) {
-        case HttpError::invalid_request:
-            return "invalid request";
-        case HttpError::malformed_http:
-            return "malformed HTTP request";
-        case HttpError::unauthorized:
-            return "missing or invalid credentials";
-        case HttpError::bad_login:
-            return "invalid email or password";
-        case HttpError::csrf_rejected:
-            return "cross-site request rejected: Origin missing or not allowed";
-        case HttpError::not_found:
-            return "no such route";
-        case HttpError::chatbot_not_found:
-            return "chatbot not found";
-        case HttpError::method_not_allowed:
-            return "method not allowed";
-        case HttpError::payload_too_large:
-            return "request body too large";
-        case HttpError::unsupported_media_type:
-            return "request body must be application/json";
-        case HttpError::rate_limited:
-            return "too many failed attempts; retry later";
-        case HttpError::header_too_large:
-            return "request header block too large";
-        case HttpError::internal:
-            return "internal error";
-        case HttpError::unavailable:
-            return "storage unavailable; retry later";
-        case HttpError::overloaded:
-            return "server busy; retry later";
-    }
-    return "internal error";
-}
-
-Response json_response(http::status status, std::string body, unsigned version, bool keep_alive) {
-    Response res{status, version};
+Response json_response(status s, std::string body, ResponseShape shape) {
+    Response res{s, shape.version};
     res.set(http::field::content_type, "application/json");
     res.set(http::field::cache_control, "no-store");
     res.set("X-Content-Type-Options", "nosniff");
-    res.keep_alive(keep_alive);
+    res.keep_alive(shape.keep_alive);
     res.body() = std::move(body);
     res.prepare_payload();
     return res;
 }
 
-Response error_response(HttpError e, unsigned version, bool keep_alive, std::string_view message) {
-    if (message.empty()) message = default_message(e);
-    std::string body;
-    body.reserve(64 + message.size());
-    body += R"({"ok":false,"error":{"code":")";
-    body += code_of(e);
-    body += R"(","message":)";
-    append_json_string(body, message);
-    body += "}}";
-    return json_response(status_of(e), std::move(body), version, keep_alive);
+Response error_response(HttpError e, ResponseShape shape, std::string_view message) {
+    const ErrorRow& row = error_row(e);
+    Response res = json_response(
+        row.status, wire::encode_error(row.code, message.empty() ? row.message : message), shape);
+    if (!row.www_authenticate.empty()) res.set(http::field::www_authenticate, row.www_authenticate);
+    return res;
 }
 
 void set_retry_after(Response& res, std::chrono::seconds after) {

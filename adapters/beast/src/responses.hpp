@@ -1,4 +1,5 @@
-// Internal: JSON responses and THE mapping from errors to HTTP statuses.
+// Internal: how answers are built -- the JSON headers every answer carries, and THE table
+// of errors (API.md section 6): one row per error the HTTP layer can answer.
 #pragma once
 
 #include <chrono>
@@ -6,6 +7,7 @@
 #include <string_view>
 
 #include <boost/beast/http/message.hpp>
+#include <boost/beast/http/status.hpp>
 #include <boost/beast/http/string_body.hpp>
 
 #include "chatbotmgr/error.hpp"
@@ -14,40 +16,48 @@ namespace chatbotmgr::beast::detail {
 
 using Response = boost::beast::http::response<boost::beast::http::string_body>;
 
-// Every error the HTTP layer can answer (API.md section 6).
+// Every error the HTTP layer can answer; the rows of the table in responses.cpp.
 enum class HttpError {
-    invalid_request,         // 400
-    malformed_http,          // 400, the request could not be parsed as HTTP
-    unauthorized,            // 401
-    bad_login,               // 401, wrong email or password
-    csrf_rejected,           // 403
-    not_found,               // 404, unknown route
-    chatbot_not_found,       // 404, unknown id (or another organization's)
-    method_not_allowed,      // 405
-    payload_too_large,       // 413
-    unsupported_media_type,  // 415
-    rate_limited,            // 429
-    header_too_large,        // 431
-    internal,                // 500
-    unavailable,             // 503, storage
-    overloaded,              // 503, too many connections or shutting down
+    invalid_request,
+    malformed_http,
+    unauthorized,
+    bad_login,
+    csrf_rejected,
+    not_found,
+    chatbot_not_found,
+    method_not_allowed,
+    payload_too_large,
+    unsupported_media_type,
+    rate_limited,
+    header_too_large,
+    internal,
+    unavailable,
+    overloaded,
 };
 
-// The one place where a core ErrorCode becomes an HTTP answer.
-HttpError map_error_code(ErrorCode code) noexcept;
+struct ErrorRow {
+    HttpError error;
+    boost::beast::http::status status;
+    std::string_view code;     // "code" of the error body
+    std::string_view message;  // the fixed message (invalid_request: the validator's instead)
+    std::string_view www_authenticate;  // the challenge of a 401 (RFC 9110 section 11.6.1)
+};
+const ErrorRow& error_row(HttpError e) noexcept;
 
-boost::beast::http::status status_of(HttpError e) noexcept;
-std::string_view code_of(HttpError e) noexcept;
-std::string_view default_message(HttpError e) noexcept;
+// The one place where a core ErrorCode becomes an HTTP error.
+HttpError http_error_of(ErrorCode code) noexcept;
 
-// A response with the JSON headers every answer carries (Content-Type, Cache-Control:
-// no-store, X-Content-Type-Options: nosniff) and Content-Length set.
-Response json_response(boost::beast::http::status status, std::string body, unsigned version,
-                       bool keep_alive);
+// What every answer to one request shares.
+struct ResponseShape {
+    unsigned version = 11;
+    bool keep_alive = true;
+};
 
-// {"ok":false,"error":{"code":..,"message":..}}; message defaults to default_message(e).
-Response error_response(HttpError e, unsigned version, bool keep_alive,
-                        std::string_view message = {});
+// A 2xx or error answer with the JSON headers of every answer (Content-Type, Cache-Control:
+// no-store, X-Content-Type-Options: nosniff) and Content-Length.
+Response json_response(boost::beast::http::status status, std::string body, ResponseShape shape);
+// The error answer of the table; message replaces the row's message when not empty.
+Response error_response(HttpError e, ResponseShape shape, std::string_view message = {});
 
 // Sets Retry-After (whole seconds, at least 1).
 void set_retry_after(Response& res, std::chrono::seconds after);

@@ -1,122 +1,132 @@
 #include "routes.hpp"
 
 #include "chatbotmgr/secrets.hpp"
+#include "handlers.hpp"
 
 namespace chatbotmgr::beast::detail {
 
 using boost::beast::http::verb;
 
 namespace {
+
+// clang-format off
+//                                    method        credential                  body   pool          handler
+constexpr Endpoint kHealthz[]    = {{verb::get,    Credential::none,           false, Pool::inline_, health}};
+constexpr Endpoint kReadyz[]     = {{verb::get,    Credential::none,           false, Pool::reads,   readiness}};
+constexpr Endpoint kLogin[]      = {{verb::post,   Credential::login_limit,    true,  Pool::reads,   login}};
+constexpr Endpoint kLogout[]     = {{verb::post,   Credential::ending_session, false, Pool::writes,  logout}};
+constexpr Endpoint kChatbots[]   = {{verb::get,    Credential::session,        false, Pool::reads,   list_chatbots},
+                                    {verb::post,   Credential::session,        true,  Pool::writes,  create_chatbot}};
+constexpr Endpoint kChatbot[]    = {{verb::get,    Credential::session,        false, Pool::reads,   get_chatbot},
+                                    {verb::patch,  Credential::session,        true,  Pool::writes,  update_chatbot},
+                                    {verb::delete_, Credential::session,       false, Pool::writes,  delete_chatbot}};
+constexpr Endpoint kRotateKey[]  = {{verb::post,   Credential::session,        false, Pool::writes,  rotate_key}};
+constexpr Endpoint kCapture[]    = {{verb::post,   Credential::api_key,        true,  Pool::writes,  capture}};
+
+constexpr auto kBody = &ApiOptions::max_body_bytes;
+constexpr auto kCaptureBody = &ApiOptions::max_capture_body_bytes;
+
+constexpr Route kRoutes[] = {
+    // name        pattern                              body limit    presence                 endpoints
+    {"healthz",    "/healthz",                          kBody,        Presence::health_routes, kHealthz},
+    {"readyz",     "/readyz",                           kBody,        Presence::health_routes, kReadyz},
+    {"login",      "/api/v1/auth/login",                kBody,        Presence::accounts,      kLogin},
+    {"logout",     "/api/v1/auth/logout",               kBody,        Presence::accounts,      kLogout},
+    {"chatbots",   "/api/v1/chatbots",                  kBody,        Presence::always,        kChatbots},
+    {"chatbot",    "/api/v1/chatbots/{id}",             kBody,        Presence::always,        kChatbot},
+    {"rotate_key", "/api/v1/chatbots/{id}/rotate-key",  kBody,        Presence::always,        kRotateKey},
+    {"capture",    "/api/v1/capture",                   kCaptureBody, Presence::always,        kCapture},
+};
+// clang-format on
+
 constexpr std::string_view kApiRoot = "/api/v1";
-constexpr std::string_view kChatbots = "/api/v1/chatbots";
-constexpr std::string_view kRotateSuffix = "/rotate-key";
+constexpr std::string_view kIdSegment = "{id}";
+
+bool present(const RouteSet& set, Presence p) noexcept {
+    switch (p) {
+        case Presence::always:
+            return true;
+        case Presence::health_routes:
+            return set.health_routes;
+        case Presence::accounts:
+            return set.accounts;
+    }
+    return false;
+}
+
+// The first segment of s after its leading '/', and s advanced past it.
+std::string_view next_segment(std::string_view& s) noexcept {
+    s.remove_prefix(1);
+    const std::size_t end = std::min(s.find('/'), s.size());
+    const std::string_view segment = s.substr(0, end);
+    s.remove_prefix(end);
+    return segment;
+}
+
+// Path against pattern, segment by segment; {id} matches any one segment (even empty).
+bool matches(std::string_view pattern, std::string_view path, std::string_view& id) noexcept {
+    while (!pattern.empty() && !path.empty()) {
+        if (path.front() != '/') return false;
+        const std::string_view want = next_segment(pattern);
+        const std::string_view got = next_segment(path);
+        if (want == kIdSegment)
+            id = got;
+        else if (want != got)
+            return false;
+    }
+    return pattern.empty() && path.empty();
+}
+
+// GET serves HEAD too (RFC 9110 section 9.3.2): same status and headers, no body.
+const Endpoint* find_endpoint(const Route& route, verb method) noexcept {
+    if (method == verb::head) method = verb::get;
+    for (const auto& e : route.endpoints)
+        if (e.method == method) return &e;
+    return nullptr;
+}
+
 }  // namespace
+
+Match match_request(const RouteSet& set, verb method, std::string_view target) {
+    const std::string_view path = target_path(target);
+    for (const auto& route : kRoutes) {
+        std::string_view id;
+        if (!present(set, route.presence) || !matches(route.pattern, path, id)) continue;
+        Match m;
+        m.route = &route;
+        // Only the lowercase canonical form names a chatbot; anything else is as unknown
+        // as a random id (and that is decided before the method).
+        if (route.pattern.find(kIdSegment) != std::string_view::npos && !is_canonical_uuid(id)) {
+            m.bad_id = true;
+            return m;
+        }
+        m.chatbot_id = id;
+        m.endpoint = find_endpoint(route, method);
+        return m;
+    }
+    return {};
+}
+
+std::string allowed_methods(const Route& route) {
+    std::string out;
+    for (const auto& e : route.endpoints) {
+        if (!out.empty()) out += ", ";
+        out += boost::beast::http::to_string(e.method);
+        if (e.method == verb::get) out += ", HEAD";
+    }
+    return out;
+}
 
 std::string_view target_path(std::string_view target) noexcept {
     return target.substr(0, target.find('?'));
 }
 
-RouteMatch match_route(const RouteTable& table, std::string_view path) noexcept {
-    if (table.health_routes) {
-        if (path == "/healthz") return {RouteId::healthz, {}};
-        if (path == "/readyz") return {RouteId::readyz, {}};
-    }
-    if (path.substr(0, kApiRoot.size()) != kApiRoot) return {};
-    if (path == kChatbots) return {RouteId::chatbots, {}};
-    if (path == "/api/v1/capture") return {RouteId::capture, {}};
-    if (table.auth_routes) {
-        if (path == "/api/v1/auth/login") return {RouteId::login, {}};
-        if (path == "/api/v1/auth/logout") return {RouteId::logout, {}};
-    }
-    if (path.size() > kChatbots.size() && path.substr(0, kChatbots.size()) == kChatbots &&
-        path[kChatbots.size()] == '/') {
-        std::string_view rest = path.substr(kChatbots.size() + 1);
-        std::size_t slash = rest.find('/');
-        std::string_view id = rest.substr(0, slash);
-        std::string_view tail =
-            slash == std::string_view::npos ? std::string_view() : rest.substr(slash);
-        if (!tail.empty() && tail != kRotateSuffix) return {};
-        // Only the lowercase canonical form names a chatbot; anything else is as unknown
-        // as a random id.
-        if (!is_canonical_uuid(id)) return {RouteId::bad_id, {}};
-        return {tail.empty() ? RouteId::chatbot : RouteId::rotate_key, id};
-    }
-    return {};
-}
-
-bool method_allowed(RouteId route, verb method) noexcept {
-    switch (route) {
-        case RouteId::healthz:
-        case RouteId::readyz:
-            return method == verb::get;
-        case RouteId::login:
-        case RouteId::logout:
-        case RouteId::rotate_key:
-        case RouteId::capture:
-            return method == verb::post;
-        case RouteId::chatbots:
-            return method == verb::get || method == verb::post;
-        case RouteId::chatbot:
-            return method == verb::get || method == verb::patch || method == verb::delete_;
-        case RouteId::none:
-        case RouteId::bad_id:
-            return false;
-    }
-    return false;
-}
-
-std::string_view allowed_methods(RouteId route) noexcept {
-    switch (route) {
-        case RouteId::healthz:
-        case RouteId::readyz:
-            return "GET";
-        case RouteId::chatbots:
-            return "GET, POST";
-        case RouteId::chatbot:
-            return "GET, PATCH, DELETE";
-        case RouteId::login:
-        case RouteId::logout:
-        case RouteId::rotate_key:
-        case RouteId::capture:
-            return "POST";
-        case RouteId::none:
-        case RouteId::bad_id:
-            return "";
-    }
-    return "";
-}
-
-bool owns_path(const RouteTable& table, std::string_view path) noexcept {
-    if (table.health_routes && (path == "/healthz" || path == "/readyz")) return true;
-    return path == kApiRoot ||
-           (path.size() > kApiRoot.size() && path.substr(0, kApiRoot.size()) == kApiRoot &&
-            path[kApiRoot.size()] == '/');
-}
-
-std::string_view route_name(RouteId route) noexcept {
-    switch (route) {
-        case RouteId::none:
-            return "none";
-        case RouteId::bad_id:
-            return "bad_id";
-        case RouteId::healthz:
-            return "healthz";
-        case RouteId::readyz:
-            return "readyz";
-        case RouteId::login:
-            return "login";
-        case RouteId::logout:
-            return "logout";
-        case RouteId::chatbots:
-            return "chatbots";
-        case RouteId::chatbot:
-            return "chatbot";
-        case RouteId::rotate_key:
-            return "rotate_key";
-        case RouteId::capture:
-            return "capture";
-    }
-    return "?";
+bool owns_path(const RouteSet& set, std::string_view path) noexcept {
+    for (const auto& route : kRoutes)
+        if (route.presence == Presence::health_routes && set.health_routes && path == route.pattern)
+            return true;
+    return path == kApiRoot || (path.size() > kApiRoot.size() && path.starts_with(kApiRoot) &&
+                                path[kApiRoot.size()] == '/');
 }
 
 }  // namespace chatbotmgr::beast::detail

@@ -1,48 +1,85 @@
-// Internal: the route table of API.md, as a pure function of the request target.
+// Internal: THE route table of API.md -- every path, the methods it answers and how each
+// (route, method) is served -- and the matcher that reads it once per request.
+//
+// Adding a route is one row in routes.cpp plus one handler in handlers.cpp.
 #pragma once
 
+#include <cstdint>
+#include <span>
+#include <string>
 #include <string_view>
 
 #include <boost/beast/http/verb.hpp>
 
+#include "chatbotmgr/beast/api.hpp"
+#include "responses.hpp"
+
 namespace chatbotmgr::beast::detail {
 
-enum class RouteId {
-    none,        // unknown path: 404
-    bad_id,      // /api/v1/chatbots/<not a canonical uuid>[...]: 404 like an unknown id
-    healthz,     // GET /healthz
-    readyz,      // GET /readyz
-    login,       // POST /api/v1/auth/login
-    logout,      // POST /api/v1/auth/logout
-    chatbots,    // GET, POST /api/v1/chatbots
-    chatbot,     // GET, PATCH, DELETE /api/v1/chatbots/{id}
-    rotate_key,  // POST /api/v1/chatbots/{id}/rotate-key
-    capture,     // POST /api/v1/capture
+class Call;
+using Handler = Response (*)(Call&);
+
+// Who the request must prove to be (step 3 of the order of checks, api.cpp).
+enum class Credential {
+    none,
+    login_limit,     // none, but the login rate limit applies here
+    session,         // a session (SessionCheck)
+    ending_session,  // a session that the request ends: a refusal also clears the cookie
+    api_key,         // a chatbot's API key
 };
 
-struct RouteMatch {
-    RouteId id = RouteId::none;
-    std::string_view chatbot_id;  // for chatbot and rotate_key
+// Where the work runs: inline (no storage at all), or on one of the Api's pools.
+enum class Pool {
+    inline_,
+    reads,   // reads, session checks and logins (the pool bounds Argon2id memory)
+    writes,  // writes: they wait for a commit, not for CPU
 };
 
-struct RouteTable {
+// One (route, method).
+struct Endpoint {
+    boost::beast::http::verb method;  // a GET endpoint also answers HEAD
+    Credential credential;
+    bool takes_body;  // false: the body must be empty or {} (API.md section 3)
+    Pool pool;
+    Handler handler;
+    // Reserved for the teams issue: the action this endpoint performs, which the core's
+    // permission table maps to a required role.
+};
+
+// When a route exists at all.
+enum class Presence { always, health_routes, accounts };
+
+struct Route {
+    std::string_view name;     // short and stable, for logs
+    std::string_view pattern;  // "/api/v1/chatbots/{id}": {id} is one path segment
+    std::uint64_t ApiOptions::*body_limit;
+    Presence presence;
+    std::span<const Endpoint> endpoints;
+};
+
+// What the Api was built with, as far as the table cares.
+struct RouteSet {
     bool health_routes = true;
-    bool auth_routes = true;
+    bool accounts = true;
 };
+
+// The result of matching a request once.
+struct Match {
+    const Route* route = nullptr;        // nullptr: no such route (404)
+    bool bad_id = false;                 // {id} is not a canonical UUID: 404 as an unknown id
+    const Endpoint* endpoint = nullptr;  // nullptr on a route: method not allowed (405)
+    std::string chatbot_id;              // the {id} of the path
+};
+
+Match match_request(const RouteSet& set, boost::beast::http::verb method, std::string_view target);
+
+// The Allow header of a route: "GET, HEAD, POST".
+std::string allowed_methods(const Route& route);
 
 // The path of a request target: everything before '?'.
 std::string_view target_path(std::string_view target) noexcept;
 
-RouteMatch match_route(const RouteTable& table, std::string_view path) noexcept;
-
-// Whether the route answers this method, and the Allow header value of the route.
-bool method_allowed(RouteId route, boost::beast::http::verb method) noexcept;
-std::string_view allowed_methods(RouteId route) noexcept;
-
 // True for paths that belong to this API (its routes and the rest of /api/v1/).
-bool owns_path(const RouteTable& table, std::string_view path) noexcept;
-
-// A short stable name of the route, for logs.
-std::string_view route_name(RouteId route) noexcept;
+bool owns_path(const RouteSet& set, std::string_view path) noexcept;
 
 }  // namespace chatbotmgr::beast::detail

@@ -1,14 +1,14 @@
 #include "chatbotmgr/beast/server.hpp"
 
-#include <boost/beast/core/string.hpp>
-
 #include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
+#include <csignal>
 #include <cstdio>
 #include <mutex>
 #include <optional>
+#include <sstream>
 #include <thread>
 #include <unordered_map>
 #include <utility>
@@ -18,10 +18,12 @@
 #include <boost/asio/dispatch.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/string.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -29,6 +31,7 @@
 #include <boost/beast/http/write.hpp>
 
 #include "chatbotmgr/beast/api.hpp"
+#include "chatbotmgr/error.hpp"
 #include "chatbotmgr/secrets.hpp"
 #include "responses.hpp"
 #include "routes.hpp"
@@ -94,18 +97,33 @@ void append_loggable_path(std::string& out, std::string_view target) {
 // The canned answer past max_connections: written without waiting, then closed.
 const std::string& busy_response() {
     static const std::string text = [] {
-        const std::string body =
-            R"({"ok":false,"error":{"code":"unavailable","message":"server busy; retry later"}})";
-        return "HTTP/1.1 503 Service Unavailable\r\n"
-               "Content-Type: application/json\r\n"
-               "Cache-Control: no-store\r\n"
-               "X-Content-Type-Options: nosniff\r\n"
-               "Retry-After: 1\r\n"
-               "Connection: close\r\n"
-               "Content-Length: " +
-               std::to_string(body.size()) + "\r\n\r\n" + body;
+        auto res = detail::error_response(HttpError::overloaded, {11, false});
+        detail::set_retry_after(res, std::chrono::seconds(1));
+        std::ostringstream out;
+        out << res;
+        return out.str();
     }();
     return text;
+}
+
+// "127.0.0.1:8080", "[::1]:8080".
+std::string host_and_port(const tcp::endpoint& endpoint) {
+    const std::string host = endpoint.address().to_string();
+    return (endpoint.address().is_v6() ? "[" + host + "]" : host) + ":" +
+           std::to_string(endpoint.port());
+}
+
+std::string origin_of(const tcp::endpoint& endpoint) {
+    return "http://" + host_and_port(endpoint);
+}
+
+tcp::endpoint endpoint_of(const ServerOptions& options) {
+    boost::system::error_code ec;
+    const auto address = asio::ip::make_address(options.address, ec);
+    if (ec)
+        throw Error(ErrorCode::invalid_argument,
+                    "address must be an IPv4 or IPv6 literal, such as 127.0.0.1", "address");
+    return {address, options.port};
 }
 
 }  // namespace
@@ -123,7 +141,9 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
     tcp::acceptor acceptor;
     asio::steady_timer grace_timer;
     asio::steady_timer accept_retry_timer;
-    std::uint16_t bound_port = 0;
+    tcp::endpoint bound;
+    std::mutex signals_mutex;
+    std::optional<asio::signal_set> signals;  // stop_on_signals()
     std::atomic<std::size_t> connections{0};
     std::atomic<bool> stopping{false};
     std::atomic<bool> started{false};
@@ -141,20 +161,36 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
             log_sink = options.access_log_sink
                            ? options.access_log_sink
                            : [](std::string_view line) { detail::write_stderr_line(line); };
-        const tcp::endpoint endpoint{asio::ip::make_address(options.address), options.port};
-        acceptor.open(endpoint.protocol());
-        acceptor.set_option(asio::socket_base::reuse_address(true));
-        acceptor.bind(endpoint);
-        acceptor.listen(asio::socket_base::max_listen_connections);
-        bound_port = acceptor.local_endpoint().port();
+        const tcp::endpoint endpoint = endpoint_of(options);
+        try {
+            acceptor.open(endpoint.protocol());
+            acceptor.set_option(asio::socket_base::reuse_address(true));
+            acceptor.bind(endpoint);
+            acceptor.listen(asio::socket_base::max_listen_connections);
+            bound = acceptor.local_endpoint();
+        } catch (const boost::system::system_error& e) {
+            throw Error(ErrorCode::unavailable,
+                        "cannot listen on " + host_and_port(endpoint) + ": " + e.code().message());
+        }
     }
 
     void start(std::shared_ptr<Api> api_) {
-        if (!api_) throw std::invalid_argument("chatbotmgr::beast::Server: api is null");
-        if (started.exchange(true))
-            throw std::logic_error("chatbotmgr::beast::Server: started twice");
+        if (!api_) throw Error(ErrorCode::invalid_argument, "api must not be null", "api");
+        if (started) throw Error(ErrorCode::invalid_argument, "Server::start called twice", "api");
+        if (api_->options().public_origin.empty()) api_->set_public_origin(origin_of(bound));
+        started = true;
         api = std::move(api_);  // before the first accept, which the post below orders
         asio::dispatch(strand, [self = shared_from_this()] { self->do_accept(); });
+    }
+
+    void stop_on_signals() {
+        std::lock_guard lock(signals_mutex);
+        if (signals) throw Error(ErrorCode::invalid_argument, "stop_on_signals called twice");
+        if (stopping) return;
+        signals.emplace(strand, SIGINT, SIGTERM);
+        signals->async_wait([self = shared_from_this()](error_code ec, int) {
+            if (!ec) self->stop();
+        });
     }
 
     void do_accept() {
@@ -297,7 +333,6 @@ class Session : public std::enable_shared_from_this<Session> {
         Api::Request req = parser_->release();
         log_method_.assign(req.method_string());
         log_target_.assign(req.target());
-        head_request_ = req.method() == http::verb::head;
         close_after_write_ = body_over_limit || !req.keep_alive();
         stream_.expires_never();  // nothing is read or written while the Api works
         // The tracked executor keeps the io_context running until the answer is back.
@@ -320,17 +355,13 @@ class Session : public std::enable_shared_from_this<Session> {
             log_target_.assign(req.target());
         }
         close_after_write_ = true;
-        head_request_ = false;
-        write(detail::error_response(e, 11, false));
+        write(detail::error_response(e, {11, false}));
     }
 
     void write(Api::Response res) {
         if (closed_) return;
         if (server_->stopping) close_after_write_ = true;
         if (close_after_write_) res.keep_alive(false);
-        // An answer to HEAD has the headers of the answer (Content-Length included) but no
-        // body bytes.
-        if (head_request_) res.body().clear();
         res_ = std::move(res);
         stream_.expires_after(server_->options.write_timeout);
         http::async_write(stream_, res_, [self = shared_from_this()](error_code ec, std::size_t) {
@@ -406,7 +437,6 @@ class Session : public std::enable_shared_from_this<Session> {
     std::chrono::steady_clock::time_point started_at_{};
     std::size_t drained_ = 0;
     bool first_request_ = true;
-    bool head_request_ = false;
     bool busy_ = false;
     bool lingering_ = false;
     bool close_after_write_ = false;
@@ -458,6 +488,10 @@ void ServerCore::stop() {
         error_code ec;
         self->acceptor.close(ec);
         self->accept_retry_timer.cancel();
+        {
+            std::lock_guard lock(self->signals_mutex);
+            if (self->signals) self->signals->clear(ec);  // also cancels the wait
+        }
         for (auto& s : self->live_sessions()) asio::post(s->executor(), [s] { s->on_stop(); });
         self->grace_timer.expires_after(self->options.shutdown_grace);
         self->grace_timer.async_wait([self](error_code wait_ec) {
@@ -486,17 +520,19 @@ Server::Server(asio::io_context& io, ServerOptions options)
     : impl_(std::make_shared<Impl>(Impl{std::make_shared<ServerCore>(io, std::move(options))})) {}
 
 Server::~Server() {
-    if (impl_ && impl_->core) {
-        error_code ec;
-        impl_->core->stopping = true;
-        impl_->core->acceptor.close(ec);
-    }
-    // With an own io_context, destroying it (after impl_) drops any handler still queued.
+    // Through the strand, like every other touch of the listener: a host's io_context may
+    // be running the accept loop on another thread right now.
+    if (impl_ && impl_->core) impl_->core->stop();
+    // With an own io_context, destroying it (after impl_) drops the handlers still queued.
     impl_.reset();
 }
 
 std::uint16_t Server::port() const noexcept {
-    return impl_->core->bound_port;
+    return impl_->core->bound.port();
+}
+
+std::string Server::bound_origin() const {
+    return origin_of(impl_->core->bound);
 }
 
 void Server::start(std::shared_ptr<Api> api) {
@@ -505,7 +541,7 @@ void Server::start(std::shared_ptr<Api> api) {
 
 void Server::run() {
     if (!impl_->core->started)
-        throw std::logic_error("chatbotmgr::beast::Server: run() before start()");
+        throw Error(ErrorCode::invalid_argument, "Server::run called before start");
     std::size_t n = impl_->core->options.io_threads;
     if (n == 0) n = std::max(1u, std::thread::hardware_concurrency());
     std::vector<std::thread> threads;
@@ -531,6 +567,10 @@ void Server::run() {
 
 void Server::stop() {
     impl_->core->stop();
+}
+
+void Server::stop_on_signals() {
+    impl_->core->stop_on_signals();
 }
 
 std::size_t Server::connections() const noexcept {

@@ -9,6 +9,7 @@
 #include <utility>
 
 #include "chatbotmgr/error.hpp"
+#include "chatbotmgr/json.hpp"
 #include "connection.hpp"
 #include "pool.hpp"
 #include "schema.hpp"
@@ -30,8 +31,8 @@ Chatbot chatbot_at(const Result& r, int row) {
     c.org_id = r.string(row, 1);
     c.name = r.string(row, 2);
     c.key_prefix = r.string(row, 3);
-    c.settings_json = r.string(row, 4);
-    c.created_at = Seconds(std::chrono::seconds(r.int64(row, 5)));
+    c.settings = parse_stored_object(r.string(row, 4));
+    c.created_at = std::chrono::sys_seconds(std::chrono::seconds(r.int64(row, 5)));
     return c;
 }
 
@@ -40,13 +41,6 @@ std::optional<Chatbot> first_chatbot(const Result& r) {
     return chatbot_at(r, 0);
 }
 
-// Same rule as the core (accounts.cpp): emails are compared ASCII-case-insensitively.
-std::string lowercase_ascii(std::string_view s) {
-    std::string out(s);
-    for (char& c : out)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    return out;
-}
 
 void require(bool ok, const char* field, const char* message) {
     if (!ok) throw Error(ErrorCode::invalid_argument, message, field);
@@ -128,13 +122,14 @@ int PostgresStore::schema_version() noexcept {
 
 void PostgresStore::insert(const Chatbot& chatbot, const Digest& key_digest) {
     auto conn = impl_->pool.acquire();
+    const std::string settings = to_compact_json(chatbot.settings);  // Params keeps a view
     Params p;
     p.text(chatbot.id)
         .text(chatbot.org_id)
         .text(chatbot.name)
         .text(chatbot.key_prefix)
         .bytes(key_digest)
-        .text(chatbot.settings_json)
+        .text(settings)
         .int64(chatbot.created_at.time_since_epoch().count());
     conn->exec(Stmt::insert_chatbot, p);
 }
@@ -169,9 +164,10 @@ std::optional<Chatbot> PostgresStore::update(std::string_view org_id, std::strin
     Chatbot changed = *row;
     mutate(changed);  // may throw: the transaction rolls back, nothing is written
     row->name = std::move(changed.name);
-    row->settings_json = std::move(changed.settings_json);
+    row->settings = std::move(changed.settings);
+    const std::string settings = to_compact_json(row->settings);  // Params keeps a view
     Params p;
-    p.text(org_id).text(id).text(row->name).text(row->settings_json);
+    p.text(org_id).text(id).text(row->name).text(settings);
     conn->exec(Stmt::update_chatbot, p);
     tx.commit();
     return row;
@@ -195,11 +191,13 @@ std::optional<Chatbot> PostgresStore::replace_key(std::string_view org_id, std::
     return first_chatbot(conn->exec(Stmt::replace_key, p));
 }
 
-std::optional<Chatbot> PostgresStore::find_by_key_digest(const Digest& digest) {
+std::optional<KeyOwner> PostgresStore::find_by_key_digest(const Digest& digest) {
     auto conn = impl_->pool.acquire();
     Params p;
     p.bytes(digest);
-    return first_chatbot(conn->exec(Stmt::find_by_key_digest, p));
+    const Result r = conn->exec(Stmt::find_by_key_digest, p);
+    if (r.rows() == 0) return std::nullopt;
+    return KeyOwner{r.string(0, 0), r.string(0, 1)};
 }
 
 std::optional<CaptureResult> PostgresStore::append_capture(std::string_view chatbot_id,
@@ -207,12 +205,13 @@ std::optional<CaptureResult> PostgresStore::append_capture(std::string_view chat
     const std::int64_t now = impl_->now_seconds();
     const std::string new_id = generate_uuid_v4(*impl_->random);
     const std::span<const CapturedMessage> messages(batch.messages);
+    const std::string metadata = to_compact_json(batch.metadata);  // Params keeps a view
     Params conv;
     conv.text(new_id)
         .text(chatbot_id)
         .text(batch.external_conversation_id)
         .optional_text(batch.external_user_id)
-        .text(batch.metadata_json)
+        .text(metadata)
         .int64(now);
     auto conn = impl_->pool.acquire();
     try {
@@ -303,8 +302,8 @@ std::optional<Organization> PostgresStore::find_organization(std::string_view id
     return Organization{r.string(0, 0), r.string(0, 1)};
 }
 
-void PostgresStore::insert_user(const User& user, std::string_view password_hash) {
-    const std::string email_lower = lowercase_ascii(user.email);
+void PostgresStore::insert_user(const User& user, std::string_view email_lower,
+                                std::string_view password_hash) {
     auto conn = impl_->pool.acquire();
     Params p;
     p.text(user.id).text(user.org_id).text(user.email).text(email_lower).text(password_hash);

@@ -150,7 +150,7 @@ const std::array<std::string, static_cast<std::size_t>(Stmt::count_)>& statement
                                     "$4::text WHERE org_id = $1::text AND id = $2::text "
                                     "RETURNING ") +
                                 kChatbotColumns;
-        at(Stmt::find_by_key_digest) = chatbot_query("WHERE key_digest = $1::bytea");
+        at(Stmt::find_by_key_digest) = "SELECT id, org_id FROM chatbots WHERE key_digest = $1::bytea";
         at(Stmt::upsert_conversation) = kUpsertConversation;
         at(Stmt::record_analysis) =
             "INSERT INTO analysis_results (conversation_id, kind, result_json, created_at) "

@@ -5,7 +5,9 @@
 
 #include "chatbotmgr/error.hpp"
 #include "chatbotmgr/secrets.hpp"
+#include "chatbotmgr/json.hpp"
 #include "connection.hpp"
+#include "file_hub.hpp"
 #include "reader_pool.hpp"
 #include "schema.hpp"
 #include "writer.hpp"
@@ -33,8 +35,7 @@ constexpr const char* kDeleteChatbot = "DELETE FROM chatbots WHERE id = ?1 AND o
 constexpr const char* kReplaceKey =
     "UPDATE chatbots SET key_digest = ?1, key_prefix = ?2 WHERE id = ?3 AND org_id = ?4 "
     "RETURNING " CHATBOT_COLUMNS;
-constexpr const char* kFindByDigest =
-    "SELECT " CHATBOT_COLUMNS " FROM chatbots WHERE key_digest = ?1";
+constexpr const char* kFindByDigest = "SELECT id, org_id FROM chatbots WHERE key_digest = ?1";
 constexpr const char* kChatbotExists = "SELECT 1 FROM chatbots WHERE id = ?1";
 constexpr const char* kUpsertConversation =
     "INSERT INTO conversations "
@@ -91,8 +92,8 @@ Chatbot chatbot_from_row(SQLite::Statement& s) {
     c.org_id = s.getColumn(1).getString();
     c.name = s.getColumn(2).getString();
     c.key_prefix = s.getColumn(3).getString();
-    c.settings_json = s.getColumn(4).getString();
-    c.created_at = Seconds{std::chrono::seconds{s.getColumn(5).getInt64()}};
+    c.settings = parse_stored_object(s.getColumn(4).getText());
+    c.created_at = std::chrono::sys_seconds{std::chrono::seconds{s.getColumn(5).getInt64()}};
     return c;
 }
 
@@ -102,13 +103,6 @@ std::optional<Chatbot> select_chatbot(Connection& c, std::string_view org_id, st
     s.bind(2, org_id);
     if (!s->executeStep()) return std::nullopt;
     return chatbot_from_row(*s);
-}
-
-std::string lowercase_ascii(std::string_view s) {
-    std::string out(s);
-    for (char& ch : out)
-        if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch - 'A' + 'a');
-    return out;
 }
 
 std::int64_t to_unix_seconds(std::chrono::system_clock::time_point t) {
@@ -130,6 +124,7 @@ std::unique_ptr<Connection> open_and_migrate(const detail::ConnectionConfig& con
 struct SqliteStore::Impl {
     explicit Impl(SqliteOptions o)
         : options(std::move(o)),
+          hub(detail::FileHub::open(options.path)),
           clock(options.clock ? options.clock : system_clock()),
           random(options.random ? options.random : system_random()),
           config(make_config(options)),
@@ -162,6 +157,7 @@ struct SqliteStore::Impl {
     }
 
     SqliteOptions options;
+    std::shared_ptr<detail::FileHub> hub;  // outlives the connections (declared first)
     std::shared_ptr<Clock> clock;
     std::shared_ptr<RandomSource> random;
     detail::ConnectionConfig config;
@@ -189,7 +185,7 @@ void SqliteStore::insert(const Chatbot& chatbot, const Digest& key_digest) {
             s.bind(3, chatbot.name);
             s.bind(4, chatbot.key_prefix);
             s.bind(5, key_digest);
-            s.bind(6, chatbot.settings_json);
+            s.bind(6, to_compact_json(chatbot.settings));
             s.bind(7, static_cast<std::int64_t>(chatbot.created_at.time_since_epoch().count()));
             s->exec();
         });
@@ -220,10 +216,10 @@ std::optional<Chatbot> SqliteStore::update(std::string_view org_id, std::string_
         mutate(changed);  // may throw: the job's savepoint is rolled back
         // Only name and settings are the caller's to change.
         current->name = std::move(changed.name);
-        current->settings_json = std::move(changed.settings_json);
+        current->settings = std::move(changed.settings);
         StatementUse s(c, kUpdateChatbot);
         s.bind(1, current->name);
-        s.bind(2, current->settings_json);
+        s.bind(2, to_compact_json(current->settings));
         s.bind(3, current->id);
         s->exec();
         result = std::move(current);
@@ -241,6 +237,7 @@ bool SqliteStore::remove(std::string_view org_id, std::string_view id) {
         s.bind(2, org_id);
         removed = s->exec() > 0;
     });
+    if (removed) ++impl_->hub->key_generation;  // committed: cached lookups are stale now
     return removed;
 }
 
@@ -260,16 +257,25 @@ std::optional<Chatbot> SqliteStore::replace_key(std::string_view org_id, std::st
             s->executeStep();  // finishes the statement (RETURNING yields one row here)
         }
     });
+    if (result) ++impl_->hub->key_generation;  // committed: cached lookups are stale now
     return result;
 }
 
-std::optional<Chatbot> SqliteStore::find_by_key_digest(const Digest& digest) {
-    return impl_->read("find chatbot by key", [&](Connection& c) -> std::optional<Chatbot> {
+std::optional<KeyOwner> SqliteStore::find_by_key_digest(const Digest& digest) {
+    return impl_->read("find chatbot by key", [&](Connection& c) -> std::optional<KeyOwner> {
         StatementUse s(c, kFindByDigest);
         s.bind(1, digest);
         if (!s->executeStep()) return std::nullopt;
-        return chatbot_from_row(*s);
+        return KeyOwner{s->getColumn(0).getString(), s->getColumn(1).getString()};
     });
+}
+
+std::optional<std::uint64_t> SqliteStore::key_generation() const noexcept {
+    return impl_->hub->key_generation.load();
+}
+
+std::optional<std::uint64_t> SqliteStore::session_generation() const noexcept {
+    return impl_->hub->session_generation.load();
 }
 
 std::optional<CaptureResult> SqliteStore::append_capture(std::string_view chatbot_id,
@@ -296,7 +302,7 @@ std::optional<CaptureResult> SqliteStore::append_capture(std::string_view chatbo
             } else {
                 s.bind_null(4);
             }
-            s.bind(5, batch.metadata_json);
+            s.bind(5, to_compact_json(batch.metadata));
             s.bind(6, now_ms / 1000);
             if (!s->executeStep()) {
                 throw Error(ErrorCode::internal, "conversation upsert returned no row");
@@ -404,7 +410,8 @@ std::optional<Organization> SqliteStore::find_organization(std::string_view id) 
     });
 }
 
-void SqliteStore::insert_user(const User& user, std::string_view password_hash) {
+void SqliteStore::insert_user(const User& user, std::string_view email_lower,
+                              std::string_view password_hash) {
     const std::int64_t now = impl_->now_seconds();
     impl_->writer.run("insert user", "a user with this id or email exists already",
                       [&](Connection& c) {
@@ -412,7 +419,7 @@ void SqliteStore::insert_user(const User& user, std::string_view password_hash) 
                           s.bind(1, user.id);
                           s.bind(2, user.org_id);
                           s.bind(3, user.email);
-                          s.bind(4, lowercase_ascii(user.email));
+                          s.bind(4, email_lower);
                           s.bind(5, password_hash);
                           s.bind(6, now);
                           s->exec();
@@ -472,6 +479,7 @@ bool SqliteStore::delete_session(const Digest& token_digest) {
         s.bind(1, token_digest);
         deleted = s->exec() > 0;
     });
+    ++impl_->hub->session_generation;
     return deleted;
 }
 

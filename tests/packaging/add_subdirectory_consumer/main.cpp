@@ -2,6 +2,7 @@
 #include <iostream>
 #include <memory>
 
+#include <chatbotmgr/json.hpp>
 #include <chatbotmgr/memory_store.hpp>
 #include <chatbotmgr/registry.hpp>
 
@@ -11,9 +12,9 @@
 
 int main() {
     chatbotmgr::ChatbotRegistry registry(std::make_shared<chatbotmgr::MemoryStore>());
-    const auto created = registry.create("org-1", {"Embedded", std::nullopt});
-    const auto found = registry.authenticate(created.api_key);
-    if (found.id != created.chatbot.id) return 1;
-    std::cout << "consumer: " << chatbotmgr::to_json(found) << '\n';
+    const auto created = registry.create("org-1", {"Embedded", {{"plan", "pro"}}});
+    const auto key = registry.authenticate(created.api_key);
+    if (!key || key->chatbot_id() != created.chatbot.id) return 1;
+    std::cout << "consumer: " << chatbotmgr::to_compact_json(created.chatbot.settings) << '\n';
     return 0;
 }

@@ -3,20 +3,14 @@
 #include <catch2/catch.hpp>
 #include <chrono>
 
-#include <chatbotmgr/error.hpp>
 #include <chatbotmgr/testing/test_registry.hpp>
 
 namespace {
 
 // Stands in for the integrator's code under test: counts the chatbots an API key may see.
 std::size_t bots_visible_to_key(chatbotmgr::ChatbotRegistry& registry, const std::string& key) {
-    try {
-        const chatbotmgr::Chatbot bot = registry.authenticate(key);
-        return registry.list(bot.org_id).size();
-    } catch (const chatbotmgr::Error& e) {
-        if (e.code() == chatbotmgr::ErrorCode::unauthenticated) return 0;
-        throw;
-    }
+    const auto verified = registry.authenticate(key);
+    return verified ? registry.list(verified->org_id()).size() : 0;
 }
 
 }  // namespace
@@ -25,7 +19,7 @@ TEST_CASE("testing kit: a chatbot in one line, on a fake clock") {
     chatbotmgr::testing::TestRegistry t;
     const auto first = t.add_chatbot("org-1", "Support");
     t.clock->advance(std::chrono::hours(1));
-    const auto second = t.add_chatbot("org-1", "Sales", R"({"lang":"en"})");
+    const auto second = t.add_chatbot("org-1", "Sales", {{"lang", "en"}});
     t.add_chatbot("org-2", "Elsewhere");
 
     CHECK(chatbotmgr::format_rfc3339(first.chatbot.created_at) == "2024-01-15T10:00:00Z");
@@ -33,7 +27,7 @@ TEST_CASE("testing kit: a chatbot in one line, on a fake clock") {
     const auto listed = t.registry.list("org-1");
     REQUIRE(listed.size() == 2);
     CHECK(listed[0].id == second.chatbot.id);  // newest first
-    CHECK(listed[0].settings_json == R"({"lang":"en"})");
+    CHECK(listed[0].settings == boost::json::object{{"lang", "en"}});
 
     CHECK(bots_visible_to_key(t.registry, first.api_key) == 2);
     t.registry.rotate_key("org-1", first.chatbot.id);

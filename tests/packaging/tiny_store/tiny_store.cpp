@@ -51,7 +51,7 @@ std::optional<Chatbot> TinyStore::update(std::string_view org_id, std::string_vi
     Chatbot copy = row->chatbot;
     mutate(copy);  // if it throws, the row is untouched
     row->chatbot.name = copy.name;
-    row->chatbot.settings_json = copy.settings_json;
+    row->chatbot.settings = std::move(copy.settings);
     return row->chatbot;
 }
 
@@ -67,6 +67,7 @@ bool TinyStore::remove(std::string_view org_id, std::string_view id) {
     auto last = first;
     while (last != conversations_.end() && last->first.first == chatbot_id) ++last;
     conversations_.erase(first, last);
+    ++key_generation_;  // its key no longer finds the chatbot: cached lookups are stale
     return true;
 }
 
@@ -81,14 +82,16 @@ std::optional<Chatbot> TinyStore::replace_key(std::string_view org_id, std::stri
     ids_by_digest_.emplace(new_digest, row->chatbot.id);
     row->digest = new_digest;
     row->chatbot.key_prefix = new_prefix;
+    ++key_generation_;  // the old key no longer finds the chatbot: cached lookups are stale
     return row->chatbot;
 }
 
-std::optional<Chatbot> TinyStore::find_by_key_digest(const chatbotmgr::Digest& digest) {
+std::optional<chatbotmgr::KeyOwner> TinyStore::find_by_key_digest(
+    const chatbotmgr::Digest& digest) {
     std::lock_guard lock(mutex_);
     const auto it = ids_by_digest_.find(digest);
     if (it == ids_by_digest_.end()) return std::nullopt;
-    return rows_.find(it->second)->second.chatbot;
+    return chatbotmgr::KeyOwner{it->second, rows_.find(it->second)->second.chatbot.org_id};
 }
 
 std::optional<chatbotmgr::CaptureResult> TinyStore::append_capture(

@@ -1,9 +1,13 @@
 // TinyStore: a deliberately small ChatbotStore, written the way an integrator would start
 // one for their own engine -- a few std::maps under one mutex. It exists to show that the
 // storage conformance suite of chatbotmgr::testing runs against anyone's storage with a
-// few lines (tiny_store_conformance_test.cpp), not to be used.
+// few lines (tiny_store_conformance_test.cpp), not to be used. It also implements
+// StoreInspection, which gives it the suite's delete-cascade cases, and reports a
+// key_generation(), which lets registries cache key lookups.
 #pragma once
 
+#include <atomic>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -16,7 +20,7 @@
 
 namespace tiny {
 
-class TinyStore final : public chatbotmgr::ChatbotStore {
+class TinyStore final : public chatbotmgr::ChatbotStore, public chatbotmgr::StoreInspection {
   public:
     explicit TinyStore(
         std::shared_ptr<chatbotmgr::RandomSource> random = chatbotmgr::system_random())
@@ -32,14 +36,20 @@ class TinyStore final : public chatbotmgr::ChatbotStore {
     std::optional<chatbotmgr::Chatbot> replace_key(std::string_view org_id, std::string_view id,
                                                    const chatbotmgr::Digest& new_digest,
                                                    std::string_view new_prefix) override;
-    std::optional<chatbotmgr::Chatbot> find_by_key_digest(
+    std::optional<chatbotmgr::KeyOwner> find_by_key_digest(
         const chatbotmgr::Digest& digest) override;
     std::optional<chatbotmgr::CaptureResult> append_capture(
         std::string_view chatbot_id, const chatbotmgr::CaptureBatch& batch) override;
+    void ping() override {}
+    // Grows after every remove and replace_key, before they return.
+    std::optional<std::uint64_t> key_generation() const noexcept override {
+        return key_generation_.load();
+    }
+
+    // StoreInspection.
     bool record_analysis(std::string_view chatbot_id, std::string_view conversation_id,
                          std::string_view kind, std::string_view result_json) override;
     chatbotmgr::ChatbotDataCounts count_data(std::string_view chatbot_id) override;
-    void ping() override {}
 
   private:
     struct Row {
@@ -60,6 +70,7 @@ class TinyStore final : public chatbotmgr::ChatbotStore {
     std::map<std::string, Row, std::less<>> rows_;  // by chatbot id
     std::map<chatbotmgr::Digest, std::string> ids_by_digest_;
     std::map<ConversationKey, Conversation> conversations_;
+    std::atomic<std::uint64_t> key_generation_{0};
     std::shared_ptr<chatbotmgr::RandomSource> random_;
 };
 

@@ -10,6 +10,8 @@
 #include <string>
 #include <string_view>
 
+#include <boost/json/object.hpp>
+
 #include "chatbotmgr/memory_store.hpp"
 #include "chatbotmgr/registry.hpp"
 #include "chatbotmgr/testing/fakes.hpp"
@@ -26,10 +28,10 @@ struct TestRegistry {
     std::shared_ptr<MemoryStore> store;
     ChatbotRegistry registry;
 
-    // Creates a chatbot; settings_json must be a JSON object's text.
+    // Creates a chatbot with these settings.
     ChatbotWithKey add_chatbot(std::string_view org_id = "org-test",
                                std::string_view name = "Test bot",
-                               std::string_view settings_json = "{}");
+                               boost::json::object settings = {});
 };
 
 }  // namespace chatbotmgr::testing

@@ -7,6 +7,8 @@
 // handle() never blocks: route and method checks run inline, everything that may touch
 // storage (session check, registry, accounts) runs on the Api's own thread pools: one
 // for reads and logins, one for writes.
+// Errors: the constructor and set_public_origin() throw chatbotmgr::Error; handle() never
+// throws -- every failure becomes its HTTP answer.
 #pragma once
 
 #include <chrono>
@@ -34,8 +36,11 @@ struct ApiOptions {
     // The origin browsers send in Origin for this service ("https://bots.example.com").
     // Cookie-authenticated POST, PATCH and DELETE must carry exactly this Origin, and the
     // session cookie is marked Secure when it starts with "https://".
-    // Default: "http://127.0.0.1:8080".
-    std::string public_origin = "http://127.0.0.1:8080";
+    // Default: empty -- Server::start() sets it to the address it is bound to
+    // ("http://127.0.0.1:<port>", "http://[::1]:<port>"); a host that mounts the Api in
+    // its own server sets it (or calls set_public_origin()), else cookie-authenticated
+    // writes are refused.
+    std::string public_origin;
     // Largest request body of the chatbot and auth routes, in bytes. Default: 65,536.
     std::uint64_t max_body_bytes = 65'536;
     // Largest request body of POST /api/v1/capture, in bytes. Default: 1,048,576.
@@ -86,9 +91,13 @@ class Api {
     using Response = boost::beast::http::response<boost::beast::http::string_body>;
 
     // accounts is optional: with it, POST /api/v1/auth/login and /logout are served.
+    // Throws Error(invalid_argument) naming "registry", "sessions" (null) or
+    // "public_origin" (not an http:// or https:// origin) before any thread starts.
     Api(std::shared_ptr<ChatbotRegistry> registry, std::shared_ptr<SessionCheck> sessions,
         ApiOptions options = {}, std::shared_ptr<Accounts> accounts = nullptr);
-    // Waits for the blocking work that is still running (see stop()).
+    // Waits for the blocking work that is still queued (see stop()). It may run anywhere,
+    // even on a thread of the Api's own pools (when a host's done callback held the last
+    // owner): then it returns at once and the pools wind down on a thread of their own.
     ~Api();
     Api(const Api&) = delete;
     Api& operator=(const Api&) = delete;
@@ -102,13 +111,21 @@ class Api {
     std::uint64_t body_limit(std::string_view target) const noexcept;
 
     // Answers request. done is called exactly once, either before handle() returns or
-    // later on a thread of the blocking pool; it must not block.
+    // later on a thread of the blocking pool; it must not block. The answer to HEAD is the
+    // answer to GET without its body (Content-Length is that of the GET body).
     void handle(Request request, RequestContext context, std::function<void(Response)> done);
     // The same on the calling thread (which then blocks on storage).
     Response handle_sync(Request request, RequestContext context = {});
 
-    // Finishes the blocking work already queued and stops the pool. Later calls of
-    // handle() answer 503. Idempotent.
+    // Sets ApiOptions::public_origin (normalized: lowercase, no trailing '/'). Only before
+    // the first request; Server::start() calls it when the option was left empty. Throws
+    // Error(invalid_argument, field "public_origin") when it is not an origin or when the
+    // Api has already answered a request.
+    void set_public_origin(std::string origin);
+
+    // Finishes the blocking work already queued and stops the pools. Later calls of
+    // handle() answer 503. Idempotent. Called from one of the Api's own threads it only
+    // refuses new work (it cannot wait for itself).
     void stop();
 
     const ApiOptions& options() const noexcept;

@@ -7,6 +7,9 @@
 // Requests on one connection are answered in order, one at a time; pipelined requests
 // wait in the connection's bounded read buffer (and then in the kernel) until it is
 // their turn.
+//
+// Errors: every method throws chatbotmgr::Error (error.hpp): invalid_argument for a bad
+// option or a call out of order, unavailable when the address cannot be bound.
 #pragma once
 
 #include <chrono>
@@ -57,27 +60,41 @@ struct ServerOptions {
 
 class Server {
   public:
-    // Binds and listens now (throws boost::system::system_error when it cannot), on an
-    // io_context of its own that run() drives. Nothing is accepted before start().
+    // Binds and listens now, on an io_context of its own that run() drives. Nothing is
+    // accepted before start(). Throws Error(invalid_argument, field "address") for an
+    // address that is not an IP literal, Error(unavailable) when it cannot bind or listen.
     explicit Server(ServerOptions options);
     // The same on the host's io_context, which the host runs.
     Server(boost::asio::io_context& io, ServerOptions options);
-    // Call stop() and let run() return (or the host's io_context run out of work) first.
+    // Stops as stop() does, through the server's executor (never touching the listener or
+    // a connection from the calling thread): the host's io_context finishes the stop and
+    // then runs out of the server's work. With an io_context of its own, let run() return
+    // first.
     ~Server();
     Server(const Server&) = delete;
     Server& operator=(const Server&) = delete;
 
-    // The port actually bound (useful with port 0, e.g. to build the public origin).
+    // The port actually bound (useful with port 0).
     std::uint16_t port() const noexcept;
-    // Starts accepting connections and answering them with api. Once only.
+    // "http://<bound address>:<port>" ("http://[::1]:8080" for IPv6): what start() gives
+    // an Api whose ApiOptions::public_origin is empty.
+    std::string bound_origin() const;
+    // Starts accepting connections and answering them with api; sets the api's public
+    // origin to bound_origin() when it has none. Once only. Throws Error(invalid_argument)
+    // for a null api or a second call.
     void start(std::shared_ptr<Api> api);
     // Runs the io_context on io_threads threads (the caller's included) until stop() has
-    // finished and nothing is left to do. Call start() first.
+    // finished and nothing is left to do. Throws Error(invalid_argument) before start().
     void run();
     // Graceful stop, callable from any thread (a signal handler's completion included):
     // stop accepting, close idle connections, let in-flight requests finish and answer
     // with "Connection: close", then close whatever is left after shutdown_grace.
     void stop();
+    // Calls stop() on SIGINT or SIGTERM (a boost::asio::signal_set on the server's
+    // executor), so that run() returns. Once the stop has begun the server lets go of both
+    // signals (they get their default action again: a second Ctrl-C ends the process).
+    // Throws Error(invalid_argument) when called twice.
+    void stop_on_signals();
     // Number of open connections.
     std::size_t connections() const noexcept;
 

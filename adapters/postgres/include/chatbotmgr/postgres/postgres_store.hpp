@@ -3,8 +3,8 @@
 // Made for several server instances sharing one database: the schema is migrated at
 // construction (serialized by an advisory lock, so instances may start together), every
 // acknowledged write is committed with synchronous_commit=on, and nothing is cached in
-// the process (exclusive_to_this_process() is false, so the registry and Accounts read
-// keys and sessions from the database every time).
+// the process (it reports no key_generation(), so the registry and Accounts read keys and
+// sessions from the database every time).
 //
 // Threading: every method may be called from many threads at once; each call borrows one
 // connection of a pool for its duration.
@@ -58,7 +58,7 @@ struct PostgresOptions {
     std::shared_ptr<RandomSource> random;
 };
 
-class PostgresStore final : public ChatbotStore, public AccountStore {
+class PostgresStore final : public ChatbotStore, public StoreInspection, public AccountStore {
   public:
     // Connects once and migrates (or checks) the schema. Throws Error(unavailable) when
     // the server cannot be reached, Error(invalid_argument) for bad options, and
@@ -81,7 +81,7 @@ class PostgresStore final : public ChatbotStore, public AccountStore {
     std::optional<Chatbot> replace_key(std::string_view org_id, std::string_view id,
                                        const Digest& new_digest,
                                        std::string_view new_prefix) override;
-    std::optional<Chatbot> find_by_key_digest(const Digest& digest) override;
+    std::optional<KeyOwner> find_by_key_digest(const Digest& digest) override;
     std::optional<CaptureResult> append_capture(std::string_view chatbot_id,
                                                 const CaptureBatch& batch) override;
     bool record_analysis(std::string_view chatbot_id, std::string_view conversation_id,
@@ -93,7 +93,8 @@ class PostgresStore final : public ChatbotStore, public AccountStore {
     Organization find_or_create_organization(std::string_view name,
                                              std::string_view new_id) override;
     std::optional<Organization> find_organization(std::string_view id) override;
-    void insert_user(const User& user, std::string_view password_hash) override;
+    void insert_user(const User& user, std::string_view email_lower,
+                     std::string_view password_hash) override;
     std::optional<std::pair<User, std::string>> find_user_by_email(
         std::string_view email_lower) override;
     std::size_t count_users() override;
@@ -103,7 +104,6 @@ class PostgresStore final : public ChatbotStore, public AccountStore {
     std::size_t delete_expired_sessions(std::chrono::sys_seconds now) override;
 
     // Other server instances change the same database.
-    bool exclusive_to_this_process() const override { return false; }
 
   private:
     struct Impl;

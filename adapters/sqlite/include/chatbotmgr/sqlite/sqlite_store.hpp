@@ -61,11 +61,13 @@ struct ConnectionSettings {
     int user_version = 0;  // schema version of the file
 };
 
-class SqliteStore final : public ChatbotStore, public AccountStore {
+class SqliteStore final : public ChatbotStore, public StoreInspection, public AccountStore {
   public:
-    // Opens (creating when missing) and migrates the database. Throws Error(unavailable)
-    // when the file cannot be opened, is not a database, or has a schema newer than this
-    // build knows.
+    // Opens (creating when missing, with mode 0600) and migrates the database. Any number
+    // of SqliteStore objects in one process may share a file; another process may not:
+    // the first store takes an exclusive lock on "<path>-lock" for its process.
+    // Throws Error(unavailable) when the file cannot be opened, is not a database, has a
+    // schema newer than this build knows, or is open in another process.
     explicit SqliteStore(SqliteOptions options = {});
     // Finishes every queued write, then closes the connections.
     ~SqliteStore() override;
@@ -87,22 +89,24 @@ class SqliteStore final : public ChatbotStore, public AccountStore {
     std::optional<Chatbot> replace_key(std::string_view org_id, std::string_view id,
                                        const Digest& new_digest,
                                        std::string_view new_prefix) override;
-    std::optional<Chatbot> find_by_key_digest(const Digest& digest) override;
+    std::optional<KeyOwner> find_by_key_digest(const Digest& digest) override;
     std::optional<CaptureResult> append_capture(std::string_view chatbot_id,
                                                 const CaptureBatch& batch) override;
     bool record_analysis(std::string_view chatbot_id, std::string_view conversation_id,
                          std::string_view kind, std::string_view result_json) override;
     ChatbotDataCounts count_data(std::string_view chatbot_id) override;
     void ping() override;
-    // True: SQLite locks the file, but another process could still open it; the store
-    // assumes the file is this process's own (the bundled server's deployment).
-    bool exclusive_to_this_process() const override { return true; }
+    // Shared by every SqliteStore over the same file in this process; another process
+    // cannot open the file meanwhile (see the constructor), so the generations are exact.
+    std::optional<std::uint64_t> key_generation() const noexcept override;
+    std::optional<std::uint64_t> session_generation() const noexcept override;
 
     // AccountStore.
     Organization find_or_create_organization(std::string_view name,
                                              std::string_view new_id) override;
     std::optional<Organization> find_organization(std::string_view id) override;
-    void insert_user(const User& user, std::string_view password_hash) override;
+    void insert_user(const User& user, std::string_view email_lower,
+                     std::string_view password_hash) override;
     std::optional<std::pair<User, std::string>> find_user_by_email(
         std::string_view email_lower) override;
     std::size_t count_users() override;

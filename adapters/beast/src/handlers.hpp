@@ -1,0 +1,101 @@
+// Internal: one handler per (route, method) of the route table, and the Call they get.
+//
+// A handler runs after the checks of api.cpp have passed (route, method, credentials,
+// CSRF, body size and media type), so it only decodes the body, calls the core and
+// encodes the answer. It reports failures by throwing chatbotmgr::Error, which the
+// pipeline turns into the matching HTTP error.
+#pragma once
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "chatbotmgr/accounts.hpp"
+#include "chatbotmgr/beast/api.hpp"
+#include "chatbotmgr/beast/session_check.hpp"
+#include "chatbotmgr/registry.hpp"
+#include "rate_limiter.hpp"
+#include "responses.hpp"
+#include "routes.hpp"
+
+namespace chatbotmgr::beast::detail {
+
+// What the Api owns that the pipeline and the handlers use. Immutable while serving,
+// except the limiters (thread-safe themselves).
+struct Services {
+    std::shared_ptr<ChatbotRegistry> registry;
+    std::shared_ptr<SessionCheck> sessions;
+    std::shared_ptr<Accounts> accounts;  // null: the login routes do not exist
+    ApiOptions options;                  // public_origin normalized
+    std::string cookie_attributes;       // "; Path=/; HttpOnly; SameSite=Lax[; Secure]"
+    FailureLimiter login_limiter;
+    FailureLimiter auth_limiter;
+
+    Services(std::shared_ptr<ChatbotRegistry> r, std::shared_ptr<SessionCheck> s,
+             std::shared_ptr<Accounts> a, ApiOptions o);
+    void set_public_origin(std::string origin);
+};
+
+// A RequestView over a Beast request.
+class BeastRequestView final : public RequestView {
+  public:
+    explicit BeastRequestView(const Api::Request& req) : req_(req) {}
+    std::string_view method() const noexcept override { return req_.method_string(); }
+    std::string_view target() const noexcept override { return req_.target(); }
+    std::string_view header(std::string_view name) const noexcept override;
+
+  private:
+    const Api::Request& req_;
+};
+
+// One request on its way through the pipeline: what it is, who sent it, how to answer.
+class Call {
+  public:
+    Call(Services& services, const Api::Request& request, const RequestContext& context,
+         const Match& match);
+
+    const Api::Request& request() const noexcept { return request_; }
+    const RequestContext& context() const noexcept { return context_; }
+    const RequestView& view() const noexcept { return view_; }
+    std::string_view body() const noexcept { return request_.body(); }
+    const std::string& chatbot_id() const noexcept { return match_.chatbot_id; }
+    Services& services() const noexcept { return services_; }
+    ChatbotRegistry& registry() const noexcept { return *services_.registry; }
+    Accounts& accounts() const noexcept { return *services_.accounts; }
+
+    // Who the caller proved to be (step 3): a session's principal or a chatbot's key.
+    std::optional<Principal> principal;
+    std::optional<VerifiedKey> key;
+    const std::string& org() const { return principal.value().org_id; }
+
+    ResponseShape shape() const noexcept;
+    Response ok(std::string body) const;
+    Response fail(HttpError e) const;
+    void set_session_cookie(Response& res, std::string_view token) const;
+    // An expired ob_session: what logout answers, also when it answers 401.
+    void clear_session_cookie(Response& res) const;
+
+  private:
+    Services& services_;
+    const Api::Request& request_;
+    const RequestContext& context_;
+    const Match& match_;
+    BeastRequestView view_;
+};
+
+// clang-format off
+Response health(Call& call);          // GET    /healthz
+Response readiness(Call& call);       // GET    /readyz
+Response login(Call& call);           // POST   /api/v1/auth/login
+Response logout(Call& call);          // POST   /api/v1/auth/logout
+Response list_chatbots(Call& call);   // GET    /api/v1/chatbots
+Response create_chatbot(Call& call);  // POST   /api/v1/chatbots
+Response get_chatbot(Call& call);     // GET    /api/v1/chatbots/{id}
+Response update_chatbot(Call& call);  // PATCH  /api/v1/chatbots/{id}
+Response delete_chatbot(Call& call);  // DELETE /api/v1/chatbots/{id}
+Response rotate_key(Call& call);      // POST   /api/v1/chatbots/{id}/rotate-key
+Response capture(Call& call);         // POST   /api/v1/capture
+// clang-format on
+
+}  // namespace chatbotmgr::beast::detail

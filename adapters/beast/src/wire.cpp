@@ -1,0 +1,318 @@
+#include "wire.hpp"
+
+#include <algorithm>
+#include <optional>
+#include <utility>
+
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/string.hpp>
+#include <boost/json/value.hpp>
+
+#include "chatbotmgr/error.hpp"
+#include "chatbotmgr/json.hpp"
+#include "chatbotmgr/secrets.hpp"
+
+namespace chatbotmgr::beast::wire {
+namespace {
+
+namespace json = boost::json;
+
+// ---- Rules shared by the decoders
+
+[[noreturn]] void invalid(const std::string& field, std::string_view what) {
+    throw Error(ErrorCode::invalid_argument, field + " " + std::string(what), field);
+}
+
+[[noreturn]] void wrong_type(const std::string& field, std::string_view expected) {
+    invalid(field, "must be " + std::string(expected));
+}
+
+// At most kMaxEchoedNameBytes of name, never cutting a UTF-8 sequence (the parser has
+// already checked that name is valid UTF-8).
+std::string_view echoable(std::string_view name) noexcept {
+    std::size_t n = std::min(name.size(), kMaxEchoedNameBytes);
+    while (n > 0 && n < name.size() && (static_cast<unsigned char>(name[n]) & 0xC0) == 0x80) --n;
+    return name.substr(0, n);
+}
+
+[[noreturn]] void unknown_field(std::string_view name) {
+    throw Error(ErrorCode::invalid_argument, describe_unknown_field(name),
+                looks_like_secret(name) ? std::string() : std::string(echoable(name)));
+}
+
+// The body as a JSON object (strict parse), or 400.
+json::object body_object(std::string_view body) {
+    json::value v = parse_json_strict(body);
+    if (!v.is_object())
+        throw Error(ErrorCode::invalid_argument, "request body must be a JSON object");
+    return std::move(v.get_object());
+}
+
+std::string string_of(const json::value& v, const std::string& field) {
+    const auto* s = v.if_string();
+    if (!s) wrong_type(field, "a string");
+    return std::string(s->data(), s->size());
+}
+
+json::object object_of(json::value&& v, const std::string& field) {
+    if (!v.is_object()) wrong_type(field, "a JSON object");
+    return std::move(v.get_object());
+}
+
+void require(bool present, const std::string& field) {
+    if (!present) invalid(field, "is required");
+}
+
+// The first kMaxWarnings warnings, then a count of the rest: the answer to a capture stays
+// small whatever the request holds.
+class Warnings {
+  public:
+    void unknown_field(std::string_view prefix, std::string_view name) {
+        if (list_.size() == kMaxWarnings) {
+            ++more_;
+            return;
+        }
+        std::string w(prefix);
+        w += describe_unknown_field(name);
+        w += " ignored";
+        list_.push_back(std::move(w));
+    }
+    std::vector<std::string> take() && {
+        if (more_ > 0)
+            list_.push_back("and " + std::to_string(more_) + " more unknown fields ignored");
+        return std::move(list_);
+    }
+
+  private:
+    std::vector<std::string> list_;
+    std::size_t more_ = 0;
+};
+
+CapturedMessage decode_message(const json::value& v, const std::string& field, Warnings& warnings) {
+    const auto* obj = v.if_object();
+    if (!obj) wrong_type(field, "an object");
+    CapturedMessage m;
+    bool has_role = false, has_content = false;
+    for (const auto& member : *obj) {
+        const std::string_view key = member.key();
+        const auto sub = [&] { return field + "." + std::string(key); };
+        if (key == "role") {
+            m.role = string_of(member.value(), sub());
+            has_role = true;
+        } else if (key == "content") {
+            m.content = string_of(member.value(), sub());
+            has_content = true;
+        } else if (key == "id") {
+            m.external_id = string_of(member.value(), sub());
+        } else if (key == "sentAt") {
+            const auto* s = member.value().if_string();
+            if (!s) wrong_type(sub(), "an RFC 3339 date-time string");
+            m.sent_at = parse_rfc3339(*s);
+            if (!m.sent_at) invalid(sub(), "must be an RFC 3339 date-time");
+        } else {
+            warnings.unknown_field(field + ": ", key);
+        }
+    }
+    require(has_role, field + ".role");
+    require(has_content, field + ".content");
+    return m;
+}
+
+// user.id, when user is an object that has one: a string as is, a number as JSON text.
+std::optional<std::string> external_user_id(const json::value& user) {
+    const auto* obj = user.if_object();
+    const json::value* id = obj ? obj->if_contains("id") : nullptr;
+    if (!id) return std::nullopt;
+    if (const auto* s = id->if_string()) return std::string(s->data(), s->size());
+    if (id->is_number()) return to_compact_json(*id);
+    wrong_type("user.id", "a string or a number");
+}
+
+// Appends {"id":..,"name":..,"api_key_prefix":..,"settings":..,"created_at":..}.
+void append_chatbot(std::string& out, const Chatbot& c) {
+    out += R"({"id":)";
+    append_json_string(out, c.id);
+    out += R"(,"name":)";
+    append_json_string(out, c.name);
+    out += R"(,"api_key_prefix":)";
+    append_json_string(out, c.key_prefix + "...");
+    out += R"(,"settings":)";
+    append_compact_json(out, c.settings);
+    out += R"(,"created_at":")";
+    out += format_rfc3339(c.created_at);
+    out += "\"}";
+}
+
+}  // namespace
+
+// ---- Request bodies
+
+NewChatbot decode_new_chatbot(std::string_view body) {
+    NewChatbot out;
+    bool has_name = false;
+    for (auto& member : body_object(body)) {
+        const std::string_view key = member.key();
+        if (key == "name") {
+            out.name = string_of(member.value(), "name");
+            has_name = true;
+        } else if (key == "settings") {
+            out.settings = object_of(std::move(member.value()), "settings");
+        } else {
+            unknown_field(key);
+        }
+    }
+    require(has_name, "name");
+    return out;
+}
+
+ChatbotPatch decode_chatbot_patch(std::string_view body) {
+    ChatbotPatch out;
+    for (auto& member : body_object(body)) {
+        const std::string_view key = member.key();
+        if (key == "name")
+            out.name = string_of(member.value(), "name");
+        else if (key == "settings")
+            out.settings_patch = object_of(std::move(member.value()), "settings");
+        else
+            unknown_field(key);
+    }
+    return out;
+}
+
+CaptureRequest decode_capture(std::string_view body) {
+    CaptureBatch batch;
+    Warnings warnings;
+    bool has_conversation = false, has_messages = false;
+    for (auto& member : body_object(body)) {
+        const std::string_view key = member.key();
+        json::value& v = member.value();
+        if (key == "conversationId") {
+            batch.external_conversation_id = string_of(v, "conversationId");
+            has_conversation = true;
+        } else if (key == "messages") {
+            auto* messages = v.if_array();
+            if (!messages) wrong_type("messages", "an array");
+            batch.messages.reserve(messages->size());
+            for (std::size_t i = 0; i < messages->size(); ++i)
+                batch.messages.push_back(decode_message(
+                    (*messages)[i], "messages[" + std::to_string(i) + "]", warnings));
+            has_messages = true;
+        } else if (key == "user" || key == "organization" || key == "session" || key == "custom") {
+            // Their shape and limits are the core's rules (validate_capture).
+            if (key == "user") batch.external_user_id = external_user_id(v);
+            batch.metadata[key] = std::move(v);
+        } else {
+            warnings.unknown_field({}, key);
+        }
+    }
+    require(has_conversation, "conversationId");
+    require(has_messages, "messages");
+    return {std::move(batch), std::move(warnings).take()};
+}
+
+LoginRequest decode_login(std::string_view body) {
+    LoginRequest out;
+    bool has_email = false, has_password = false;
+    for (const auto& member : body_object(body)) {
+        const std::string_view key = member.key();
+        if (key == "email") {
+            out.email = string_of(member.value(), "email");
+            has_email = true;
+        } else if (key == "password") {
+            out.password = string_of(member.value(), "password");
+            has_password = true;
+        } else {
+            unknown_field(key);
+        }
+    }
+    require(has_email, "email");
+    require(has_password, "password");
+    return out;
+}
+
+void decode_no_body(std::string_view body) {
+    if (body.empty()) return;
+    const json::object o = body_object(body);
+    if (!o.empty()) unknown_field(o.begin()->key());
+}
+
+std::string describe_unknown_field(std::string_view name) {
+    if (looks_like_secret(name)) return "unknown field";
+    std::string out = "unknown field ";
+    append_json_string(out, echoable(name));
+    return out;
+}
+
+// ---- Answers
+
+std::string encode_chatbot(const Chatbot& chatbot) {
+    std::string out;
+    out.reserve(160 + chatbot.name.size());
+    append_chatbot(out, chatbot);
+    return out;
+}
+
+std::string encode_chatbot_list(const std::vector<Chatbot>& chatbots) {
+    std::string out = "[";
+    out.reserve(2 + 192 * chatbots.size());
+    for (const auto& c : chatbots) {
+        if (out.size() > 1) out += ',';
+        append_chatbot(out, c);
+    }
+    out += ']';
+    return out;
+}
+
+std::string encode_chatbot_with_key(const ChatbotWithKey& created) {
+    std::string out = R"({"ok":true,"chatbot":)";
+    append_chatbot(out, created.chatbot);
+    out += R"(,"apiKey":)";
+    append_json_string(out, created.api_key);
+    out += '}';
+    return out;
+}
+
+std::string encode_login(const LoginResult& login) {
+    std::string out = R"({"ok":true,"token":)";
+    append_json_string(out, login.token);
+    out += R"(,"user":{"id":)";
+    append_json_string(out, login.user.id);
+    out += R"(,"email":)";
+    append_json_string(out, login.user.email);
+    out += R"(},"organization":{"id":)";
+    append_json_string(out, login.organization.id);
+    out += R"(,"name":)";
+    append_json_string(out, login.organization.name);
+    out += "}}";
+    return out;
+}
+
+std::string encode_capture(const CaptureResult& result, const std::vector<std::string>& warnings) {
+    std::string out = R"({"ok":true,"conversationId":)";
+    append_json_string(out, result.conversation_id);
+    out += R"(,"messagesStored":)";
+    out += std::to_string(result.messages_stored);
+    out += R"(,"analysisQueued":false,"warnings":[)";
+    for (std::size_t i = 0; i < warnings.size(); ++i) {
+        if (i) out += ',';
+        append_json_string(out, warnings[i]);
+    }
+    out += "]}";
+    return out;
+}
+
+std::string encode_ok() {
+    return R"({"ok":true})";
+}
+
+std::string encode_error(std::string_view code, std::string_view message) {
+    std::string out = R"({"ok":false,"error":{"code":)";
+    append_json_string(out, code);
+    out += R"(,"message":)";
+    append_json_string(out, message);
+    out += "}}";
+    return out;
+}
+
+}  // namespace chatbotmgr::beast::wire
