@@ -7,7 +7,8 @@ set -euo pipefail
 
 profile=${1:-build}
 packages=(g++ cmake ninja-build pkg-config libboost1.81-dev libboost-json1.81-dev
-          libsqlitecpp-dev libsqlite3-dev libsodium-dev libpq-dev)
+          libboost-program-options1.81-dev libsqlitecpp-dev libsqlite3-dev libsodium-dev
+          libpq-dev)
 case "$profile" in
   build) ;;
   test) packages+=(catch2 clang libclang-rt-14-dev postgresql curl python3 python3-yaml

@@ -19,6 +19,8 @@
 #   readme            the README's embedding snippet (C++ and CMake), built and run
 #   add-subdirectory  a host that add_subdirectory()s the source tree
 #   fetchcontent      a host that gets it through FetchContent
+#   postgres-option   CHATBOTMGR_BUILD_POSTGRES without libpq: the default (AUTO) skips the
+#                     adapter with a note, ON fails and names libpq-dev
 set -euo pipefail
 
 step=${1:?step}
@@ -182,6 +184,35 @@ fetchcontent)
         -DFETCHCONTENT_FULLY_DISCONNECTED=ON
     build "$WORK/fetch-build" consumer
     "$WORK/fetch-build/consumer"
+    ;;
+
+postgres-option)
+    # libpq hidden from both of the adapter's ways to find it: CMake's FindPostgreSQL and
+    # pkg-config (whose search path then holds libsodium only, which the core needs).
+    command -v pkg-config >/dev/null || fail "pkg-config is not installed"
+    dir=$WORK/no-libpq
+    rm -rf "$dir"
+    mkdir -p "$dir/pkgconfig"
+    ln -s "$(pkg-config --variable=pcfiledir libsodium)/libsodium.pc" "$dir/pkgconfig/"
+    without_libpq() {  # without_libpq <build dir> [cmake args...]
+        local build=$1
+        shift
+        env -u PKG_CONFIG_PATH PKG_CONFIG_LIBDIR="$dir/pkgconfig" \
+            "$CMAKE" -S "$SRC" -B "$build" -G "$GENERATOR" -DCMAKE_CXX_COMPILER="$CXX_COMPILER" \
+            -DCMAKE_DISABLE_FIND_PACKAGE_PostgreSQL=ON -DCHATBOTMGR_BUILD_TESTS=OFF \
+            -DCHATBOTMGR_BUILD_EXAMPLES=OFF -DCHATBOTMGR_BUILD_TESTING_KIT=OFF \
+            -DCHATBOTMGR_INSTALL=OFF "$@"
+    }
+    without_libpq "$dir/default" >"$dir/default.log" 2>&1 ||
+        { cat "$dir/default.log"; fail "the default configuration failed without libpq"; }
+    grep -q 'libpq not found; skipping the PostgreSQL adapter' "$dir/default.log" ||
+        { cat "$dir/default.log"; fail "the default configuration did not say it skipped the adapter"; }
+    if without_libpq "$dir/on" -DCHATBOTMGR_BUILD_POSTGRES=ON >"$dir/on.log" 2>&1; then
+        fail "CHATBOTMGR_BUILD_POSTGRES=ON configured without libpq"
+    fi
+    grep -q 'libpq-dev' "$dir/on.log" || { cat "$dir/on.log"; fail "the failure does not name libpq-dev"; }
+    echo "without libpq: the default skips the adapter; CHATBOTMGR_BUILD_POSTGRES=ON fails:"
+    sed -n '/CMake Error/,/^$/p' "$dir/on.log"
     ;;
 
 *)
