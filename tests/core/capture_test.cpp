@@ -5,18 +5,15 @@
 #include "chatbotmgr/capture.hpp"
 #include "chatbotmgr/error.hpp"
 #include "chatbotmgr/json.hpp"
+#include "chatbotmgr/testing/errors.hpp"
 
 using namespace chatbotmgr;
 
 namespace {
 std::string field_of(std::string_view body) {
-    try {
-        capture_from_json(parse_json_strict(body));
-    } catch (const Error& e) {
-        if (e.code() == ErrorCode::invalid_argument)
-            return e.field().empty() ? "<body>" : e.field();
-    }
-    return "<accepted>";
+    const auto e = testing::error_of([&] { capture_from_json(parse_json_strict(body)); });
+    if (!e || e->code() != ErrorCode::invalid_argument) return "<accepted>";
+    return e->field().empty() ? "<body>" : e->field();
 }
 const char* kExample = R"({
   "conversationId": "conv_123",

@@ -10,9 +10,9 @@
 #include "chatbotmgr/json.hpp"
 #include "chatbotmgr/memory_store.hpp"
 #include "chatbotmgr/registry.hpp"
+#include "chatbotmgr/testing/errors.hpp"
 #include "chatbotmgr/testing/fakes.hpp"
 #include "chatbotmgr/testing/test_registry.hpp"
-#include "error_of.hpp"
 
 using namespace chatbotmgr;
 namespace json = boost::json;
@@ -68,12 +68,12 @@ TEST_CASE_METHOD(Fixture, "list is newest first, ties by id descending, scoped t
 
 TEST_CASE_METHOD(Fixture, "another organization's chatbot behaves exactly like a missing one") {
     const auto bot = registry.create("org-a", named("a")).chatbot;
-    CHECK(test::code_of([&] { registry.get("org-b", bot.id); }) == ErrorCode::not_found);
-    CHECK(test::code_of([&] {
+    CHECK(testing::code_of([&] { registry.get("org-b", bot.id); }) == ErrorCode::not_found);
+    CHECK(testing::code_of([&] {
               registry.update("org-b", bot.id, {"x", std::nullopt});
           }) == ErrorCode::not_found);
-    CHECK(test::code_of([&] { registry.rotate_key("org-b", bot.id); }) == ErrorCode::not_found);
-    CHECK(test::code_of([&] { registry.remove("org-b", bot.id); }) == ErrorCode::not_found);
+    CHECK(testing::code_of([&] { registry.rotate_key("org-b", bot.id); }) == ErrorCode::not_found);
+    CHECK(testing::code_of([&] { registry.remove("org-b", bot.id); }) == ErrorCode::not_found);
     CHECK(registry.get("org-a", bot.id).name == "a");  // untouched
 }
 
@@ -81,8 +81,8 @@ TEST_CASE_METHOD(Fixture, "ids that are not lowercase canonical UUIDs are not fo
     const auto bot = registry.create("org-a", named("a")).chatbot;
     std::string upper = bot.id;
     for (char& ch : upper) ch = static_cast<char>(std::toupper(ch));
-    CHECK(test::code_of([&] { registry.get("org-a", upper); }) == ErrorCode::not_found);
-    CHECK(test::code_of([&] { registry.get("org-a", "nope"); }) == ErrorCode::not_found);
+    CHECK(testing::code_of([&] { registry.get("org-a", upper); }) == ErrorCode::not_found);
+    CHECK(testing::code_of([&] { registry.get("org-a", "nope"); }) == ErrorCode::not_found);
 }
 
 TEST_CASE_METHOD(Fixture, "update replaces the name and deep-merges settings") {
@@ -104,12 +104,12 @@ TEST_CASE_METHOD(Fixture, "an empty patch returns the chatbot unchanged") {
 
 TEST_CASE_METHOD(Fixture, "validation happens before existence, and a bad patch writes nothing") {
     const auto bot = registry.create("org-a", {"a", json::object{{"k", 1}}}).chatbot;
-    CHECK(test::code_of([&] {
+    CHECK(testing::code_of([&] {
               registry.update("org-a", "5b0a3f9e-2c1d-4e8f-9a7b-1c2d3e4f5a6b", {"", {}});
           }) == ErrorCode::invalid_argument);
     // A merge whose result is over the size limit is rejected as a whole.
     const std::string big(kMaxSettingsBytes, 'x');
-    CHECK(test::code_of([&] {
+    CHECK(testing::code_of([&] {
               registry.update("org-a", bot.id, {"new name", json::object{{"big", big}}});
           }) == ErrorCode::invalid_argument);
     CHECK(registry.get("org-a", bot.id) == bot);
@@ -119,8 +119,9 @@ TEST_CASE_METHOD(Fixture, "settings size is checked on the merged result, the li
     const std::string filler(kMaxSettingsBytes - std::string(R"({"a":""})").size(), 'x');
     const auto bot = registry.create("org-a", {"a", json::object{{"a", filler}}}).chatbot;
     CHECK(bot.settings_json.size() == kMaxSettingsBytes);
-    CHECK(test::code_of([&] { registry.update("org-a", bot.id, settings_patch(R"({"b":1})")); }) ==
-          ErrorCode::invalid_argument);
+    CHECK(testing::code_of([&] {
+              registry.update("org-a", bot.id, settings_patch(R"({"b":1})"));
+          }) == ErrorCode::invalid_argument);
     // Shrinking one member makes room for another.
     CHECK_NOTHROW(registry.update("org-a", bot.id, settings_patch(R"({"a":"short","b":1})")));
 }
@@ -131,7 +132,7 @@ TEST_CASE_METHOD(Fixture, "rotate_key kills the old key at once and changes the 
     const auto rotated = registry.rotate_key("org-a", created.chatbot.id);
     CHECK(rotated.api_key != created.api_key);
     CHECK(rotated.chatbot.key_prefix == rotated.api_key.substr(0, 14));
-    CHECK(test::code_of([&] { registry.authenticate(created.api_key); }) ==
+    CHECK(testing::code_of([&] { registry.authenticate(created.api_key); }) ==
           ErrorCode::unauthenticated);
     CHECK(registry.authenticate(rotated.api_key).key_prefix == rotated.chatbot.key_prefix);
 }
@@ -146,11 +147,11 @@ TEST_CASE_METHOD(Fixture, "remove deletes the chatbot, its data, and its key") {
 
     registry.remove("org-a", bot.id);
     CHECK(store->count_data(bot.id) == ChatbotDataCounts{});
-    CHECK(test::code_of([&] { registry.authenticate(created.api_key); }) ==
+    CHECK(testing::code_of([&] { registry.authenticate(created.api_key); }) ==
           ErrorCode::unauthenticated);
-    CHECK(test::code_of([&] { registry.get("org-a", bot.id); }) == ErrorCode::not_found);
-    CHECK(test::code_of([&] { registry.capture(bot, batch); }) == ErrorCode::unauthenticated);
-    CHECK(test::code_of([&] { registry.remove("org-a", bot.id); }) == ErrorCode::not_found);
+    CHECK(testing::code_of([&] { registry.get("org-a", bot.id); }) == ErrorCode::not_found);
+    CHECK(testing::code_of([&] { registry.capture(bot, batch); }) == ErrorCode::unauthenticated);
+    CHECK(testing::code_of([&] { registry.remove("org-a", bot.id); }) == ErrorCode::not_found);
 }
 
 TEST_CASE_METHOD(Fixture, "authenticate returns fresh data after an update") {
@@ -161,21 +162,22 @@ TEST_CASE_METHOD(Fixture, "authenticate returns fresh data after an update") {
 }
 
 TEST_CASE_METHOD(Fixture, "malformed and unknown keys are unauthenticated") {
-    CHECK(test::code_of([&] { registry.authenticate(""); }) == ErrorCode::unauthenticated);
-    CHECK(test::code_of([&] { registry.authenticate("ob_live_nothex"); }) ==
+    CHECK(testing::code_of([&] { registry.authenticate(""); }) == ErrorCode::unauthenticated);
+    CHECK(testing::code_of([&] { registry.authenticate("ob_live_nothex"); }) ==
           ErrorCode::unauthenticated);
-    CHECK(test::code_of([&] {
+    CHECK(testing::code_of([&] {
               registry.authenticate("ob_live_00000000000000000000000000000000");
           }) == ErrorCode::unauthenticated);
 }
 
 TEST_CASE_METHOD(Fixture, "bad input to create is a typed error and writes nothing") {
-    CHECK(test::code_of([&] { registry.create("org-a", named("")); }) ==
+    CHECK(testing::code_of([&] { registry.create("org-a", named("")); }) ==
           ErrorCode::invalid_argument);
-    CHECK(test::code_of([&] {
+    CHECK(testing::code_of([&] {
               registry.create("org-a", {"a", json::array{}});
           }) == ErrorCode::invalid_argument);
-    CHECK(test::code_of([&] { registry.create("", named("a")); }) == ErrorCode::invalid_argument);
+    CHECK(testing::code_of([&] { registry.create("", named("a")); }) ==
+          ErrorCode::invalid_argument);
     CHECK(registry.list("org-a").empty());
 }
 

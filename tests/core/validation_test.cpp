@@ -5,7 +5,7 @@
 #include "chatbotmgr/chatbot.hpp"
 #include "chatbotmgr/error.hpp"
 #include "chatbotmgr/json.hpp"
-#include "error_of.hpp"
+#include "chatbotmgr/testing/errors.hpp"
 
 using namespace chatbotmgr;
 namespace json = boost::json;
@@ -36,19 +36,19 @@ TEST_CASE("name length is counted in code points after trimming") {
     for (int i = 0; i < 100; ++i) hundred_e_acute += "\xC3\xA9";
     CHECK(normalize_name(hundred_e_acute) == hundred_e_acute);
     CHECK(normalize_name("  " + std::string(100, 'x') + "  ").size() == 100);
-    CHECK(test::field_of([] { normalize_name(std::string(101, 'x')); }) == "name");
-    CHECK(test::field_of([] { normalize_name(""); }) != "<no error>");
-    CHECK(test::field_of([] { normalize_name(" \xE2\x80\x83 "); }) == "name");
+    CHECK(testing::field_of([] { normalize_name(std::string(101, 'x')); }) == "name");
+    CHECK(testing::field_of([] { normalize_name(""); }) != "<no error>");
+    CHECK(testing::field_of([] { normalize_name(" \xE2\x80\x83 "); }) == "name");
 }
 
 TEST_CASE("names reject control characters anywhere and invalid UTF-8") {
-    CHECK(test::field_of([] { normalize_name("a\x01z"); }) == "name");
-    CHECK(test::field_of([] { normalize_name("a\x7fz"); }) == "name");
-    CHECK(test::field_of([] { normalize_name(std::string("a\0z", 3)); }) == "name");
-    CHECK(test::field_of([] { normalize_name("\tBot"); }) == "name");
-    CHECK(test::field_of([] { normalize_name("bad \xC3"); }) == "name");
-    CHECK(test::field_of([] { normalize_name("\xED\xA0\x80"); }) == "name");  // surrogate
-    CHECK(test::field_of([] { normalize_name("\xC0\xAF"); }) == "name");      // overlong
+    CHECK(testing::field_of([] { normalize_name("a\x01z"); }) == "name");
+    CHECK(testing::field_of([] { normalize_name("a\x7fz"); }) == "name");
+    CHECK(testing::field_of([] { normalize_name(std::string("a\0z", 3)); }) == "name");
+    CHECK(testing::field_of([] { normalize_name("\tBot"); }) == "name");
+    CHECK(testing::field_of([] { normalize_name("bad \xC3"); }) == "name");
+    CHECK(testing::field_of([] { normalize_name("\xED\xA0\x80"); }) == "name");  // surrogate
+    CHECK(testing::field_of([] { normalize_name("\xC0\xAF"); }) == "name");      // overlong
 }
 
 TEST_CASE("create body: name required, settings optional object") {
@@ -59,26 +59,27 @@ TEST_CASE("create body: name required, settings optional object") {
     REQUIRE(b.settings);
     CHECK(b.settings->as_object().at("x") == 1);
 
-    CHECK(test::field_of([] { new_chatbot_from_json(parse(R"({})")); }) == "name");
-    CHECK(test::field_of([] { new_chatbot_from_json(parse(R"({"name":null})")); }) == "name");
-    CHECK(test::field_of([] { new_chatbot_from_json(parse(R"({"name":7})")); }) == "name");
-    CHECK(test::field_of([] { new_chatbot_from_json(parse(R"({"name":"a","settings":[]})")); }) ==
-          "settings");
-    CHECK(test::field_of([] { new_chatbot_from_json(parse(R"({"name":"a","settings":null})")); }) ==
-          "settings");
-    CHECK(test::code_of([] { new_chatbot_from_json(parse(R"([1])")); }) ==
+    CHECK(testing::field_of([] { new_chatbot_from_json(parse(R"({})")); }) == "name");
+    CHECK(testing::field_of([] { new_chatbot_from_json(parse(R"({"name":null})")); }) == "name");
+    CHECK(testing::field_of([] { new_chatbot_from_json(parse(R"({"name":7})")); }) == "name");
+    CHECK(testing::field_of(
+              [] { new_chatbot_from_json(parse(R"({"name":"a","settings":[]})")); }) == "settings");
+    CHECK(testing::field_of([] {
+              new_chatbot_from_json(parse(R"({"name":"a","settings":null})"));
+          }) == "settings");
+    CHECK(testing::code_of([] { new_chatbot_from_json(parse(R"([1])")); }) ==
           ErrorCode::invalid_argument);
 }
 
 TEST_CASE("unknown fields are named, unless they look like a secret") {
     const Error typo =
-        test::error_of([] { new_chatbot_from_json(parse(R"({"nmae":"x"})")); }).value();
+        testing::error_of([] { new_chatbot_from_json(parse(R"({"nmae":"x"})")); }).value();
     CHECK(typo.field() == "nmae");
     CHECK(std::string(typo.what()).find("nmae") != std::string::npos);
 
     const std::string key = "ob_live_0123456789abcdef0123456789abcdef";
     const Error secret =
-        test::error_of([&] { chatbot_patch_from_json(parse("{\"" + key + "\":1}")); }).value();
+        testing::error_of([&] { chatbot_patch_from_json(parse("{\"" + key + "\":1}")); }).value();
     CHECK(std::string(secret.what()) == "unknown field");
     CHECK(secret.field().empty());
 }
@@ -87,15 +88,15 @@ TEST_CASE("patch body: every member optional, {} allowed") {
     const ChatbotPatch empty = chatbot_patch_from_json(parse("{}"));
     CHECK_FALSE(empty.name);
     CHECK_FALSE(empty.settings_patch);
-    CHECK(test::field_of([] { chatbot_patch_from_json(parse(R"({"name":null})")); }) == "name");
-    CHECK(test::field_of([] { chatbot_patch_from_json(parse(R"({"settings":"x"})")); }) ==
+    CHECK(testing::field_of([] { chatbot_patch_from_json(parse(R"({"name":null})")); }) == "name");
+    CHECK(testing::field_of([] { chatbot_patch_from_json(parse(R"({"settings":"x"})")); }) ==
           "settings");
 }
 
 TEST_CASE("settings depth limit is 32 with the settings object at depth 1") {
     CHECK_NOTHROW(
         new_chatbot_from_json(parse(R"({"name":"a","settings":)" + nested_settings(32) + "}")));
-    CHECK(test::field_of([] {
+    CHECK(testing::field_of([] {
               new_chatbot_from_json(
                   parse(R"({"name":"a","settings":)" + nested_settings(33) + "}"));
           }) == "settings");

@@ -16,7 +16,8 @@
 #   find-package-kit  chatbotmgr::testing from the install: TinyStore under the conformance
 #                     suite, plus every component linked and run
 #   pkg-config        a program built with `pkg-config --cflags --libs chatbotmgr` only
-#   readme            the README's embedding snippet (C++ and CMake), built and run
+#   readme            the README's snippets, built and run: embedding (C++ and CMake), and
+#                     the storage adapter's conformance test with the testing kit's CMake
 #   add-subdirectory  a host that add_subdirectory()s the source tree
 #   fetchcontent      a host that gets it through FetchContent
 #   postgres-option   CHATBOTMGR_BUILD_POSTGRES without libpq: the default (AUTO) skips the
@@ -145,16 +146,16 @@ readme)
     dir=$WORK/readme
     rm -rf "$dir/src"
     mkdir -p "$dir/src" "$dir/run"
-    # The first ```cpp and ```cmake blocks after "## Embedding the library".
+    # extract <section> <lang>: the first ```<lang> block of the README's "## <section>".
     extract() {
-        awk -v lang="$1" '/^## Embedding the library/ { s = 1; next }
+        awk -v section="## $1" -v lang="$2" '$0 == section { s = 1; next }
              s && /^## / { exit }
              s && $0 == "```" lang { c = 1; next }
              c && /^```/ { exit }
              c { print }' "$SRC/README.md"
     }
-    extract cpp >"$dir/src/snippet.cpp"
-    extract cmake >"$dir/src/snippet.cmake"
+    extract "Embedding the library" cpp >"$dir/src/snippet.cpp"
+    extract "Embedding the library" cmake >"$dir/src/snippet.cmake"
     [ -s "$dir/src/snippet.cpp" ] || fail "no C++ snippet after '## Embedding the library'"
     [ -s "$dir/src/snippet.cmake" ] || fail "no CMake snippet after '## Embedding the library'"
     {
@@ -169,6 +170,30 @@ readme)
     (cd "$dir/run" && "$dir/build/my_service") | tee "$dir/output.txt"
     grep -q 'ob_live_' "$dir/output.txt" || fail "the snippet printed no key"
     grep -q 'unauthenticated' "$dir/output.txt" || fail "the old key was not rejected"
+
+    # The storage adapter snippet (the conformance suite over a store), built with the
+    # testing kit's CMake snippet and run.
+    kit=$dir/kit
+    rm -rf "$kit/src"
+    mkdir -p "$kit/src"
+    extract "Writing a storage adapter" cpp >"$kit/src/my_tests.cpp"
+    extract "Testing with chatbotmgr::testing" cmake >"$kit/src/snippet.cmake"
+    [ -s "$kit/src/my_tests.cpp" ] || fail "no C++ snippet after '## Writing a storage adapter'"
+    [ -s "$kit/src/snippet.cmake" ] || fail "no CMake snippet after '## Testing with chatbotmgr::testing'"
+    printf '#define CATCH_CONFIG_MAIN\n#include <catch2/catch.hpp>\n' >"$kit/src/catch_main.cpp"
+    {
+        echo 'cmake_minimum_required(VERSION 3.25)'
+        echo 'project(readme_kit_snippet LANGUAGES CXX)'
+        echo 'enable_testing()'
+        cat "$kit/src/snippet.cmake"
+    } >"$kit/src/CMakeLists.txt"
+    configure "$kit/src" "$kit/build" -DCMAKE_PREFIX_PATH="$PREFIX"
+    build "$kit/build"
+    # Catch2 v2 exits with the number of tests listed.
+    "$kit/build/my_tests" --list-test-names-only >"$kit/tests.txt" || true
+    cases=$(grep -c '^mystore: ' "$kit/tests.txt" || true)
+    [ "$cases" -ge 20 ] || fail "only $cases conformance cases registered by the README snippet"
+    "$kit/build/my_tests"
     ;;
 
 add-subdirectory)
