@@ -68,68 +68,64 @@ install(FILES ${PROJECT_BINARY_DIR}/chatbotmgrConfig.cmake
               ${PROJECT_BINARY_DIR}/chatbotmgrConfigVersion.cmake
         DESTINATION ${CHATBOTMGR_CMAKE_DIR} COMPONENT development)
 
-# pkg-config, for the core. A static libchatbotmgr needs its private dependencies on the
-# consumer's link line as well, so they move from Requires.private/Libs.private to
-# Requires/Libs (plain `pkg-config --libs` then links; no --static needed).
-get_target_property(_chatbotmgr_type chatbotmgr TYPE)
-set(_chatbotmgr_pc_libs "-lboost_json -lboost_container")
-set(_chatbotmgr_pc_cflags "")
-# Boost outside the compiler's default search paths (a custom Boost) needs -I and -L.
-get_target_property(_chatbotmgr_boost_inc Boost::json INTERFACE_INCLUDE_DIRECTORIES)
-foreach(dir IN LISTS _chatbotmgr_boost_inc)
-  if(dir AND NOT dir IN_LIST CMAKE_CXX_IMPLICIT_INCLUDE_DIRECTORIES)
-    string(APPEND _chatbotmgr_pc_cflags " -I${dir}")
+# pkg-config, for the core: the template cmake/chatbotmgr.pc.in, filled in by
+# configure_file(@ONLY) with the few values computed below. A function, so that its
+# variables stay local.
+function(_chatbotmgr_configure_pc_file)
+  # prefix is found from the .pc file's own place, so that `cmake --install --prefix` and a
+  # moved install tree both work; an absolute CMAKE_INSTALL_LIBDIR pins the prefix.
+  if(IS_ABSOLUTE "${CMAKE_INSTALL_LIBDIR}")
+    set(CHATBOTMGR_PC_PREFIX "${CMAKE_INSTALL_PREFIX}")
+  else()
+    set(up "/")
+    cmake_path(RELATIVE_PATH up BASE_DIRECTORY "/${CMAKE_INSTALL_LIBDIR}/pkgconfig")  # ../..
+    set(CHATBOTMGR_PC_PREFIX "\${pcfiledir}/${up}")
   endif()
-endforeach()
-foreach(config RELEASE RELWITHDEBINFO NOCONFIG DEBUG)
-  get_target_property(_chatbotmgr_boost_lib Boost::json IMPORTED_LOCATION_${config})
-  if(_chatbotmgr_boost_lib)
-    get_filename_component(_chatbotmgr_boost_libdir ${_chatbotmgr_boost_lib} DIRECTORY)
-    if(NOT _chatbotmgr_boost_libdir IN_LIST CMAKE_CXX_IMPLICIT_LINK_DIRECTORIES)
-      string(PREPEND _chatbotmgr_pc_libs "-L${_chatbotmgr_boost_libdir} ")
+  # ${prefix}/<dir>, or <dir> itself when it is absolute.
+  cmake_path(ABSOLUTE_PATH CMAKE_INSTALL_LIBDIR BASE_DIRECTORY "\${prefix}"
+             OUTPUT_VARIABLE CHATBOTMGR_PC_LIBDIR)
+  cmake_path(ABSOLUTE_PATH CMAKE_INSTALL_INCLUDEDIR BASE_DIRECTORY "\${prefix}"
+             OUTPUT_VARIABLE CHATBOTMGR_PC_INCLUDEDIR)
+
+  # Boost.JSON and Boost.Container (which it links), with -I and -L only when Boost lies
+  # outside the compiler's default search paths (a custom Boost). LOCATION of an imported
+  # target is its file for whichever configuration it provides.
+  set(cflags "")
+  set(libs "-lboost_json -lboost_container")
+  get_target_property(boost_includes Boost::json INTERFACE_INCLUDE_DIRECTORIES)
+  foreach(dir IN LISTS boost_includes)
+    if(dir AND NOT dir IN_LIST CMAKE_CXX_IMPLICIT_INCLUDE_DIRECTORIES)
+      string(APPEND cflags " -I${dir}")
     endif()
-    break()
+  endforeach()
+  get_target_property(boost_imported Boost::json IMPORTED)
+  if(boost_imported)
+    get_target_property(boost_library Boost::json LOCATION)
+    cmake_path(GET boost_library PARENT_PATH boost_libdir)
+    if(boost_libdir AND NOT boost_libdir IN_LIST CMAKE_CXX_IMPLICIT_LINK_DIRECTORIES)
+      string(PREPEND libs "-L${boost_libdir} ")
+    endif()
   endif()
-endforeach()
-if(_chatbotmgr_type STREQUAL "STATIC_LIBRARY")
-  set(CHATBOTMGR_PC_REQUIRES "libsodium")
-  set(CHATBOTMGR_PC_REQUIRES_PRIVATE "")
-  set(CHATBOTMGR_PC_LIBS "${_chatbotmgr_pc_libs} -pthread")
-  set(CHATBOTMGR_PC_LIBS_PRIVATE "")
-else()
-  set(CHATBOTMGR_PC_REQUIRES "")
-  set(CHATBOTMGR_PC_REQUIRES_PRIVATE "libsodium")
-  set(CHATBOTMGR_PC_LIBS "${_chatbotmgr_pc_libs}")
-  set(CHATBOTMGR_PC_LIBS_PRIVATE "-pthread")
-endif()
-set(CHATBOTMGR_PC_CFLAGS "${_chatbotmgr_pc_cflags}")
-# prefix is found relative to the .pc file itself, so `cmake --install --prefix` and a
-# moved install tree both work.
-if(IS_ABSOLUTE "${CMAKE_INSTALL_LIBDIR}")
-  set(CHATBOTMGR_PC_PREFIX "${CMAKE_INSTALL_PREFIX}")
-else()
-  file(RELATIVE_PATH _chatbotmgr_up "/p/${CMAKE_INSTALL_LIBDIR}/pkgconfig" "/p")
-  string(REGEX REPLACE "/$" "" _chatbotmgr_up "${_chatbotmgr_up}")
-  set(CHATBOTMGR_PC_PREFIX "\${pcfiledir}/${_chatbotmgr_up}")
-  unset(_chatbotmgr_up)
-endif()
-if(IS_ABSOLUTE "${CMAKE_INSTALL_LIBDIR}")
-  set(CHATBOTMGR_PC_LIBDIR "${CMAKE_INSTALL_LIBDIR}")
-else()
-  set(CHATBOTMGR_PC_LIBDIR "\${prefix}/${CMAKE_INSTALL_LIBDIR}")
-endif()
-if(IS_ABSOLUTE "${CMAKE_INSTALL_INCLUDEDIR}")
-  set(CHATBOTMGR_PC_INCLUDEDIR "${CMAKE_INSTALL_INCLUDEDIR}")
-else()
-  set(CHATBOTMGR_PC_INCLUDEDIR "\${prefix}/${CMAKE_INSTALL_INCLUDEDIR}")
-endif()
-configure_file(${PROJECT_SOURCE_DIR}/cmake/chatbotmgr.pc.in ${PROJECT_BINARY_DIR}/chatbotmgr.pc
-               @ONLY)
+  set(CHATBOTMGR_PC_CFLAGS "${cflags}")
+
+  # A static libchatbotmgr needs its private dependencies on the consumer's link line as
+  # well, so they move from Requires.private/Libs.private to Requires/Libs (plain
+  # `pkg-config --libs` then links; no --static needed).
+  get_target_property(type chatbotmgr TYPE)
+  if(type STREQUAL "STATIC_LIBRARY")
+    set(CHATBOTMGR_PC_REQUIRES "libsodium")
+    set(CHATBOTMGR_PC_REQUIRES_PRIVATE "")
+    set(CHATBOTMGR_PC_LIBS "${libs} -pthread")
+    set(CHATBOTMGR_PC_LIBS_PRIVATE "")
+  else()
+    set(CHATBOTMGR_PC_REQUIRES "")
+    set(CHATBOTMGR_PC_REQUIRES_PRIVATE "libsodium")
+    set(CHATBOTMGR_PC_LIBS "${libs}")
+    set(CHATBOTMGR_PC_LIBS_PRIVATE "-pthread")
+  endif()
+  configure_file(${PROJECT_SOURCE_DIR}/cmake/chatbotmgr.pc.in ${PROJECT_BINARY_DIR}/chatbotmgr.pc
+                 @ONLY)
+endfunction()
+_chatbotmgr_configure_pc_file()
 install(FILES ${PROJECT_BINARY_DIR}/chatbotmgr.pc
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig COMPONENT development)
-unset(_chatbotmgr_type)
-unset(_chatbotmgr_pc_libs)
-unset(_chatbotmgr_pc_cflags)
-unset(_chatbotmgr_boost_inc)
-unset(_chatbotmgr_boost_lib)
-unset(_chatbotmgr_boost_libdir)

@@ -7,7 +7,8 @@ set -euo pipefail
 
 profile=${1:-build}
 packages=(g++ cmake ninja-build pkg-config libboost1.81-dev libboost-json1.81-dev
-          libsqlitecpp-dev libsqlite3-dev libsodium-dev libpq-dev)
+          libboost-program-options1.81-dev libsqlitecpp-dev libsqlite3-dev libsodium-dev
+          libpq-dev)
 case "$profile" in
   build) ;;
   test) packages+=(catch2 clang libclang-rt-14-dev postgresql curl python3 python3-yaml
@@ -15,6 +16,12 @@ case "$profile" in
   bench) packages+=(catch2 libbenchmark-dev wrk curl python3) ;;
   *) echo "usage: $0 [build|test|bench]" >&2; exit 2 ;;
 esac
+# tests/openapi runs openapi-typescript, tsc and Redocly CLI from npm: Node.js (>= 20.19
+# for Redocly CLI 2) and npm. Only when missing: a nodejs package that brings its own npm
+# (NodeSource's, on the project's machines) conflicts with Debian's npm package.
+if [ "$profile" = test ] && ! { command -v node && command -v npm; } >/dev/null 2>&1; then
+  packages+=(nodejs npm)
+fi
 
 missing=()
 for p in "${packages[@]}"; do

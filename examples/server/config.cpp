@@ -2,62 +2,49 @@
 
 #include <algorithm>
 #include <cctype>
-#include <limits>
+#include <sstream>
 #include <string_view>
 
 #include <boost/asio/ip/address.hpp>
+#include <boost/program_options.hpp>
 
 namespace chatbotmgr::server {
 
+namespace po = boost::program_options;
+
 namespace {
+
+// --- Values -----------------------------------------------------------------------------
+
+// 1 to 9 decimal digits: small enough that no conversion overflows.
+bool is_number(const std::string& text) {
+    return !text.empty() && text.size() <= 9 &&
+           std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
 
 std::size_t parse_count(const std::string& text, const std::string& what, std::size_t min,
                         std::size_t max) {
-    if (text.empty() || text.size() > 9)
-        throw UsageError(what + ": expected a number, got \"" + text + "\"");
-    std::size_t n = 0;
-    for (char c : text) {
-        if (c < '0' || c > '9')
-            throw UsageError(what + ": expected a number, got \"" + text + "\"");
-        n = n * 10 + static_cast<std::size_t>(c - '0');
-    }
+    if (!is_number(text)) throw UsageError(what + ": expected a number, got \"" + text + "\"");
+    const std::size_t n = std::stoul(text);
     if (n < min || n > max)
         throw UsageError(what + ": must be between " + std::to_string(min) + " and " +
                          std::to_string(max));
     return n;
 }
 
-// Walks "--name value" and "--name=value" pairs.
-class Flags {
-  public:
-    Flags(const std::vector<std::string>& args, std::size_t first) : args_(args), i_(first) {}
+bool parse_on_off(const std::string& text, const std::string& what) {
+    if (text != "on" && text != "off") throw UsageError(what + ": on or off");
+    return text == "on";
+}
 
-    // False at the end; otherwise name and value of the next flag.
-    bool next(std::string& name, std::string& value) {
-        if (i_ >= args_.size()) return false;
-        const std::string& arg = args_[i_++];
-        if (arg == "-h" || arg == "--help") {
-            name = "--help";
-            value.clear();
-            return true;
-        }
-        if (arg.rfind("--", 0) != 0) throw UsageError("unexpected argument \"" + arg + "\"");
-        auto eq = arg.find('=');
-        if (eq != std::string::npos) {
-            name = arg.substr(0, eq);
-            value = arg.substr(eq + 1);
-            return true;
-        }
-        name = arg;
-        if (i_ >= args_.size()) throw UsageError(name + ": missing value");
-        value = args_[i_++];
-        return true;
-    }
-
-  private:
-    const std::vector<std::string>& args_;
-    std::size_t i_;
-};
+// "12h" for 43200 s: the largest unit that divides it.
+std::string format_duration(std::chrono::seconds d) {
+    const long long s = d.count();
+    if (s % 86400 == 0) return std::to_string(s / 86400) + "d";
+    if (s % 3600 == 0) return std::to_string(s / 3600) + "h";
+    if (s % 60 == 0) return std::to_string(s / 60) + "m";
+    return std::to_string(s) + "s";
+}
 
 // A malformed escape stays as it is.
 std::string percent_decode(std::string_view text) {
@@ -77,84 +64,200 @@ std::string percent_decode(std::string_view text) {
 
 bool is_postgres_url(const std::string& v) {
     // The URI prefixes libpq itself recognizes.
-    return v.rfind("postgresql://", 0) == 0 || v.rfind("postgres://", 0) == 0;
+    return v.starts_with("postgresql://") || v.starts_with("postgres://");
 }
 
-// The storage of serve and user add: environment first, then flags, flags winning.
-class StorageFlags {
-  public:
-    StorageFlags(StorageConfig& c,
-                 const std::function<std::optional<std::string>(const char*)>& env)
-        : c_(c) {
-        if (auto v = env("CHATBOTMGR_DB")) {
-            c_.sqlite_path = *v;
-            env_path_ = !v->empty();
-        }
-        if (auto v = env("CHATBOTMGR_STORAGE"))
-            env_path_ = apply(*v, "CHATBOTMGR_STORAGE") || env_path_;
-        if (auto v = env("CHATBOTMGR_PG_POOL"))
-            c_.postgres_pool = parse_count(*v, "CHATBOTMGR_PG_POOL", 1, 1000);
-    }
+// --- The options: one declaration each ---------------------------------------------------
+//
+// A flag --NAME-OF-IT is also read from the variable CHATBOTMGR_NAME_OF_IT, except where
+// noted (user add's --email and --org). The defaults are the member initializers of
+// config.hpp: default_value() only shows them in --help, and a defaulted entry of a
+// variables_map is never applied (Source::operator[] skips it).
 
-    // False when name is not a storage flag.
-    bool take(const std::string& name, const std::string& value) {
-        if (name == "--db") {
-            if (value.empty()) throw UsageError("--db: empty path");
-            if (flag_db_) throw UsageError("--db: given twice");
-            c_.sqlite_path = value;
-            flag_db_ = true;
-        } else if (name == "--storage") {
-            if (flag_storage_) throw UsageError("--storage: given twice");
-            flag_storage_path_ = apply(value, "--storage");
-            flag_storage_ = true;
-        } else if (name == "--pg-pool") {
-            c_.postgres_pool = parse_count(value, "--pg-pool", 1, 1000);
-        } else {
-            return false;
-        }
-        return true;
-    }
+std::string env_variable(std::string_view option) {
+    std::string name = "CHATBOTMGR_";
+    for (char c : option)
+        name += c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    return name;
+}
 
-    // Settles flags against each other and against the environment; true when the
-    // storage was named anywhere (a PostgreSQL URL or an SQLite path).
-    bool finish() {
-        if (flag_db_ && flag_storage_) {
-            if (c_.postgres_url)
-                throw UsageError(
-                    "--db names an SQLite file but --storage a PostgreSQL database; "
-                    "give one");
-            if (flag_storage_path_)
-                throw UsageError("--db and --storage sqlite:PATH both name the file; give one");
-        }
-        // An explicit --db beats a PostgreSQL URL from the environment.
-        if (flag_db_ && !flag_storage_) c_.postgres_url.reset();
-        return c_.postgres_url || flag_db_ || flag_storage_path_ || env_path_;
-    }
+po::typed_value<std::string>* arg(const char* value_name) {
+    return po::value<std::string>()->value_name(value_name);
+}
 
-  private:
-    // One --storage value; true when it named an SQLite file. The value is never echoed:
-    // it may hold a password.
-    bool apply(const std::string& value, const std::string& what) {
-        if (is_postgres_url(value)) {
-            c_.postgres_url = value;
-            return false;
-        }
-        if (value == "sqlite" || value.rfind("sqlite:", 0) == 0) {
-            c_.postgres_url.reset();
-            if (value.size() <= 7) return false;
-            c_.sqlite_path = value.substr(7);
-            return true;
-        }
-        throw UsageError(what +
-                         ": expected postgres://..., postgresql://..., sqlite:PATH or sqlite");
-    }
+po::typed_value<std::string>* arg(const char* value_name, const std::string& shown_default) {
+    return arg(value_name)->default_value(shown_default);
+}
 
-    StorageConfig& c_;
-    bool env_path_ = false;
-    bool flag_db_ = false;
-    bool flag_storage_ = false;
-    bool flag_storage_path_ = false;
+// add_options() for flags that the environment can give as well: the help names the
+// variable.
+struct EnvOptions {
+    po::options_description& options;
+
+    EnvOptions& operator()(const char* name, const po::value_semantic* value,
+                           const std::string& help) {
+        options.add_options()(name, value, (help + "\n(env " + env_variable(name) + ")").c_str());
+        return *this;
+    }
 };
+
+constexpr unsigned kHelpWidth = 100;
+
+// clang-format off
+po::options_description storage_options() {
+    const StorageConfig d;
+    po::options_description o("Storage (serve and user add)", kHelpWidth, kHelpWidth / 2);
+    EnvOptions{o}
+        ("db", arg("PATH", d.sqlite_path), "SQLite database file, created if missing")
+        ("storage", arg("URL"),
+         "postgres://... or postgresql://... (a libpq URI): PostgreSQL, shared by any number "
+         "of instances; sqlite:PATH: the same as --db PATH; sqlite or nothing: SQLite at --db")
+        ("pg-pool", arg("N", std::to_string(d.postgres_pool)), "most PostgreSQL connections");
+    return o;
+}
+
+po::options_description serve_options() {
+    const ServeConfig d;
+    po::options_description o("serve", kHelpWidth, kHelpWidth / 2);
+    EnvOptions{o}
+        ("listen", arg("HOST:PORT", d.listen_host + ":" + std::to_string(d.listen_port)),
+         "address to listen on (port 0: any free port)")
+        ("threads", arg("N"), "I/O threads; default one per CPU")
+        ("max-connections", arg("N", std::to_string(d.max_connections)),
+         "open connections at most (more get a 503 and are closed)")
+        ("session-ttl", arg("DURATION", format_duration(d.session_ttl)),
+         "login session lifetime, e.g. 12h, 30m, 3600s, 2d")
+        ("public-origin", arg("URL"),
+         "default http://<listen>; cookie-authenticated writes must send this Origin")
+        ("access-log", arg("on|off", d.access_log ? "on" : "off"),
+         "one line per request on stderr");
+    return o;
+}
+
+po::options_description user_add_options() {
+    po::options_description o("user add (the password comes on stdin)", kHelpWidth,
+                              kHelpWidth / 2);
+    o.add_options()
+        ("email", arg("EMAIL"), "the new user's email (required)")
+        ("org", arg("NAME"), "its organization, created if missing (required)");
+    return o;
+}
+// clang-format on
+
+po::options_description help_option() {
+    po::options_description o(kHelpWidth, kHelpWidth / 2);
+    o.add_options()("help,h", "print this help");
+    return o;
+}
+
+// --- Sources: the environment, then the command line over it ----------------------------
+
+// The flags after the command words; throws UsageError naming the command.
+po::variables_map parse_flags(const std::vector<std::string>& args, std::size_t first,
+                              const po::options_description& options, const std::string& command) {
+    po::options_description all = help_option();
+    all.add(options);
+    // Collects stray words, so that the message can name the first one.
+    all.add_options()("unexpected", po::value<std::vector<std::string>>());
+    po::positional_options_description positional;
+    positional.add("unexpected", -1);
+
+    po::variables_map vm;
+    try {
+        po::store(po::command_line_parser(std::vector(args.begin() + first, args.end()))
+                      .options(all)
+                      .positional(positional)
+                      .style(po::command_line_style::unix_style &
+                             ~po::command_line_style::allow_guessing)  // no --thr for --threads
+                      .run(),
+                  vm);
+    } catch (const po::error& e) {
+        throw UsageError(command + ": " + e.what());
+    }
+    if (vm.count("unexpected"))
+        throw UsageError(command + ": unexpected argument \"" +
+                         vm["unexpected"].as<std::vector<std::string>>().front() + "\"");
+    return vm;
+}
+
+// The CHATBOTMGR_* variables of options; any other variable is ignored.
+po::variables_map parse_environment(const po::options_description& options) {
+    const auto option_of = [&options](const std::string& variable) -> std::string {
+        for (const auto& option : options.options())
+            if (env_variable(option->long_name()) == variable) return option->long_name();
+        return {};  // not ours (CHATBOTMGR_TEST_PG, PATH, ...)
+    };
+    po::variables_map vm;
+    po::store(po::parse_environment(options, option_of), vm);
+    return vm;
+}
+
+// One source of values; messages name its flags (--threads) or variables
+// (CHATBOTMGR_THREADS).
+struct Source {
+    const po::variables_map& values;
+    bool environment;
+
+    // The value when this source gave the option; nullptr otherwise (also for a default).
+    const std::string* operator[](const char* option) const {
+        auto it = values.find(option);
+        if (it == values.end() || it->second.defaulted()) return nullptr;
+        return &it->second.as<std::string>();
+    }
+
+    std::string name(const char* option) const {
+        return environment ? env_variable(option) : std::string("--") + option;
+    }
+};
+
+// --db, --storage and --pg-pool from one source; true when it named an SQLite file (--db
+// PATH or --storage sqlite:PATH). The --storage value is never echoed: it may hold a
+// password.
+bool apply_storage(StorageConfig& c, const Source& s) {
+    const std::string* db = s["db"];
+    const std::string* storage = s["storage"];
+    bool named_file = false;
+    if (db) {
+        if (db->empty()) throw UsageError(s.name("db") + ": empty path");
+        c.sqlite_path = *db;
+        c.postgres_url.reset();  // --db beats a PostgreSQL URL from the environment
+        named_file = true;
+    }
+    if (storage) {
+        // Within the environment CHATBOTMGR_STORAGE wins over CHATBOTMGR_DB; on the command
+        // line the two flags must agree.
+        const bool both_flags = db && !s.environment;
+        if (is_postgres_url(*storage)) {
+            if (both_flags)
+                throw UsageError(
+                    "--db names an SQLite file but --storage a PostgreSQL database; give one");
+            c.postgres_url = *storage;
+        } else if (*storage == "sqlite" || storage->starts_with("sqlite:")) {
+            c.postgres_url.reset();
+            if (storage->size() > 7) {
+                if (both_flags)
+                    throw UsageError("--db and --storage sqlite:PATH both name the file; give one");
+                c.sqlite_path = storage->substr(7);
+                named_file = true;
+            }
+        } else {
+            throw UsageError(s.name("storage") +
+                             ": expected postgres://..., postgresql://..., sqlite:PATH or sqlite");
+        }
+    }
+    if (auto v = s["pg-pool"]) c.postgres_pool = parse_count(*v, s.name("pg-pool"), 1, 1000);
+    return named_file;
+}
+
+void apply_serve(ServeConfig& c, const Source& s) {
+    if (auto v = s["listen"]) parse_listen(*v, s.name("listen"), c.listen_host, c.listen_port);
+    if (auto v = s["threads"]) c.threads = parse_count(*v, s.name("threads"), 1, 256);
+    if (auto v = s["max-connections"])
+        c.max_connections = parse_count(*v, s.name("max-connections"), 1, 1'000'000);
+    if (auto v = s["session-ttl"]) c.session_ttl = parse_duration(*v, s.name("session-ttl"));
+    if (auto v = s["public-origin"]) c.public_origin = parse_origin(*v, s.name("public-origin"));
+    if (auto v = s["access-log"]) c.access_log = parse_on_off(*v, s.name("access-log"));
+}
 
 }  // namespace
 
@@ -194,166 +297,108 @@ std::string describe(const StorageConfig& storage) {
 }
 
 std::string usage() {
-    return R"(Usage:
-  chatbotmgr-server serve [--listen HOST:PORT] [--db PATH | --storage URL] [--pg-pool N]
-                          [--threads N] [--max-connections N] [--session-ttl DURATION]
-                          [--public-origin URL] [--access-log on|off]
-  chatbotmgr-server user add (--db PATH | --storage URL) --email EMAIL --org NAME
-                                                               (password on stdin)
-
-serve flags (each also from the environment; flags win):
-  --listen HOST:PORT      CHATBOTMGR_LISTEN         default 127.0.0.1:8080 (port 0: any free port)
-  --db PATH               CHATBOTMGR_DB             default ./chatbotmgr.db (SQLite, created if missing)
-  --storage URL           CHATBOTMGR_STORAGE        postgres://... or postgresql://... (a libpq URI):
-                                                    PostgreSQL, shared by any number of instances;
-                                                    sqlite:PATH: the same as --db PATH; default SQLite
-  --pg-pool N             CHATBOTMGR_PG_POOL        most PostgreSQL connections; default 8
-  --threads N             CHATBOTMGR_THREADS        I/O threads, default one per CPU
-  --max-connections N     CHATBOTMGR_MAX_CONNECTIONS  open connections at most (more get a
-                                                    503 and are closed); default 1024
-  --session-ttl DURATION  CHATBOTMGR_SESSION_TTL    e.g. 12h, 30m, 3600s, 2d; default 12h
-  --public-origin URL     CHATBOTMGR_PUBLIC_ORIGIN  default http://<listen>; cookie-authenticated
-                                                    writes must send this Origin
-  --access-log on|off     CHATBOTMGR_ACCESS_LOG     one line per request on stderr; default on
-
-user add takes --db, --storage and --pg-pool (and their variables) the same way.
-A PostgreSQL password is best kept out of the command line: PGPASSWORD or ~/.pgpass.
-)";
+    po::options_description all(kHelpWidth, kHelpWidth / 2);
+    all.add(serve_options()).add(storage_options()).add(user_add_options()).add(help_option());
+    std::ostringstream out;
+    out << "Usage:\n"
+           "  chatbotmgr-server serve [--listen HOST:PORT] [--db PATH | --storage URL] [...]\n"
+           "  chatbotmgr-server user add (--db PATH | --storage URL) --email EMAIL --org NAME\n"
+           "                                                           (password on stdin)\n"
+           "\n"
+           "A flag marked (env NAME) can come from the environment variable NAME instead; the\n"
+           "flag wins over the variable. A PostgreSQL password is best kept out of the command\n"
+           "line: PGPASSWORD or ~/.pgpass.\n"
+        << all;
+    return out.str();
 }
 
 std::chrono::seconds parse_duration(const std::string& text, const std::string& what) {
     if (text.empty()) throw UsageError(what + ": empty duration");
-    std::string digits = text;
-    long long unit = 1;
-    switch (text.back()) {
-        case 's':
-            unit = 1;
-            digits.pop_back();
-            break;
-        case 'm':
-            unit = 60;
-            digits.pop_back();
-            break;
-        case 'h':
-            unit = 3600;
-            digits.pop_back();
-            break;
-        case 'd':
-            unit = 86400;
-            digits.pop_back();
-            break;
-        default:
-            break;
-    }
-    if (digits.empty() || digits.size() > 9)
+    constexpr std::string_view kSuffixes = "smhd";
+    constexpr long long kUnits[] = {1, 60, 3600, 86400};
+    const std::size_t suffix = kSuffixes.find(text.back());
+    const long long unit = suffix == std::string_view::npos ? 1 : kUnits[suffix];
+    const std::string digits =
+        suffix == std::string_view::npos ? text : text.substr(0, text.size() - 1);
+    if (!is_number(digits))
         throw UsageError(what + ": expected a duration like 12h, 30m or 3600s, got \"" + text +
                          "\"");
-    long long n = 0;
-    for (char c : digits) {
-        if (c < '0' || c > '9')
-            throw UsageError(what + ": expected a duration like 12h, 30m or 3600s, got \"" + text +
-                             "\"");
-        n = n * 10 + (c - '0');
-    }
+    const long long n = std::stoll(digits);
     if (n == 0) throw UsageError(what + ": must be more than zero");
     if (n * unit > 366LL * 86400) throw UsageError(what + ": at most 366 days");
     return std::chrono::seconds(n * unit);
 }
 
-std::string parse_origin(const std::string& text) {
+std::string parse_origin(const std::string& text, const std::string& what) {
     std::string o = text;
     while (!o.empty() && o.back() == '/') o.pop_back();
     std::size_t scheme_end = o.find("://");
     if (scheme_end == std::string::npos)
-        throw UsageError("--public-origin: expected http(s)://host[:port]");
+        throw UsageError(what + ": expected http(s)://host[:port]");
     std::string scheme = o.substr(0, scheme_end);
     for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     if (scheme != "http" && scheme != "https")
-        throw UsageError("--public-origin: the scheme must be http or https");
+        throw UsageError(what + ": the scheme must be http or https");
     std::string rest = o.substr(scheme_end + 3);
     if (rest.empty() || rest.find_first_of("/?#@ ") != std::string::npos)
-        throw UsageError("--public-origin: expected http(s)://host[:port] without a path");
+        throw UsageError(what + ": expected http(s)://host[:port] without a path");
     for (char& c : rest) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
     return scheme + "://" + rest;
 }
 
-void parse_listen(const std::string& text, std::string& host, std::uint16_t& port) {
-    std::size_t colon = text.rfind(':');
+void parse_listen(const std::string& text, const std::string& what, std::string& host,
+                  std::uint16_t& port) {
+    const std::size_t colon = text.rfind(':');
     if (colon == std::string::npos || colon == 0)
-        throw UsageError("--listen: expected HOST:PORT, got \"" + text + "\"");
+        throw UsageError(what + ": expected HOST:PORT, got \"" + text + "\"");
     std::string h = text.substr(0, colon);
     if (h.size() >= 2 && h.front() == '[' && h.back() == ']') h = h.substr(1, h.size() - 2);
     boost::system::error_code ec;
     boost::asio::ip::make_address(h, ec);
-    if (ec) throw UsageError("--listen: \"" + h + "\" is not an IP address");
+    if (ec) throw UsageError(what + ": \"" + h + "\" is not an IP address");
     host = h;
     port =
-        static_cast<std::uint16_t>(parse_count(text.substr(colon + 1), "--listen port", 0, 65535));
+        static_cast<std::uint16_t>(parse_count(text.substr(colon + 1), what + " port", 0, 65535));
 }
 
-Command parse_command_line(const std::vector<std::string>& args,
-                           const std::function<std::optional<std::string>(const char*)>& env) {
+Command parse_command_line(const std::vector<std::string>& args) {
     if (args.empty()) throw UsageError("missing command (serve or user add)");
     if (args[0] == "-h" || args[0] == "--help" || args[0] == "help") return HelpRequest{usage()};
 
     if (args[0] == "serve") {
+        po::options_description options;
+        options.add(storage_options()).add(serve_options());
+        const po::variables_map flags = parse_flags(args, 1, options, "serve");
+        if (flags.count("help")) return HelpRequest{usage()};
+        const po::variables_map env = parse_environment(options);
+        // The environment first, then the flags over it: a flag wins over its variable, and
+        // a bad variable is reported even when a flag overrides it.
         ServeConfig c;
-        StorageFlags storage(c.storage, env);
-        if (auto v = env("CHATBOTMGR_LISTEN")) parse_listen(*v, c.listen_host, c.listen_port);
-        if (auto v = env("CHATBOTMGR_THREADS"))
-            c.threads = parse_count(*v, "CHATBOTMGR_THREADS", 1, 256);
-        if (auto v = env("CHATBOTMGR_MAX_CONNECTIONS"))
-            c.max_connections = parse_count(*v, "CHATBOTMGR_MAX_CONNECTIONS", 1, 1'000'000);
-        if (auto v = env("CHATBOTMGR_SESSION_TTL"))
-            c.session_ttl = parse_duration(*v, "CHATBOTMGR_SESSION_TTL");
-        if (auto v = env("CHATBOTMGR_PUBLIC_ORIGIN")) c.public_origin = parse_origin(*v);
-        if (auto v = env("CHATBOTMGR_ACCESS_LOG")) {
-            if (*v != "on" && *v != "off") throw UsageError("CHATBOTMGR_ACCESS_LOG: on or off");
-            c.access_log = *v == "on";
+        for (const Source& s : {Source{env, true}, Source{flags, false}}) {
+            apply_storage(c.storage, s);
+            apply_serve(c, s);
         }
-        Flags flags(args, 1);
-        std::string name, value;
-        while (flags.next(name, value)) {
-            if (name == "--help") return HelpRequest{usage()};
-            if (storage.take(name, value)) continue;
-            if (name == "--listen")
-                parse_listen(value, c.listen_host, c.listen_port);
-            else if (name == "--threads")
-                c.threads = parse_count(value, "--threads", 1, 256);
-            else if (name == "--max-connections")
-                c.max_connections = parse_count(value, "--max-connections", 1, 1'000'000);
-            else if (name == "--session-ttl")
-                c.session_ttl = parse_duration(value, "--session-ttl");
-            else if (name == "--public-origin")
-                c.public_origin = parse_origin(value);
-            else if (name == "--access-log") {
-                if (value != "on" && value != "off") throw UsageError("--access-log: on or off");
-                c.access_log = value == "on";
-            } else
-                throw UsageError("serve: unknown flag " + name);
-        }
-        storage.finish();
         return c;
     }
 
     if (args[0] == "user") {
         if (args.size() < 2 || args[1] != "add")
             throw UsageError("user: the only subcommand is \"user add\"");
+        po::options_description options;
+        options.add(storage_options()).add(user_add_options());
+        const po::variables_map flags = parse_flags(args, 2, options, "user add");
+        if (flags.count("help")) return HelpRequest{usage()};
+        const po::variables_map env = parse_environment(storage_options());
+        const Source command_line{flags, false};
         UserAddConfig c;
-        StorageFlags storage(c.storage, env);
-        Flags flags(args, 2);
-        std::string name, value;
-        while (flags.next(name, value)) {
-            if (name == "--help") return HelpRequest{usage()};
-            if (storage.take(name, value)) continue;
-            if (name == "--email")
-                c.email = value;
-            else if (name == "--org")
-                c.org = value;
-            else
-                throw UsageError("user add: unknown flag " + name);
-        }
-        if (!storage.finish()) throw UsageError("user add: --db PATH or --storage URL is required");
+        bool named_file = false;
+        for (const Source& s : {Source{env, true}, command_line})
+            named_file = apply_storage(c.storage, s) || named_file;
+        // The storage must be named somewhere: a bare "sqlite" names no file.
+        if (!named_file && !c.storage.postgres_url)
+            throw UsageError("user add: --db PATH or --storage URL is required");
+        if (auto v = command_line["email"]) c.email = *v;
+        if (auto v = command_line["org"]) c.org = *v;
         if (c.email.empty()) throw UsageError("user add: --email EMAIL is required");
         if (c.org.empty()) throw UsageError("user add: --org NAME is required");
         return c;

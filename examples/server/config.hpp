@@ -4,7 +4,6 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
-#include <functional>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -60,19 +59,23 @@ class UsageError : public std::runtime_error {
     using std::runtime_error::runtime_error;
 };
 
-// args excludes the program name. env(name) returns the variable or nullopt.
-Command parse_command_line(const std::vector<std::string>& args,
-                           const std::function<std::optional<std::string>(const char*)>& env);
+// args excludes the program name. Each flag of serve, and --db, --storage and --pg-pool of
+// user add, can also come from the process environment as CHATBOTMGR_<FLAG> (--pg-pool:
+// CHATBOTMGR_PG_POOL); a flag wins over its variable. A bad value in either throws
+// UsageError naming the flag or the variable.
+Command parse_command_line(const std::vector<std::string>& args);
 
+// The --help text, generated from the option declarations.
 std::string usage();
 
 // "12h", "30m", "45s", "2d", "3600" (seconds). Throws UsageError.
 std::chrono::seconds parse_duration(const std::string& text, const std::string& what);
 
 // The origin of a URL without path ("https://bots.example.com"); throws UsageError.
-std::string parse_origin(const std::string& text);
+std::string parse_origin(const std::string& text, const std::string& what);
 
 // "HOST:PORT" or "[v6]:PORT"; throws UsageError.
-void parse_listen(const std::string& text, std::string& host, std::uint16_t& port);
+void parse_listen(const std::string& text, const std::string& what, std::string& host,
+                  std::uint16_t& port);
 
 }  // namespace chatbotmgr::server

@@ -11,7 +11,6 @@
 #include <condition_variable>
 #include <csignal>
 #include <cstdio>
-#include <cstdlib>
 #include <iostream>
 #include <memory>
 #include <mutex>
@@ -228,11 +227,7 @@ int main(int argc, char** argv) {
     std::vector<std::string> args(argv + 1, argv + argc);
     Command command;
     try {
-        command = parse_command_line(args, [](const char* name) -> std::optional<std::string> {
-            const char* v = std::getenv(name);
-            if (!v) return std::nullopt;
-            return std::string(v);
-        });
+        command = parse_command_line(args);
     } catch (const UsageError& e) {
         fail(e.what());
         std::fprintf(stderr, "Run \"%s --help\" for usage.\n", kProgram);

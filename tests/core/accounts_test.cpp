@@ -5,8 +5,8 @@
 #include "chatbotmgr/accounts.hpp"
 #include "chatbotmgr/error.hpp"
 #include "chatbotmgr/memory_store.hpp"
+#include "chatbotmgr/testing/errors.hpp"
 #include "chatbotmgr/testing/fakes.hpp"
-#include "error_of.hpp"
 
 using namespace chatbotmgr;
 
@@ -44,24 +44,26 @@ TEST_CASE_METHOD(Fixture, "add_user creates the organization once and logs in") 
 
 TEST_CASE_METHOD(Fixture, "add_user validates its input and refuses duplicate emails") {
     accounts.add_user("a@example.com", "Acme", "password1");
-    CHECK(test::error_of([&] {
+    CHECK(testing::error_of([&] {
               accounts.add_user("A@EXAMPLE.COM", "Acme", "password1");
           })->code() == ErrorCode::conflict);
-    CHECK(test::error_of([&] {
+    CHECK(testing::error_of([&] {
               accounts.add_user("not-an-email", "Acme", "password1");
           })->field() == "email");
-    CHECK(test::error_of([&] { accounts.add_user("b@example.com", "Acme", "short"); })->field() ==
-          "password");
-    CHECK(test::error_of([&] { accounts.add_user("b@example.com", " ", "password1"); })->field() ==
-          "org");
+    CHECK(testing::error_of([&] {
+              accounts.add_user("b@example.com", "Acme", "short");
+          })->field() == "password");
+    CHECK(testing::error_of([&] {
+              accounts.add_user("b@example.com", " ", "password1");
+          })->field() == "org");
 }
 
 TEST_CASE_METHOD(Fixture, "wrong password and unknown email fail identically") {
     accounts.add_user("a@example.com", "Acme", "password1");
     const Error wrong =
-        test::error_of([&] { accounts.login("a@example.com", "password2"); }).value();
+        testing::error_of([&] { accounts.login("a@example.com", "password2"); }).value();
     const Error unknown =
-        test::error_of([&] { accounts.login("nobody@example.com", "password1"); }).value();
+        testing::error_of([&] { accounts.login("nobody@example.com", "password1"); }).value();
     CHECK(wrong.code() == ErrorCode::unauthenticated);
     CHECK(unknown.code() == wrong.code());
     CHECK(std::string(unknown.what()) == wrong.what());
@@ -156,5 +158,5 @@ TEST_CASE("a correct login does not depend on removing expired sessions") {
         CHECK_NOTHROW(accounts.login("a@example.com", "password1"));
     }
     // The janitor's own call reports the failure to the janitor.
-    CHECK(test::code_of([&] { accounts.delete_expired_sessions(); }) == ErrorCode::unavailable);
+    CHECK(testing::code_of([&] { accounts.delete_expired_sessions(); }) == ErrorCode::unavailable);
 }

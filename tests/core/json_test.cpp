@@ -4,18 +4,14 @@
 
 #include "chatbotmgr/error.hpp"
 #include "chatbotmgr/json.hpp"
+#include "chatbotmgr/testing/errors.hpp"
 
 using namespace chatbotmgr;
 namespace json = boost::json;
 
 namespace {
 bool rejected(std::string_view text) {
-    try {
-        parse_json_strict(text);
-        return false;
-    } catch (const Error& e) {
-        return e.code() == ErrorCode::invalid_argument;
-    }
+    return testing::code_of([&] { parse_json_strict(text); }) == ErrorCode::invalid_argument;
 }
 json::object obj(std::string_view text) {
     return parse_json_strict(text).as_object();

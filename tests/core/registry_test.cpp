@@ -11,9 +11,9 @@
 #include "chatbotmgr/json.hpp"
 #include "chatbotmgr/memory_store.hpp"
 #include "chatbotmgr/registry.hpp"
+#include "chatbotmgr/testing/errors.hpp"
 #include "chatbotmgr/testing/fakes.hpp"
 #include "chatbotmgr/testing/test_registry.hpp"
-#include "error_of.hpp"
 
 using namespace chatbotmgr;
 namespace json = boost::json;
@@ -77,12 +77,12 @@ TEST_CASE_METHOD(Fixture, "list is newest first, ties by id descending, scoped t
 
 TEST_CASE_METHOD(Fixture, "another organization's chatbot behaves exactly like a missing one") {
     const auto bot = registry.create("org-a", named("a")).chatbot;
-    CHECK(test::code_of([&] { registry.get("org-b", bot.id); }) == ErrorCode::not_found);
-    CHECK(test::code_of([&] {
+    CHECK(testing::code_of([&] { registry.get("org-b", bot.id); }) == ErrorCode::not_found);
+    CHECK(testing::code_of([&] {
               registry.update("org-b", bot.id, {"x", {}});
           }) == ErrorCode::not_found);
-    CHECK(test::code_of([&] { registry.rotate_key("org-b", bot.id); }) == ErrorCode::not_found);
-    CHECK(test::code_of([&] { registry.remove("org-b", bot.id); }) == ErrorCode::not_found);
+    CHECK(testing::code_of([&] { registry.rotate_key("org-b", bot.id); }) == ErrorCode::not_found);
+    CHECK(testing::code_of([&] { registry.remove("org-b", bot.id); }) == ErrorCode::not_found);
     CHECK(registry.get("org-a", bot.id).name == "a");  // untouched
 }
 
@@ -90,8 +90,8 @@ TEST_CASE_METHOD(Fixture, "ids that are not lowercase canonical UUIDs are not fo
     const auto bot = registry.create("org-a", named("a")).chatbot;
     std::string upper = bot.id;
     for (char& ch : upper) ch = static_cast<char>(std::toupper(ch));
-    CHECK(test::code_of([&] { registry.get("org-a", upper); }) == ErrorCode::not_found);
-    CHECK(test::code_of([&] { registry.get("org-a", "nope"); }) == ErrorCode::not_found);
+    CHECK(testing::code_of([&] { registry.get("org-a", upper); }) == ErrorCode::not_found);
+    CHECK(testing::code_of([&] { registry.get("org-a", "nope"); }) == ErrorCode::not_found);
 }
 
 TEST_CASE_METHOD(Fixture, "update replaces the name and deep-merges settings") {
@@ -111,12 +111,12 @@ TEST_CASE_METHOD(Fixture, "an empty patch returns the chatbot unchanged") {
 
 TEST_CASE_METHOD(Fixture, "validation happens before existence, and a bad patch writes nothing") {
     const auto bot = registry.create("org-a", {"a", json::object{{"k", 1}}}).chatbot;
-    CHECK(test::code_of([&] {
+    CHECK(testing::code_of([&] {
               registry.update("org-a", "5b0a3f9e-2c1d-4e8f-9a7b-1c2d3e4f5a6b", {"", {}});
           }) == ErrorCode::invalid_argument);
     // A merge whose result is over the size limit is rejected as a whole.
     const std::string big(kMaxSettingsBytes, 'x');
-    CHECK(test::code_of([&] {
+    CHECK(testing::code_of([&] {
               registry.update("org-a", bot.id, {"new name", json::object{{"big", big}}});
           }) == ErrorCode::invalid_argument);
     CHECK(registry.get("org-a", bot.id) == bot);
@@ -126,7 +126,7 @@ TEST_CASE_METHOD(Fixture, "settings size is checked on the merged result, the li
     const std::string filler(kMaxSettingsBytes - std::string(R"({"a":""})").size(), 'x');
     const auto bot = registry.create("org-a", {"a", json::object{{"a", filler}}}).chatbot;
     CHECK(to_compact_json(bot.settings).size() == kMaxSettingsBytes);
-    CHECK(test::code_of([&] { registry.update("org-a", bot.id, settings_patch(R"({"b":1})")); }) ==
+    CHECK(testing::code_of([&] { registry.update("org-a", bot.id, settings_patch(R"({"b":1})")); }) ==
           ErrorCode::invalid_argument);
     // Shrinking one member makes room for another.
     CHECK_NOTHROW(registry.update("org-a", bot.id, settings_patch(R"({"a":"short","b":1})")));
@@ -155,9 +155,9 @@ TEST_CASE_METHOD(Fixture, "remove deletes the chatbot, its data, and its key") {
     registry.remove("org-a", id);
     CHECK(store->count_data(id) == ChatbotDataCounts{});
     CHECK_FALSE(registry.authenticate(created.api_key));
-    CHECK(test::code_of([&] { registry.get("org-a", id); }) == ErrorCode::not_found);
-    CHECK(test::code_of([&] { registry.capture(*key, batch); }) == ErrorCode::unauthenticated);
-    CHECK(test::code_of([&] { registry.remove("org-a", id); }) == ErrorCode::not_found);
+    CHECK(testing::code_of([&] { registry.get("org-a", id); }) == ErrorCode::not_found);
+    CHECK(testing::code_of([&] { registry.capture(*key, batch); }) == ErrorCode::unauthenticated);
+    CHECK(testing::code_of([&] { registry.remove("org-a", id); }) == ErrorCode::not_found);
 }
 
 TEST_CASE_METHOD(Fixture, "an update keeps the key valid") {
@@ -174,15 +174,16 @@ TEST_CASE_METHOD(Fixture, "malformed and unknown keys are refused without an exc
 }
 
 TEST_CASE_METHOD(Fixture, "bad input to create is a typed error and writes nothing") {
-    CHECK(test::code_of([&] { registry.create("org-a", named("")); }) ==
+    CHECK(testing::code_of([&] { registry.create("org-a", named("")); }) ==
           ErrorCode::invalid_argument);
-    CHECK(test::code_of([&] {
+    CHECK(testing::code_of([&] {
               registry.create("org-a", {"a", json::object{{"x", std::nan("")}}});
           }) == ErrorCode::invalid_argument);
-    CHECK(test::code_of([&] {
+    CHECK(testing::code_of([&] {
               registry.create("org-a", {"a", json::object{{"bad\xff", 1}}});
           }) == ErrorCode::invalid_argument);
-    CHECK(test::code_of([&] { registry.create("", named("a")); }) == ErrorCode::invalid_argument);
+    CHECK(testing::code_of([&] { registry.create("", named("a")); }) ==
+          ErrorCode::invalid_argument);
     CHECK(registry.list("org-a").empty());
 }
 
@@ -297,7 +298,7 @@ TEST_CASE("capture from C++ refuses what the HTTP API refuses, naming the same f
     REQUIRE(key);
     for (auto& [batch, field] : bad_batches()) {
         INFO(field);
-        const auto error = test::error_of([&] { t.registry.capture(*key, batch); });
+        const auto error = testing::error_of([&] { t.registry.capture(*key, batch); });
         REQUIRE(error);
         CHECK(error->code() == ErrorCode::invalid_argument);
         CHECK(error->field() == field);

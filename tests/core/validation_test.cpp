@@ -13,7 +13,7 @@
 #include "chatbotmgr/error.hpp"
 #include "chatbotmgr/memory_store.hpp"
 #include "chatbotmgr/registry.hpp"
-#include "error_of.hpp"
+#include "chatbotmgr/testing/errors.hpp"
 
 using namespace chatbotmgr;
 namespace json = boost::json;
@@ -42,19 +42,19 @@ TEST_CASE("name length is counted in code points after trimming") {
     for (int i = 0; i < 100; ++i) hundred_e_acute += "\xC3\xA9";
     CHECK(normalize_name(hundred_e_acute) == hundred_e_acute);
     CHECK(normalize_name("  " + std::string(100, 'x') + "  ").size() == 100);
-    CHECK(test::field_of([] { normalize_name(std::string(101, 'x')); }) == "name");
-    CHECK(test::field_of([] { normalize_name(""); }) == "name");
-    CHECK(test::field_of([] { normalize_name(" \xE2\x80\x83 "); }) == "name");
+    CHECK(testing::field_of([] { normalize_name(std::string(101, 'x')); }) == "name");
+    CHECK(testing::field_of([] { normalize_name(""); }) == "name");
+    CHECK(testing::field_of([] { normalize_name(" \xE2\x80\x83 "); }) == "name");
 }
 
 TEST_CASE("names reject control characters anywhere and invalid UTF-8") {
-    CHECK(test::field_of([] { normalize_name("a\x01z"); }) == "name");
-    CHECK(test::field_of([] { normalize_name("a\x7fz"); }) == "name");
-    CHECK(test::field_of([] { normalize_name(std::string("a\0z", 3)); }) == "name");
-    CHECK(test::field_of([] { normalize_name("\tBot"); }) == "name");
-    CHECK(test::field_of([] { normalize_name("bad \xC3"); }) == "name");
-    CHECK(test::field_of([] { normalize_name("\xED\xA0\x80"); }) == "name");  // surrogate
-    CHECK(test::field_of([] { normalize_name("\xC0\xAF"); }) == "name");      // overlong
+    CHECK(testing::field_of([] { normalize_name("a\x01z"); }) == "name");
+    CHECK(testing::field_of([] { normalize_name("a\x7fz"); }) == "name");
+    CHECK(testing::field_of([] { normalize_name(std::string("a\0z", 3)); }) == "name");
+    CHECK(testing::field_of([] { normalize_name("\tBot"); }) == "name");
+    CHECK(testing::field_of([] { normalize_name("bad \xC3"); }) == "name");
+    CHECK(testing::field_of([] { normalize_name("\xED\xA0\x80"); }) == "name");  // surrogate
+    CHECK(testing::field_of([] { normalize_name("\xC0\xAF"); }) == "name");      // overlong
 }
 
 TEST_CASE("names reject C1 and bidirectional controls, line separators, invisible-only names") {
@@ -68,7 +68,7 @@ TEST_CASE("names reject C1 and bidirectional controls, line separators, invisibl
                             "\xE2\x80\x8B",                 // U+200B zero width space only
                             "\xEF\xBB\xBF\xE2\x81\xA0"}) {  // U+FEFF U+2060 only
         INFO(bad);
-        CHECK(test::field_of([&] { normalize_name(bad); }) == "name");
+        CHECK(testing::field_of([&] { normalize_name(bad); }) == "name");
     }
     // Invisible characters next to visible ones are fine (e.g. a zero-width joiner).
     CHECK(normalize_name("a\xE2\x80\x8Dz") == "a\xE2\x80\x8Dz");
@@ -77,41 +77,41 @@ TEST_CASE("names reject C1 and bidirectional controls, line separators, invisibl
 TEST_CASE("settings limits hold for every caller of the registry") {
     ChatbotRegistry registry(std::make_shared<MemoryStore>());
     CHECK_NOTHROW(registry.create("org", {"deep", nested(32)}));
-    CHECK(test::field_of([&] { registry.create("org", {"too deep", nested(33)}); }) == "settings");
-    CHECK(test::field_of([&] {
+    CHECK(testing::field_of([&] { registry.create("org", {"too deep", nested(33)}); }) == "settings");
+    CHECK(testing::field_of([&] {
               registry.create("org", {"nan", {{"x", std::numeric_limits<double>::quiet_NaN()}}});
           }) == "settings");
-    CHECK(test::field_of([&] {
+    CHECK(testing::field_of([&] {
               registry.create("org", {"inf", {{"x", std::numeric_limits<double>::infinity()}}});
           }) == "settings");
-    CHECK(test::field_of([&] {
+    CHECK(testing::field_of([&] {
               registry.create("org", {"utf8", {{"x", "bad \xC3"}}});
           }) == "settings");
-    CHECK(test::field_of([&] {
+    CHECK(testing::field_of([&] {
               registry.create("org", {"key", {{"bad \xC3", 1}}});
           }) == "settings");
     // Size: the compact JSON of the settings object, at most 65,536 bytes.
     const std::string at_limit(kMaxSettingsBytes - 8, 'x');  // {"s":"..."} is 8 bytes more
     CHECK_NOTHROW(registry.create("org", {"big", {{"s", at_limit}}}));
-    CHECK(test::field_of([&] {
+    CHECK(testing::field_of([&] {
               registry.create("org", {"bigger", {{"s", at_limit + "x"}}});
           }) == "settings");
 
     // Updates: the patch and the merged result.
     const auto bot =
         registry.create("org", {"Bot", {{"s", std::string(kMaxSettingsBytes / 2, 'a')}}});
-    CHECK(test::field_of([&] {
+    CHECK(testing::field_of([&] {
               registry.update(
                   "org", bot.chatbot.id,
                   {std::nullopt, json::object{{"t", std::string(kMaxSettingsBytes / 2, 'b')}}});
           }) == "settings");
-    CHECK(test::field_of([&] {
+    CHECK(testing::field_of([&] {
               registry.update("org", bot.chatbot.id, {std::nullopt, nested(33)});
           }) == "settings");
     CHECK(registry.get("org", bot.chatbot.id).settings == bot.chatbot.settings);
     // The patch is checked before the store is asked: a bad patch of an unknown id is a
     // 400, not a 404 (API.md section 8).
-    CHECK(test::code_of([&] {
+    CHECK(testing::code_of([&] {
               registry.update("org", "5b0a3f9e-2c1d-4e8f-9a7b-1c2d3e4f5a6b",
                               {std::nullopt, nested(33)});
           }) == ErrorCode::invalid_argument);

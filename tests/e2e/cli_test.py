@@ -1,5 +1,6 @@
 """End-to-end: the command line of chatbotmgr-server -- bad flags, a storage that cannot
-be opened, `user add`, configuration from the environment."""
+be opened, `user add`, configuration from the environment. Every HTTP answer is checked
+against docs/openapi.yaml."""
 
 import argparse
 import json
@@ -9,7 +10,7 @@ import signal
 import subprocess
 import tempfile
 
-from common import Failure, Server, check, http, run
+from common import Failure, Server, check, http, run, use_openapi
 
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$")
 
@@ -22,7 +23,10 @@ def cli(binary, *args, stdin="", env=None, timeout=30):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--server", required=True)
-    binary = ap.parse_args().server
+    ap.add_argument("--openapi", required=True)
+    args = ap.parse_args()
+    binary = args.server
+    use_openapi(args.openapi)  # every HTTP answer below is checked against it
 
     with tempfile.TemporaryDirectory(prefix="chatbotmgr-cli-") as tmp:
         db = os.path.join(tmp, "cli.db")

@@ -1,18 +1,19 @@
-"""Shared helpers of the end-to-end tests: run chatbotmgr-server, talk HTTP, check
-answers against docs/openapi.yaml."""
+"""Shared helpers of the end-to-end tests: run chatbotmgr-server, talk HTTP, check every
+answer against docs/openapi.yaml (with tests/openapi/validate.py, the validator the HTTP
+suite's answers go through too)."""
 
 import json
 import os
-import re
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 
-import yaml
-from jsonschema import Draft202012Validator
-
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+_tests = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..")
+sys.path.insert(0, _tests)
+sys.path.insert(0, os.path.join(_tests, "openapi"))
 from server_process import Failure, ServerProcess  # noqa: E402  (shared with tests/postgres)
+from validate import Mismatch, OpenApi  # noqa: E402  (tests/openapi/validate.py)
 
 
 def check(condition, message):
@@ -28,8 +29,29 @@ class Server(ServerProcess):
                          env=env)
 
 
+_openapi = None
+
+
+def use_openapi(path):
+    """Loads docs/openapi.yaml; from then on http() checks every answer against it."""
+    global _openapi
+    _openapi = OpenApi(path)
+    return _openapi
+
+
+def check_answer(method, target, status, headers, body):
+    """One answer against docs/openapi.yaml (tests/openapi/validate.py); Failure if it is
+    not described."""
+    check(_openapi is not None, "use_openapi() was not called: answers would go unchecked")
+    try:
+        _openapi.check(method, target, status, headers, body)
+    except Mismatch as e:
+        raise Failure("not as docs/openapi.yaml describes: %s" % e)
+
+
 def http(method, url, body=None, headers=None):
-    """(status, headers, parsed JSON body) without raising on 4xx/5xx."""
+    """(status, headers, parsed JSON body) without raising on 4xx/5xx. Every answer is
+    checked against docs/openapi.yaml (call use_openapi() first)."""
     data = None
     hdrs = dict(headers or {})
     if body is not None:
@@ -38,61 +60,13 @@ def http(method, url, body=None, headers=None):
     req = urllib.request.Request(url, data=data, method=method, headers=hdrs)
     try:
         with urllib.request.urlopen(req, timeout=30) as res:
-            return res.status, res.headers, json.loads(res.read() or b"null")
+            status, res_headers, raw = res.status, res.headers, res.read()
     except urllib.error.HTTPError as e:
-        return e.code, e.headers, json.loads(e.read() or b"null")
-
-
-class OpenApi:
-    """docs/openapi.yaml: finds the response schema of (method, path, status) and validates."""
-
-    def __init__(self, path):
-        with open(path, encoding="utf-8") as f:
-            self.doc = yaml.safe_load(f)
-        self._templates = []
-        for template in self.doc["paths"]:
-            pattern = "^" + re.sub(r"\{[^/]+\}", "[^/]+", re.escape(template).replace(r"\{", "{").replace(r"\}", "}")) + "$"
-            self._templates.append((re.compile(pattern), template))
-
-    def resolve(self, node):
-        while isinstance(node, dict) and "$ref" in node and len(node) == 1:
-            target = self.doc
-            for part in node["$ref"].lstrip("#/").split("/"):
-                target = target[part]
-            node = target
-        return node
-
-    def operation(self, method, path):
-        for pattern, template in self._templates:
-            if pattern.match(path):
-                item = self.doc["paths"][template]
-                return template, item.get(method.lower())
-        return None, None
-
-    def response_schema(self, method, path, status):
-        template, op = self.operation(method, path)
-        check(op is not None, "no operation for %s %s in openapi.yaml" % (method, path))
-        responses = op["responses"]
-        check(str(status) in responses,
-              "openapi.yaml documents no %s answer for %s %s" % (status, method, template))
-        response = self.resolve(responses[str(status)])
-        return response["content"]["application/json"]["schema"]
-
-    def validator(self, schema):
-        wrapped = {"$schema": "https://json-schema.org/draft/2020-12/schema",
-                   "components": self.doc["components"]}
-        wrapped.update(schema)
-        return Draft202012Validator(wrapped)
-
-    def validate(self, schema, instance, what):
-        errors = sorted(self.validator(schema).iter_errors(instance), key=lambda e: list(e.path))
-        if errors:
-            raise Failure("%s does not match openapi.yaml: %s (at %s) in %s" % (
-                what, errors[0].message, list(errors[0].path), json.dumps(instance)[:500]))
-
-    def validate_response(self, method, path, status, body):
-        self.validate(self.response_schema(method, path, status), body,
-                      "%s %s -> %s" % (method, path, status))
+        status, res_headers, raw = e.code, e.headers, e.read()
+    parts = urllib.parse.urlsplit(url)
+    check_answer(method, parts.path + ("?" + parts.query if parts.query else ""), status,
+                 res_headers, raw)
+    return status, res_headers, json.loads(raw or b"null")
 
 
 def run(main):

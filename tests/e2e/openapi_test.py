@@ -1,6 +1,9 @@
 """docs/openapi.yaml: an OpenAPI 3.1 document whose schemas are valid JSON Schema 2020-12,
 that covers every endpoint of the API specification, and whose schemas accept the examples
-of the specification and reject what it forbids."""
+of the specification and reject what it forbids; plus what third-party tools need of it
+(issue 10): open settings objects, typed enums and consts, 405/431 and the common headers
+on every operation, an HTTP bearer scheme for the API key, and a valid example for every
+request and success answer."""
 
 import argparse
 
@@ -41,6 +44,105 @@ def walk_refs(node, found):
 
 def accepts(api, schema_name, instance):
     return api.validator({"$ref": "#/components/schemas/" + schema_name}).is_valid(instance)
+
+
+def walk_schemas(node, where, found):
+    """Every dict under a schema-bearing key, with where it is."""
+    if isinstance(node, dict):
+        found.append((where, node))
+        for k, v in node.items():
+            walk_schemas(v, where + "/" + str(k), found)
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            walk_schemas(v, "%s/%d" % (where, i), found)
+
+
+def check_tooling(api):
+    """What generators, linters and contract testers need of the document."""
+    doc = api.doc
+    schemas = doc["components"]["schemas"]
+
+    # Open objects are open: a bare `type: object` becomes Record<string, never> in
+    # openapi-typescript, so a generated client could not send real settings.
+    for name in ("Settings", "SettingsPatch", "NestedObject", "CaptureUser"):
+        check(schemas[name].get("additionalProperties") is True, "%s: additionalProperties is not true" % name)
+    patch_settings = api.resolve(schemas["PatchChatbotRequest"]["properties"]["settings"])
+    check(patch_settings.get("additionalProperties") is True, "PATCH settings is a closed object")
+    everything = []
+    walk_schemas(doc, "#", everything)
+    for where, node in everything:
+        if node.get("type") == "object" and "/examples/" not in where and "properties" not in node \
+                and "additionalProperties" not in node and node.get("maxProperties") != 0:
+            raise Failure("%s: an object schema that says nothing of its members" % where)
+        # Every enum and const says its type (for generators and the no-enum-type-mismatch rule).
+        if ("enum" in node or "const" in node) and "/examples/" not in where:
+            check("type" in node, "%s: enum/const without type" % where)
+
+    name = schemas["Name"]
+    check(name.get("minLength") == 1 and name.get("maxLength") == 100, "Name is not 1 to 100 characters")
+    check(accepts(api, "CreateChatbotRequest", {"name": "x" * 100}), "a 100-character name is rejected")
+    check(not accepts(api, "CreateChatbotRequest", {"name": "x" * 101}), "a 101-character name is accepted")
+    check(not accepts(api, "CreateChatbotRequest", {"name": "a\u0007b"}), "a control character is accepted")
+    capture = {"conversationId": "c", "messages": [{"role": "user", "content": "x"}]}
+    check(accepts(api, "CaptureRequest", dict(capture, user={"id": 42})), "a numeric user.id is rejected")
+    check(accepts(api, "CaptureRequest", dict(capture, user={"id": "u"})), "a string user.id is rejected")
+    check(not accepts(api, "CaptureRequest", dict(capture, user={"id": True})), "a boolean user.id is accepted")
+    check(accepts(api, "PatchChatbotRequest", {"settings": {"theme": {"color": "blue"}, "limits": {"max": 3}}}),
+          "nested settings are rejected")
+
+    # The API key is an HTTP bearer credential.
+    schemes = doc["components"]["securitySchemes"]
+    check("apiKey" not in schemes, "the API-key scheme is still named apiKey")
+    capture_op = doc["paths"]["/api/v1/capture"]["post"]
+    for requirement in capture_op["security"]:
+        for scheme in requirement:
+            check(schemes[scheme].get("type") == "http" and schemes[scheme].get("scheme") == "bearer",
+                  "capture's scheme %s is not an HTTP bearer scheme" % scheme)
+
+    for method, template, op in api.operations():
+        what = "%s %s" % (method.upper(), template)
+        responses = op["responses"]
+        # 405 (a known path, another method) and 431 (any request) can come on every path.
+        check("405" in responses and api.resolve(responses["405"]) is api.resolve(
+            {"$ref": "#/components/responses/MethodNotAllowed"}), "%s: no 405" % what)
+        check("431" in responses, "%s: no 431" % what)
+        for status, response in responses.items():
+            response = api.resolve(response)
+            headers = {k: api.resolve(v) for k, v in (response.get("headers") or {}).items()}
+            # API.md section 7: on every JSON answer.
+            for header, value in (("Cache-Control", "no-store"), ("X-Content-Type-Options", "nosniff")):
+                check(header in headers and headers[header].get("required") is True,
+                      "%s %s: %s not declared (required)" % (what, status, header))
+                check(api.schema_errors(headers[header]["schema"], value) == [],
+                      "%s %s: %s schema rejects %r" % (what, status, header, value))
+        if template == "/api/v1/auth/logout":
+            for status in ("200", "401"):
+                headers = api.resolve(responses[status]).get("headers", {})
+                check("Set-Cookie" in headers, "logout %s: Set-Cookie not documented" % status)
+                cookie = api.resolve(headers["Set-Cookie"])
+                check(api.schema_errors(cookie["schema"], "ob_session=; Path=/; HttpOnly; SameSite=Lax; "
+                                        "Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT") == [],
+                      "logout %s: the clearing cookie does not match its schema" % status)
+
+        # One example per operation: request (where there is a body) and success answer,
+        # each valid against its schema.
+        if "requestBody" in op:
+            media = api.resolve(op["requestBody"])["content"]["application/json"]
+            check_examples(api, media, what + " request")
+        success = [s for s in responses if s.startswith("2")]
+        for status in success:
+            media = api.resolve(responses[status])["content"]["application/json"]
+            check_examples(api, media, "%s %s" % (what, status))
+
+
+def check_examples(api, media, what):
+    examples = [e["value"] for e in (media.get("examples") or {}).values()]
+    if "example" in media:
+        examples.append(media["example"])
+    check(examples, "%s: no example" % what)
+    for value in examples:
+        errors = api.schema_errors(media["schema"], value)
+        check(not errors, "%s: the example is invalid: %s" % (what, errors and errors[0].message))
 
 
 def main():
@@ -98,6 +200,8 @@ def main():
             if method in ("post", "patch") and path not in ("/healthz", "/readyz"):
                 for status in ("413", "415", "400"):
                     check(status in op["responses"], "%s %s: no %s" % (method, path, status))
+
+    check_tooling(api)
 
     # The error schema lists exactly the codes of the specification.
     codes = set(doc["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["code"]["enum"])

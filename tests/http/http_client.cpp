@@ -1,5 +1,11 @@
 #include "http_client.hpp"
 
+#include <cstdio>
+#include <cstdlib>
+#include <deque>
+#include <limits>
+#include <mutex>
+#include <optional>
 #include <stdexcept>
 
 #include <boost/asio/connect.hpp>
@@ -7,10 +13,14 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/string_body.hpp>
+#include <boost/json/array.hpp>
+#include <boost/json/object.hpp>
 #include <boost/json/parse.hpp>
+#include <boost/json/serialize.hpp>
 
 namespace chatbotmgr::test {
 
@@ -26,6 +36,154 @@ bool iequals(std::string_view a, std::string_view b) {
             std::tolower(static_cast<unsigned char>(b[i])))
             return false;
     return true;
+}
+
+// CHATBOTMGR_RECORD_RESPONSES=<file>: every final answer any HttpClient reads is appended
+// to <file> as one JSON line {method, target, status, headers, body}, for
+// tests/openapi/http_suite.py to check against docs/openapi.yaml. method and target are
+// null when the bytes sent were not an HTTP/1.x request (or nothing was sent). Interim 1xx
+// answers are not final answers and are not recorded; nor are bytes that wait_closed()
+// drops. One lock for the file: clients run on several threads.
+class Recorder {
+  public:
+    static Recorder* get() {
+        static Recorder recorder;
+        return recorder.file_ ? &recorder : nullptr;
+    }
+    void write(const std::string& line) {
+        std::lock_guard lock(mutex_);
+        std::fwrite(line.data(), 1, line.size(), file_);
+        std::fflush(file_);
+    }
+
+  private:
+    Recorder() {
+        const char* path = std::getenv("CHATBOTMGR_RECORD_RESPONSES");
+        if (!path || !*path) return;
+        file_ = std::fopen(path, "a");
+        if (!file_)
+            throw std::runtime_error(std::string("cannot open CHATBOTMGR_RECORD_RESPONSES=") +
+                                     path);
+    }
+    ~Recorder() {
+        if (file_) std::fclose(file_);
+    }
+    std::mutex mutex_;
+    std::FILE* file_ = nullptr;
+};
+
+// Reads a request's method, target and version and skips the rest (fields and body), so
+// that any header block the tests send fits.
+class RequestLineParser final : public http::basic_parser<true> {
+  public:
+    std::string method, target;
+    int version = 0;
+
+  private:
+    void on_request_impl(http::verb, boost::beast::string_view method_str,
+                         boost::beast::string_view target_str, int v,
+                         boost::system::error_code&) override {
+        method.assign(method_str.data(), method_str.size());
+        target.assign(target_str.data(), target_str.size());
+        version = v;
+    }
+    void on_response_impl(int, boost::beast::string_view, int,
+                          boost::system::error_code&) override {}
+    void on_field_impl(http::field, boost::beast::string_view, boost::beast::string_view,
+                       boost::system::error_code&) override {}
+    void on_header_impl(boost::system::error_code&) override {}
+    void on_body_init_impl(const boost::optional<std::uint64_t>&,
+                           boost::system::error_code&) override {}
+    std::size_t on_body_impl(boost::beast::string_view body, boost::system::error_code&) override {
+        return body.size();
+    }
+    void on_chunk_header_impl(std::uint64_t, boost::beast::string_view,
+                              boost::system::error_code&) override {}
+    std::size_t on_chunk_body_impl(std::uint64_t, boost::beast::string_view body,
+                                   boost::system::error_code&) override {
+        return body.size();
+    }
+    void on_finish_impl(boost::system::error_code&) override {}
+};
+
+// The requests in the bytes a client wrote, in order, for pairing with the answers it reads
+// (pipelined requests included). Parsed with Beast as the server does; once the bytes stop
+// being HTTP/1.x, one request without method and target stands for the rest.
+class SentRequests {
+  public:
+    struct Sent {
+        std::optional<std::string> method, target;  // nullopt: not an HTTP/1.x request
+    };
+
+    void feed(std::string_view bytes) {
+        if (broken_) return;
+        pending_.append(bytes);
+        while (!pending_.empty()) {
+            if (!parser_) {
+                parser_.emplace();
+                parser_->header_limit(std::numeric_limits<std::uint32_t>::max());
+                parser_->body_limit(boost::none);
+                parser_->eager(true);
+                header_seen_ = false;
+            }
+            boost::system::error_code ec;
+            const auto used = parser_->put(asio::buffer(pending_.data(), pending_.size()), ec);
+            pending_.erase(0, used);
+            if (!header_seen_ && parser_->is_header_done()) {
+                header_seen_ = true;
+                if (parser_->version != 10 && parser_->version != 11) return not_http();
+                sent_.push_back({parser_->method, parser_->target});
+            }
+            if (ec == http::error::need_more) return;
+            if (ec) {
+                if (!header_seen_) return not_http();
+                return stop();
+            }
+            if (parser_->is_done())
+                parser_.reset();
+            else if (used == 0)
+                return;
+        }
+    }
+
+    Sent next() {
+        if (sent_.empty()) return {};
+        Sent out = std::move(sent_.front());
+        sent_.pop_front();
+        return out;
+    }
+
+  private:
+    // The rest of the bytes are not (a continuation of) requests it could read.
+    void not_http() {
+        sent_.push_back({});
+        stop();
+    }
+    void stop() {
+        broken_ = true;
+        parser_.reset();
+        pending_.clear();
+    }
+
+    std::string pending_;
+    std::optional<RequestLineParser> parser_;
+    bool header_seen_ = false;
+    bool broken_ = false;
+    std::deque<Sent> sent_;
+};
+
+void record(Recorder& recorder, const SentRequests::Sent& request, const HttpResponse& res) {
+    namespace json = boost::json;
+    json::object line;
+    line["method"] = request.method ? json::value(*request.method) : json::value(nullptr);
+    line["target"] = request.target ? json::value(*request.target) : json::value(nullptr);
+    line["status"] = res.status;
+    json::array headers;
+    for (const auto& [k, v] : res.headers)
+        headers.push_back(json::array{json::string(k), json::string(v)});
+    line["headers"] = std::move(headers);
+    line["body"] = res.body;
+    recorder.write(json::serialize(line) + "\n");
 }
 }  // namespace
 
@@ -67,6 +225,8 @@ struct HttpClient::Impl {
     asio::io_context io;
     tcp::socket socket{io};
     boost::beast::flat_buffer buffer;
+    Recorder* recorder = Recorder::get();
+    SentRequests sent;  // only while recording
 };
 
 HttpClient::HttpClient(std::uint16_t port) : impl_(std::make_unique<Impl>()) {
@@ -88,6 +248,7 @@ void HttpClient::write_raw(std::string_view bytes) {
     // request is still being sent, which is what some tests provoke.
     boost::system::error_code ec;
     asio::write(impl_->socket, asio::buffer(bytes.data(), bytes.size()), ec);
+    if (impl_->recorder) impl_->sent.feed(bytes);
 }
 
 std::optional<HttpResponse> HttpClient::read_response(std::chrono::milliseconds timeout,
@@ -120,6 +281,7 @@ std::optional<HttpResponse> HttpClient::read_response(std::chrono::milliseconds 
         out.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
     out.body = std::move(msg.body());
     out.keep_alive = msg.keep_alive();
+    if (impl_->recorder && out.status >= 200) record(*impl_->recorder, impl_->sent.next(), out);
     return out;
 }
 

@@ -18,7 +18,7 @@
 #include "chatbotmgr/error.hpp"
 #include "chatbotmgr/memory_store.hpp"
 #include "chatbotmgr/registry.hpp"
-#include "error_of.hpp"
+#include "chatbotmgr/testing/errors.hpp"
 #include "fixture.hpp"
 
 using namespace chatbotmgr;

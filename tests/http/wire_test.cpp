@@ -8,14 +8,14 @@
 
 #include "chatbotmgr/error.hpp"
 #include "chatbotmgr/json.hpp"
-#include "error_of.hpp"
+#include "chatbotmgr/testing/errors.hpp"
 #include "fixture.hpp"
 #include "wire.hpp"
 
 using namespace chatbotmgr;
 using namespace chatbotmgr::beast;
-using chatbotmgr::test::error_of;
-using chatbotmgr::test::field_of;
+using chatbotmgr::testing::error_of;
+using chatbotmgr::testing::field_of;
 using chatbotmgr::test::kCaptureExample;
 namespace json = boost::json;
 
@@ -117,7 +117,7 @@ TEST_CASE("a body where none is taken: empty or {}", "[wire]") {
     CHECK(field_of([] { wire::decode_no_body(R"({"name":"x"})"); }) == "name");
     for (const char* body : {"[]", "{", "null", "0", "\"\""}) {
         INFO(body);
-        CHECK(test::code_of([&] { wire::decode_no_body(body); }) == ErrorCode::invalid_argument);
+        CHECK(testing::code_of([&] { wire::decode_no_body(body); }) == ErrorCode::invalid_argument);
     }
 }
 

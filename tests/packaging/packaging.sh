@@ -16,11 +16,14 @@
 #   find-package-kit  chatbotmgr::testing from the install: TinyStore under the conformance
 #                     suite, plus every component linked and run
 #   pkg-config        a program built with `pkg-config --cflags --libs chatbotmgr` only
-#   readme            the README's C++ examples as printed: the embedding program and the
+#   readme            the README's examples as printed: the embedding program and the
 #                     one serving the HTTP API (built and run), the mounting fragment
-#                     (compiled inside readme_mount_host.cpp)
+#                     (compiled inside readme_mount_host.cpp), and the storage adapter's
+#                     conformance test with the testing kit's CMake snippet (built and run)
 #   add-subdirectory  a host that add_subdirectory()s the source tree
 #   fetchcontent      a host that gets it through FetchContent
+#   postgres-option   CHATBOTMGR_BUILD_POSTGRES without libpq: the default (AUTO) skips the
+#                     adapter with a note, ON fails and names libpq-dev
 set -euo pipefail
 
 step=${1:?step}
@@ -209,6 +212,30 @@ assert code == 0, "exit status %s after SIGTERM" % code
 print("serve_api: created a chatbot over HTTP, stopped on SIGTERM")
 PY
     ) || fail "the README's serving example did not serve or did not stop cleanly"
+
+    # The storage adapter snippet (the conformance suite over a store), built with the
+    # testing kit's CMake snippet and run.
+    kit=$dir/kit
+    rm -rf "$kit/src"
+    mkdir -p "$kit/src"
+    extract "## Writing a storage adapter" cpp >"$kit/src/my_tests.cpp"
+    extract "## Testing with chatbotmgr::testing" cmake >"$kit/src/snippet.cmake"
+    [ -s "$kit/src/my_tests.cpp" ] || fail "no C++ snippet after '## Writing a storage adapter'"
+    [ -s "$kit/src/snippet.cmake" ] || fail "no CMake snippet after '## Testing with chatbotmgr::testing'"
+    printf '#define CATCH_CONFIG_MAIN\n#include <catch2/catch.hpp>\n' >"$kit/src/catch_main.cpp"
+    {
+        echo 'cmake_minimum_required(VERSION 3.25)'
+        echo 'project(readme_kit_snippet LANGUAGES CXX)'
+        echo 'enable_testing()'
+        cat "$kit/src/snippet.cmake"
+    } >"$kit/src/CMakeLists.txt"
+    configure "$kit/src" "$kit/build" -DCMAKE_PREFIX_PATH="$PREFIX"
+    build "$kit/build"
+    # Catch2 v2 exits with the number of tests listed.
+    "$kit/build/my_tests" --list-test-names-only >"$kit/tests.txt" || true
+    cases=$(grep -c '^mystore: ' "$kit/tests.txt" || true)
+    [ "$cases" -ge 20 ] || fail "only $cases conformance cases registered by the README snippet"
+    "$kit/build/my_tests"
     ;;
 
 add-subdirectory)
@@ -224,6 +251,35 @@ fetchcontent)
         -DFETCHCONTENT_FULLY_DISCONNECTED=ON
     build "$WORK/fetch-build" consumer
     "$WORK/fetch-build/consumer"
+    ;;
+
+postgres-option)
+    # libpq hidden from both of the adapter's ways to find it: CMake's FindPostgreSQL and
+    # pkg-config (whose search path then holds libsodium only, which the core needs).
+    command -v pkg-config >/dev/null || fail "pkg-config is not installed"
+    dir=$WORK/no-libpq
+    rm -rf "$dir"
+    mkdir -p "$dir/pkgconfig"
+    ln -s "$(pkg-config --variable=pcfiledir libsodium)/libsodium.pc" "$dir/pkgconfig/"
+    without_libpq() {  # without_libpq <build dir> [cmake args...]
+        local build=$1
+        shift
+        env -u PKG_CONFIG_PATH PKG_CONFIG_LIBDIR="$dir/pkgconfig" \
+            "$CMAKE" -S "$SRC" -B "$build" -G "$GENERATOR" -DCMAKE_CXX_COMPILER="$CXX_COMPILER" \
+            -DCMAKE_DISABLE_FIND_PACKAGE_PostgreSQL=ON -DCHATBOTMGR_BUILD_TESTS=OFF \
+            -DCHATBOTMGR_BUILD_EXAMPLES=OFF -DCHATBOTMGR_BUILD_TESTING_KIT=OFF \
+            -DCHATBOTMGR_INSTALL=OFF "$@"
+    }
+    without_libpq "$dir/default" >"$dir/default.log" 2>&1 ||
+        { cat "$dir/default.log"; fail "the default configuration failed without libpq"; }
+    grep -q 'libpq not found; skipping the PostgreSQL adapter' "$dir/default.log" ||
+        { cat "$dir/default.log"; fail "the default configuration did not say it skipped the adapter"; }
+    if without_libpq "$dir/on" -DCHATBOTMGR_BUILD_POSTGRES=ON >"$dir/on.log" 2>&1; then
+        fail "CHATBOTMGR_BUILD_POSTGRES=ON configured without libpq"
+    fi
+    grep -q 'libpq-dev' "$dir/on.log" || { cat "$dir/on.log"; fail "the failure does not name libpq-dev"; }
+    echo "without libpq: the default skips the adapter; CHATBOTMGR_BUILD_POSTGRES=ON fails:"
+    sed -n '/CMake Error/,/^$/p' "$dir/on.log"
     ;;
 
 *)

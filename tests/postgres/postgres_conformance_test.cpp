@@ -14,13 +14,12 @@ class PostgresTarget : public chatbotmgr::testing::ConformanceTarget {
         return std::make_shared<chatbotmgr::postgres::PostgresStore>(
             cbm_pg_test::options_for(db_->conninfo()));
     }
-    bool persistent() const override { return true; }
 
   private:
     std::unique_ptr<cbm_pg_test::TempDatabase> db_;  // dropped with the target
 };
 
-[[maybe_unused]] const bool registered = chatbotmgr::testing::register_storage_conformance(
-    "postgres", [] { return std::make_unique<PostgresTarget>(); });
+CHATBOTMGR_PERSISTENT_STORAGE_CONFORMANCE("postgres",
+                                          [] { return std::make_unique<PostgresTarget>(); });
 
 }  // namespace

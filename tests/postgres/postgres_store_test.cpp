@@ -13,6 +13,7 @@
 #include "chatbotmgr/json.hpp"
 #include "chatbotmgr/postgres/postgres_store.hpp"
 #include "chatbotmgr/registry.hpp"
+#include "chatbotmgr/testing/errors.hpp"
 #include "chatbotmgr/testing/fakes.hpp"
 #include "pg_test_support.hpp"
 
@@ -21,18 +22,9 @@ using cbm_pg_test::AdminConn;
 using cbm_pg_test::options_for;
 using cbm_pg_test::TempDatabase;
 using chatbotmgr::postgres::PostgresStore;
+using chatbotmgr::testing::code_of;
 
 namespace {
-
-template <class F>
-std::optional<ErrorCode> code_of(F&& f) {
-    try {
-        f();
-    } catch (const Error& e) {
-        return e.code();
-    }
-    return std::nullopt;
-}
 
 Digest digest_of(unsigned char seed) {
     Digest d{};

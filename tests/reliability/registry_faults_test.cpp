@@ -18,12 +18,12 @@
 #include "chatbotmgr/json.hpp"
 #include "chatbotmgr/registry.hpp"
 #include "chatbotmgr/sqlite/sqlite_store.hpp"
-#include "error_of.hpp"
+#include "chatbotmgr/testing/errors.hpp"
 #include "support.hpp"
 
 using namespace chatbotmgr;
 using chatbotmgr::reliability::ScratchDir;
-using chatbotmgr::test::error_of;
+using chatbotmgr::testing::error_of;
 namespace json = boost::json;
 
 namespace {
@@ -40,11 +40,14 @@ std::string read_file(const std::string& path) {
 CaptureBatch big_batch(const std::string& conversation, int n) {
     CaptureBatch b;
     b.external_conversation_id = conversation;
-    for (int i = 0; i < 4; ++i)
-        b.messages.push_back({"user",
-                              std::string(8000, 'c'),
-                              "m" + std::to_string(n) + "-" + std::to_string(i),
-                              {}});
+    for (int i = 0; i < 4; ++i) {
+        // Appends, not operator+: GCC 12 at -O3 reports a false -Wrestrict for the chain.
+        std::string id = "m";
+        id += std::to_string(n);
+        id += '-';
+        id += std::to_string(i);
+        b.messages.push_back({"user", std::string(8000, 'c'), std::move(id), {}});
+    }
     return b;
 }
 

@@ -19,6 +19,14 @@ namespace {
 NewChatbot named(std::string name) {
     return NewChatbot{std::move(name), {}};
 }
+
+// prefix followed by n, by appending: GCC 12 at -O3 reports a false -Wrestrict for
+// "t" + std::to_string(t).
+std::string numbered(const char* prefix, int n) {
+    std::string out(prefix);
+    out += std::to_string(n);
+    return out;
+}
 }  // namespace
 
 RotationStorm rotation_storm(ChatbotRegistry& registry, int rotations, int readers) {
@@ -103,10 +111,10 @@ MergeStorm merge_storm(ChatbotRegistry& registry, int threads, int patches) {
     std::vector<std::thread> workers;
     for (int t = 0; t < threads; ++t) {
         workers.emplace_back([&, t] {
-            const std::string mine = "t" + std::to_string(t);
+            const std::string mine = numbered("t", t);
             for (int p = 0; p < patches; ++p) {
                 json::object patch;
-                patch[mine] = json::object{{"p" + std::to_string(p), p}};
+                patch[mine] = json::object{{numbered("p", p), p}};
                 patch["flat_" + mine + "_" + std::to_string(p)] = true;
                 try {
                     registry.update(
@@ -133,10 +141,10 @@ MergeStorm merge_storm(ChatbotRegistry& registry, int threads, int patches) {
     const json::object s = registry.get("org-race", bot.id).settings;
     if (!s.contains("keep")) ++out.missing;
     for (int t = 0; t < threads; ++t) {
-        const std::string mine = "t" + std::to_string(t);
+        const std::string mine = numbered("t", t);
         const json::value* nested = s.if_contains(mine);
         for (int p = 0; p < patches; ++p) {
-            const std::string key = "p" + std::to_string(p);
+            const std::string key = numbered("p", p);
             if (!nested || !nested->is_object() || !nested->get_object().contains(key) ||
                 nested->get_object().at(key) != p)
                 ++out.missing;

@@ -26,31 +26,22 @@ class SqliteTarget final : public Base {
         options.path = dir_.file("conformance.db");
         return std::make_shared<chatbotmgr::sqlite::SqliteStore>(std::move(options));
     }
-    bool persistent() const override { return true; }
 
   private:
     chatbotmgr::test::TempDir dir_;
 };
 
-[[maybe_unused]] const bool registered =
-    chatbotmgr::testing::register_storage_conformance(
-        "memory",
-        [] {
-            return std::make_unique<MemoryTarget<ConformanceTarget, chatbotmgr::ChatbotStore>>();
-        }) &&
-    chatbotmgr::testing::register_storage_conformance(
-        "sqlite",
-        [] {
-            return std::make_unique<SqliteTarget<ConformanceTarget, chatbotmgr::ChatbotStore>>();
-        }) &&
-    chatbotmgr::testing::register_account_store_conformance(
-        "memory",
-        [] {
-            return std::make_unique<
-                MemoryTarget<AccountConformanceTarget, chatbotmgr::AccountStore>>();
-        }) &&
-    chatbotmgr::testing::register_account_store_conformance("sqlite", [] {
-        return std::make_unique<SqliteTarget<AccountConformanceTarget, chatbotmgr::AccountStore>>();
-    });
+CHATBOTMGR_STORAGE_CONFORMANCE("memory", [] {
+    return std::make_unique<MemoryTarget<ConformanceTarget, chatbotmgr::ChatbotStore>>();
+});
+CHATBOTMGR_PERSISTENT_STORAGE_CONFORMANCE("sqlite", [] {
+    return std::make_unique<SqliteTarget<ConformanceTarget, chatbotmgr::ChatbotStore>>();
+});
+CHATBOTMGR_ACCOUNT_STORE_CONFORMANCE("memory", [] {
+    return std::make_unique<MemoryTarget<AccountConformanceTarget, chatbotmgr::AccountStore>>();
+});
+CHATBOTMGR_PERSISTENT_ACCOUNT_STORE_CONFORMANCE("sqlite", [] {
+    return std::make_unique<SqliteTarget<AccountConformanceTarget, chatbotmgr::AccountStore>>();
+});
 
 }  // namespace

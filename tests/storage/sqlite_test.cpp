@@ -19,6 +19,7 @@
 #include "chatbotmgr/error.hpp"
 #include "chatbotmgr/secrets.hpp"
 #include "chatbotmgr/sqlite/sqlite_store.hpp"
+#include "chatbotmgr/testing/errors.hpp"
 #include "chatbotmgr/testing/fakes.hpp"
 #include "temp_dir.hpp"
 
@@ -34,6 +35,7 @@ using chatbotmgr::ErrorCode;
 using chatbotmgr::sqlite::SqliteOptions;
 using chatbotmgr::sqlite::SqliteStore;
 using chatbotmgr::test::TempDir;
+using chatbotmgr::testing::error_of;
 
 SqliteOptions options_for(const std::string& path) {
     SqliteOptions o;
@@ -69,18 +71,6 @@ CaptureBatch batch(std::string conversation, std::vector<CapturedMessage> messag
     b.external_conversation_id = std::move(conversation);
     b.messages = std::move(messages);
     return b;
-}
-
-// The Error a call throws (fails the test when it returns normally).
-template <class F>
-Error error_of(F&& fn) {
-    try {
-        fn();
-    } catch (const Error& e) {
-        return e;
-    }
-    FAIL("expected chatbotmgr::Error");
-    return Error(ErrorCode::internal, "unreachable");
 }
 
 std::int64_t query_int(SQLite::Database& db, const char* sql) {
@@ -149,11 +139,12 @@ TEST_CASE("sqlite: a file with a newer schema is refused", "[sqlite][schema]") {
         SQLite::Database raw(path, SQLite::OPEN_READWRITE);
         raw.exec("PRAGMA user_version = " + std::to_string(future));
     }
-    const Error e = error_of([&] { SqliteStore store(options_for(path)); });
-    CHECK(e.code() == ErrorCode::unavailable);
-    INFO(e.what());
-    CHECK(contains(e.what(), "newer"));
-    CHECK(contains(e.what(), std::to_string(future)));
+    const auto e = error_of([&] { SqliteStore store(options_for(path)); });
+    REQUIRE(e);
+    CHECK(e->code() == ErrorCode::unavailable);
+    INFO(e->what());
+    CHECK(contains(e->what(), "newer"));
+    CHECK(contains(e->what(), std::to_string(future)));
     SQLite::Database raw(path, SQLite::OPEN_READONLY);
     CHECK(query_int(raw, "PRAGMA user_version") == future);  // left as it was
 }
@@ -303,13 +294,14 @@ TEST_CASE("sqlite: an update callback that writes to the store is refused", "[sq
     TempDir dir;
     SqliteStore store(options_for(dir.file("reentrant.db")));
     store.insert(make_chatbot("bot-1"), key_of("bot-1"));
-    const Error e = error_of([&] {
+    const auto e = error_of([&] {
         store.update("org-a", "bot-1", [&](Chatbot& c) {
             c.name = "changed";
             store.insert(make_chatbot("bot-2"), key_of("bot-2"));
         });
     });
-    CHECK(e.code() == ErrorCode::internal);
+    REQUIRE(e);
+    CHECK(e->code() == ErrorCode::internal);
     CHECK(store.get("org-a", "bot-1")->name == "Bot bot-1");
     CHECK_FALSE(store.get("org-a", "bot-2"));
     // Reads from inside the callback are fine.
@@ -405,20 +397,22 @@ TEST_CASE("sqlite: a file that is not a database is refused with a readable mess
         std::ofstream out(path, std::ios::binary);
         for (int i = 0; i < 512; ++i) out << "this is not an SQLite database. ";
     }
-    const Error e = error_of([&] { SqliteStore store(options_for(path)); });
-    CHECK(e.code() == ErrorCode::unavailable);
-    INFO(e.what());
-    CHECK(contains(e.what(), "not a database"));
-    CHECK(contains(e.what(), path));
+    const auto e = error_of([&] { SqliteStore store(options_for(path)); });
+    REQUIRE(e);
+    CHECK(e->code() == ErrorCode::unavailable);
+    INFO(e->what());
+    CHECK(contains(e->what(), "not a database"));
+    CHECK(contains(e->what(), path));
 }
 
 TEST_CASE("sqlite: an unopenable path is unavailable", "[sqlite][faults]") {
     TempDir dir;
     const std::string path = dir.file("missing-dir/store.db");
-    const Error e = error_of([&] { SqliteStore store(options_for(path)); });
-    CHECK(e.code() == ErrorCode::unavailable);
-    INFO(e.what());
-    CHECK(contains(e.what(), "cannot open"));
+    const auto e = error_of([&] { SqliteStore store(options_for(path)); });
+    REQUIRE(e);
+    CHECK(e->code() == ErrorCode::unavailable);
+    INFO(e->what());
+    CHECK(contains(e->what(), "unable to open"));
 }
 
 TEST_CASE("sqlite: corrupt pages make reads unavailable", "[sqlite][faults]") {
@@ -449,10 +443,11 @@ TEST_CASE("sqlite: corrupt pages make reads unavailable", "[sqlite][faults]") {
         CHECK(e.code() == ErrorCode::unavailable);
         return;
     }
-    const Error e = error_of([&] { store->list("org-a"); });
-    CHECK(e.code() == ErrorCode::unavailable);
-    INFO(e.what());
-    CHECK(contains(e.what(), "malformed"));
+    const auto e = error_of([&] { store->list("org-a"); });
+    REQUIRE(e);
+    CHECK(e->code() == ErrorCode::unavailable);
+    INFO(e->what());
+    CHECK(contains(e->what(), "malformed"));
 }
 
 TEST_CASE("sqlite: a lock held past busy_timeout is unavailable, then the store recovers",
@@ -466,10 +461,11 @@ TEST_CASE("sqlite: a lock held past busy_timeout is unavailable, then the store 
 
     SQLite::Database other(path, SQLite::OPEN_READWRITE);
     other.exec("BEGIN IMMEDIATE");  // another process holding the write lock
-    const Error e = error_of([&] { store.insert(make_chatbot("bot-2"), key_of("bot-2")); });
-    CHECK(e.code() == ErrorCode::unavailable);
-    INFO(e.what());
-    CHECK(contains(e.what(), "locked"));
+    const auto e = error_of([&] { store.insert(make_chatbot("bot-2"), key_of("bot-2")); });
+    REQUIRE(e);
+    CHECK(e->code() == ErrorCode::unavailable);
+    INFO(e->what());
+    CHECK(contains(e->what(), "locked"));
     // Readers are not blocked by a writer in WAL mode.
     CHECK(store.get("org-a", "bot-1"));
     CHECK_FALSE(store.get("org-a", "bot-2"));

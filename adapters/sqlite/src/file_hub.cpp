@@ -20,7 +20,7 @@ bool is_in_memory(const std::string& path) {
 }
 
 [[noreturn]] void fail(const std::string& path, const std::string& what) {
-    throw Error(ErrorCode::unavailable, "cannot open database " + path + ": " + what);
+    throw Error(ErrorCode::unavailable, "unable to open database " + path + ": " + what);
 }
 
 // An exclusive flock on "<path>-lock", held for the hub's lifetime; -1 when there can be

@@ -1,62 +1,163 @@
 #include "writer.hpp"
 
+#include <algorithm>
 #include <string>
 #include <utility>
 
 namespace chatbotmgr::sqlite::detail {
+namespace {
+
+// The writer whose group this thread is committing, if any. A job that writes through the
+// same writer would wait behind its own group: it is refused instead.
+thread_local const Writer* committing = nullptr;
+
+}  // namespace
 
 Writer::Writer(std::unique_ptr<Connection> initial,
                std::function<std::unique_ptr<Connection>()> open, std::size_t max_batch)
     : connection_(std::move(initial)),
       open_(std::move(open)),
       max_batch_(max_batch == 0 ? 1 : max_batch) {
-    thread_ = std::thread([this] { loop(); });
+    group_.reserve(std::min<std::size_t>(max_batch_, 1024));
 }
 
 Writer::~Writer() {
-    {
-        std::lock_guard lock(mutex_);
-        stopping_ = true;
-    }
-    wake_.notify_one();
-    thread_.join();
+    std::unique_lock lock(mutex_);
+    idle_.wait(lock, [this] { return callers_ == 0; });
 }
 
+// Queues the job and waits until it is done, or until it reaches the front of the queue:
+// then this caller commits the group that starts with its job.
 void Writer::submit(Job& job) {
-    // A write from inside a job (e.g. an update callback that writes) would wait for the
-    // batch it is part of: refuse instead of deadlocking.
-    if (std::this_thread::get_id() == thread_.get_id()) {
+    if (committing == this) {
         throw Error(ErrorCode::internal, "store write issued from inside a write callback");
     }
-    std::future<void> done = job.done.get_future();
-    {
-        std::lock_guard lock(mutex_);
-        queue_.push_back(&job);
+    std::unique_lock lock(mutex_);
+    ++callers_;
+    if (back_) {
+        back_->next = &job;
+    } else {
+        front_ = &job;
     }
-    wake_.notify_one();
-    done.get();
+    back_ = &job;
+    job.wake.wait(lock, [&] { return job.done || front_ == &job; });
+    if (!job.done) lead(lock);
+    if (--callers_ == 0) idle_.notify_all();
+    lock.unlock();
     if (job.error) std::rethrow_exception(std::move(job.error));
 }
 
-void Writer::loop() {
-    std::vector<Job*> taken;
-    for (;;) {
-        {
-            std::unique_lock lock(mutex_);
-            wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
-            if (queue_.empty()) return;  // stopping, and everything queued is done
-            if (queue_.size() <= max_batch_) {
-                taken.swap(queue_);
-            } else {
-                taken.assign(queue_.begin(), queue_.begin() + static_cast<long>(max_batch_));
-                queue_.erase(queue_.begin(), queue_.begin() + static_cast<long>(max_batch_));
-            }
-        }
-        commit_batch(taken);
-        taken.clear();
+// Called by the caller at the front of the queue, with the lock held. Takes the group (its
+// own job and up to max_batch - 1 queued behind it), commits it without the lock, then
+// wakes each caller of the group and hands the front to the next caller in line.
+void Writer::lead(std::unique_lock<std::mutex>& lock) {
+    group_.clear();
+    for (Job* job = front_; job && group_.size() < max_batch_; job = job->next) {
+        group_.push_back(job);
+    }
+    lock.unlock();
+    committing = this;
+    commit(group_);
+    committing = nullptr;
+    lock.lock();
+    front_ = group_.back()->next;
+    if (!front_) back_ = nullptr;
+    for (Job* job : group_) {
+        job->done = true;
+        job->wake.notify_one();
+    }
+    if (front_) front_->wake.notify_one();
+}
+
+// One transaction for the group: (re)open the connection if needed -> BEGIN -> each job
+// in its own savepoint -> COMMIT (one fsync for all). A job that throws is rolled back
+// alone and keeps its exception; the others are committed together. Sets the outcome of
+// every job of the group.
+void Writer::commit(Group group) noexcept {
+    if (auto error = open_if_needed()) return fail_remaining(group, *error);
+    if (auto error = exec("BEGIN IMMEDIATE", "begin write transaction")) {
+        return fail_remaining(group, *error);
+    }
+    for (Job* job : group) {
+        if (run_in_savepoint(*job)) continue;
+        // The transaction is gone (SQLite rolled it back by itself, e.g. after SQLITE_FULL
+        // or an I/O error), and with it the work of the jobs that ran before this one.
+        // No replay: a job's body runs at most once, because it may run user code (the
+        // mutate callback of a store's update) that must not run twice for one call. So
+        // every job of the group that has not failed on its own fails with unavailable,
+        // including those that have not run yet: none of them wrote anything, so "a
+        // method that throws has written nothing" (storage.hpp) holds.
+        abandon_transaction();
+        return fail_remaining(
+            group, Error(ErrorCode::unavailable,
+                         "storage unavailable (write batch): the transaction was rolled back, "
+                         "nothing was written"));
+    }
+    if (auto error = exec("COMMIT", "commit")) {
+        abandon_transaction();
+        return fail_remaining(group, *error);
     }
 }
 
+// Runs the job inside SAVEPOINT job. If it throws, the job gets its error and the
+// savepoint is rolled back. Returns false when the transaction did not survive.
+bool Writer::run_in_savepoint(Job& job) {
+    Connection& c = *connection_;
+    try {
+        c.exec("SAVEPOINT job");
+        job.execute(c);
+        c.exec("RELEASE job");
+        return true;
+    } catch (...) {
+        job.error = job_error(job);
+    }
+    if (!c.in_transaction()) return false;
+    try {
+        c.exec("ROLLBACK TO job");
+        c.exec("RELEASE job");
+        return true;
+    } catch (const SQLite::Exception& e) {
+        if (needs_reopen(e)) reopen_ = true;
+        return false;
+    }
+}
+
+// Opens a new connection if there is none, or if the last one saw a fault.
+std::optional<Error> Writer::open_if_needed() {
+    if (connection_ && !reopen_) return std::nullopt;
+    connection_.reset();
+    try {
+        connection_ = open_();
+        reopen_ = false;
+        return std::nullopt;
+    } catch (const Error& e) {
+        return e;
+    } catch (const std::exception& e) {
+        return Error(ErrorCode::unavailable,
+                     std::string("cannot reopen the database: ") + e.what());
+    } catch (...) {
+        return Error(ErrorCode::unavailable, "cannot reopen the database");
+    }
+}
+
+std::optional<Error> Writer::exec(const char* sql, const char* operation) {
+    try {
+        connection_->exec(sql);
+        return std::nullopt;
+    } catch (const SQLite::Exception& e) {
+        if (needs_reopen(e)) reopen_ = true;
+        return to_error(e, operation);
+    }
+}
+
+// Ends a transaction that will not commit. A connection that cannot roll back is replaced
+// before the next group.
+void Writer::abandon_transaction() {
+    if (connection_->in_transaction()) connection_->try_exec("ROLLBACK");
+    if (connection_->in_transaction()) reopen_ = true;
+}
+
+// The error of a job whose body threw (called from inside the handler).
 std::exception_ptr Writer::job_error(const Job& job) {
     try {
         throw;
@@ -69,103 +170,15 @@ std::exception_ptr Writer::job_error(const Job& job) {
     }
 }
 
-void Writer::finish(Job& job, std::exception_ptr error) {
-    job.error = std::move(error);
-    job.done.set_value();
-}
-
-// Each job gets its own copy of the error: callers on different threads never share one
-// exception object.
-void Writer::fail(const std::vector<Job*>& jobs, const Error& error) {
-    for (Job* job : jobs) finish(*job, std::make_exception_ptr(error));
-}
-
-// One transaction for the whole batch, one savepoint per job: a job that throws is rolled
-// back alone and its caller gets the exception; the others share one COMMIT (one fsync)
-// and are acknowledged only after it.
-void Writer::commit_batch(std::vector<Job*>& batch) {
-    std::vector<Job*> pending = batch;
-    while (!pending.empty()) {
-        if (reopen_ || !connection_) {
-            connection_.reset();
-            try {
-                connection_ = open_();
-                reopen_ = false;
-            } catch (const Error& e) {
-                fail(pending, e);
-                return;
-            } catch (const std::exception& e) {
-                fail(pending, Error(ErrorCode::unavailable,
-                                    std::string("cannot reopen the database: ") + e.what()));
-                return;
-            }
+// Gives each job of the group that has not failed on its own an error like error. Each
+// gets an exception object and message of its own (a copied std::runtime_error would share
+// its message buffer): callers on different threads share nothing.
+void Writer::fail_remaining(Group group, const Error& error) {
+    for (Job* job : group) {
+        if (!job->error) {
+            job->error = std::make_exception_ptr(
+                Error(error.code(), std::string(error.what()), error.field()));
         }
-        Connection& c = *connection_;
-        try {
-            c.exec("BEGIN IMMEDIATE");
-        } catch (const SQLite::Exception& e) {
-            if (needs_reopen(e)) reopen_ = true;
-            fail(pending, to_error(e, "begin write transaction"));
-            return;
-        }
-
-        std::vector<Job*> succeeded;
-        std::vector<Job*> retry;
-        bool transaction_lost = false;
-        for (std::size_t i = 0; i < pending.size(); ++i) {
-            Job* job = pending[i];
-            std::exception_ptr error;
-            try {
-                c.exec("SAVEPOINT job");
-                job->invoke(job->context, c);
-                c.exec("RELEASE job");
-                succeeded.push_back(job);
-                continue;
-            } catch (...) {
-                error = job_error(*job);
-            }
-            // Handed over only after the handler ended, so that the caller holds the last
-            // reference to its exception.
-            finish(*job, std::move(error));
-            // Some errors (disk full, I/O) make SQLite roll back the whole transaction:
-            // the jobs that succeeded so far are gone, so they run again in a new one.
-            if (!c.in_transaction()) {
-                transaction_lost = true;
-                retry = std::move(succeeded);
-                retry.insert(retry.end(), pending.begin() + static_cast<long>(i) + 1,
-                             pending.end());
-                break;
-            }
-            try {
-                c.exec("ROLLBACK TO job");
-                c.exec("RELEASE job");
-            } catch (const SQLite::Exception& e) {
-                if (needs_reopen(e)) reopen_ = true;
-                if (c.in_transaction()) c.try_exec("ROLLBACK");
-                if (c.in_transaction()) reopen_ = true;
-                succeeded.insert(succeeded.end(), pending.begin() + static_cast<long>(i) + 1,
-                                 pending.end());
-                fail(succeeded, to_error(e, "roll back failed write"));
-                return;
-            }
-        }
-        if (transaction_lost) {
-            // Each round settles at least the job that failed, so this terminates.
-            pending = std::move(retry);
-            continue;
-        }
-
-        try {
-            c.exec("COMMIT");
-        } catch (const SQLite::Exception& e) {
-            if (needs_reopen(e)) reopen_ = true;
-            if (c.in_transaction()) c.try_exec("ROLLBACK");
-            if (c.in_transaction()) reopen_ = true;
-            fail(succeeded, to_error(e, "commit"));
-            return;
-        }
-        for (Job* job : succeeded) finish(*job, nullptr);
-        return;
     }
 }
 

@@ -1,15 +1,19 @@
-// Group commit: one writer connection, owned by one thread, commits the writes of every
-// waiting caller in one transaction. Internal.
+// Group commit, shaped like LevelDB's DBImpl::Write: callers queue up; the caller at the
+// front of the queue commits the jobs of the group behind it (up to max_batch) in one
+// transaction, on its own thread, then wakes each of them; each caller waits on its own
+// condition variable. There is no writer thread. Delivering a job's outcome is one step
+// (lead() marks it done and wakes its caller): an asynchronous caller would be completed
+// there instead of waiting. Internal.
 #pragma once
 
 #include <condition_variable>
 #include <cstddef>
 #include <exception>
 #include <functional>
-#include <future>
 #include <memory>
 #include <mutex>
-#include <thread>
+#include <optional>
+#include <span>
 #include <type_traits>
 #include <vector>
 
@@ -23,57 +27,80 @@ class Writer {
     // new one after a fault that needs it.
     Writer(std::unique_ptr<Connection> initial, std::function<std::unique_ptr<Connection>()> open,
            std::size_t max_batch);
-    // Commits everything queued, then stops the thread and closes the connection.
+    // Waits until every caller inside run() has returned (what is queued gets committed
+    // by its callers), then closes the connection.
     ~Writer();
     Writer(const Writer&) = delete;
     Writer& operator=(const Writer&) = delete;
 
-    // Runs body(connection) on the writer thread inside the batch transaction, in its own
-    // savepoint, and returns once the batch has committed. If body throws, its savepoint
-    // is rolled back and the exception is rethrown here (SQLite exceptions mapped with
-    // operation and conflict_message, see to_error); if the commit fails, this throws
-    // Error(unavailable). operation and conflict_message must outlive the call.
+    // Runs body(connection) inside a batch transaction, in its own savepoint, and returns
+    // once the batch has committed. body runs at most once, on the thread of the caller
+    // that commits the batch. If body throws, its savepoint is rolled back and the
+    // exception is rethrown here (SQLite exceptions mapped with operation and
+    // conflict_message, see to_error); if the batch does not commit, this throws an Error
+    // (unavailable for engine faults) and nothing of body was written. A body that calls
+    // run() on the same writer gets Error(internal). operation and conflict_message must
+    // outlive the call.
     template <class F>
     void run(const char* operation, const char* conflict_message, F&& body) {
-        Job job;
-        job.operation = operation;
-        job.conflict_message = conflict_message;
-        job.context = &body;
-        job.invoke = [](void* context, Connection& c) {
-            (*static_cast<std::remove_reference_t<F>*>(context))(c);
-        };
+        BodyJob<std::remove_reference_t<F>> job(operation, conflict_message, body);
         submit(job);
     }
 
   private:
+    // One caller's write. It lives on the caller's stack while the caller waits, so a job
+    // costs no allocation.
     struct Job {
-        void (*invoke)(void*, Connection&) = nullptr;
-        void* context = nullptr;
-        const char* operation = "";
-        const char* conflict_message = nullptr;
-        // Set by the writer before done; owned by the caller from then on, so the
-        // writer keeps no reference to an exception its caller is handling.
+        Job(const char* operation, const char* conflict_message)
+            : operation(operation), conflict_message(conflict_message) {}
+        virtual void execute(Connection& c) = 0;
+
+        const char* operation;
+        const char* conflict_message;
+        // The outcome, set by the committing caller; empty means committed. Owned by the
+        // job's caller once done, so nobody else keeps a reference to its exception.
         std::exception_ptr error;
-        std::promise<void> done;
+        // Guarded by mutex_.
+        bool done = false;
+        Job* next = nullptr;  // the queue's link
+        std::condition_variable wake;
+
+      protected:
+        ~Job() = default;
     };
 
-    void submit(Job& job);
-    void loop();
-    void commit_batch(std::vector<Job*>& batch);
-    static void finish(Job& job, std::exception_ptr error);
-    static void fail(const std::vector<Job*>& jobs, const Error& error);
-    std::exception_ptr job_error(const Job& job);
+    template <class F>
+    struct BodyJob final : Job {
+        BodyJob(const char* operation, const char* conflict_message, F& body)
+            : Job(operation, conflict_message), body(body) {}
+        void execute(Connection& c) override { body(c); }
+        F& body;
+    };
 
+    using Group = std::span<Job* const>;
+
+    void submit(Job& job);
+    void lead(std::unique_lock<std::mutex>& lock);
+    void commit(Group group) noexcept;
+    bool run_in_savepoint(Job& job);
+    std::optional<Error> open_if_needed();
+    std::optional<Error> exec(const char* sql, const char* operation);
+    void abandon_transaction();
+    std::exception_ptr job_error(const Job& job);
+    static void fail_remaining(Group group, const Error& error);
+
+    // Used only by the caller at the front of the queue (one at a time).
     std::unique_ptr<Connection> connection_;
     std::function<std::unique_ptr<Connection>()> open_;
     const std::size_t max_batch_;
     bool reopen_ = false;  // the connection saw a fault; open a fresh one before the next batch
+    std::vector<Job*> group_;
 
     std::mutex mutex_;
-    std::condition_variable wake_;
-    std::vector<Job*> queue_;
-    bool stopping_ = false;
-    std::thread thread_;
+    Job* front_ = nullptr;  // the queue, oldest first; front_ is the committing caller's job
+    Job* back_ = nullptr;
+    std::size_t callers_ = 0;       // callers inside run()
+    std::condition_variable idle_;  // callers_ dropped to zero
 };
 
 }  // namespace chatbotmgr::sqlite::detail

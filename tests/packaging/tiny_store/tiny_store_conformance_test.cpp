@@ -15,7 +15,6 @@ struct TinyTarget : chatbotmgr::testing::ConformanceTarget {
     }
 };
 
-[[maybe_unused]] const bool registered = chatbotmgr::testing::register_storage_conformance(
-    "tiny", [] { return std::make_unique<TinyTarget>(); });
+CHATBOTMGR_STORAGE_CONFORMANCE("tiny", [] { return std::make_unique<TinyTarget>(); });
 
 }  // namespace

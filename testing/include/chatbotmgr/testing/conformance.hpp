@@ -1,62 +1,214 @@
-// The storage conformance suite, for every ChatbotStore implementation -- ours and yours.
+// The storage conformance suite, for every ChatbotStore and AccountStore implementation --
+// ours and yours.
 //
-// Usage, in a Catch2 (v2.13) test program of your own:
+// Usage, at namespace scope in a Catch2 test program of your own (it brings the main):
+//
+//   #include <chatbotmgr/testing/conformance.hpp>
 //
 //   struct MyTarget : chatbotmgr::testing::ConformanceTarget {
 //       std::shared_ptr<chatbotmgr::ChatbotStore> open() override { ... }
 //   };
-//   static const bool registered = chatbotmgr::testing::register_storage_conformance(
-//       "mystore", [] { return std::make_unique<MyTarget>(); });
+//   CHATBOTMGR_STORAGE_CONFORMANCE("mystore", [] { return std::make_unique<MyTarget>(); });
 //
-// Each case of the suite is registered as its own Catch2 test case named
+// The macro expands to one Catch2 TEST_CASE per case of the suite, named
 // "<store name>: <case>" and tagged [conformance][<store name>], so catch_discover_tests
-// shows one ctest test per case and store.
+// shows one ctest test per case and store. Each test case calls the factory once, for a
+// fresh target, and runs the case (run_store_case below) on Catch2's thread.
+//
+//   CHATBOTMGR_STORAGE_CONFORMANCE(name, factory)             every store
+//   CHATBOTMGR_PERSISTENT_STORAGE_CONFORMANCE(name, factory)  the same plus the reopen
+//       (durability) cases, for stores whose data survive destroying the store object:
+//       files, database servers. The reopen cases are registered only by this macro: a
+//       store registered with the first one has no such test cases, rather than test
+//       cases that pass without checking anything.
+//   CHATBOTMGR_ACCOUNT_STORE_CONFORMANCE(name, factory)       the accounts port
+//   CHATBOTMGR_PERSISTENT_ACCOUNT_STORE_CONFORMANCE(name, factory)
+//       Cases named "<store name>: accounts: <case>", tagged
+//       [conformance][<store name>][accounts]; factory makes AccountConformanceTargets.
+//
+// name must be a string literal (it is pasted into the test names and tags at compile
+// time); factory is any expression callable as
+// std::unique_ptr<ConformanceTarget>() (or AccountConformanceTarget), commas allowed.
+// Each macro may be used once per store name in a program.
+//
+// Catch2: the macros use only Catch2's public TEST_CASE (CATCH_TEST_CASE under
+// CATCH_CONFIG_PREFIX_ALL), which Catch2 v2 and v3 both have. This header uses the Catch2
+// your program included before it; otherwise it includes Catch2 v3's
+// <catch2/catch_test_macros.hpp> where that exists, else v2's <catch2/catch.hpp>. The
+// compiled part of the kit (libchatbotmgr_testing) is built against one Catch2: link it
+// with the same major version. Test names are unique per expansion through __COUNTER__,
+// which Catch2 uses by default (do not define CATCH_CONFIG_NO_COUNTER).
+//
+// Migrating from register_storage_conformance(name, factory) and
+// register_account_store_conformance(name, factory) of earlier builds: they registered
+// through Catch2 v2 internals and are gone. Replace the call with the macro; a target that
+// returned true from persistent() uses the PERSISTENT_ macro instead (persistent() itself
+// is gone: the macro says it).
 #pragma once
+
+#if defined(TWOBLUECUBES_SINGLE_INCLUDE_CATCH_HPP_INCLUDED) || \
+    defined(CATCH_TEST_MACROS_HPP_INCLUDED)
+// Catch2 (v2 or v3) is included already: use that one.
+#elif __has_include(<catch2/catch_test_macros.hpp>)
+#include <catch2/catch_test_macros.hpp>  // Catch2 v3
+#else
+#include <catch2/catch.hpp>  // Catch2 v2
+#endif
 
 #include <functional>
 #include <memory>
-#include <string>
 
 #include "chatbotmgr/accounts.hpp"
 #include "chatbotmgr/storage.hpp"
 
 namespace chatbotmgr::testing {
 
-// One instance is made per test case, so every case starts from an empty store. Cases call
+// One target is made per test case, so every case starts from an empty store. Cases call
 // open() from the test's main thread; the store it returns is then used from many threads
 // at once, as ChatbotStore requires.
 class ConformanceTarget {
   public:
     virtual ~ConformanceTarget() = default;
-    // The store under test. The first call makes an empty store; a later call, after
-    // the previous store object was destroyed, reopens the same data when persistent().
+    // The store under test. The first call makes an empty store. For a store registered
+    // with a PERSISTENT_ macro, a later call, after the previous store object was
+    // destroyed, reopens the same data.
     virtual std::shared_ptr<ChatbotStore> open() = 0;
-    // True when data survives destroying the store and calling open() again (files,
-    // database servers); enables the reopen/durability cases.
-    virtual bool persistent() const { return false; }
 };
 
-using ConformanceTargetFactory = std::function<std::unique_ptr<ConformanceTarget>()>;
-
-// Registers the whole suite for one store. Call before Catch2's session runs (a static
-// initializer, as above, or from your own main). Returns true so it can initialize a
-// static. The factory is called once here, to ask persistent(): the reopen cases are
-// registered only for persistent targets.
-bool register_storage_conformance(const std::string& store_name, ConformanceTargetFactory factory);
-
-// The same for the accounts port (accounts.hpp), for stores that implement it. Cases are
-// named "<store name>: accounts: <case>" and tagged [conformance][<store name>][accounts].
+// The same for the accounts port (accounts.hpp).
 class AccountConformanceTarget {
   public:
     virtual ~AccountConformanceTarget() = default;
     // As ConformanceTarget::open, for the accounts port.
     virtual std::shared_ptr<AccountStore> open() = 0;
-    virtual bool persistent() const { return false; }
 };
 
+using ConformanceTargetFactory = std::function<std::unique_ptr<ConformanceTarget>()>;
 using AccountConformanceTargetFactory = std::function<std::unique_ptr<AccountConformanceTarget>()>;
 
-bool register_account_store_conformance(const std::string& store_name,
-                                        AccountConformanceTargetFactory factory);
+// The cases, as X-macro lists: X(id, "title", ...) with the list's extra arguments. The
+// ids name StoreCase / AccountCase values; the titles are the test names' last part.
+#define CHATBOTMGR_CONFORMANCE_STORE_CASES(X, ...)                                                 \
+    X(insert_then_get, "insert then get returns the chatbot", __VA_ARGS__)                         \
+    X(get_is_scoped_to_organization, "get is scoped to the organization", __VA_ARGS__)             \
+    X(insert_existing_id_conflicts, "insert with an existing id is a conflict", __VA_ARGS__)       \
+    X(insert_existing_digest_conflicts, "insert with an existing key digest is a conflict",        \
+      __VA_ARGS__)                                                                                 \
+    X(list_order, "list is newest first, ties by id descending", __VA_ARGS__)                      \
+    X(list_is_scoped_to_organization, "list is scoped to the organization", __VA_ARGS__)           \
+    X(update_changes_name_and_settings, "update stores name and settings", __VA_ARGS__)            \
+    X(update_not_found, "update of a missing or foreign chatbot is nullopt", __VA_ARGS__)          \
+    X(update_whose_mutate_throws_writes_nothing, "update whose mutate throws writes nothing",      \
+      __VA_ARGS__)                                                                                 \
+    X(concurrent_updates_lose_nothing, "concurrent updates of different members lose nothing",     \
+      __VA_ARGS__)                                                                                 \
+    X(failing_updates_do_not_disturb_concurrent_ones,                                              \
+      "failing updates do not disturb concurrent ones", __VA_ARGS__)                               \
+    X(remove_cascades, "remove cascades to conversations, messages and analyses", __VA_ARGS__)     \
+    X(remove_not_found, "remove of a missing or foreign chatbot is false", __VA_ARGS__)            \
+    X(replace_key_retires_old_digest, "replace_key retires the old digest", __VA_ARGS__)           \
+    X(replace_key_to_existing_digest_conflicts, "replace_key to an existing digest is a conflict", \
+      __VA_ARGS__)                                                                                 \
+    X(replace_key_not_found, "replace_key of a missing or foreign chatbot is nullopt",             \
+      __VA_ARGS__)                                                                                 \
+    X(find_by_key_digest_any_organization, "find_by_key_digest finds in any organization",         \
+      __VA_ARGS__)                                                                                 \
+    X(rotation_storm, "rotation storm: a retired digest is never found", __VA_ARGS__)              \
+    X(append_capture_upserts_conversation,                                                         \
+      "append_capture upserts the conversation with a stable id", __VA_ARGS__)                     \
+    X(append_capture_deduplicates, "append_capture deduplicates by message id", __VA_ARGS__)       \
+    X(append_capture_for_missing_chatbot, "append_capture for a missing chatbot writes nothing",   \
+      __VA_ARGS__)                                                                                 \
+    X(concurrent_identical_captures, "concurrent identical captures store each message once",      \
+      __VA_ARGS__)                                                                                 \
+    X(record_analysis_rules, "record_analysis needs the chatbot's own conversation", __VA_ARGS__)  \
+    X(count_data_of_unknown_chatbot, "count_data of an unknown chatbot is zero", __VA_ARGS__)      \
+    X(delete_racing_with_captures, "delete racing with captures leaves no orphans", __VA_ARGS__)   \
+    X(create_storm, "create storm stores every chatbot", __VA_ARGS__)                              \
+    X(concurrent_inserts_of_one_id, "concurrent inserts of one id: exactly one wins", __VA_ARGS__) \
+    X(ping_answers, "ping answers", __VA_ARGS__)
+
+#define CHATBOTMGR_CONFORMANCE_PERSISTENT_STORE_CASES(X, ...)                                 \
+    X(reopen_keeps_acknowledged_writes, "reopen keeps every acknowledged write", __VA_ARGS__) \
+    X(reopen_keeps_concurrent_writes, "reopen keeps concurrent acknowledged writes", __VA_ARGS__)
+
+#define CHATBOTMGR_CONFORMANCE_ACCOUNT_CASES(X, ...)                                    \
+    X(organizations, "organizations are found or created by exact name", __VA_ARGS__)   \
+    X(organization_id_conflict, "an organization id in use is a conflict", __VA_ARGS__) \
+    X(concurrent_find_or_create, "concurrent find_or_create agree on one organization", \
+      __VA_ARGS__)                                                                      \
+    X(users, "users are unique by email, case-insensitively", __VA_ARGS__)              \
+    X(sessions, "sessions are stored, found and deleted", __VA_ARGS__)                  \
+    X(expired_sessions, "expired sessions are deleted", __VA_ARGS__)
+
+#define CHATBOTMGR_CONFORMANCE_PERSISTENT_ACCOUNT_CASES(X, ...) \
+    X(reopen, "reopen keeps organizations, users and sessions", __VA_ARGS__)
+
+#define CHATBOTMGR_CONFORMANCE_DETAIL_ENUMERATOR(id, ...) id,
+
+// clang-format off
+enum class StoreCase {
+    CHATBOTMGR_CONFORMANCE_STORE_CASES(CHATBOTMGR_CONFORMANCE_DETAIL_ENUMERATOR, ~)
+    CHATBOTMGR_CONFORMANCE_PERSISTENT_STORE_CASES(CHATBOTMGR_CONFORMANCE_DETAIL_ENUMERATOR, ~)
+};
+
+enum class AccountCase {
+    CHATBOTMGR_CONFORMANCE_ACCOUNT_CASES(CHATBOTMGR_CONFORMANCE_DETAIL_ENUMERATOR, ~)
+    CHATBOTMGR_CONFORMANCE_PERSISTENT_ACCOUNT_CASES(CHATBOTMGR_CONFORMANCE_DETAIL_ENUMERATOR, ~)
+};
+// clang-format on
+
+// Runs one case: calls factory once for a fresh target and checks the store it opens with
+// Catch2 assertions. Call from inside a Catch2 test case, on Catch2's thread (the macros
+// do). Worker threads of concurrent cases never assert: they report back and the calling
+// thread asserts.
+void run_store_case(StoreCase which, const ConformanceTargetFactory& factory);
+void run_account_case(AccountCase which, const AccountConformanceTargetFactory& factory);
 
 }  // namespace chatbotmgr::testing
+
+// --- The registration macros (see the top of this file).
+
+#ifdef CATCH_CONFIG_PREFIX_ALL
+#define CHATBOTMGR_CONFORMANCE_DETAIL_TEST_CASE CATCH_TEST_CASE
+#else
+#define CHATBOTMGR_CONFORMANCE_DETAIL_TEST_CASE TEST_CASE
+#endif
+
+#define CHATBOTMGR_CONFORMANCE_DETAIL_STORE_TEST(id, title, store_name, ...)                      \
+    CHATBOTMGR_CONFORMANCE_DETAIL_TEST_CASE(store_name ": " title,                                \
+                                            "[conformance][" store_name "]") {                    \
+        ::chatbotmgr::testing::run_store_case(::chatbotmgr::testing::StoreCase::id, __VA_ARGS__); \
+    }
+
+#define CHATBOTMGR_CONFORMANCE_DETAIL_ACCOUNT_TEST(id, title, store_name, ...)           \
+    CHATBOTMGR_CONFORMANCE_DETAIL_TEST_CASE(store_name ": accounts: " title,             \
+                                            "[conformance][" store_name "][accounts]") { \
+        ::chatbotmgr::testing::run_account_case(::chatbotmgr::testing::AccountCase::id,  \
+                                                __VA_ARGS__);                            \
+    }
+
+// The trailing static_assert only makes the macros take a semicolon, like a declaration.
+#define CHATBOTMGR_STORAGE_CONFORMANCE(store_name, ...)                                      \
+    CHATBOTMGR_CONFORMANCE_STORE_CASES(CHATBOTMGR_CONFORMANCE_DETAIL_STORE_TEST, store_name, \
+                                       __VA_ARGS__)                                          \
+    static_assert(true, "")
+
+#define CHATBOTMGR_PERSISTENT_STORAGE_CONFORMANCE(store_name, ...)                           \
+    CHATBOTMGR_CONFORMANCE_STORE_CASES(CHATBOTMGR_CONFORMANCE_DETAIL_STORE_TEST, store_name, \
+                                       __VA_ARGS__)                                          \
+    CHATBOTMGR_CONFORMANCE_PERSISTENT_STORE_CASES(CHATBOTMGR_CONFORMANCE_DETAIL_STORE_TEST,  \
+                                                  store_name, __VA_ARGS__)                   \
+    static_assert(true, "")
+
+#define CHATBOTMGR_ACCOUNT_STORE_CONFORMANCE(store_name, ...)                                    \
+    CHATBOTMGR_CONFORMANCE_ACCOUNT_CASES(CHATBOTMGR_CONFORMANCE_DETAIL_ACCOUNT_TEST, store_name, \
+                                         __VA_ARGS__)                                            \
+    static_assert(true, "")
+
+#define CHATBOTMGR_PERSISTENT_ACCOUNT_STORE_CONFORMANCE(store_name, ...)                         \
+    CHATBOTMGR_CONFORMANCE_ACCOUNT_CASES(CHATBOTMGR_CONFORMANCE_DETAIL_ACCOUNT_TEST, store_name, \
+                                         __VA_ARGS__)                                            \
+    CHATBOTMGR_CONFORMANCE_PERSISTENT_ACCOUNT_CASES(CHATBOTMGR_CONFORMANCE_DETAIL_ACCOUNT_TEST,  \
+                                                    store_name, __VA_ARGS__)                     \
+    static_assert(true, "")

@@ -1,0 +1,71 @@
+// Test data of the conformance suite: chatbots, captures and sessions with reproducible
+// ids, keys and times, and text made by appending.
+#pragma once
+
+#include <concepts>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include <boost/json/object.hpp>
+
+#include "chatbotmgr/accounts.hpp"
+#include "chatbotmgr/storage.hpp"
+#include "chatbotmgr/testing/fakes.hpp"
+
+namespace chatbotmgr::testing::detail {
+
+constexpr std::int64_t kBaseTime = 1'705'312'800;  // 2024-01-15T10:00:00Z
+
+Seconds at(std::int64_t unix_seconds);
+
+// Text and integers joined by appending, e.g. cat("bot ", t, "/", i). (GCC 12 reports
+// false -Wrestrict positives for chains of std::string operator+ at -O2 and -O3.)
+inline void append_to(std::string& out, std::string_view part) {
+    out += part;
+}
+template <std::integral T>
+requires(!std::same_as<T, bool> && !std::same_as<T, char>) void append_to(std::string& out,
+                                                                          T part) {
+    out += std::to_string(part);
+}
+template <class... Parts>
+std::string cat(const Parts&... parts) {
+    std::string out;
+    (append_to(out, parts), ...);
+    return out;
+}
+
+// The key digest and prefix the suite gives a label (a chatbot's id, "fresh", ...).
+Digest digest_for(std::string_view label);
+std::string prefix_for(const Digest& d);
+
+// Chatbots with reproducible ids: each case seeds its own generator.
+class ChatbotFactory {
+  public:
+    explicit ChatbotFactory(std::uint64_t seed) : random_(seed) {}
+
+    // Settings "{}", key prefix that of digest_for(id).
+    Chatbot make(const std::string& org, const std::string& name, std::int64_t created = kBaseTime);
+    std::string uuid();
+
+  private:
+    DeterministicRandom random_;
+};
+
+// Inserts c with the digest derived from its id.
+void insert(ChatbotStore& store, const Chatbot& c);
+
+CapturedMessage message(std::string role, std::string content,
+                        std::optional<std::string> external_id = std::nullopt);
+// A batch from user "user_456" with metadata naming that user.
+CaptureBatch batch(std::string conversation, std::vector<CapturedMessage> messages);
+
+boost::json::object settings_of(const Chatbot& c);
+
+// A session of organization "org-1" whose token digest derives from label.
+SessionRecord session(const std::string& label, const std::string& user, std::int64_t expires);
+
+}  // namespace chatbotmgr::testing::detail

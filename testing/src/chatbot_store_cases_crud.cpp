@@ -1,0 +1,322 @@
+// Conformance cases: insert, get, list, update, remove, ping.
+#include <algorithm>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include <boost/json.hpp>
+
+#include "builders.hpp"
+#include "cases.hpp"
+#include "chatbotmgr/error.hpp"
+#include "chatbotmgr/json.hpp"
+#include "chatbotmgr/testing/errors.hpp"
+#include "concurrency.hpp"
+
+namespace chatbotmgr::testing::detail::store_cases {
+namespace {
+
+struct CustomFailure {
+    int value;
+};
+
+// Merges {"<key>": value} into the chatbot's settings inside update.
+std::optional<Chatbot> merge_member(ChatbotStore& store, const std::string& org,
+                                    const std::string& id, const std::string& key,
+                                    boost::json::value value) {
+    return store.update(org, id, [&](Chatbot& x) {
+        boost::json::object settings = settings_of(x);
+        boost::json::object patch;
+        patch[key] = value;
+        merge_patch(settings, patch);
+        x.settings_json = to_compact_json(settings);
+    });
+}
+
+}  // namespace
+
+void insert_then_get(ConformanceTarget& target) {
+    auto store = target.open();
+    ChatbotFactory f(1);
+    Chatbot c = f.make("org-a", "Support Bot");
+    c.settings_json = R"({"onboarded":true,"nested":{"k":[1,2]}})";
+    insert(*store, c);
+    const auto got = store->get("org-a", c.id);
+    REQUIRE(got);
+    CHECK(*got == c);
+    CHECK_FALSE(store->get("org-a", f.uuid()));
+}
+
+void get_is_scoped_to_organization(ConformanceTarget& target) {
+    auto store = target.open();
+    ChatbotFactory f(2);
+    const Chatbot c = f.make("org-a", "Mine");
+    insert(*store, c);
+    CHECK_FALSE(store->get("org-b", c.id));
+    CHECK_FALSE(store->get("", c.id));
+    CHECK(store->get("org-a", c.id));
+}
+
+void insert_existing_id_conflicts(ConformanceTarget& target) {
+    auto store = target.open();
+    ChatbotFactory f(3);
+    const Chatbot c = f.make("org-a", "First");
+    insert(*store, c);
+    Chatbot same_id = f.make("org-b", "Second");
+    same_id.id = c.id;
+    CHECK(code_of([&] { store->insert(same_id, digest_for("other")); }) == ErrorCode::conflict);
+    // Nothing of the failed insert is visible.
+    CHECK(store->get("org-a", c.id) == c);
+    CHECK(store->list("org-b").empty());
+    CHECK_FALSE(store->find_by_key_digest(digest_for("other")));
+}
+
+void insert_existing_digest_conflicts(ConformanceTarget& target) {
+    auto store = target.open();
+    ChatbotFactory f(4);
+    const Chatbot c = f.make("org-a", "First");
+    insert(*store, c);
+    const Chatbot other = f.make("org-a", "Second");
+    CHECK(code_of([&] { store->insert(other, digest_for(c.id)); }) == ErrorCode::conflict);
+    CHECK_FALSE(store->get("org-a", other.id));
+    CHECK(store->list("org-a").size() == 1);
+    const auto found = store->find_by_key_digest(digest_for(c.id));
+    REQUIRE(found);
+    CHECK(found->id == c.id);
+}
+
+void list_order(ConformanceTarget& target) {
+    auto store = target.open();
+    ChatbotFactory f(5);
+    std::vector<Chatbot> all;
+    // Three share one created_at (ties broken by id descending), others are spread out.
+    for (int i = 0; i < 3; ++i) all.push_back(f.make("org-a", cat("tie ", i)));
+    all.push_back(f.make("org-a", "older", kBaseTime - 3600));
+    all.push_back(f.make("org-a", "newer", kBaseTime + 3600));
+    all.push_back(f.make("org-a", "newest", kBaseTime + 7200));
+    all.push_back(f.make("org-a", "oldest", kBaseTime - 86400));
+    for (const auto& c : all) insert(*store, c);
+
+    std::vector<Chatbot> expected = all;
+    std::sort(expected.begin(), expected.end(), [](const Chatbot& a, const Chatbot& b) {
+        if (a.created_at != b.created_at) return a.created_at > b.created_at;
+        return a.id > b.id;
+    });
+    CHECK(store->list("org-a") == expected);
+}
+
+void list_is_scoped_to_organization(ConformanceTarget& target) {
+    auto store = target.open();
+    ChatbotFactory f(6);
+    const Chatbot a1 = f.make("org-a", "a1");
+    const Chatbot a2 = f.make("org-a", "a2", kBaseTime + 1);
+    const Chatbot b1 = f.make("org-b", "b1");
+    insert(*store, a1);
+    insert(*store, a2);
+    insert(*store, b1);
+    CHECK(store->list("org-a") == std::vector<Chatbot>{a2, a1});
+    CHECK(store->list("org-b") == std::vector<Chatbot>{b1});
+    CHECK(store->list("org-c").empty());
+    CHECK(store->list("").empty());
+}
+
+// --- Cases: update ---
+
+void update_changes_name_and_settings(ConformanceTarget& target) {
+    auto store = target.open();
+    ChatbotFactory f(7);
+    const Chatbot c = f.make("org-a", "Before");
+    insert(*store, c);
+    const auto updated = store->update("org-a", c.id, [](Chatbot& x) {
+        x.name = "After";
+        x.settings_json = R"({"a":1})";
+    });
+    REQUIRE(updated);
+    Chatbot expected = c;
+    expected.name = "After";
+    expected.settings_json = R"({"a":1})";
+    CHECK(*updated == expected);
+    CHECK(store->get("org-a", c.id) == expected);
+    CHECK(store->list("org-a") == std::vector<Chatbot>{expected});
+    // The key is untouched.
+    const auto by_key = store->find_by_key_digest(digest_for(c.id));
+    REQUIRE(by_key);
+    CHECK(*by_key == expected);
+}
+
+void update_not_found(ConformanceTarget& target) {
+    auto store = target.open();
+    ChatbotFactory f(8);
+    const Chatbot c = f.make("org-a", "Mine");
+    insert(*store, c);
+    const auto rename = [](Chatbot& x) { x.name = "Hijacked"; };
+    CHECK_FALSE(store->update("org-b", c.id, rename));
+    CHECK_FALSE(store->update("org-a", f.uuid(), rename));
+    CHECK(store->get("org-a", c.id) == c);
+}
+
+void update_whose_mutate_throws_writes_nothing(ConformanceTarget& target) {
+    auto store = target.open();
+    ChatbotFactory f(9);
+    Chatbot c = f.make("org-a", "Stable");
+    c.settings_json = R"({"keep":true})";
+    insert(*store, c);
+
+    try {
+        store->update("org-a", c.id, [](Chatbot& x) {
+            x.name = "Half done";
+            x.settings_json = R"({"keep":false})";
+            throw Error(ErrorCode::invalid_argument, "settings too deep", "settings");
+        });
+        FAIL("update returned although mutate threw");
+    } catch (const Error& e) {
+        CHECK(e.code() == ErrorCode::invalid_argument);
+        CHECK(e.field() == "settings");
+    }
+    CHECK(store->get("org-a", c.id) == c);
+
+    // Exceptions of any type propagate unchanged.
+    try {
+        store->update("org-a", c.id, [](Chatbot& x) {
+            x.name = "Half done";
+            throw CustomFailure{42};
+        });
+        FAIL("update returned although mutate threw");
+    } catch (const CustomFailure& e) {
+        CHECK(e.value == 42);
+    }
+    CHECK(store->get("org-a", c.id) == c);
+
+    // The store is not left stuck: the next update works.
+    const auto ok = store->update("org-a", c.id, [](Chatbot& x) { x.name = "Renamed"; });
+    REQUIRE(ok);
+    CHECK(ok->name == "Renamed");
+    CHECK(store->get("org-a", c.id)->name == "Renamed");
+}
+
+void concurrent_updates_lose_nothing(ConformanceTarget& target) {
+    auto store = target.open();
+    ChatbotFactory f(10);
+    const Chatbot c = f.make("org-a", "Shared");
+    insert(*store, c);
+
+    constexpr std::size_t kThreads = 16;
+    constexpr int kRounds = 5;
+    const auto problems = run_threads(kThreads, [&](std::size_t i) {
+        for (int round = 0; round < kRounds; ++round) {
+            const std::string key = cat("t", i, "r", round);
+            if (!merge_member(*store, "org-a", c.id, key, static_cast<std::int64_t>(i)))
+                throw std::runtime_error("update found no chatbot");
+        }
+    });
+    require_no_problems(problems);
+
+    const auto final_state = store->get("org-a", c.id);
+    REQUIRE(final_state);
+    const boost::json::object settings = settings_of(*final_state);
+    CHECK(settings.size() == kThreads * kRounds);
+    for (std::size_t i = 0; i < kThreads; ++i) {
+        for (int round = 0; round < kRounds; ++round) {
+            const std::string key = cat("t", i, "r", round);
+            INFO(key);
+            const auto* v = settings.if_contains(key);
+            REQUIRE(v);
+            CHECK(*v == boost::json::value(static_cast<std::int64_t>(i)));
+        }
+    }
+}
+
+void failing_updates_do_not_disturb_concurrent_ones(ConformanceTarget& target) {
+    auto store = target.open();
+    ChatbotFactory f(11);
+    const Chatbot c = f.make("org-a", "Shared");
+    insert(*store, c);
+
+    constexpr std::size_t kThreads = 12;
+    std::vector<int> outcome(kThreads, -1);  // 1 = applied, 0 = threw as intended
+    const auto problems = run_threads(kThreads, [&](std::size_t i) {
+        const std::string key = cat("k", i);
+        if (i % 2 == 0) {
+            if (!merge_member(*store, "org-a", c.id, key, true))
+                throw std::runtime_error("update found no chatbot");
+            outcome[i] = 1;
+            return;
+        }
+        try {
+            store->update("org-a", c.id, [&](Chatbot& x) {
+                x.settings_json = R"({"poisoned":true})";
+                throw Error(ErrorCode::invalid_argument, "rejected", "settings");
+            });
+        } catch (const Error& e) {
+            if (e.code() == ErrorCode::invalid_argument) outcome[i] = 0;
+        }
+    });
+    require_no_problems(problems);
+
+    const auto final_state = store->get("org-a", c.id);
+    REQUIRE(final_state);
+    const boost::json::object settings = settings_of(*final_state);
+    CHECK_FALSE(settings.contains("poisoned"));
+    for (std::size_t i = 0; i < kThreads; ++i) {
+        INFO("thread " << i);
+        CHECK(outcome[i] == (i % 2 == 0 ? 1 : 0));
+        CHECK(settings.contains(cat("k", i)) == (i % 2 == 0));
+    }
+}
+
+// --- Cases: remove ---
+
+void remove_cascades(ConformanceTarget& target) {
+    auto store = target.open();
+    ChatbotFactory f(12);
+    const Chatbot c = f.make("org-a", "Doomed");
+    const Chatbot keep = f.make("org-a", "Survivor");
+    insert(*store, c);
+    insert(*store, keep);
+
+    const auto r1 = store->append_capture(
+        c.id, batch("conv-1", {message("user", "hi", "m1"), message("assistant", "hello", "m2")}));
+    const auto r2 = store->append_capture(c.id, batch("conv-2", {message("user", "again")}));
+    const auto rk = store->append_capture(keep.id, batch("conv-1", {message("user", "stay")}));
+    REQUIRE(r1);
+    REQUIRE(r2);
+    REQUIRE(rk);
+    CHECK(store->record_analysis(c.id, r1->conversation_id, "sentiment", R"({"score":1})"));
+    CHECK(store->record_analysis(c.id, r2->conversation_id, "summary", R"({"text":"x"})"));
+    CHECK(store->record_analysis(keep.id, rk->conversation_id, "summary", "{}"));
+    CHECK(store->count_data(c.id) == ChatbotDataCounts{2, 3, 2});
+
+    CHECK(store->remove("org-a", c.id));
+    CHECK_FALSE(store->get("org-a", c.id));
+    CHECK_FALSE(store->find_by_key_digest(digest_for(c.id)));
+    CHECK(store->count_data(c.id) == ChatbotDataCounts{});
+    CHECK(store->list("org-a") == std::vector<Chatbot>{keep});
+    // The other chatbot's data is untouched.
+    CHECK(store->count_data(keep.id) == ChatbotDataCounts{1, 1, 1});
+
+    // Nothing can be attached to the deleted chatbot afterwards.
+    CHECK_FALSE(store->append_capture(c.id, batch("conv-1", {message("user", "late")})));
+    CHECK_FALSE(store->record_analysis(c.id, r1->conversation_id, "sentiment", "{}"));
+    CHECK(store->count_data(c.id) == ChatbotDataCounts{});
+    CHECK_FALSE(store->remove("org-a", c.id));
+}
+
+void remove_not_found(ConformanceTarget& target) {
+    auto store = target.open();
+    ChatbotFactory f(13);
+    const Chatbot c = f.make("org-a", "Mine");
+    insert(*store, c);
+    REQUIRE(store->append_capture(c.id, batch("conv", {message("user", "x")})));
+    CHECK_FALSE(store->remove("org-b", c.id));
+    CHECK_FALSE(store->remove("org-a", f.uuid()));
+    CHECK(store->get("org-a", c.id) == c);
+    CHECK(store->count_data(c.id) == ChatbotDataCounts{1, 1, 0});
+}
+
+void ping_answers(ConformanceTarget& target) {
+    auto store = target.open();
+    CHECK_NOTHROW(store->ping());
+}
+
+}  // namespace chatbotmgr::testing::detail::store_cases

@@ -1,0 +1,66 @@
+// Compiles (tsc --noEmit --strict) against the types openapi-typescript generates from
+// docs/openapi.yaml (run.sh writes them to schema.d.ts beside a copy of this file). It
+// fails to compile when the description stops letting a typed client send or read what
+// API.md allows, e.g. settings typed as Record<string, never>.
+import type { components, paths } from "./schema";
+
+type Json<T> = T extends { content: { "application/json": infer B } } ? B : never;
+
+type CreateBody = Json<paths["/api/v1/chatbots"]["post"]["requestBody"]>;
+type PatchBody = Json<NonNullable<paths["/api/v1/chatbots/{id}"]["patch"]["requestBody"]>>;
+type CaptureBody = Json<paths["/api/v1/capture"]["post"]["requestBody"]>;
+type Created = Json<paths["/api/v1/chatbots"]["post"]["responses"][200]>;
+type Chatbot = components["schemas"]["Chatbot"];
+type ErrorBody = Json<components["responses"]["NotFound"]>;
+
+// Nested settings, on create and in a merge patch (null removes a member).
+const settings = { theme: { color: "blue" }, limits: { max: 3 } };
+export const create: CreateBody = { name: "Support Bot", settings };
+export const patch: PatchBody = {
+  name: "Support Bot v2",
+  settings: { theme: { color: "blue" }, limits: { max: 3 }, greeting: null },
+};
+export const patchSettingsOnly: PatchBody = { settings: { theme: { color: "blue" }, limits: { max: 3 } } };
+
+// Capture: user.id is a string or a number; custom holds scalars.
+export const capture: CaptureBody = {
+  conversationId: "conv_123",
+  messages: [
+    { role: "user", content: "How do I cancel?", id: "msg_001", sentAt: "2024-01-15T10:00:00Z" },
+    { role: "assistant", content: "Go to Settings...", id: "msg_002" },
+  ],
+  user: { id: 456, name: "Ada" },
+  custom: { plan: "pro", seats: 3, trial: false },
+};
+
+// Reading answers: settings come back as an open object.
+export function themeColor(bot: Chatbot): unknown {
+  const theme = bot.settings["theme"];
+  return typeof theme === "object" && theme !== null ? (theme as Record<string, unknown>)["color"] : undefined;
+}
+export function newKey(answer: Created): string {
+  return answer.apiKey + answer.chatbot.api_key_prefix;
+}
+export function errorCode(answer: ErrorBody): string {
+  return answer.error.code;
+}
+
+// A typed request, as a client would send it.
+export async function updateChatbot(base: string, token: string, id: string, body: PatchBody): Promise<Chatbot> {
+  const res = await fetch(`${base}/api/v1/chatbots/${id}`, {
+    method: "PATCH",
+    headers: { Authorization: `Bearer ${token}`, "Content-Type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  return (await res.json()) as Chatbot;
+}
+
+// What API.md forbids does not compile.
+// @ts-expect-error -- an unknown field ("nmae") is a 400
+export const typo: CreateBody = { nmae: "Support Bot" };
+// @ts-expect-error -- name is required on create
+export const nameless: CreateBody = { settings };
+// @ts-expect-error -- a role is user, assistant or system
+export const robot: CaptureBody = { conversationId: "c", messages: [{ role: "robot", content: "x" }] };
+// @ts-expect-error -- user.id is a string or a number
+export const boolId: CaptureBody = { conversationId: "c", messages: [{ role: "user", content: "x" }], user: { id: true } };
