@@ -1,13 +1,14 @@
 #include "builders.hpp"
 
-#include <boost/json/parse.hpp>
-
+#include "chatbotmgr/json.hpp"
 #include "chatbotmgr/secrets.hpp"
+
+#include <stdexcept>
 
 namespace chatbotmgr::testing::detail {
 
-Seconds at(std::int64_t unix_seconds) {
-    return Seconds{std::chrono::seconds{unix_seconds}};
+std::chrono::sys_seconds at(std::int64_t unix_seconds) {
+    return std::chrono::sys_seconds{std::chrono::seconds{unix_seconds}};
 }
 
 Digest digest_for(std::string_view label) {
@@ -25,7 +26,6 @@ Chatbot ChatbotFactory::make(const std::string& org, const std::string& name,
     c.org_id = org;
     c.name = name;
     c.key_prefix = prefix_for(digest_for(c.id));
-    c.settings_json = "{}";
     c.created_at = at(created);
     return c;
 }
@@ -51,13 +51,30 @@ CaptureBatch batch(std::string conversation, std::vector<CapturedMessage> messag
     CaptureBatch b;
     b.external_conversation_id = std::move(conversation);
     b.external_user_id = "user_456";
-    b.metadata_json = R"({"user":{"id":"user_456"}})";
+    b.metadata = {{"user", {{"id", "user_456"}}}};
     b.messages = std::move(messages);
     return b;
 }
 
 boost::json::object settings_of(const Chatbot& c) {
-    return boost::json::parse(c.settings_json).as_object();
+    return c.settings;
+}
+
+KeyOwner owner_of(const Chatbot& c) {
+    return KeyOwner{c.id, c.org_id};
+}
+
+boost::json::object object_of(std::string_view json_text) {
+    return parse_json_strict(json_text).as_object();
+}
+
+StoreInspection& inspect(ChatbotStore& store) {
+    auto* inspection = dynamic_cast<StoreInspection*>(&store);
+    if (!inspection)
+        throw std::logic_error(
+            "the conformance suite needs the store to implement chatbotmgr::StoreInspection "
+            "(record_analysis, count_data) to check that delete cascades");
+    return *inspection;
 }
 
 SessionRecord session(const std::string& label, const std::string& user, std::int64_t expires) {

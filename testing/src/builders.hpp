@@ -2,6 +2,7 @@
 // ids, keys and times, and text made by appending.
 #pragma once
 
+#include <chrono>
 #include <concepts>
 #include <cstdint>
 #include <optional>
@@ -19,7 +20,7 @@ namespace chatbotmgr::testing::detail {
 
 constexpr std::int64_t kBaseTime = 1'705'312'800;  // 2024-01-15T10:00:00Z
 
-Seconds at(std::int64_t unix_seconds);
+std::chrono::sys_seconds at(std::int64_t unix_seconds);
 
 // Text and integers joined by appending, e.g. cat("bot ", t, "/", i). (GCC 12 reports
 // false -Wrestrict positives for chains of std::string operator+ at -O2 and -O3.)
@@ -64,6 +65,14 @@ CapturedMessage message(std::string role, std::string content,
 CaptureBatch batch(std::string conversation, std::vector<CapturedMessage> messages);
 
 boost::json::object settings_of(const Chatbot& c);
+// What find_by_key_digest answers for c.
+KeyOwner owner_of(const Chatbot& c);
+// The object of JSON text (strict).
+boost::json::object object_of(std::string_view json_text);
+
+// The store's StoreInspection (storage.hpp), which the cascade checks need; fails the
+// case, saying so, when the store does not implement it.
+StoreInspection& inspect(ChatbotStore& store);
 
 // A session of organization "org-1" whose token digest derives from label.
 SessionRecord session(const std::string& label, const std::string& user, std::int64_t expires);

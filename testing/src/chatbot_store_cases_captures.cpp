@@ -31,7 +31,7 @@ void append_capture_upserts_conversation(ConformanceTarget& target) {
     // Same external id again, new metadata and user: same internal id.
     auto second = batch("conv-1", {message("assistant", "hello")});
     second.external_user_id = std::nullopt;
-    second.metadata_json = "{}";
+    second.metadata = {};
     const auto r2 = store->append_capture(a.id, second);
     REQUIRE(r2);
     CHECK(r2->conversation_id == r1->conversation_id);
@@ -44,8 +44,8 @@ void append_capture_upserts_conversation(ConformanceTarget& target) {
     REQUIRE(r4);
     const std::set<std::string> ids{r1->conversation_id, r3->conversation_id, r4->conversation_id};
     CHECK(ids.size() == 3);
-    CHECK(store->count_data(a.id) == ChatbotDataCounts{2, 3, 0});
-    CHECK(store->count_data(b.id) == ChatbotDataCounts{1, 1, 0});
+    CHECK(inspect(*store).count_data(a.id) == ChatbotDataCounts{2, 3, 0});
+    CHECK(inspect(*store).count_data(b.id) == ChatbotDataCounts{1, 1, 0});
 }
 
 void append_capture_deduplicates(ConformanceTarget& target) {
@@ -73,7 +73,7 @@ void append_capture_deduplicates(ConformanceTarget& target) {
                                message("user", "Thanks", "msg_003"), message("system", "note")}));
     REQUIRE(r3);
     CHECK(r3->messages_stored == 2);
-    CHECK(store->count_data(c.id) == ChatbotDataCounts{1, 6, 0});
+    CHECK(inspect(*store).count_data(c.id) == ChatbotDataCounts{1, 6, 0});
 
     // Ids deduplicate within a conversation only.
     const auto r4 =
@@ -87,7 +87,7 @@ void append_capture_deduplicates(ConformanceTarget& target) {
     REQUIRE(r5);
     CHECK(r5->messages_stored == 0);
     CHECK(r5->conversation_id == r1->conversation_id);
-    CHECK(store->count_data(c.id) == ChatbotDataCounts{2, 7, 0});
+    CHECK(inspect(*store).count_data(c.id) == ChatbotDataCounts{2, 7, 0});
 }
 
 void append_capture_for_missing_chatbot(ConformanceTarget& target) {
@@ -95,12 +95,12 @@ void append_capture_for_missing_chatbot(ConformanceTarget& target) {
     ChatbotFactory f(21);
     const std::string missing = f.uuid();
     CHECK_FALSE(store->append_capture(missing, batch("conv-1", {message("user", "hi", "m1")})));
-    CHECK(store->count_data(missing) == ChatbotDataCounts{});
+    CHECK(inspect(*store).count_data(missing) == ChatbotDataCounts{});
     // The chatbot appearing later starts from nothing.
     Chatbot c = f.make("org-a", "Late");
     c.id = missing;
     insert(*store, c);
-    CHECK(store->count_data(missing) == ChatbotDataCounts{});
+    CHECK(inspect(*store).count_data(missing) == ChatbotDataCounts{});
     const auto r = store->append_capture(missing, batch("conv-1", {message("user", "hi", "m1")}));
     REQUIRE(r);
     CHECK(r->messages_stored == 1);
@@ -130,7 +130,7 @@ void concurrent_identical_captures(ConformanceTarget& target) {
         CHECK(r.conversation_id == results[0].conversation_id);
     }
     CHECK(stored == 10);
-    CHECK(store->count_data(c.id) == ChatbotDataCounts{1, 10, 0});
+    CHECK(inspect(*store).count_data(c.id) == ChatbotDataCounts{1, 10, 0});
 }
 
 void record_analysis_rules(ConformanceTarget& target) {
@@ -143,20 +143,20 @@ void record_analysis_rules(ConformanceTarget& target) {
     const auto conv = store->append_capture(a.id, batch("conv-1", {message("user", "hi")}));
     REQUIRE(conv);
 
-    CHECK(store->record_analysis(a.id, conv->conversation_id, "sentiment", R"({"score":0.5})"));
-    CHECK(store->record_analysis(a.id, conv->conversation_id, "summary", R"({"text":"hi"})"));
+    CHECK(inspect(*store).record_analysis(a.id, conv->conversation_id, "sentiment", R"({"score":0.5})"));
+    CHECK(inspect(*store).record_analysis(a.id, conv->conversation_id, "summary", R"({"text":"hi"})"));
     // Another chatbot's conversation, an unknown conversation, an unknown chatbot.
-    CHECK_FALSE(store->record_analysis(b.id, conv->conversation_id, "sentiment", "{}"));
-    CHECK_FALSE(store->record_analysis(a.id, f.uuid(), "sentiment", "{}"));
-    CHECK_FALSE(store->record_analysis(f.uuid(), conv->conversation_id, "sentiment", "{}"));
-    CHECK(store->count_data(a.id) == ChatbotDataCounts{1, 1, 2});
-    CHECK(store->count_data(b.id) == ChatbotDataCounts{});
+    CHECK_FALSE(inspect(*store).record_analysis(b.id, conv->conversation_id, "sentiment", "{}"));
+    CHECK_FALSE(inspect(*store).record_analysis(a.id, f.uuid(), "sentiment", "{}"));
+    CHECK_FALSE(inspect(*store).record_analysis(f.uuid(), conv->conversation_id, "sentiment", "{}"));
+    CHECK(inspect(*store).count_data(a.id) == ChatbotDataCounts{1, 1, 2});
+    CHECK(inspect(*store).count_data(b.id) == ChatbotDataCounts{});
 }
 
 void count_data_of_unknown_chatbot(ConformanceTarget& target) {
     auto store = target.open();
-    CHECK(store->count_data("no-such-chatbot") == ChatbotDataCounts{});
-    CHECK(store->count_data("") == ChatbotDataCounts{});
+    CHECK(inspect(*store).count_data("no-such-chatbot") == ChatbotDataCounts{});
+    CHECK(inspect(*store).count_data("") == ChatbotDataCounts{});
 }
 
 }  // namespace chatbotmgr::testing::detail::store_cases

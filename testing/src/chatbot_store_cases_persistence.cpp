@@ -23,29 +23,29 @@ void reopen_keeps_acknowledged_writes(ConformanceTarget& target) {
         insert(*store, other_org);
         REQUIRE(store->update("org-a", kept.id, [](Chatbot& x) {
             x.name = "Kept (renamed)";
-            x.settings_json = R"({"theme":"dark"})";
+            x.settings = object_of(R"({"theme":"dark"})");
         }));
         REQUIRE(store->replace_key("org-a", kept.id, rotated, prefix_for(rotated)));
         const auto r = store->append_capture(
             kept.id, batch("conv-1", {message("user", "hi", "m1"), message("assistant", "yo")}));
         REQUIRE(r);
         conversation_id = r->conversation_id;
-        REQUIRE(store->record_analysis(kept.id, conversation_id, "summary", "{}"));
+        REQUIRE(inspect(*store).record_analysis(kept.id, conversation_id, "summary", "{}"));
         REQUIRE(store->append_capture(gone.id, batch("conv-1", {message("user", "bye")})));
         REQUIRE(store->remove("org-a", gone.id));
     }  // the store is destroyed here
     auto store = target.open();
     kept.name = "Kept (renamed)";
-    kept.settings_json = R"({"theme":"dark"})";
+    kept.settings = object_of(R"({"theme":"dark"})");
     kept.key_prefix = prefix_for(rotated);
     CHECK(store->get("org-a", kept.id) == kept);
     CHECK(store->list("org-a") == std::vector<Chatbot>{kept});
     CHECK(store->list("org-b") == std::vector<Chatbot>{other_org});
-    CHECK(store->find_by_key_digest(rotated) == kept);
+    CHECK(store->find_by_key_digest(rotated) == owner_of(kept));
     CHECK_FALSE(store->find_by_key_digest(digest_for(kept.id)));
     CHECK_FALSE(store->find_by_key_digest(digest_for(gone.id)));
-    CHECK(store->count_data(kept.id) == ChatbotDataCounts{1, 2, 1});
-    CHECK(store->count_data(gone.id) == ChatbotDataCounts{});
+    CHECK(inspect(*store).count_data(kept.id) == ChatbotDataCounts{1, 2, 1});
+    CHECK(inspect(*store).count_data(gone.id) == ChatbotDataCounts{});
     // Deduplication state and conversation identity survive too.
     const auto again =
         store->append_capture(kept.id, batch("conv-1", {message("user", "hi", "m1")}));
@@ -79,8 +79,8 @@ void reopen_keeps_concurrent_writes(ConformanceTarget& target) {
     for (const auto& per_thread : made) {
         for (const auto& c : per_thread) {
             INFO(c.name);
-            CHECK(store->find_by_key_digest(digest_for(c.id)) == c);
-            CHECK(store->count_data(c.id) == ChatbotDataCounts{1, 1, 0});
+            CHECK(store->find_by_key_digest(digest_for(c.id)) == owner_of(c));
+            CHECK(inspect(*store).count_data(c.id) == ChatbotDataCounts{1, 1, 0});
         }
     }
 }

@@ -23,6 +23,9 @@
 
 using namespace chatbotmgr;
 using namespace chatbotmgr::test;
+using chatbotmgr::testing::code_of;
+using chatbotmgr::testing::error_of;
+using chatbotmgr::testing::field_of;
 namespace http = boost::beast::http;
 using namespace std::chrono_literals;
 

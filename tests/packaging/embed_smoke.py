@@ -187,7 +187,7 @@ def run(port):
     status, _, _ = c.request("GET", "/api/v1/nothing-here", headers=alice)
     check(status == 404, "unknown /api/v1 path is chatbotmgr's 404")
     status, _, res = c.request("DELETE", "/api/v1/chatbots", headers=alice)
-    check(status == 405 and res.getheader("Allow") == "GET, POST", "405 with Allow")
+    check(status == 405 and res.getheader("Allow") == "GET, HEAD, POST", "405 with Allow")
 
     status, body, _ = c.request("DELETE", "/api/v1/chatbots/" + bot["id"], headers=alice)
     check(status == 200 and body == {"ok": True}, "delete")

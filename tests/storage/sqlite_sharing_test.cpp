@@ -6,12 +6,14 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <cstdlib>
 #include <string>
 
 #include "chatbotmgr/accounts.hpp"
 #include "chatbotmgr/error.hpp"
 #include "chatbotmgr/registry.hpp"
 #include "chatbotmgr/sqlite/sqlite_store.hpp"
+#include "chatbotmgr/testing/errors.hpp"
 #include "temp_dir.hpp"
 
 namespace {
@@ -74,46 +76,44 @@ TEST_CASE("sqlite: a logout through one store object is seen by Accounts over an
     CHECK_FALSE(api.check_session(login.token));
 }
 
+// Run in a separate process by the next case (a forked child would share this process's
+// file hub and lock): opens the file named by CHATBOTMGR_PROBE_DB and passes when the
+// store is refused because another process has the file open.
+TEST_CASE("sqlite: open probe for another process", "[.probe]") {
+    const char* path = std::getenv("CHATBOTMGR_PROBE_DB");
+    REQUIRE(path != nullptr);
+    const auto e = testing::error_of([&] { open_store(path); });
+    REQUIRE(e);
+    CHECK(e->code() == ErrorCode::unavailable);
+    CHECK(std::string(e->what()).find("another process") != std::string::npos);
+}
+
+namespace {
+
+// Runs this test program's probe case in a new process; true when it passed.
+bool probe_from_another_process(const std::string& path) {
+    const pid_t child = ::fork();
+    if (child < 0) return false;
+    if (child == 0) {
+        ::setenv("CHATBOTMGR_PROBE_DB", path.c_str(), 1);
+        ::execl("/proc/self/exe", "storage_tests", "[.probe]", static_cast<char*>(nullptr));
+        ::_exit(127);
+    }
+    int status = 0;
+    if (::waitpid(child, &status, 0) != child) return false;
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+}  // namespace
+
 TEST_CASE("sqlite: another process cannot open a file this process has open") {
     test::TempDir dir;
     const std::string path = dir.file("owned.db");
     auto store = open_store(path);
-    const pid_t child = ::fork();
-    REQUIRE(child >= 0);
-    if (child == 0) {
-        // 0: refused with unavailable and a message that says why; 1: opened; 2: other.
-        try {
-            open_store(path);
-            ::_exit(1);
-        } catch (const Error& e) {
-            const std::string what = e.what();
-            ::_exit(e.code() == ErrorCode::unavailable &&
-                            what.find("another process") != std::string::npos
-                        ? 0
-                        : 2);
-        } catch (...) {
-            ::_exit(2);
-        }
-    }
-    int status = 0;
-    REQUIRE(::waitpid(child, &status, 0) == child);
-    REQUIRE(WIFEXITED(status));
-    CHECK(WEXITSTATUS(status) == 0);
-
-    // Once this process lets go, another one may open it.
+    CHECK(probe_from_another_process(path));
+    // Once this process lets go, another one may open it (the probe then fails).
     store.reset();
-    const pid_t later = ::fork();
-    REQUIRE(later >= 0);
-    if (later == 0) {
-        try {
-            open_store(path);
-            ::_exit(0);
-        } catch (...) {
-            ::_exit(1);
-        }
-    }
-    REQUIRE(::waitpid(later, &status, 0) == later);
-    CHECK((WIFEXITED(status) && WEXITSTATUS(status) == 0));
+    CHECK_FALSE(probe_from_another_process(path));
 }
 
 TEST_CASE("sqlite: the database, its WAL and shared-memory files are private to the owner") {

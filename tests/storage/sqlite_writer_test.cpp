@@ -98,8 +98,7 @@ Chatbot make_chatbot(const std::string& id) {
     c.org_id = "org-a";
     c.name = "Bot " + id;
     c.key_prefix = "ob_live_" + chatbotmgr::to_hex(chatbotmgr::sha256(id)).substr(0, 6);
-    c.settings_json = "{}";
-    c.created_at = chatbotmgr::Seconds{std::chrono::seconds{1'705'312'800}};
+    c.created_at = std::chrono::sys_seconds{std::chrono::seconds{1'705'312'800}};
     return c;
 }
 

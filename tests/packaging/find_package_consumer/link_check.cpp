@@ -31,7 +31,7 @@ int main(int argc, char** argv) {
     options.path = db.string();
     auto registry = std::make_shared<chatbotmgr::ChatbotRegistry>(
         std::make_shared<chatbotmgr::sqlite::SqliteStore>(options));
-    registry->create("org-1", {"Linked", std::nullopt});
+    registry->create("org-1", {"Linked", {}});
 
     chatbotmgr::beast::Api api(registry, std::make_shared<NoSessions>());
     chatbotmgr::beast::Api::Request request{boost::beast::http::verb::get, "/api/v1/chatbots", 11};

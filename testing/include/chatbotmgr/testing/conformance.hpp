@@ -114,6 +114,8 @@ using AccountConformanceTargetFactory = std::function<std::unique_ptr<AccountCon
     X(find_by_key_digest_any_organization, "find_by_key_digest finds in any organization",         \
       __VA_ARGS__)                                                                                 \
     X(rotation_storm, "rotation storm: a retired digest is never found", __VA_ARGS__)              \
+    X(key_generation_moves_on_revocation,                                                          \
+      "key_generation, when reported, moves before replace_key and remove return", __VA_ARGS__)    \
     X(append_capture_upserts_conversation,                                                         \
       "append_capture upserts the conversation with a stable id", __VA_ARGS__)                     \
     X(append_capture_deduplicates, "append_capture deduplicates by message id", __VA_ARGS__)       \
@@ -139,7 +141,9 @@ using AccountConformanceTargetFactory = std::function<std::unique_ptr<AccountCon
       __VA_ARGS__)                                                                      \
     X(users, "users are unique by email, case-insensitively", __VA_ARGS__)              \
     X(sessions, "sessions are stored, found and deleted", __VA_ARGS__)                  \
-    X(expired_sessions, "expired sessions are deleted", __VA_ARGS__)
+    X(expired_sessions, "expired sessions are deleted", __VA_ARGS__)                    \
+    X(session_generation_moves_on_delete,                                               \
+      "session_generation, when reported, moves before delete_session returns", __VA_ARGS__)
 
 #define CHATBOTMGR_CONFORMANCE_PERSISTENT_ACCOUNT_CASES(X, ...) \
     X(reopen, "reopen keeps organizations, users and sessions", __VA_ARGS__)
