@@ -5,6 +5,7 @@
 #include <algorithm>
 
 #include "chatbotmgr/error.hpp"
+#include "chatbotmgr/permissions.hpp"
 #include "sodium_init.hpp"
 #include "text.hpp"
 #include "verified_cache.hpp"
@@ -72,6 +73,31 @@ struct Accounts::Impl {
         return std::chrono::floor<std::chrono::seconds>(clock->now());
     }
 
+    LoginResult start_session(User user, Organization org) {
+        LoginResult result;
+        result.token = generate_session_token(*random);
+        result.user = std::move(user);
+        result.organization = std::move(org);
+        result.expires_at = now() + ttl;
+        SessionRecord session;
+        session.token_digest = sha256(result.token);
+        session.user_id = result.user.id;
+        session.org_id = result.user.org_id;
+        session.expires_at = result.expires_at;
+        store->insert_session(session);
+        return result;
+    }
+
+    // The member an actor changes: found in the actor's organization (else not_found),
+    // and only an owner may touch an owner (API.md section 18: required_role "owner").
+    User member_to_change(const Actor& actor, std::string_view user_id) const {
+        auto user = store->find_user(actor.org_id, user_id);
+        if (!user) throw Error(ErrorCode::not_found, "member not found");
+        if (user->role == Role::owner && actor.role < Role::owner)
+            throw Error::forbidden(Role::owner);
+        return std::move(*user);
+    }
+
     std::optional<SessionRecord> find_session(const Digest& digest) const {
         if (!cache_sessions) return store->find_session(digest);
         const std::uint64_t before = *store->session_generation();
@@ -106,14 +132,17 @@ AccountStore& Accounts::store() const noexcept {
 }
 
 std::pair<User, Organization> Accounts::add_user(std::string_view email, std::string_view org_name,
-                                                 std::string_view password) {
+                                                 std::string_view password,
+                                                 std::optional<Role> role) {
     check_email(email);
     check_password(password);
     const std::string name = detail::normalize_display_name(org_name, "org", kMaxOrgNameCodePoints);
     const std::string hash = impl_->hash_password(password);
-    Organization org =
-        impl_->store->find_or_create_organization(name, generate_uuid_v4(*impl_->random));
-    User user{generate_uuid_v4(*impl_->random), org.id, std::string(email)};
+    const std::string new_org_id = generate_uuid_v4(*impl_->random);
+    Organization org = impl_->store->find_or_create_organization(name, new_org_id);
+    const bool created_org = org.id == new_org_id;
+    User user{generate_uuid_v4(*impl_->random), org.id, std::string(email),
+              role.value_or(created_org ? Role::owner : Role::member), impl_->now()};
     impl_->store->insert_user(user, detail::lowercase_ascii(email), hash);
     return {std::move(user), std::move(org)};
 }
@@ -130,21 +159,14 @@ LoginResult Accounts::login(std::string_view email, std::string_view password) {
     auto org = impl_->store->find_organization(found->first.org_id);
     if (!org) throw Error(ErrorCode::internal, "user without organization");
 
-    LoginResult result;
-    result.token = generate_session_token(*impl_->random);
-    result.user = std::move(found->first);
-    result.organization = std::move(*org);
-    result.expires_at = impl_->now() + impl_->ttl;
-    impl_->store->insert_session(
-        {sha256(result.token), result.user.id, result.user.org_id, result.expires_at});
-    return result;
+    return impl_->start_session(std::move(found->first), std::move(*org));
 }
 
 std::optional<SessionUser> Accounts::check_session(std::string_view token) {
     if (!is_session_token_format(token)) return std::nullopt;
     const auto session = impl_->find_session(sha256(token));
     if (!session || session->expires_at <= impl_->now()) return std::nullopt;
-    return SessionUser{session->user_id, session->org_id};
+    return SessionUser{session->user_id, session->org_id, session->email, session->role};
 }
 
 bool Accounts::logout(std::string_view token) {
@@ -162,6 +184,89 @@ std::size_t Accounts::delete_expired_sessions() {
 
 bool Accounts::has_users() {
     return impl_->store->count_users() > 0;
+}
+
+// --- Teams ---
+
+namespace {
+
+// Nobody grants a role above their own; granting owner or admin needs that role
+// (API.md section 18).
+void check_may_grant(const Actor& actor, Role role) {
+    if (role > actor.role) throw Error::forbidden(role);
+}
+
+void check_not_last_owner(MemberChange change) {
+    if (change == MemberChange::not_found) throw Error(ErrorCode::not_found, "member not found");
+    if (change == MemberChange::last_owner)
+        throw Error(ErrorCode::conflict,
+                    "the organization's last owner cannot be demoted or removed");
+}
+
+}  // namespace
+
+std::vector<User> Accounts::list_members(const Actor& actor) {
+    check_permitted(actor, Action::list_members);
+    return impl_->store->list_users(actor.org_id);
+}
+
+User Accounts::change_role(const Actor& actor, std::string_view user_id, Role role) {
+    check_permitted(actor, Action::change_role);
+    check_may_grant(actor, role);
+    User user = impl_->member_to_change(actor, user_id);
+    check_not_last_owner(impl_->store->set_role(actor.org_id, user.id, role));
+    user.role = role;
+    return user;
+}
+
+void Accounts::remove_member(const Actor& actor, std::string_view user_id) {
+    check_permitted(actor, Action::remove_member);
+    const User user = impl_->member_to_change(actor, user_id);
+    check_not_last_owner(impl_->store->remove_user(actor.org_id, user.id));
+}
+
+InvitationWithToken Accounts::invite(const Actor& actor, std::string_view email, Role role) {
+    check_permitted(actor, Action::invite_member);
+    check_may_grant(actor, role);
+    check_email(email);
+    InvitationWithToken out;
+    out.token = generate_invitation_token(*impl_->random);
+    Invitation& inv = out.invitation;
+    inv.id = generate_uuid_v4(*impl_->random);
+    inv.org_id = actor.org_id;
+    inv.email = std::string(email);
+    inv.role = role;
+    inv.created_at = impl_->now();
+    inv.expires_at = inv.created_at + kInvitationLifetime;
+    impl_->store->insert_invitation(inv, detail::lowercase_ascii(email), sha256(out.token));
+    return out;
+}
+
+std::vector<Invitation> Accounts::list_invitations(const Actor& actor) {
+    check_permitted(actor, Action::list_invitations);
+    return impl_->store->list_invitations(actor.org_id, impl_->now());
+}
+
+void Accounts::revoke_invitation(const Actor& actor, std::string_view invitation_id) {
+    check_permitted(actor, Action::revoke_invitation);
+    if (!impl_->store->revoke_invitation(actor.org_id, invitation_id, impl_->now()))
+        throw Error(ErrorCode::not_found, "invitation not found");
+}
+
+LoginResult Accounts::accept_invitation(std::string_view token, std::string_view password) {
+    check_password(password);
+    if (!is_invitation_token_format(token))
+        throw Error(ErrorCode::unauthenticated, "invalid invitation");
+    const std::string hash = impl_->hash_password(password);
+    auto [outcome, user] = impl_->store->accept_invitation(
+        sha256(token), impl_->now(), generate_uuid_v4(*impl_->random), hash);
+    if (outcome == InvitationAcceptance::email_taken)
+        throw Error(ErrorCode::conflict, "a user with this email exists already");
+    if (outcome != InvitationAcceptance::accepted || !user)
+        throw Error(ErrorCode::unauthenticated, "invalid invitation");
+    auto org = impl_->store->find_organization(user->org_id);
+    if (!org) throw Error(ErrorCode::internal, "user without organization");
+    return impl_->start_session(std::move(*user), std::move(*org));
 }
 
 }  // namespace chatbotmgr

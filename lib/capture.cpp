@@ -47,8 +47,9 @@ void check_metadata(const json::object& metadata) {
             if (!v.is_object()) invalid("custom", "must be an object");
             for (const auto& c : v.get_object()) {
                 const auto& cv = c.value();
-                const std::string field =
-                    looks_like_secret(c.key()) ? "custom" : "custom." + std::string(c.key());
+                const std::string field = looks_like_secret(c.key())
+                                              ? std::string("custom")
+                                              : "custom." + echoable_prefix(c.key());
                 if (!cv.is_string() && !cv.is_number() && !cv.is_bool())
                     invalid(field, "must be a string, number or boolean");
             }

@@ -30,6 +30,30 @@ struct ChatbotRow {
     std::unordered_map<std::string, ConversationRow> conversations;
 };
 
+struct UserRow {
+    User user;
+    std::string email_lower;
+    std::string password_hash;
+};
+
+struct InvitationRow {
+    Invitation invitation;
+    std::string email_lower;
+    Digest token_digest{};
+    bool used = false;  // accepted or revoked
+
+    bool pending(std::chrono::sys_seconds now) const {
+        return !used && invitation.expires_at > now;
+    }
+};
+
+// Oldest first by (created_at, id), as the port orders members and invitations.
+template <class T>
+bool older(const T& a, const T& b) {
+    if (a.created_at != b.created_at) return a.created_at < b.created_at;
+    return a.id < b.id;
+}
+
 }  // namespace
 
 // One reader-writer lock over everything: the reference implementation favours obvious
@@ -43,15 +67,34 @@ struct MemoryStore::State {
     std::atomic<std::uint64_t> key_generation{0};      // see ChatbotStore::key_generation
     std::atomic<std::uint64_t> session_generation{0};  // see AccountStore::session_generation
 
-    std::unordered_map<std::string, Organization> orgs;                   // by id
-    std::unordered_map<std::string, std::string> org_by_name;             // name -> id
-    std::unordered_map<std::string, std::pair<User, std::string>> users;  // by lower email
+    std::unordered_map<std::string, Organization> orgs;          // by id
+    std::unordered_map<std::string, std::string> org_by_name;    // name -> id
+    std::unordered_map<std::string, UserRow> users;              // by id
+    std::unordered_map<std::string, std::string> user_by_email;  // lower email -> id
     std::unordered_map<Digest, SessionRecord, DigestHash> sessions;
+    std::unordered_map<std::string, InvitationRow> invitations;  // by id
+    std::unordered_map<Digest, std::string, DigestHash> invitation_by_digest;
 
     ChatbotRow* find(std::string_view org_id, std::string_view id) {
         const auto it = chatbots.find(std::string(id));
         if (it == chatbots.end() || it->second.chatbot.org_id != org_id) return nullptr;
         return &it->second;
+    }
+
+    UserRow* find_user(std::string_view org_id, std::string_view id) {
+        const auto it = users.find(std::string(id));
+        if (it == users.end() || it->second.user.org_id != org_id) return nullptr;
+        return &it->second;
+    }
+
+    // Whether row is the only owner of its organization.
+    bool last_owner(const UserRow& row) const {
+        if (row.user.role != Role::owner) return false;
+        return std::none_of(users.begin(), users.end(), [&](const auto& entry) {
+            const User& other = entry.second.user;
+            return other.org_id == row.user.org_id && other.role == Role::owner &&
+                   other.id != row.user.id;
+        });
     }
 };
 
@@ -218,22 +261,120 @@ std::optional<Organization> MemoryStore::find_organization(std::string_view id) 
 void MemoryStore::insert_user(const User& user, std::string_view email_lower,
                               std::string_view password_hash) {
     std::unique_lock lock(state_->mutex);
-    if (!state_->users.try_emplace(std::string(email_lower), user, std::string(password_hash))
-             .second)
+    if (state_->users.contains(user.id))
+        throw Error(ErrorCode::conflict, "a user with this id exists already");
+    if (!state_->user_by_email.try_emplace(std::string(email_lower), user.id).second)
         throw Error(ErrorCode::conflict, "a user with this email exists already");
+    state_->users.emplace(user.id,
+                          UserRow{user, std::string(email_lower), std::string(password_hash)});
 }
 
 std::optional<std::pair<User, std::string>> MemoryStore::find_user_by_email(
     std::string_view email_lower) {
     std::shared_lock lock(state_->mutex);
-    const auto it = state_->users.find(std::string(email_lower));
-    if (it == state_->users.end()) return std::nullopt;
-    return it->second;
+    const auto it = state_->user_by_email.find(std::string(email_lower));
+    if (it == state_->user_by_email.end()) return std::nullopt;
+    const UserRow& row = state_->users.at(it->second);
+    return std::pair{row.user, row.password_hash};
 }
 
 std::size_t MemoryStore::count_users() {
     std::shared_lock lock(state_->mutex);
     return state_->users.size();
+}
+
+std::vector<User> MemoryStore::list_users(std::string_view org_id) {
+    std::vector<User> out;
+    {
+        std::shared_lock lock(state_->mutex);
+        for (const auto& [id, row] : state_->users)
+            if (row.user.org_id == org_id) out.push_back(row.user);
+    }
+    std::sort(out.begin(), out.end(), older<User>);
+    return out;
+}
+
+std::optional<User> MemoryStore::find_user(std::string_view org_id, std::string_view user_id) {
+    std::shared_lock lock(state_->mutex);
+    if (const UserRow* row = state_->find_user(org_id, user_id)) return row->user;
+    return std::nullopt;
+}
+
+MemberChange MemoryStore::set_role(std::string_view org_id, std::string_view user_id, Role role) {
+    std::unique_lock lock(state_->mutex);  // the count and the change are one step
+    UserRow* row = state_->find_user(org_id, user_id);
+    if (!row) return MemberChange::not_found;
+    if (role != Role::owner && state_->last_owner(*row)) return MemberChange::last_owner;
+    row->user.role = role;
+    ++state_->session_generation;  // cached sessions carry the old role
+    return MemberChange::done;
+}
+
+MemberChange MemoryStore::remove_user(std::string_view org_id, std::string_view user_id) {
+    std::unique_lock lock(state_->mutex);
+    UserRow* row = state_->find_user(org_id, user_id);
+    if (!row) return MemberChange::not_found;
+    if (state_->last_owner(*row)) return MemberChange::last_owner;
+    std::erase_if(state_->sessions,
+                  [&](const auto& entry) { return entry.second.user_id == user_id; });
+    state_->user_by_email.erase(row->email_lower);
+    state_->users.erase(std::string(user_id));
+    ++state_->session_generation;
+    return MemberChange::done;
+}
+
+void MemoryStore::insert_invitation(const Invitation& invitation, std::string_view email_lower,
+                                    const Digest& token_digest) {
+    std::unique_lock lock(state_->mutex);
+    if (state_->invitations.contains(invitation.id))
+        throw Error(ErrorCode::conflict, "an invitation with this id exists already");
+    if (!state_->invitation_by_digest.try_emplace(token_digest, invitation.id).second)
+        throw Error(ErrorCode::conflict, "an invitation with this token exists already");
+    state_->invitations.emplace(
+        invitation.id, InvitationRow{invitation, std::string(email_lower), token_digest, false});
+}
+
+std::vector<Invitation> MemoryStore::list_invitations(std::string_view org_id,
+                                                      std::chrono::sys_seconds now) {
+    std::vector<Invitation> out;
+    {
+        std::shared_lock lock(state_->mutex);
+        for (const auto& [id, row] : state_->invitations)
+            if (row.invitation.org_id == org_id && row.pending(now)) out.push_back(row.invitation);
+    }
+    std::sort(out.begin(), out.end(), older<Invitation>);
+    return out;
+}
+
+bool MemoryStore::revoke_invitation(std::string_view org_id, std::string_view id,
+                                    std::chrono::sys_seconds now) {
+    std::unique_lock lock(state_->mutex);
+    const auto it = state_->invitations.find(std::string(id));
+    if (it == state_->invitations.end() || it->second.invitation.org_id != org_id ||
+        !it->second.pending(now))
+        return false;
+    it->second.used = true;
+    return true;
+}
+
+std::pair<InvitationAcceptance, std::optional<User>> MemoryStore::accept_invitation(
+    const Digest& token_digest, std::chrono::sys_seconds now, std::string_view new_user_id,
+    std::string_view password_hash) {
+    std::unique_lock lock(state_->mutex);  // finding, checking and using it are one step
+    const auto id = state_->invitation_by_digest.find(token_digest);
+    if (id == state_->invitation_by_digest.end()) return {InvitationAcceptance::invalid, {}};
+    InvitationRow& row = state_->invitations.at(id->second);
+    if (!row.pending(now)) return {InvitationAcceptance::invalid, {}};
+    if (state_->user_by_email.contains(row.email_lower))
+        return {InvitationAcceptance::email_taken, {}};
+    if (state_->users.contains(std::string(new_user_id)))
+        throw Error(ErrorCode::conflict, "a user with this id exists already");
+    User user{std::string(new_user_id), row.invitation.org_id, row.invitation.email,
+              row.invitation.role, now};
+    state_->user_by_email.emplace(row.email_lower, user.id);
+    state_->users.emplace(user.id, UserRow{user, row.email_lower, std::string(password_hash)});
+    row.used = true;
+    return {InvitationAcceptance::accepted, std::move(user)};
 }
 
 void MemoryStore::insert_session(const SessionRecord& session) {
@@ -246,7 +387,12 @@ std::optional<SessionRecord> MemoryStore::find_session(const Digest& token_diges
     std::shared_lock lock(state_->mutex);
     const auto it = state_->sessions.find(token_digest);
     if (it == state_->sessions.end()) return std::nullopt;
-    return it->second;
+    const auto user = state_->users.find(it->second.user_id);
+    if (user == state_->users.end()) return std::nullopt;  // as a foreign key would have it
+    SessionRecord found = it->second;
+    found.role = user->second.user.role;
+    found.email = user->second.user.email;
+    return found;
 }
 
 bool MemoryStore::delete_session(const Digest& token_digest) {

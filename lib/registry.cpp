@@ -4,6 +4,7 @@
 
 #include "chatbotmgr/error.hpp"
 #include "chatbotmgr/json.hpp"
+#include "chatbotmgr/permissions.hpp"
 #include "chatbotmgr/secrets.hpp"
 #include "settings.hpp"
 #include "verified_cache.hpp"
@@ -15,8 +16,11 @@ namespace {
     throw Error(ErrorCode::not_found, "chatbot not found");
 }
 
-void check_org(std::string_view org_id) {
-    if (org_id.empty())
+// The first check of every call: the role (API.md section 10: before validation and
+// before existence, so a refused caller learns nothing), then the organization.
+void admit(const Actor& actor, Action action) {
+    check_permitted(actor, action);
+    if (actor.org_id.empty())
         throw Error(ErrorCode::invalid_argument, "organization id must not be empty", "org_id");
 }
 
@@ -65,23 +69,23 @@ ChatbotStore& ChatbotRegistry::store() const noexcept {
     return *impl_->store;
 }
 
-std::vector<Chatbot> ChatbotRegistry::list(std::string_view org_id) const {
-    check_org(org_id);
-    return impl_->store->list(org_id);
+std::vector<Chatbot> ChatbotRegistry::list(const Actor& actor) const {
+    admit(actor, Action::list_chatbots);
+    return impl_->store->list(actor.org_id);
 }
 
-Chatbot ChatbotRegistry::get(std::string_view org_id, std::string_view chatbot_id) const {
-    check_org(org_id);
+Chatbot ChatbotRegistry::get(const Actor& actor, std::string_view chatbot_id) const {
+    admit(actor, Action::get_chatbot);
     check_chatbot_id(chatbot_id);
-    auto found = impl_->store->get(org_id, chatbot_id);
+    auto found = impl_->store->get(actor.org_id, chatbot_id);
     if (!found) throw_not_found();
     return std::move(*found);
 }
 
-ChatbotWithKey ChatbotRegistry::create(std::string_view org_id, NewChatbot input) {
-    check_org(org_id);
+ChatbotWithKey ChatbotRegistry::create(const Actor& actor, NewChatbot input) {
+    admit(actor, Action::create_chatbot);
     Chatbot chatbot;
-    chatbot.org_id = std::string(org_id);
+    chatbot.org_id = actor.org_id;
     chatbot.name = normalize_name(input.name);
     detail::checked_settings_json(input.settings);
     chatbot.settings = std::move(input.settings);
@@ -99,15 +103,16 @@ ChatbotWithKey ChatbotRegistry::create(std::string_view org_id, NewChatbot input
     }
 }
 
-Chatbot ChatbotRegistry::update(std::string_view org_id, std::string_view chatbot_id,
+Chatbot ChatbotRegistry::update(const Actor& actor, std::string_view chatbot_id,
                                 ChatbotPatch patch) {
-    check_org(org_id);
+    admit(actor, Action::update_chatbot);
+    const std::string& org_id = actor.org_id;
     // Validate the whole patch before looking the chatbot up (API.md: 400 before 404).
     std::optional<std::string> name;
     if (patch.name) name = normalize_name(*patch.name);
     if (patch.settings_patch) detail::checked_settings_json(*patch.settings_patch);
     check_chatbot_id(chatbot_id);
-    if (!name && !patch.settings_patch) return get(org_id, chatbot_id);
+    if (!name && !patch.settings_patch) return get(actor, chatbot_id);
 
     auto updated = impl_->store->update(org_id, chatbot_id, [&](Chatbot& c) {
         if (name) c.name = *name;
@@ -120,14 +125,15 @@ Chatbot ChatbotRegistry::update(std::string_view org_id, std::string_view chatbo
     return std::move(*updated);
 }
 
-void ChatbotRegistry::remove(std::string_view org_id, std::string_view chatbot_id) {
-    check_org(org_id);
+void ChatbotRegistry::remove(const Actor& actor, std::string_view chatbot_id) {
+    admit(actor, Action::delete_chatbot);
     check_chatbot_id(chatbot_id);
-    if (!impl_->store->remove(org_id, chatbot_id)) throw_not_found();
+    if (!impl_->store->remove(actor.org_id, chatbot_id)) throw_not_found();
 }
 
-ChatbotWithKey ChatbotRegistry::rotate_key(std::string_view org_id, std::string_view chatbot_id) {
-    check_org(org_id);
+ChatbotWithKey ChatbotRegistry::rotate_key(const Actor& actor, std::string_view chatbot_id) {
+    admit(actor, Action::rotate_key);
+    const std::string& org_id = actor.org_id;
     check_chatbot_id(chatbot_id);
     for (int attempt = 1;; ++attempt) {
         std::string key = generate_api_key(*impl_->random);

@@ -1,5 +1,7 @@
 #include "chatbotmgr/secrets.hpp"
 
+#include <algorithm>
+
 #include <sodium.h>
 
 #include <array>
@@ -53,10 +55,15 @@ bool is_session_token_format(std::string_view s) noexcept {
     return is_prefixed_hex(s, kSessionTokenPrefix, kSessionTokenLength);
 }
 
+bool is_invitation_token_format(std::string_view s) noexcept {
+    return is_prefixed_hex(s, kInvitationTokenPrefix, kInvitationTokenLength);
+}
+
 bool looks_like_secret(std::string_view s) noexcept {
     // Anywhere, not only at the start: " ob_live_..." or "xob_live_..." still carries a key.
     return s.find(kApiKeyPrefix) != std::string_view::npos ||
-           s.find(kSessionTokenPrefix) != std::string_view::npos;
+           s.find(kSessionTokenPrefix) != std::string_view::npos ||
+           s.find(kInvitationTokenPrefix) != std::string_view::npos;
 }
 
 std::string generate_api_key(RandomSource& random) {
@@ -65,6 +72,10 @@ std::string generate_api_key(RandomSource& random) {
 
 std::string generate_session_token(RandomSource& random) {
     return random_hex_token<32>(random, kSessionTokenPrefix);
+}
+
+std::string generate_invitation_token(RandomSource& random) {
+    return random_hex_token<32>(random, kInvitationTokenPrefix);
 }
 
 std::string generate_uuid_v4(RandomSource& random) {
@@ -105,6 +116,14 @@ std::string to_hex(const Digest& d) {
 
 bool digests_equal(const Digest& a, const Digest& b) noexcept {
     return sodium_memcmp(a.data(), b.data(), a.size()) == 0;
+}
+
+std::string echoable_prefix(std::string_view name) {
+    constexpr std::size_t kMaxEchoedBytes = 64;
+    std::size_t cut = std::min(name.size(), kMaxEchoedBytes);
+    while (cut < name.size() && cut > 0 && (static_cast<unsigned char>(name[cut]) & 0xC0) == 0x80)
+        --cut;
+    return std::string(name.substr(0, cut));
 }
 
 }  // namespace chatbotmgr

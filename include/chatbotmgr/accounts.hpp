@@ -11,8 +11,12 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
+#include "chatbotmgr/actor.hpp"
 #include "chatbotmgr/clock.hpp"
+#include "chatbotmgr/role.hpp"
 #include "chatbotmgr/secrets.hpp"
 
 namespace chatbotmgr {
@@ -23,10 +27,13 @@ struct Organization {
     friend bool operator==(const Organization&, const Organization&) = default;
 };
 
+// A member of an organization.
 struct User {
     std::string id;  // UUID
     std::string org_id;
     std::string email;  // as given; compared case-insensitively (ASCII letters)
+    Role role = Role::owner;
+    std::chrono::sys_seconds created_at{};
     friend bool operator==(const User&, const User&) = default;
 };
 
@@ -35,6 +42,36 @@ struct SessionRecord {
     std::string user_id;
     std::string org_id;
     std::chrono::sys_seconds expires_at{};
+    // Filled by find_session from the user as it is now (ignored by insert_session), so a
+    // role change applies to the user's next request.
+    Role role = Role::viewer;
+    std::string email{};
+};
+
+// An invitation to join an organization (API.md section 10). Its token is stored only as
+// a digest.
+struct Invitation {
+    std::string id;  // UUID
+    std::string org_id;
+    std::string email;
+    Role role = Role::member;
+    std::chrono::sys_seconds created_at{};
+    std::chrono::sys_seconds expires_at{};
+    friend bool operator==(const Invitation&, const Invitation&) = default;
+};
+
+// What a change of a member did; the last-owner rule is the store's to keep, atomically.
+enum class MemberChange {
+    done,
+    not_found,   // no such user in the organization: nothing written
+    last_owner,  // the user is the organization's only owner: nothing written
+};
+
+// What accept_invitation did.
+enum class InvitationAcceptance {
+    accepted,
+    invalid,      // unknown, used, revoked or expired token: nothing written
+    email_taken,  // a user with the invitation's email exists: nothing written
 };
 
 // Storage port for accounts. Same contract as ChatbotStore (storage.hpp): thread-safe,
@@ -56,7 +93,41 @@ class AccountStore {
         std::string_view email_lower) = 0;
     virtual std::size_t count_users() = 0;
 
+    // The organization's users, oldest first by (created_at, id).
+    virtual std::vector<User> list_users(std::string_view org_id) = 0;
+    virtual std::optional<User> find_user(std::string_view org_id, std::string_view user_id) = 0;
+    // Sets the user's role, in one transaction that keeps at least one owner in the
+    // organization (last_owner when role is not owner and the user is its only owner).
+    // Concurrent calls must not leave an organization without an owner.
+    virtual MemberChange set_role(std::string_view org_id, std::string_view user_id,
+                                  Role role) = 0;
+    // Deletes the user and every session of the user in one transaction, under the same
+    // last-owner rule as set_role.
+    virtual MemberChange remove_user(std::string_view org_id, std::string_view user_id) = 0;
+
+    // Stores a pending invitation; email_lower is the invitation's email lowercased (the
+    // key the accepted user gets). Throws conflict if the id or the digest exists.
+    virtual void insert_invitation(const Invitation& invitation, std::string_view email_lower,
+                                   const Digest& token_digest) = 0;
+    // The organization's pending invitations at now (not accepted, not revoked,
+    // expires_at > now), oldest first by (created_at, id).
+    virtual std::vector<Invitation> list_invitations(std::string_view org_id,
+                                                     std::chrono::sys_seconds now) = 0;
+    // Revokes a pending invitation; false when there is no pending one with this id in
+    // the organization.
+    virtual bool revoke_invitation(std::string_view org_id, std::string_view id,
+                                   std::chrono::sys_seconds now) = 0;
+    // In one transaction: takes the pending invitation with this token digest (at now),
+    // inserts the user {new_user_id, its organization, its email, its role, created_at
+    // now} with password_hash, and marks the invitation used, so it works once. The user
+    // is returned when accepted.
+    virtual std::pair<InvitationAcceptance, std::optional<User>> accept_invitation(
+        const Digest& token_digest, std::chrono::sys_seconds now, std::string_view new_user_id,
+        std::string_view password_hash) = 0;
+
     virtual void insert_session(const SessionRecord& session) = 0;
+    // The session, with role and email of its user as they are now; nullopt when unknown
+    // (or when its user was removed).
     virtual std::optional<SessionRecord> find_session(const Digest& token_digest) = 0;
     // False when there was no such session.
     virtual bool delete_session(const Digest& token_digest) = 0;
@@ -64,7 +135,8 @@ class AccountStore {
     virtual std::size_t delete_expired_sessions(std::chrono::sys_seconds now) = 0;
 
     // As ChatbotStore::key_generation, for sessions: changes after every committed
-    // delete_session, before it returns. nullopt (the default): sessions are never cached.
+    // delete_session, set_role and remove_user, before it returns. nullopt (the default):
+    // sessions are never cached.
     virtual std::optional<std::uint64_t> session_generation() const noexcept {
         return std::nullopt;
     }
@@ -92,12 +164,23 @@ struct LoginResult {
     std::chrono::sys_seconds expires_at{};
 };
 
-// The user a live session belongs to.
+// The user a live session belongs to, with the user's role as it is now.
 struct SessionUser {
     std::string user_id;
     std::string org_id;
+    std::string email;
+    Role role = Role::viewer;
     friend bool operator==(const SessionUser&, const SessionUser&) = default;
 };
+
+// An invitation with its token: returned once, by invite.
+struct InvitationWithToken {
+    Invitation invitation;
+    std::string token;  // "ob_inv_" + 64 hex digits
+};
+
+// How long an invitation stays valid.
+inline constexpr std::chrono::hours kInvitationLifetime{24 * 7};
 
 // Threading: all methods are safe to call from many threads; login and add_user hold a
 // thread for the Argon2id work. Errors: chatbotmgr::Error, as each method says, and
@@ -109,10 +192,13 @@ class Accounts {
     Accounts(const Accounts&) = delete;
     Accounts& operator=(const Accounts&) = delete;
 
-    // Creates the organization if the name is new, then the user. Throws
-    // invalid_argument (field "email", "password" or "org"), conflict (email taken).
+    // Creates the organization if the name is new, then the user with role (default:
+    // owner when this creates the organization, member otherwise). For operators (the
+    // server's `user add`): no actor, no permission check. Throws invalid_argument (field
+    // "email", "password" or "org"), conflict (email taken).
     std::pair<User, Organization> add_user(std::string_view email, std::string_view org_name,
-                                           std::string_view password);
+                                           std::string_view password,
+                                           std::optional<Role> role = std::nullopt);
     // Throws unauthenticated for an unknown email and for a wrong password alike, after
     // the same Argon2id work in both cases.
     LoginResult login(std::string_view email, std::string_view password);
@@ -124,6 +210,26 @@ class Accounts {
     // example server runs one): expired sessions are refused whether removed or not.
     std::size_t delete_expired_sessions();
     bool has_users();
+
+    // Teams (API.md section 10). Every call checks the actor's role against the
+    // permission table first (Error(forbidden) with required_role()); then, where a member
+    // is changed: nobody grants a role above their own, only an owner changes or removes
+    // an owner or grants owner (forbidden), a user of another organization is not_found,
+    // and the last owner can be neither demoted nor removed (conflict).
+    std::vector<User> list_members(const Actor& actor);
+    User change_role(const Actor& actor, std::string_view user_id, Role role);
+    // Deletes the member and revokes all of their sessions at once (every Accounts over
+    // the same data refuses them when this returns).
+    void remove_member(const Actor& actor, std::string_view user_id);
+    // Throws invalid_argument (field "email").
+    InvitationWithToken invite(const Actor& actor, std::string_view email, Role role);
+    std::vector<Invitation> list_invitations(const Actor& actor);
+    // Throws not_found when there is no pending invitation with this id.
+    void revoke_invitation(const Actor& actor, std::string_view invitation_id);
+    // Creates the invited user with the invited role and logs them in. Throws
+    // unauthenticated for an unknown, used, revoked or expired token; conflict when the
+    // email has an account; invalid_argument (field "password").
+    LoginResult accept_invitation(std::string_view token, std::string_view password);
 
     AccountStore& store() const noexcept;
 

@@ -10,9 +10,10 @@
 namespace chatbotmgr {
 
 // Threading: every method may be called from many threads at once (one lock over all
-// data). Errors: conflict for a duplicate id, key digest, email or session, as the ports
-// say; never unavailable. update() calls mutate under the lock: mutate must not call
-// back into the store.
+// data, so the last-owner rule of set_role and remove_user and the single use of an
+// invitation are atomic). Errors: conflict for a duplicate id, key digest, email,
+// invitation or session, as the ports say; never unavailable. update() calls mutate under the lock:
+// mutate must not call back into the store.
 class MemoryStore final : public ChatbotStore, public StoreInspection, public AccountStore {
   public:
     MemoryStore();
@@ -43,6 +44,19 @@ class MemoryStore final : public ChatbotStore, public StoreInspection, public Ac
     std::optional<std::pair<User, std::string>> find_user_by_email(
         std::string_view email_lower) override;
     std::size_t count_users() override;
+    std::vector<User> list_users(std::string_view org_id) override;
+    std::optional<User> find_user(std::string_view org_id, std::string_view user_id) override;
+    MemberChange set_role(std::string_view org_id, std::string_view user_id, Role role) override;
+    MemberChange remove_user(std::string_view org_id, std::string_view user_id) override;
+    void insert_invitation(const Invitation& invitation, std::string_view email_lower,
+                           const Digest& token_digest) override;
+    std::vector<Invitation> list_invitations(std::string_view org_id,
+                                             std::chrono::sys_seconds now) override;
+    bool revoke_invitation(std::string_view org_id, std::string_view id,
+                           std::chrono::sys_seconds now) override;
+    std::pair<InvitationAcceptance, std::optional<User>> accept_invitation(
+        const Digest& token_digest, std::chrono::sys_seconds now, std::string_view new_user_id,
+        std::string_view password_hash) override;
     void insert_session(const SessionRecord& session) override;
     std::optional<SessionRecord> find_session(const Digest& token_digest) override;
     bool delete_session(const Digest& token_digest) override;

@@ -2,8 +2,8 @@
 //
 // Threading: every method is safe to call from many threads at once.
 // Errors: every method throws chatbotmgr::Error (error.hpp) -- invalid_argument naming the
-// field, not_found (also for another organization's chatbot), unauthenticated (only from
-// capture), unavailable (storage), internal. A bad API key is not an error: authenticate
+// field, not_found (also for another organization's chatbot), forbidden (the actor's role
+// may not do this), unauthenticated (only from capture), unavailable (storage), internal. A bad API key is not an error: authenticate
 // answers nullopt.
 // Blocking: methods call the store synchronously; an HTTP host runs them off its I/O threads.
 #pragma once
@@ -16,6 +16,7 @@
 #include <utility>
 #include <vector>
 
+#include "chatbotmgr/actor.hpp"
 #include "chatbotmgr/capture.hpp"
 #include "chatbotmgr/chatbot.hpp"
 #include "chatbotmgr/clock.hpp"
@@ -75,18 +76,23 @@ class ChatbotRegistry {
     ChatbotRegistry(const ChatbotRegistry&) = delete;
     ChatbotRegistry& operator=(const ChatbotRegistry&) = delete;
 
-    std::vector<Chatbot> list(std::string_view org_id) const;
-    Chatbot get(std::string_view org_id, std::string_view chatbot_id) const;
-    ChatbotWithKey create(std::string_view org_id, NewChatbot input);
+    // Every call below acts for an Actor (actor.hpp): its organization scopes the call,
+    // and its role must be allowed to do the call's Action (permissions.hpp), checked
+    // before anything else -- Error(forbidden) names the role needed. A plain organization
+    // id converts to that organization's owner, who may do everything.
+
+    std::vector<Chatbot> list(const Actor& actor) const;
+    Chatbot get(const Actor& actor, std::string_view chatbot_id) const;
+    ChatbotWithKey create(const Actor& actor, NewChatbot input);
     // Name replaced and settings merged (RFC 7396) in one atomic step; an empty patch
     // returns the chatbot unchanged.
-    Chatbot update(std::string_view org_id, std::string_view chatbot_id, ChatbotPatch patch);
+    Chatbot update(const Actor& actor, std::string_view chatbot_id, ChatbotPatch patch);
     // Deletes the chatbot with its conversations, messages and analysis results; its key
     // is rejected by authenticate (of every registry over the same data) when this returns.
-    void remove(std::string_view org_id, std::string_view chatbot_id);
+    void remove(const Actor& actor, std::string_view chatbot_id);
     // New key; the old one is rejected by authenticate (of every registry over the same
     // data) when this returns.
-    ChatbotWithKey rotate_key(std::string_view org_id, std::string_view chatbot_id);
+    ChatbotWithKey rotate_key(const Actor& actor, std::string_view chatbot_id);
     // The chatbot whose key api_key is; nullopt for a malformed, unknown or revoked key
     // (never throws for a bad key). Throws unavailable when the store fails.
     std::optional<VerifiedKey> authenticate(std::string_view api_key) const;

@@ -23,13 +23,22 @@ inline constexpr std::string_view kSessionTokenPrefix = "ob_sess_";
 inline constexpr std::size_t kSessionTokenLength = 72;
 
 // Syntactic checks only; they say nothing about whether the secret is valid.
+// "ob_inv_" + 64 lowercase hex digits (32 random bytes): an invitation token.
+inline constexpr std::string_view kInvitationTokenPrefix = "ob_inv_";
+inline constexpr std::size_t kInvitationTokenLength = 71;
+
 bool is_api_key_format(std::string_view s) noexcept;
 bool is_session_token_format(std::string_view s) noexcept;
-// True for strings that should never be echoed: anything containing either prefix.
+bool is_invitation_token_format(std::string_view s) noexcept;
+// True for strings that should never be echoed: anything containing one of the prefixes.
 bool looks_like_secret(std::string_view s) noexcept;
+// At most 64 bytes of an input name, cut at a UTF-8 boundary: what an error or a warning
+// may echo of it (check looks_like_secret first; a secret is never echoed).
+std::string echoable_prefix(std::string_view name);
 
 std::string generate_api_key(RandomSource& random);
 std::string generate_session_token(RandomSource& random);
+std::string generate_invitation_token(RandomSource& random);
 // A random (version 4) UUID in lowercase canonical 8-4-4-4-12 form.
 std::string generate_uuid_v4(RandomSource& random);
 bool is_canonical_uuid(std::string_view s) noexcept;

@@ -1,4 +1,5 @@
 // Conformance cases of the accounts port (AccountStore).
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -51,19 +52,11 @@ void concurrent_find_or_create(AccountConformanceTarget& target) {
     CHECK(store->find_organization(seen[0].id) == seen[0]);
 }
 
-// As Accounts stores a user: keyed by the email with ASCII letters lowercased.
-void add_user(AccountStore& store, const User& user, std::string_view hash) {
-    std::string lower = user.email;
-    for (char& c : lower)
-        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-    store.insert_user(user, lower, hash);
-}
-
 void users(AccountConformanceTarget& target) {
     auto store = target.open();
     store->find_or_create_organization("Acme", "org-1");
     CHECK(store->count_users() == 0);
-    const User ada{"user-1", "org-1", "Ada@Example.com"};
+    const User ada = member("user-1", "org-1", "Ada@Example.com", Role::owner, kBaseTime);
     add_user(*store, ada, "$argon2id$hash-1");
     CHECK(store->count_users() == 1);
 
@@ -74,23 +67,70 @@ void users(AccountConformanceTarget& target) {
     CHECK_FALSE(store->find_user_by_email("bob@example.com"));
 
     // The same email in another case is the same user.
-    const User again{"user-2", "org-1", "ADA@example.COM"};
+    const User again = member("user-2", "org-1", "ADA@example.COM", Role::member);
     CHECK(code_of([&] { add_user(*store, again, "$argon2id$hash-2"); }) == ErrorCode::conflict);
     CHECK(store->count_users() == 1);
     CHECK(store->find_user_by_email("ada@example.com")->second == "$argon2id$hash-1");
+    // So is the same id with another email.
+    const User same_id = member("user-1", "org-1", "other@example.com", Role::member);
+    CHECK(code_of([&] { add_user(*store, same_id, "h"); }) == ErrorCode::conflict);
+    CHECK(store->count_users() == 1);
 
-    add_user(*store, User{"user-3", "org-1", "bob@example.com"}, "$argon2id$hash-3");
-    CHECK(store->count_users() == 2);
+    // Every role, and the creation time, are stored as given.
+    std::int64_t created = kBaseTime + 10;
+    for (const Role role : {Role::viewer, Role::member, Role::admin, Role::owner}) {
+        const std::string id = cat("user-", to_string(role));
+        const User u = member(id, "org-1", cat(id, "@example.com"), role, created++);
+        add_user(*store, u, "h");
+        INFO(to_string(role));
+        const auto stored = store->find_user_by_email(lower_email(u.email));
+        REQUIRE(stored);
+        CHECK(stored->first == u);
+        CHECK(store->find_user("org-1", id) == u);
+    }
+    CHECK(store->count_users() == 5);
 }
+
+void list_users_order(AccountConformanceTarget& target) {
+    auto store = target.open();
+    store->find_or_create_organization("Acme", "org-1");
+    store->find_or_create_organization("Other", "org-2");
+    CHECK(store->list_users("org-1").empty());
+    const User late_b = member("user-b", "org-1", "b@example.com", Role::viewer, kBaseTime + 60);
+    const User late_a = member("user-a", "org-1", "a@example.com", Role::admin, kBaseTime + 60);
+    const User early = member("user-z", "org-1", "z@example.com", Role::owner, kBaseTime);
+    const User latest = member("user-0", "org-1", "0@example.com", Role::member, kBaseTime + 61);
+    const User foreign = member("user-c", "org-2", "c@example.com", Role::owner, kBaseTime + 30);
+    for (const User& u : {late_b, foreign, latest, late_a, early}) add_user(*store, u, "h");
+    // Oldest first; within one second by id.
+    CHECK(store->list_users("org-1") == std::vector<User>{early, late_a, late_b, latest});
+    CHECK(store->list_users("org-2") == std::vector<User>{foreign});
+    CHECK(store->list_users("unknown").empty());
+}
+
+void find_user_is_scoped(AccountConformanceTarget& target) {
+    auto store = target.open();
+    store->find_or_create_organization("Acme", "org-1");
+    store->find_or_create_organization("Other", "org-2");
+    const User ada = member("user-1", "org-1", "Ada@example.com", Role::admin);
+    add_user(*store, ada, "h");
+    CHECK(store->find_user("org-1", "user-1") == ada);
+    CHECK_FALSE(store->find_user("org-2", "user-1"));  // another organization's user
+    CHECK_FALSE(store->find_user("org-1", "user-2"));
+    CHECK_FALSE(store->find_user("org-1", ""));
+}
+
 void sessions(AccountConformanceTarget& target) {
     auto store = target.open();
     store->find_or_create_organization("Acme", "org-1");
-    add_user(*store, User{"user-1", "org-1", "ada@example.com"}, "hash");
+    add_user(*store, member("user-1", "org-1", "Ada@example.com", Role::member), "hash");
     const SessionRecord s1 = session("one", "user-1", kBaseTime + 3600);
     store->insert_session(s1);
     const auto found = store->find_session(s1.token_digest);
     REQUIRE(found);
     CHECK(same_session(*found, s1));
+    CHECK(found->role == Role::member);  // its user's
+    CHECK(found->email == "Ada@example.com");
     CHECK_FALSE(store->find_session(sha256("unknown")));
     CHECK(code_of([&] { store->insert_session(s1); }) == ErrorCode::conflict);
 
@@ -107,7 +147,7 @@ void session_generation_moves_on_delete(AccountConformanceTarget& target) {
         return;
     }
     store->find_or_create_organization("Acme", "org-1");
-    add_user(*store, User{"user-1", "org-1", "ada@example.com"}, "hash");
+    add_user(*store, member("user-1", "org-1", "ada@example.com", Role::owner), "hash");
     const SessionRecord s = session("logout", "user-1", kBaseTime + 3600);
     store->insert_session(s);
     const auto before = *store->session_generation();
@@ -118,7 +158,7 @@ void session_generation_moves_on_delete(AccountConformanceTarget& target) {
 void expired_sessions(AccountConformanceTarget& target) {
     auto store = target.open();
     store->find_or_create_organization("Acme", "org-1");
-    add_user(*store, User{"user-1", "org-1", "ada@example.com"}, "hash");
+    add_user(*store, member("user-1", "org-1", "ada@example.com", Role::owner), "hash");
     const SessionRecord old1 = session("old1", "user-1", kBaseTime - 7200);
     const SessionRecord old2 = session("old2", "user-1", kBaseTime - 1);
     const SessionRecord live = session("live", "user-1", kBaseTime + 3600);
@@ -134,22 +174,52 @@ void expired_sessions(AccountConformanceTarget& target) {
 
 void reopen(AccountConformanceTarget& target) {
     const SessionRecord s = session("durable", "user-1", kBaseTime + 3600);
+    const User ada = member("user-1", "org-1", "Ada@example.com", Role::owner, kBaseTime);
+    const User bob = member("user-2", "org-1", "bob@example.com", Role::member, kBaseTime + 5);
+    const Invitation pending = invitation("inv-1", "org-1", "Carol@example.com", Role::admin);
+    const Invitation used = invitation("inv-2", "org-1", "dan@example.com", Role::viewer);
+    const Invitation revoked = invitation("inv-3", "org-1", "eve@example.com", Role::member);
+    const auto now = at(kBaseTime + 60);
+    std::optional<User> dan;
     {
         auto store = target.open();
         store->find_or_create_organization("Acme", "org-1");
-        add_user(*store, User{"user-1", "org-1", "Ada@example.com"}, "hash");
+        add_user(*store, ada, "hash");
+        add_user(*store, User{"user-2", "org-1", "bob@example.com", Role::viewer, bob.created_at},
+                 "hash-2");
+        REQUIRE(store->set_role("org-1", "user-2", Role::member) == MemberChange::done);
         store->insert_session(s);
+        for (const Invitation& inv : {pending, used, revoked}) add_invitation(*store, inv);
+        const auto accepted =
+            store->accept_invitation(invitation_digest("inv-2"), now, "user-3", "hash-3");
+        REQUIRE(accepted.first == InvitationAcceptance::accepted);
+        dan = accepted.second;
+        REQUIRE(store->revoke_invitation("org-1", "inv-3", now));
     }
     auto store = target.open();
     CHECK(store->find_organization("org-1") == Organization{"org-1", "Acme"});
     CHECK(store->find_or_create_organization("Acme", "org-9").id == "org-1");
     const auto user = store->find_user_by_email("ada@example.com");
     REQUIRE(user);
-    CHECK(user->first == User{"user-1", "org-1", "Ada@example.com"});
-    CHECK(store->count_users() == 1);
+    CHECK(user->first == ada);
+    CHECK(store->count_users() == 3);
+    REQUIRE(dan);
+    CHECK(store->list_users("org-1") == std::vector<User>{ada, bob, *dan});
     const auto found = store->find_session(s.token_digest);
     REQUIRE(found);
     CHECK(same_session(*found, s));
+    CHECK(found->role == Role::owner);
+    CHECK(found->email == "Ada@example.com");
+    // The pending invitation is still pending; the used and the revoked one stay dead.
+    CHECK(store->list_invitations("org-1", now) == std::vector<Invitation>{pending});
+    CHECK(store->accept_invitation(invitation_digest("inv-2"), now, "user-4", "h").first ==
+          InvitationAcceptance::invalid);
+    CHECK(store->accept_invitation(invitation_digest("inv-3"), now, "user-4", "h").first ==
+          InvitationAcceptance::invalid);
+    const auto carol = store->accept_invitation(invitation_digest("inv-1"), now, "user-4", "h");
+    CHECK(carol.first == InvitationAcceptance::accepted);
+    CHECK(store->find_user("org-1", "user-4") ==
+          User{"user-4", "org-1", "Carol@example.com", Role::admin, now});
 }
 
 }  // namespace chatbotmgr::testing::detail::account_cases

@@ -86,4 +86,33 @@ SessionRecord session(const std::string& label, const std::string& user, std::in
     return s;
 }
 
+std::string lower_email(std::string_view email) {
+    std::string lower(email);
+    for (char& c : lower)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    return lower;
+}
+
+void add_user(AccountStore& store, const User& user, std::string_view hash) {
+    store.insert_user(user, lower_email(user.email), hash);
+}
+
+User member(const std::string& id, const std::string& org, const std::string& email, Role role,
+            std::int64_t created) {
+    return User{id, org, email, role, at(created)};
+}
+
+Digest invitation_digest(std::string_view label) {
+    return sha256(cat("conformance-invitation:", label));
+}
+
+Invitation invitation(const std::string& id, const std::string& org, const std::string& email,
+                      Role role, std::int64_t created) {
+    return Invitation{id, org, email, role, at(created), at(created + 7 * 24 * 3600)};
+}
+
+void add_invitation(AccountStore& store, const Invitation& inv) {
+    store.insert_invitation(inv, lower_email(inv.email), invitation_digest(inv.id));
+}
+
 }  // namespace chatbotmgr::testing::detail

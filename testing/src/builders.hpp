@@ -77,4 +77,20 @@ StoreInspection& inspect(ChatbotStore& store);
 // A session of organization "org-1" whose token digest derives from label.
 SessionRecord session(const std::string& label, const std::string& user, std::int64_t expires);
 
+// email with ASCII letters lowercased: the key Accounts stores users and invitations by.
+std::string lower_email(std::string_view email);
+// Inserts user as Accounts does (keyed by lower_email of its email).
+void add_user(AccountStore& store, const User& user, std::string_view hash);
+// A user of org created at created (Unix seconds).
+User member(const std::string& id, const std::string& org, const std::string& email, Role role,
+            std::int64_t created = kBaseTime);
+
+// The token digest the suite gives an invitation label.
+Digest invitation_digest(std::string_view label);
+// A pending invitation created at created, expiring 7 days later.
+Invitation invitation(const std::string& id, const std::string& org, const std::string& email,
+                      Role role, std::int64_t created = kBaseTime);
+// Inserts inv with invitation_digest(inv.id) as its token digest.
+void add_invitation(AccountStore& store, const Invitation& inv);
+
 }  // namespace chatbotmgr::testing::detail

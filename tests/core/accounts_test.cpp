@@ -130,6 +130,35 @@ class CleanupFailsStore final : public AccountStore {
         return inner_->find_user_by_email(email_lower);
     }
     std::size_t count_users() override { return inner_->count_users(); }
+    std::vector<User> list_users(std::string_view org_id) override {
+        return inner_->list_users(org_id);
+    }
+    std::optional<User> find_user(std::string_view org_id, std::string_view user_id) override {
+        return inner_->find_user(org_id, user_id);
+    }
+    MemberChange set_role(std::string_view org_id, std::string_view user_id, Role role) override {
+        return inner_->set_role(org_id, user_id, role);
+    }
+    MemberChange remove_user(std::string_view org_id, std::string_view user_id) override {
+        return inner_->remove_user(org_id, user_id);
+    }
+    void insert_invitation(const Invitation& invitation, std::string_view email_lower,
+                           const Digest& token_digest) override {
+        inner_->insert_invitation(invitation, email_lower, token_digest);
+    }
+    std::vector<Invitation> list_invitations(std::string_view org_id,
+                                             std::chrono::sys_seconds now) override {
+        return inner_->list_invitations(org_id, now);
+    }
+    bool revoke_invitation(std::string_view org_id, std::string_view id,
+                           std::chrono::sys_seconds now) override {
+        return inner_->revoke_invitation(org_id, id, now);
+    }
+    std::pair<InvitationAcceptance, std::optional<User>> accept_invitation(
+        const Digest& token_digest, std::chrono::sys_seconds now, std::string_view new_user_id,
+        std::string_view password_hash) override {
+        return inner_->accept_invitation(token_digest, now, new_user_id, password_hash);
+    }
     void insert_session(const SessionRecord& session) override { inner_->insert_session(session); }
     std::optional<SessionRecord> find_session(const Digest& digest) override {
         return inner_->find_session(digest);

@@ -112,6 +112,43 @@ class FlakyStore final : public ChatbotStore, public StoreInspection, public Acc
         check();
         return inner_.delete_expired_sessions(now);
     }
+    std::vector<User> list_users(std::string_view org) override {
+        check();
+        return inner_.list_users(org);
+    }
+    std::optional<User> find_user(std::string_view org, std::string_view id) override {
+        check();
+        return inner_.find_user(org, id);
+    }
+    MemberChange set_role(std::string_view org, std::string_view id, Role role) override {
+        check();
+        return inner_.set_role(org, id, role);
+    }
+    MemberChange remove_user(std::string_view org, std::string_view id) override {
+        check();
+        return inner_.remove_user(org, id);
+    }
+    void insert_invitation(const Invitation& inv, std::string_view email_lower,
+                           const Digest& d) override {
+        check();
+        inner_.insert_invitation(inv, email_lower, d);
+    }
+    std::vector<Invitation> list_invitations(std::string_view org,
+                                             std::chrono::sys_seconds now) override {
+        check();
+        return inner_.list_invitations(org, now);
+    }
+    bool revoke_invitation(std::string_view org, std::string_view id,
+                           std::chrono::sys_seconds now) override {
+        check();
+        return inner_.revoke_invitation(org, id, now);
+    }
+    std::pair<InvitationAcceptance, std::optional<User>> accept_invitation(
+        const Digest& d, std::chrono::sys_seconds now, std::string_view new_user_id,
+        std::string_view hash) override {
+        check();
+        return inner_.accept_invitation(d, now, new_user_id, hash);
+    }
     std::optional<std::uint64_t> key_generation() const noexcept override {
         return inner_.key_generation();
     }

@@ -1,4 +1,5 @@
-// The storage conformance suite, unchanged, on PostgreSQL: one fresh database per case.
+// The storage conformance suites (chatbots and accounts), unchanged, on PostgreSQL: one
+// fresh database per case.
 #include <memory>
 
 #include "chatbotmgr/postgres/postgres_store.hpp"
@@ -7,9 +8,10 @@
 
 namespace {
 
-class PostgresTarget : public chatbotmgr::testing::ConformanceTarget {
+template <class Base, class Port>
+class PostgresTarget : public Base {
   public:
-    std::shared_ptr<chatbotmgr::ChatbotStore> open() override {
+    std::shared_ptr<Port> open() override {
         if (!db_) db_ = std::make_unique<cbm_pg_test::TempDatabase>();
         return std::make_shared<chatbotmgr::postgres::PostgresStore>(
             cbm_pg_test::options_for(db_->conninfo()));
@@ -19,7 +21,13 @@ class PostgresTarget : public chatbotmgr::testing::ConformanceTarget {
     std::unique_ptr<cbm_pg_test::TempDatabase> db_;  // dropped with the target
 };
 
-CHATBOTMGR_PERSISTENT_STORAGE_CONFORMANCE("postgres",
-                                          [] { return std::make_unique<PostgresTarget>(); });
+CHATBOTMGR_PERSISTENT_STORAGE_CONFORMANCE("postgres", [] {
+    return std::make_unique<
+        PostgresTarget<chatbotmgr::testing::ConformanceTarget, chatbotmgr::ChatbotStore>>();
+});
+CHATBOTMGR_PERSISTENT_ACCOUNT_STORE_CONFORMANCE("postgres", [] {
+    return std::make_unique<
+        PostgresTarget<chatbotmgr::testing::AccountConformanceTarget, chatbotmgr::AccountStore>>();
+});
 
 }  // namespace

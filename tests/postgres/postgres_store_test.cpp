@@ -270,20 +270,29 @@ TEST_CASE("pg store: accounts port", "[postgres]") {
     const auto at = [](std::int64_t t) {
         return std::chrono::sys_seconds(std::chrono::seconds(t));
     };
+    // role and email are find_session's to fill in.
+    const auto session_of = [](const Digest& d, std::chrono::sys_seconds expires) {
+        SessionRecord r;
+        r.token_digest = d;
+        r.user_id = "u1";
+        r.org_id = "org-1";
+        r.expires_at = expires;
+        return r;
+    };
     Digest early = digest_of(10);
     Digest late = digest_of(20);
     early[0] = 0;  // binary-safe
-    s.insert_session(SessionRecord{early, "u1", "org-1", at(1000)});
-    s.insert_session(SessionRecord{late, "u1", "org-1", at(2000)});
-    CHECK(code_of([&] {
-              s.insert_session(SessionRecord{late, "u1", "org-1", at(1)});
-          }) == ErrorCode::conflict);
+    s.insert_session(session_of(early, at(1000)));
+    s.insert_session(session_of(late, at(2000)));
+    CHECK(code_of([&] { s.insert_session(session_of(late, at(1))); }) == ErrorCode::conflict);
     const auto session = s.find_session(early);
     REQUIRE(session);
     CHECK(session->user_id == "u1");
     CHECK(session->org_id == "org-1");
     CHECK(session->expires_at == at(1000));
     CHECK(session->token_digest == early);
+    CHECK(session->role == Role::owner);
+    CHECK(session->email == "Ada@Example.COM");
 
     CHECK(s.delete_expired_sessions(at(1000)) == 1);  // expires_at <= now
     CHECK_FALSE(s.find_session(early));
@@ -329,7 +338,7 @@ TEST_CASE("pg store: instances starting together migrate once", "[postgres]") {
           std::to_string(PostgresStore::schema_version()));
     CHECK(admin.exec("SELECT max(version) FROM schema_migrations") ==
           std::to_string(PostgresStore::schema_version()));
-    CHECK(admin.exec("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == "8");
+    CHECK(admin.exec("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == "9");
 }
 
 TEST_CASE("pg store: schema version checks", "[postgres]") {
@@ -344,6 +353,47 @@ TEST_CASE("pg store: schema version checks", "[postgres]") {
     admin.exec("INSERT INTO schema_migrations VALUES (1000, 0)");
     CHECK(code_of([&] { PostgresStore s(options_for(db.conninfo())); }) == ErrorCode::internal);
     CHECK(code_of([&] { PostgresStore s(opts); }) == ErrorCode::internal);
+}
+
+TEST_CASE("pg store: version 1 databases upgrade to roles and invitations", "[postgres]") {
+    TempDatabase db;
+    { PostgresStore migrated(options_for(db.conninfo())); }
+    {
+        // Back to the accounts tables of version 1, with two users and a session.
+        AdminConn admin(db.conninfo());
+        for (const char* sql :
+             {"DROP TABLE invitations",
+              "ALTER TABLE users DROP COLUMN role, DROP COLUMN created_at",
+              "DELETE FROM schema_migrations WHERE version > 1",
+              "INSERT INTO organizations VALUES ('org-1', 'Acme')",
+              "INSERT INTO users VALUES ('u2', 'org-1', 'bob@example.com', 'bob@example.com', 'h')",
+              "INSERT INTO users VALUES ('u1', 'org-1', 'Ada@example.com', 'ada@example.com', 'h')",
+              "INSERT INTO sessions VALUES "
+              "(decode('01' || repeat('00', 31), 'hex'), 'u2', 'org-1', 4000000000)"})
+            admin.exec(sql);
+    }
+    PostgresStore s(options_for(db.conninfo()));
+    // Users of version 1 could do everything: owners, of unknown age (0), so by id.
+    const User ada{"u1", "org-1", "Ada@example.com", Role::owner, std::chrono::sys_seconds{}};
+    const User bob{"u2", "org-1", "bob@example.com", Role::owner, std::chrono::sys_seconds{}};
+    CHECK(s.list_users("org-1") == std::vector<User>{ada, bob});
+    Digest one{};
+    one[0] = 1;
+    const auto session = s.find_session(one);
+    REQUIRE(session);
+    CHECK(session->role == Role::owner);
+    CHECK(session->email == "bob@example.com");
+    CHECK(s.set_role("org-1", "u1", Role::viewer) == MemberChange::done);
+    CHECK(s.remove_user("org-1", "u2") == MemberChange::last_owner);
+
+    AdminConn admin(db.conninfo());
+    CHECK(admin.exec("SELECT max(version) FROM schema_migrations") ==
+          std::to_string(PostgresStore::schema_version()));
+    // Roles are checked by the database; inserts must name role and created_at.
+    CHECK_THROWS(admin.exec("UPDATE users SET role = 'superuser' WHERE id = 'u1'"));
+    CHECK_THROWS(
+        admin.exec("INSERT INTO users (id, org_id, email, email_lower, password_hash) "
+                   "VALUES ('u3', 'org-1', 'c@example.com', 'c@example.com', 'h')"));
 }
 
 TEST_CASE("pg store: bad options are refused before connecting", "[postgres]") {

@@ -94,12 +94,13 @@ TEST_CASE("sqlite: a new file gets the current schema", "[sqlite][schema]") {
     SQLite::Database raw(path, SQLite::OPEN_READONLY);
     CHECK(query_int(raw, "PRAGMA user_version") == SqliteStore::schema_version());
     for (const char* table : {"chatbots", "conversations", "messages", "analysis_results",
-                              "organizations", "users", "sessions"}) {
+                              "organizations", "users", "sessions", "invitations"}) {
         INFO(table);
         CHECK(raw.tableExists(table));
     }
     // The indexes the queries rely on.
-    for (const char* index : {"chatbots_key_digest", "chatbots_org_list", "messages_external_id"}) {
+    for (const char* index : {"chatbots_key_digest", "chatbots_org_list", "messages_external_id",
+                              "users_org_members", "invitations_org_pending"}) {
         INFO(index);
         SQLite::Statement s(raw,
                             "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = ?");
@@ -119,7 +120,9 @@ TEST_CASE("sqlite: migrations run step by step from an older version", "[sqlite]
     {
         // Make the file look like one written by a build that knew only version 1.
         SQLite::Database raw(path, SQLite::OPEN_READWRITE);
-        raw.exec("DROP TABLE sessions; DROP TABLE users; DROP TABLE organizations;");
+        raw.exec(
+            "DROP TABLE invitations; DROP TABLE sessions; DROP TABLE users; "
+            "DROP TABLE organizations;");
         raw.exec("PRAGMA user_version = 1");
     }
     SqliteStore store(options_for(path));
@@ -128,6 +131,73 @@ TEST_CASE("sqlite: migrations run step by step from an older version", "[sqlite]
     const auto org = store.find_or_create_organization("Acme", "org-1");
     CHECK(org.id == "org-1");
     CHECK(store.count_users() == 0);  // the re-created accounts tables start empty
+}
+
+TEST_CASE("sqlite: version 2 files upgrade to roles and invitations", "[sqlite][schema]") {
+    using namespace chatbotmgr;
+    TempDir dir;
+    const std::string path = dir.file("v2.db");
+    { SqliteStore store(options_for(path)); }
+    const Digest session_digest = sha256("v2 session");
+    {
+        // The accounts tables exactly as version 2 made them, with a user and a session.
+        SQLite::Database raw(path, SQLite::OPEN_READWRITE);
+        raw.exec(
+            "DROP TABLE invitations; DROP TABLE sessions; DROP TABLE users; "
+            "CREATE TABLE users (id TEXT NOT NULL PRIMARY KEY, org_id TEXT NOT NULL REFERENCES "
+            "organizations (id), email TEXT NOT NULL, email_lower TEXT NOT NULL UNIQUE, "
+            "password_hash TEXT NOT NULL, created_at INTEGER NOT NULL); "
+            "CREATE INDEX users_org ON users (org_id); "
+            "CREATE TABLE sessions (token_digest BLOB NOT NULL PRIMARY KEY, user_id TEXT NOT NULL "
+            "REFERENCES users (id) ON DELETE CASCADE, org_id TEXT NOT NULL, expires_at INTEGER "
+            "NOT NULL) WITHOUT ROWID; "
+            "CREATE INDEX sessions_expiry ON sessions (expires_at); "
+            "CREATE INDEX sessions_user ON sessions (user_id); "
+            "INSERT INTO organizations VALUES ('org-1', 'Acme', 1000); "
+            "INSERT INTO users VALUES ('user-1', 'org-1', 'Ada@example.com', 'ada@example.com', "
+            "'hash-1', 1700000000); "
+            "INSERT INTO users VALUES ('user-2', 'org-1', 'bob@example.com', 'bob@example.com', "
+            "'hash-2', 1700000100); "
+            "PRAGMA user_version = 2;");
+        SQLite::Statement s(raw, "INSERT INTO sessions VALUES (?, 'user-2', 'org-1', 4000000000)");
+        s.bind(1, session_digest.data(), static_cast<int>(session_digest.size()));
+        s.exec();
+    }
+    SqliteStore store(options_for(path));
+    CHECK(store.writer_settings().user_version == SqliteStore::schema_version());
+    // Users of version 2 could do everything: they are owners, created when they were.
+    const User ada{"user-1", "org-1", "Ada@example.com", Role::owner,
+                   std::chrono::sys_seconds{std::chrono::seconds{1'700'000'000}}};
+    const User bob{"user-2", "org-1", "bob@example.com", Role::owner,
+                   std::chrono::sys_seconds{std::chrono::seconds{1'700'000'100}}};
+    CHECK(store.list_users("org-1") == std::vector<User>{ada, bob});
+    CHECK(store.find_user_by_email("ada@example.com")->second == "hash-1");
+    const auto session = store.find_session(session_digest);
+    REQUIRE(session);
+    CHECK(session->role == Role::owner);
+    CHECK(session->email == "bob@example.com");
+    // The new rules hold on the upgraded file, and removal still cascades to sessions.
+    CHECK(store.set_role("org-1", "user-1", Role::member) == MemberChange::done);
+    CHECK(store.remove_user("org-1", "user-2") == MemberChange::last_owner);
+    CHECK(store.set_role("org-1", "user-1", Role::owner) == MemberChange::done);
+    CHECK(store.remove_user("org-1", "user-2") == MemberChange::done);
+    CHECK_FALSE(store.find_session(session_digest));
+    CHECK(store.list_invitations("org-1", std::chrono::sys_seconds{}).empty());
+}
+
+TEST_CASE("sqlite: roles are checked by the database", "[sqlite][schema]") {
+    TempDir dir;
+    const std::string path = dir.file("roles.db");
+    { SqliteStore store(options_for(path)); }
+    SQLite::Database raw(path, SQLite::OPEN_READWRITE);
+    raw.exec("INSERT INTO organizations VALUES ('org-1', 'Acme', 0)");
+    CHECK_THROWS(raw.exec(
+        "INSERT INTO users (id, org_id, email, email_lower, password_hash, created_at, role) "
+        "VALUES ('u', 'org-1', 'a@x', 'a@x', 'h', 0, 'superuser')"));
+    CHECK_THROWS(raw.exec(
+        "INSERT INTO invitations (id, org_id, email, email_lower, role, token_digest, "
+        "created_at, expires_at) VALUES ('i', 'org-1', 'a@x', 'a@x', 'Owner', x'00', 0, 1)"));
+    CHECK(query_int(raw, "SELECT count(*) FROM users") == 0);
 }
 
 TEST_CASE("sqlite: a file with a newer schema is refused", "[sqlite][schema]") {

@@ -41,6 +41,31 @@ std::optional<Chatbot> first_chatbot(const Result& r) {
     return chatbot_at(r, 0);
 }
 
+std::chrono::sys_seconds seconds_at(const Result& r, int row, int column) {
+    return std::chrono::sys_seconds(std::chrono::seconds(r.int64(row, column)));
+}
+
+std::int64_t unix_seconds(std::chrono::sys_seconds t) {
+    return static_cast<std::int64_t>(t.time_since_epoch().count());
+}
+
+Role role_at(const Result& r, int row, int column) {
+    const std::optional<Role> role = role_from_string(r.text(row, column));
+    if (!role) throw Error(ErrorCode::internal, "postgres: stored role is not a known role");
+    return *role;
+}
+
+// Columns in the order of user_query (schema.cpp).
+User user_at(const Result& r, int row) {
+    return User{r.string(row, 0), r.string(row, 1), r.string(row, 2), role_at(r, row, 3),
+                seconds_at(r, row, 4)};
+}
+
+// Columns in the order of kInvitationColumns (schema.cpp).
+Invitation invitation_at(const Result& r, int row) {
+    return Invitation{r.string(row, 0),   r.string(row, 1),      r.string(row, 2),
+                      role_at(r, row, 3), seconds_at(r, row, 4), seconds_at(r, row, 5)};
+}
 
 void require(bool ok, const char* field, const char* message) {
     if (!ok) throw Error(ErrorCode::invalid_argument, message, field);
@@ -306,7 +331,13 @@ void PostgresStore::insert_user(const User& user, std::string_view email_lower,
                                 std::string_view password_hash) {
     auto conn = impl_->pool.acquire();
     Params p;
-    p.text(user.id).text(user.org_id).text(user.email).text(email_lower).text(password_hash);
+    p.text(user.id)
+        .text(user.org_id)
+        .text(user.email)
+        .text(email_lower)
+        .text(password_hash)
+        .text(to_string(user.role))
+        .int64(unix_seconds(user.created_at));
     try {
         conn->exec(Stmt::insert_user, p);
     } catch (const DbError& e) {
@@ -323,12 +354,160 @@ std::optional<std::pair<User, std::string>> PostgresStore::find_user_by_email(
     p.text(email_lower);
     const Result r = conn->exec(Stmt::find_user_by_email, p);
     if (r.rows() == 0) return std::nullopt;
-    return std::pair{User{r.string(0, 0), r.string(0, 1), r.string(0, 2)}, r.string(0, 3)};
+    return std::pair{user_at(r, 0), r.string(0, 5)};
 }
 
 std::size_t PostgresStore::count_users() {
     auto conn = impl_->pool.acquire();
     return static_cast<std::size_t>(conn->exec(Stmt::count_users, Params{}).int64(0, 0));
+}
+
+std::vector<User> PostgresStore::list_users(std::string_view org_id) {
+    auto conn = impl_->pool.acquire();
+    Params p;
+    p.text(org_id);
+    const Result r = conn->exec(Stmt::list_users, p);
+    std::vector<User> out;
+    out.reserve(static_cast<std::size_t>(r.rows()));
+    for (int i = 0; i < r.rows(); ++i) out.push_back(user_at(r, i));
+    return out;
+}
+
+std::optional<User> PostgresStore::find_user(std::string_view org_id, std::string_view user_id) {
+    auto conn = impl_->pool.acquire();
+    Params p;
+    p.text(org_id).text(user_id);
+    const Result r = conn->exec(Stmt::find_user, p);
+    if (r.rows() == 0) return std::nullopt;
+    return user_at(r, 0);
+}
+
+namespace {
+
+// The start of a member change, inside its transaction: locks the organization's row,
+// which every member change of the organization takes first, so they run one at a time
+// on every instance (and never deadlock on each other's user rows), and reads the user
+// afterwards (read committed: this statement sees every change committed before the
+// lock was granted). nullopt when the user is not in the organization.
+std::optional<User> lock_member(detail::Connection& conn, std::string_view org_id,
+                                std::string_view user_id) {
+    Params org;
+    org.text(org_id);
+    if (conn.exec(Stmt::lock_organization, org).rows() == 0) return std::nullopt;
+    Params key;
+    key.text(org_id).text(user_id);
+    const Result r = conn.exec(Stmt::find_user, key);
+    if (r.rows() == 0) return std::nullopt;
+    return user_at(r, 0);
+}
+
+// Whether user is the only owner of its organization; under lock_member's lock.
+bool only_owner(detail::Connection& conn, const User& user) {
+    if (user.role != Role::owner) return false;
+    Params p;
+    p.text(user.org_id);
+    return conn.exec(Stmt::count_owners, p).int64(0, 0) <= 1;
+}
+
+}  // namespace
+
+MemberChange PostgresStore::set_role(std::string_view org_id, std::string_view user_id, Role role) {
+    auto conn = impl_->pool.acquire();
+    Transaction tx(*conn);
+    const std::optional<User> user = lock_member(*conn, org_id, user_id);
+    if (!user) return MemberChange::not_found;
+    if (role != Role::owner && only_owner(*conn, *user)) return MemberChange::last_owner;
+    Params p;
+    p.text(org_id).text(user_id).text(to_string(role));
+    conn->exec(Stmt::update_role, p);
+    tx.commit();
+    return MemberChange::done;
+}
+
+MemberChange PostgresStore::remove_user(std::string_view org_id, std::string_view user_id) {
+    auto conn = impl_->pool.acquire();
+    Transaction tx(*conn);
+    const std::optional<User> user = lock_member(*conn, org_id, user_id);
+    if (!user) return MemberChange::not_found;
+    if (only_owner(*conn, *user)) return MemberChange::last_owner;
+    Params p;
+    p.text(org_id).text(user_id);
+    // ON DELETE CASCADE deletes the user's sessions in the same statement.
+    conn->exec(Stmt::delete_user, p);
+    tx.commit();
+    return MemberChange::done;
+}
+
+void PostgresStore::insert_invitation(const Invitation& invitation, std::string_view email_lower,
+                                      const Digest& token_digest) {
+    auto conn = impl_->pool.acquire();
+    Params p;
+    p.text(invitation.id)
+        .text(invitation.org_id)
+        .text(invitation.email)
+        .text(email_lower)
+        .text(to_string(invitation.role))
+        .bytes(token_digest)
+        .int64(unix_seconds(invitation.created_at))
+        .int64(unix_seconds(invitation.expires_at));
+    try {
+        conn->exec(Stmt::insert_invitation, p);
+    } catch (const DbError& e) {
+        if (e.sqlstate() == detail::kForeignKeyViolation)
+            throw Error(ErrorCode::invalid_argument, "no such organization", "org");
+        throw;
+    }
+}
+
+std::vector<Invitation> PostgresStore::list_invitations(std::string_view org_id,
+                                                        std::chrono::sys_seconds now) {
+    auto conn = impl_->pool.acquire();
+    Params p;
+    p.text(org_id).int64(unix_seconds(now));
+    const Result r = conn->exec(Stmt::list_invitations, p);
+    std::vector<Invitation> out;
+    out.reserve(static_cast<std::size_t>(r.rows()));
+    for (int i = 0; i < r.rows(); ++i) out.push_back(invitation_at(r, i));
+    return out;
+}
+
+bool PostgresStore::revoke_invitation(std::string_view org_id, std::string_view id,
+                                      std::chrono::sys_seconds now) {
+    auto conn = impl_->pool.acquire();
+    Params p;
+    p.text(org_id).int64(unix_seconds(now)).text(id);
+    return conn->exec(Stmt::revoke_invitation, p).affected() > 0;
+}
+
+std::pair<InvitationAcceptance, std::optional<User>> PostgresStore::accept_invitation(
+    const Digest& token_digest, std::chrono::sys_seconds now, std::string_view new_user_id,
+    std::string_view password_hash) {
+    auto conn = impl_->pool.acquire();
+    Transaction tx(*conn);
+    Params take;
+    take.bytes(token_digest).int64(unix_seconds(now));
+    // Locks the invitation: a concurrent accept of the same token waits here, then finds
+    // it used.
+    const Result found = conn->exec(Stmt::take_invitation, take);
+    if (found.rows() == 0) return {InvitationAcceptance::invalid, std::nullopt};
+    const Invitation invitation = invitation_at(found, 0);
+    const std::string email_lower = found.string(0, 6);
+    User user{std::string(new_user_id), invitation.org_id, invitation.email, invitation.role, now};
+    Params ins;
+    ins.text(user.id)
+        .text(user.org_id)
+        .text(user.email)
+        .text(email_lower)
+        .text(password_hash)
+        .text(to_string(user.role))
+        .int64(unix_seconds(now));
+    if (conn->exec(Stmt::insert_invited_user, ins).rows() == 0)
+        return {InvitationAcceptance::email_taken, std::nullopt};  // rolled back: still pending
+    Params used;
+    used.text(invitation.id).int64(unix_seconds(now));
+    conn->exec(Stmt::mark_invitation_accepted, used);
+    tx.commit();
+    return {InvitationAcceptance::accepted, std::move(user)};
 }
 
 void PostgresStore::insert_session(const SessionRecord& session) {
@@ -353,8 +532,14 @@ std::optional<SessionRecord> PostgresStore::find_session(const Digest& token_dig
     p.bytes(token_digest);
     const Result r = conn->exec(Stmt::find_session, p);
     if (r.rows() == 0) return std::nullopt;
-    return SessionRecord{token_digest, r.string(0, 0), r.string(0, 1),
-                         std::chrono::sys_seconds(std::chrono::seconds(r.int64(0, 2)))};
+    SessionRecord session;
+    session.token_digest = token_digest;
+    session.user_id = r.string(0, 0);
+    session.org_id = r.string(0, 1);
+    session.expires_at = seconds_at(r, 0, 2);
+    session.role = role_at(r, 0, 3);
+    session.email = r.string(0, 4);
+    return session;
 }
 
 bool PostgresStore::delete_session(const Digest& token_digest) {

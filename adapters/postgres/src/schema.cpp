@@ -79,7 +79,35 @@ CREATE TABLE analysis_results (
 CREATE INDEX analysis_results_conversation ON analysis_results (conversation_id);
 )sql";
 
-constexpr std::array kMigrations{Migration{1, kSchemaV1}};
+// Teams: a role per user and invitations. Users of version 1 could do everything: they
+// become owners. Version 1 kept no creation time for users: theirs is 0 (unknown), so
+// they list first, ordered by id.
+constexpr const char* kSchemaV2 = R"sql(
+ALTER TABLE users
+    ADD COLUMN role text NOT NULL DEFAULT 'owner'
+        CONSTRAINT users_role_check CHECK (role IN ('viewer', 'member', 'admin', 'owner')),
+    ADD COLUMN created_at bigint NOT NULL DEFAULT 0;
+ALTER TABLE users ALTER COLUMN role DROP DEFAULT, ALTER COLUMN created_at DROP DEFAULT;
+CREATE INDEX users_org_members ON users (org_id, created_at, id);
+
+CREATE TABLE invitations (
+    id text COLLATE "C" PRIMARY KEY,
+    org_id text COLLATE "C" NOT NULL REFERENCES organizations (id) ON DELETE CASCADE,
+    email text NOT NULL,
+    email_lower text NOT NULL,
+    role text NOT NULL
+        CONSTRAINT invitations_role_check CHECK (role IN ('viewer', 'member', 'admin', 'owner')),
+    token_digest bytea NOT NULL CONSTRAINT invitations_token_digest_key UNIQUE,
+    created_at bigint NOT NULL,
+    expires_at bigint NOT NULL,
+    accepted_at bigint,
+    revoked_at bigint
+);
+CREATE INDEX invitations_org_pending ON invitations (org_id, created_at, id)
+    WHERE accepted_at IS NULL AND revoked_at IS NULL;
+)sql";
+
+constexpr std::array kMigrations{Migration{1, kSchemaV1}, Migration{2, kSchemaV2}};
 
 // pg_advisory_xact_lock key shared by every chatbotmgr process on a database
 // (the ASCII bytes of "cbtmgr_1").
@@ -135,6 +163,17 @@ std::string chatbot_query(const char* tail) {
     return std::string("SELECT ") + kChatbotColumns + " FROM chatbots " + tail;
 }
 
+// The columns user_at (postgres_store.cpp) reads, then tail.
+std::string user_query(const char* tail) {
+    return std::string("SELECT id, org_id, email, role, created_at") + tail;
+}
+
+// The columns invitation_at (postgres_store.cpp) reads.
+constexpr const char* kInvitationColumns = "id, org_id, email, role, created_at, expires_at";
+// Pending at $2: neither accepted nor revoked, and not expired (dead at its expires_at).
+constexpr const char* kInvitationPending =
+    "accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $2::bigint";
+
 // Built once; every entry is indexed by Stmt. Explicit casts fix each parameter's type,
 // so binary-format text and bytea parameters are never misread.
 const std::array<std::string, static_cast<std::size_t>(Stmt::count_)>& statements() {
@@ -160,7 +199,8 @@ const std::array<std::string, static_cast<std::size_t>(Stmt::count_)>& statement
                                     "$4::text WHERE org_id = $1::text AND id = $2::text "
                                     "RETURNING ") +
                                 kChatbotColumns;
-        at(Stmt::find_by_key_digest) = "SELECT id, org_id FROM chatbots WHERE key_digest = $1::bytea";
+        at(Stmt::find_by_key_digest) =
+            "SELECT id, org_id FROM chatbots WHERE key_digest = $1::bytea";
         at(Stmt::upsert_conversation) = kUpsertConversation;
         at(Stmt::record_analysis) =
             "INSERT INTO analysis_results (conversation_id, kind, result_json, created_at) "
@@ -178,16 +218,55 @@ const std::array<std::string, static_cast<std::size_t>(Stmt::count_)>& statement
             "ON CONFLICT (name) DO NOTHING";
         at(Stmt::find_org_by_id) = "SELECT id, name FROM organizations WHERE id = $1::text";
         at(Stmt::insert_user) =
-            "INSERT INTO users (id, org_id, email, email_lower, password_hash) "
-            "VALUES ($1::text, $2::text, $3::text, $4::text, $5::text)";
+            "INSERT INTO users (id, org_id, email, email_lower, password_hash, role, created_at) "
+            "VALUES ($1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::bigint)";
         at(Stmt::find_user_by_email) =
-            "SELECT id, org_id, email, password_hash FROM users WHERE email_lower = $1::text";
+            user_query(", password_hash FROM users WHERE email_lower = $1::text");
         at(Stmt::count_users) = "SELECT count(*) FROM users";
+        at(Stmt::list_users) =
+            user_query(" FROM users WHERE org_id = $1::text ORDER BY created_at, id");
+        at(Stmt::find_user) = user_query(" FROM users WHERE org_id = $1::text AND id = $2::text");
+        // The organization's row lock serializes the member changes of one organization
+        // (FOR NO KEY UPDATE: inserts that only check the foreign key are not blocked).
+        at(Stmt::lock_organization) =
+            "SELECT 1 FROM organizations WHERE id = $1::text FOR NO KEY UPDATE";
+        at(Stmt::count_owners) =
+            "SELECT count(*) FROM users WHERE org_id = $1::text AND role = 'owner'";
+        at(Stmt::update_role) =
+            "UPDATE users SET role = $3::text WHERE org_id = $1::text AND id = $2::text";
+        at(Stmt::delete_user) = "DELETE FROM users WHERE org_id = $1::text AND id = $2::text";
+        at(Stmt::insert_invitation) =
+            "INSERT INTO invitations (id, org_id, email, email_lower, role, token_digest, "
+            "created_at, expires_at) VALUES ($1::text, $2::text, $3::text, $4::text, $5::text, "
+            "$6::bytea, $7::bigint, $8::bigint)";
+        at(Stmt::list_invitations) = std::string("SELECT ") + kInvitationColumns +
+                                     " FROM invitations WHERE org_id = $1::text AND " +
+                                     kInvitationPending + " ORDER BY created_at, id";
+        at(Stmt::revoke_invitation) =
+            std::string(
+                "UPDATE invitations SET revoked_at = $2::bigint WHERE org_id = $1::text "
+                "AND id = $3::text AND ") +
+            kInvitationPending;
+        // The row lock makes concurrent accepts of one token take turns; the one that
+        // waited re-checks the condition on the updated row and finds it used.
+        at(Stmt::take_invitation) = std::string("SELECT ") + kInvitationColumns +
+                                    ", email_lower FROM invitations WHERE token_digest = $1::bytea "
+                                    "AND " +
+                                    kInvitationPending + " FOR UPDATE";
+        // No row when the email has an account, even one inserted a moment ago.
+        at(Stmt::insert_invited_user) =
+            "INSERT INTO users (id, org_id, email, email_lower, password_hash, role, created_at) "
+            "VALUES ($1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::bigint) "
+            "ON CONFLICT (email_lower) DO NOTHING RETURNING id";
+        at(Stmt::mark_invitation_accepted) =
+            "UPDATE invitations SET accepted_at = $2::bigint WHERE id = $1::text";
         at(Stmt::insert_session) =
             "INSERT INTO sessions (token_digest, user_id, org_id, expires_at) "
             "VALUES ($1::bytea, $2::text, $3::text, $4::bigint)";
+        // The user's role and email as they are now; no user, no session.
         at(Stmt::find_session) =
-            "SELECT user_id, org_id, expires_at FROM sessions WHERE token_digest = $1::bytea";
+            "SELECT s.user_id, s.org_id, s.expires_at, u.role, u.email FROM sessions s "
+            "JOIN users u ON u.id = s.user_id WHERE s.token_digest = $1::bytea";
         at(Stmt::delete_session) = "DELETE FROM sessions WHERE token_digest = $1::bytea";
         at(Stmt::delete_expired_sessions) = "DELETE FROM sessions WHERE expires_at <= $1::bigint";
         return s;

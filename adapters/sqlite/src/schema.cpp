@@ -88,6 +88,29 @@ CREATE TABLE sessions (
 CREATE INDEX sessions_expiry ON sessions (expires_at);
 CREATE INDEX sessions_user ON sessions (user_id);
 )sql"},
+    // Teams: a role per user (the users of earlier versions were all-powerful: owners) and
+    // invitations. users.created_at exists since version 2 and is kept as it is.
+    {3, R"sql(
+ALTER TABLE users ADD COLUMN role TEXT NOT NULL DEFAULT 'owner'
+    CHECK (role IN ('viewer', 'member', 'admin', 'owner'));
+DROP INDEX users_org;
+CREATE INDEX users_org_members ON users (org_id, created_at, id);
+
+CREATE TABLE invitations (
+    id            TEXT    NOT NULL PRIMARY KEY,
+    org_id        TEXT    NOT NULL REFERENCES organizations (id),
+    email         TEXT    NOT NULL,
+    email_lower   TEXT    NOT NULL,
+    role          TEXT    NOT NULL CHECK (role IN ('viewer', 'member', 'admin', 'owner')),
+    token_digest  BLOB    NOT NULL UNIQUE,
+    created_at    INTEGER NOT NULL,
+    expires_at    INTEGER NOT NULL,
+    accepted_at   INTEGER,
+    revoked_at    INTEGER
+);
+CREATE INDEX invitations_org_pending ON invitations (org_id, created_at, id)
+    WHERE accepted_at IS NULL AND revoked_at IS NULL;
+)sql"},
 };
 
 int user_version(Connection& c) {

@@ -4,8 +4,8 @@
 #include <utility>
 
 #include "chatbotmgr/error.hpp"
-#include "chatbotmgr/secrets.hpp"
 #include "chatbotmgr/json.hpp"
+#include "chatbotmgr/secrets.hpp"
 #include "connection.hpp"
 #include "file_hub.hpp"
 #include "reader_pool.hpp"
@@ -68,20 +68,54 @@ constexpr const char* kSelectOrgById = "SELECT id, name FROM organizations WHERE
 constexpr const char* kInsertOrg =
     "INSERT INTO organizations (id, name, created_at) VALUES (?1, ?2, ?3) "
     "ON CONFLICT (name) DO NOTHING";
+#define USER_COLUMNS "id, org_id, email, role, created_at"
+#define INVITATION_COLUMNS "id, org_id, email, role, created_at, expires_at"
+// Pending at ?2: neither accepted nor revoked, and not expired (dead at its expires_at).
+#define INVITATION_PENDING "accepted_at IS NULL AND revoked_at IS NULL AND expires_at > ?2"
+
 constexpr const char* kInsertUser =
-    "INSERT INTO users (id, org_id, email, email_lower, password_hash, created_at) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6)";
+    "INSERT INTO users (id, org_id, email, email_lower, password_hash, created_at, role) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
 constexpr const char* kSelectUserByEmail =
-    "SELECT id, org_id, email, password_hash FROM users WHERE email_lower = ?1";
+    "SELECT " USER_COLUMNS ", password_hash FROM users WHERE email_lower = ?1";
+constexpr const char* kUserEmailExists = "SELECT 1 FROM users WHERE email_lower = ?1";
 constexpr const char* kCountUsers = "SELECT count(*) FROM users";
+constexpr const char* kListUsers =
+    "SELECT " USER_COLUMNS " FROM users WHERE org_id = ?1 ORDER BY created_at, id";
+constexpr const char* kSelectUser =
+    "SELECT " USER_COLUMNS " FROM users WHERE org_id = ?1 AND id = ?2";
+constexpr const char* kCountOwners =
+    "SELECT count(*) FROM users WHERE org_id = ?1 AND role = 'owner'";
+constexpr const char* kUpdateRole = "UPDATE users SET role = ?3 WHERE org_id = ?1 AND id = ?2";
+// The user's sessions go with it: ON DELETE CASCADE, in the same transaction.
+constexpr const char* kDeleteUser = "DELETE FROM users WHERE org_id = ?1 AND id = ?2";
+constexpr const char* kInsertInvitation =
+    "INSERT INTO invitations "
+    "(id, org_id, email, email_lower, role, token_digest, created_at, expires_at) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)";
+constexpr const char* kListInvitations =
+    "SELECT " INVITATION_COLUMNS " FROM invitations WHERE org_id = ?1 AND " INVITATION_PENDING
+    " ORDER BY created_at, id";
+constexpr const char* kRevokeInvitation =
+    "UPDATE invitations SET revoked_at = ?2 WHERE org_id = ?1 AND id = ?3 AND " INVITATION_PENDING;
+constexpr const char* kSelectPendingInvitation =
+    "SELECT " INVITATION_COLUMNS
+    ", email_lower FROM invitations WHERE token_digest = ?1 AND " INVITATION_PENDING;
+constexpr const char* kMarkInvitationAccepted =
+    "UPDATE invitations SET accepted_at = ?2 WHERE id = ?1";
 constexpr const char* kInsertSession =
     "INSERT INTO sessions (token_digest, user_id, org_id, expires_at) VALUES (?1, ?2, ?3, ?4)";
+// The user's role and email as they are now; no user, no session.
 constexpr const char* kSelectSession =
-    "SELECT user_id, org_id, expires_at FROM sessions WHERE token_digest = ?1";
+    "SELECT s.user_id, s.org_id, s.expires_at, u.role, u.email FROM sessions s "
+    "JOIN users u ON u.id = s.user_id WHERE s.token_digest = ?1";
 constexpr const char* kDeleteSession = "DELETE FROM sessions WHERE token_digest = ?1";
 // Same boundary as MemoryStore and Accounts: a session is dead at its expires_at.
 constexpr const char* kDeleteExpiredSessions = "DELETE FROM sessions WHERE expires_at <= ?1";
 
+#undef USER_COLUMNS
+#undef INVITATION_COLUMNS
+#undef INVITATION_PENDING
 #undef CHATBOT_COLUMNS
 
 // --- Row helpers ---
@@ -95,6 +129,51 @@ Chatbot chatbot_from_row(SQLite::Statement& s) {
     c.settings = parse_stored_object(s.getColumn(4).getText());
     c.created_at = std::chrono::sys_seconds{std::chrono::seconds{s.getColumn(5).getInt64()}};
     return c;
+}
+
+std::chrono::sys_seconds seconds_at(SQLite::Statement& s, int column) {
+    return std::chrono::sys_seconds{std::chrono::seconds{s.getColumn(column).getInt64()}};
+}
+
+std::int64_t unix_seconds(std::chrono::sys_seconds t) {
+    return static_cast<std::int64_t>(t.time_since_epoch().count());
+}
+
+Role role_at(SQLite::Statement& s, int column) {
+    const std::optional<Role> role = role_from_string(s.getColumn(column).getText());
+    if (!role) throw Error(ErrorCode::internal, "stored role is not a known role");
+    return *role;
+}
+
+// Columns in the order of USER_COLUMNS.
+User user_from_row(SQLite::Statement& s) {
+    return User{s.getColumn(0).getString(), s.getColumn(1).getString(), s.getColumn(2).getString(),
+                role_at(s, 3), seconds_at(s, 4)};
+}
+
+// Columns in the order of INVITATION_COLUMNS.
+Invitation invitation_from_row(SQLite::Statement& s) {
+    return Invitation{s.getColumn(0).getString(), s.getColumn(1).getString(),
+                      s.getColumn(2).getString(), role_at(s, 3),
+                      seconds_at(s, 4),           seconds_at(s, 5)};
+}
+
+std::optional<User> select_user(Connection& c, std::string_view org_id, std::string_view user_id) {
+    StatementUse s(c, kSelectUser);
+    s.bind(1, org_id);
+    s.bind(2, user_id);
+    if (!s->executeStep()) return std::nullopt;
+    return user_from_row(*s);
+}
+
+// Whether user is its organization's only owner. Inside a write job: the writer runs one
+// job at a time, so nothing changes between this count and the job's own write.
+bool only_owner(Connection& c, const User& user) {
+    if (user.role != Role::owner) return false;
+    StatementUse s(c, kCountOwners);
+    s.bind(1, user.org_id);
+    s->executeStep();
+    return s->getColumn(0).getInt64() <= 1;
 }
 
 std::optional<Chatbot> select_chatbot(Connection& c, std::string_view org_id, std::string_view id) {
@@ -280,7 +359,7 @@ std::optional<std::uint64_t> SqliteStore::session_generation() const noexcept {
 
 std::optional<CaptureResult> SqliteStore::append_capture(std::string_view chatbot_id,
                                                          const CaptureBatch& batch) {
-    // Drawn outside the writer thread; only used when the conversation is new.
+    // Drawn before the write transaction; only used when the conversation is new.
     const std::string new_conversation_id = generate_uuid_v4(*impl_->random);
     const std::int64_t now_ms = impl_->now_millis();
     std::optional<CaptureResult> result;
@@ -412,7 +491,6 @@ std::optional<Organization> SqliteStore::find_organization(std::string_view id) 
 
 void SqliteStore::insert_user(const User& user, std::string_view email_lower,
                               std::string_view password_hash) {
-    const std::int64_t now = impl_->now_seconds();
     impl_->writer.run("insert user", "a user with this id or email exists already",
                       [&](Connection& c) {
                           StatementUse s(c, kInsertUser);
@@ -421,7 +499,8 @@ void SqliteStore::insert_user(const User& user, std::string_view email_lower,
                           s.bind(3, user.email);
                           s.bind(4, email_lower);
                           s.bind(5, password_hash);
-                          s.bind(6, now);
+                          s.bind(6, unix_seconds(user.created_at));
+                          s.bind(7, to_string(user.role));
                           s->exec();
                       });
 }
@@ -433,9 +512,8 @@ std::optional<std::pair<User, std::string>> SqliteStore::find_user_by_email(
                            StatementUse s(c, kSelectUserByEmail);
                            s.bind(1, email_lower);
                            if (!s->executeStep()) return std::nullopt;
-                           User user{s->getColumn(0).getString(), s->getColumn(1).getString(),
-                                     s->getColumn(2).getString()};
-                           return std::pair{std::move(user), s->getColumn(3).getString()};
+                           User user = user_from_row(*s);
+                           return std::pair{std::move(user), s->getColumn(5).getString()};
                        });
 }
 
@@ -445,6 +523,154 @@ std::size_t SqliteStore::count_users() {
         s->executeStep();
         return static_cast<std::size_t>(s->getColumn(0).getInt64());
     });
+}
+
+std::vector<User> SqliteStore::list_users(std::string_view org_id) {
+    return impl_->read("list users", [&](Connection& c) {
+        std::vector<User> out;
+        StatementUse s(c, kListUsers);
+        s.bind(1, org_id);
+        while (s->executeStep()) out.push_back(user_from_row(*s));
+        return out;
+    });
+}
+
+std::optional<User> SqliteStore::find_user(std::string_view org_id, std::string_view user_id) {
+    return impl_->read("find user", [&](Connection& c) { return select_user(c, org_id, user_id); });
+}
+
+MemberChange SqliteStore::set_role(std::string_view org_id, std::string_view user_id, Role role) {
+    MemberChange change = MemberChange::not_found;
+    impl_->writer.run("change role", nullptr, [&](Connection& c) {
+        change = MemberChange::not_found;
+        const std::optional<User> user = select_user(c, org_id, user_id);
+        if (!user) return;
+        if (role != Role::owner && only_owner(c, *user)) {
+            change = MemberChange::last_owner;
+            return;
+        }
+        StatementUse s(c, kUpdateRole);
+        s.bind(1, org_id);
+        s.bind(2, user_id);
+        s.bind(3, to_string(role));
+        s->exec();
+        change = MemberChange::done;
+    });
+    // Committed: sessions cached with the old role are stale now.
+    if (change == MemberChange::done) ++impl_->hub->session_generation;
+    return change;
+}
+
+MemberChange SqliteStore::remove_user(std::string_view org_id, std::string_view user_id) {
+    MemberChange change = MemberChange::not_found;
+    impl_->writer.run("remove user", nullptr, [&](Connection& c) {
+        change = MemberChange::not_found;
+        const std::optional<User> user = select_user(c, org_id, user_id);
+        if (!user) return;
+        if (only_owner(c, *user)) {
+            change = MemberChange::last_owner;
+            return;
+        }
+        StatementUse s(c, kDeleteUser);
+        s.bind(1, org_id);
+        s.bind(2, user_id);
+        s->exec();
+        change = MemberChange::done;
+    });
+    // Committed: the user's cached sessions are stale now.
+    if (change == MemberChange::done) ++impl_->hub->session_generation;
+    return change;
+}
+
+void SqliteStore::insert_invitation(const Invitation& invitation, std::string_view email_lower,
+                                    const Digest& token_digest) {
+    impl_->writer.run("insert invitation", "an invitation with this id or token exists already",
+                      [&](Connection& c) {
+                          StatementUse s(c, kInsertInvitation);
+                          s.bind(1, invitation.id);
+                          s.bind(2, invitation.org_id);
+                          s.bind(3, invitation.email);
+                          s.bind(4, email_lower);
+                          s.bind(5, to_string(invitation.role));
+                          s.bind(6, token_digest);
+                          s.bind(7, unix_seconds(invitation.created_at));
+                          s.bind(8, unix_seconds(invitation.expires_at));
+                          s->exec();
+                      });
+}
+
+std::vector<Invitation> SqliteStore::list_invitations(std::string_view org_id,
+                                                      std::chrono::sys_seconds now) {
+    return impl_->read("list invitations", [&](Connection& c) {
+        std::vector<Invitation> out;
+        StatementUse s(c, kListInvitations);
+        s.bind(1, org_id);
+        s.bind(2, unix_seconds(now));
+        while (s->executeStep()) out.push_back(invitation_from_row(*s));
+        return out;
+    });
+}
+
+bool SqliteStore::revoke_invitation(std::string_view org_id, std::string_view id,
+                                    std::chrono::sys_seconds now) {
+    bool revoked = false;
+    impl_->writer.run("revoke invitation", nullptr, [&](Connection& c) {
+        StatementUse s(c, kRevokeInvitation);
+        s.bind(1, org_id);
+        s.bind(2, unix_seconds(now));
+        s.bind(3, id);
+        revoked = s->exec() > 0;
+    });
+    return revoked;
+}
+
+std::pair<InvitationAcceptance, std::optional<User>> SqliteStore::accept_invitation(
+    const Digest& token_digest, std::chrono::sys_seconds now, std::string_view new_user_id,
+    std::string_view password_hash) {
+    std::pair<InvitationAcceptance, std::optional<User>> result;
+    // One job: the writer runs one at a time, so two accepts of one token take turns and
+    // the second finds the invitation used.
+    impl_->writer.run("accept invitation", "a user with this id exists already",
+                      [&](Connection& c) {
+                          result = {InvitationAcceptance::invalid, std::nullopt};
+                          Invitation invitation;
+                          std::string email_lower;
+                          {
+                              StatementUse s(c, kSelectPendingInvitation);
+                              s.bind(1, token_digest);
+                              s.bind(2, unix_seconds(now));
+                              if (!s->executeStep()) return;
+                              invitation = invitation_from_row(*s);
+                              email_lower = s->getColumn(6).getString();
+                          }
+                          {
+                              StatementUse s(c, kUserEmailExists);
+                              s.bind(1, email_lower);
+                              if (s->executeStep()) {
+                                  result.first = InvitationAcceptance::email_taken;
+                                  return;
+                              }
+                          }
+                          User user{std::string(new_user_id), invitation.org_id, invitation.email,
+                                    invitation.role, now};
+                          {
+                              StatementUse s(c, kInsertUser);
+                              s.bind(1, user.id);
+                              s.bind(2, user.org_id);
+                              s.bind(3, user.email);
+                              s.bind(4, email_lower);
+                              s.bind(5, password_hash);
+                              s.bind(6, unix_seconds(user.created_at));
+                              s.bind(7, to_string(user.role));
+                              s->exec();
+                          }
+                          StatementUse s(c, kMarkInvitationAccepted);
+                          s.bind(1, invitation.id);
+                          s.bind(2, unix_seconds(now));
+                          s->exec();
+                          result = {InvitationAcceptance::accepted, std::move(user)};
+                      });
+    return result;
 }
 
 void SqliteStore::insert_session(const SessionRecord& session) {
@@ -467,7 +693,9 @@ std::optional<SessionRecord> SqliteStore::find_session(const Digest& token_diges
         r.token_digest = token_digest;
         r.user_id = s->getColumn(0).getString();
         r.org_id = s->getColumn(1).getString();
-        r.expires_at = std::chrono::sys_seconds{std::chrono::seconds{s->getColumn(2).getInt64()}};
+        r.expires_at = seconds_at(*s, 2);
+        r.role = role_at(*s, 3);
+        r.email = s->getColumn(4).getString();
         return r;
     });
 }

@@ -134,19 +134,55 @@ using AccountConformanceTargetFactory = std::function<std::unique_ptr<AccountCon
     X(reopen_keeps_acknowledged_writes, "reopen keeps every acknowledged write", __VA_ARGS__) \
     X(reopen_keeps_concurrent_writes, "reopen keeps concurrent acknowledged writes", __VA_ARGS__)
 
-#define CHATBOTMGR_CONFORMANCE_ACCOUNT_CASES(X, ...)                                    \
-    X(organizations, "organizations are found or created by exact name", __VA_ARGS__)   \
-    X(organization_id_conflict, "an organization id in use is a conflict", __VA_ARGS__) \
-    X(concurrent_find_or_create, "concurrent find_or_create agree on one organization", \
-      __VA_ARGS__)                                                                      \
-    X(users, "users are unique by email, case-insensitively", __VA_ARGS__)              \
-    X(sessions, "sessions are stored, found and deleted", __VA_ARGS__)                  \
-    X(expired_sessions, "expired sessions are deleted", __VA_ARGS__)                    \
-    X(session_generation_moves_on_delete,                                               \
-      "session_generation, when reported, moves before delete_session returns", __VA_ARGS__)
+#define CHATBOTMGR_CONFORMANCE_ACCOUNT_CASES(X, ...)                                              \
+    X(organizations, "organizations are found or created by exact name", __VA_ARGS__)             \
+    X(organization_id_conflict, "an organization id in use is a conflict", __VA_ARGS__)           \
+    X(concurrent_find_or_create, "concurrent find_or_create agree on one organization",           \
+      __VA_ARGS__)                                                                                \
+    X(users, "users are unique by email, case-insensitively, and keep role and created_at",       \
+      __VA_ARGS__)                                                                                \
+    X(list_users_order, "list_users is oldest first, ties by id, scoped to the organization",     \
+      __VA_ARGS__)                                                                                \
+    X(find_user_is_scoped, "find_user is scoped to the organization", __VA_ARGS__)                \
+    X(sessions, "sessions are stored, found and deleted", __VA_ARGS__)                            \
+    X(expired_sessions, "expired sessions are deleted", __VA_ARGS__)                              \
+    X(session_generation_moves_on_delete,                                                         \
+      "session_generation, when reported, moves before delete_session returns", __VA_ARGS__)      \
+    X(set_role_rules, "set_role changes the role, is scoped, and keeps the last owner",           \
+      __VA_ARGS__)                                                                                \
+    X(find_session_has_current_role,                                                              \
+      "find_session reports the user's role and email as they are now", __VA_ARGS__)              \
+    X(remove_user_rules,                                                                          \
+      "remove_user deletes the user and their sessions, and keeps the last owner", __VA_ARGS__)   \
+    X(session_generation_moves_on_member_change,                                                  \
+      "session_generation, when reported, moves before set_role and remove_user return",          \
+      __VA_ARGS__)                                                                                \
+    X(concurrent_demotions_keep_one_owner,                                                        \
+      "two owners demoting each other at once leave exactly one owner", __VA_ARGS__)              \
+    X(concurrent_removals_keep_one_owner,                                                         \
+      "two owners removing each other at once leave exactly one owner", __VA_ARGS__)              \
+    X(invitations_listed_while_pending,                                                           \
+      "invitations are listed while pending, oldest first, scoped to the organization",           \
+      __VA_ARGS__)                                                                                \
+    X(invitation_conflicts, "an invitation id or token digest in use is a conflict", __VA_ARGS__) \
+    X(revoke_invitation_rules,                                                                    \
+      "revoke_invitation revokes a pending invitation of the organization once", __VA_ARGS__)     \
+    X(invitation_expires_at_its_instant, "an invitation is dead from its expires_at on",          \
+      __VA_ARGS__)                                                                                \
+    X(accept_invitation_once, "accept_invitation creates the invited user and works once",        \
+      __VA_ARGS__)                                                                                \
+    X(accept_revoked_or_unknown_invitation, "a revoked or unknown invitation cannot be accepted", \
+      __VA_ARGS__)                                                                                \
+    X(accept_with_taken_email_writes_nothing,                                                     \
+      "accepting for an email that has an account writes nothing", __VA_ARGS__)                   \
+    X(concurrent_accepts_of_one_invitation,                                                       \
+      "concurrent accepts of one invitation: exactly one wins", __VA_ARGS__)                      \
+    X(concurrent_accepts_for_one_email,                                                           \
+      "concurrent accepts of two invitations for one email: one account", __VA_ARGS__)
 
-#define CHATBOTMGR_CONFORMANCE_PERSISTENT_ACCOUNT_CASES(X, ...) \
-    X(reopen, "reopen keeps organizations, users and sessions", __VA_ARGS__)
+#define CHATBOTMGR_CONFORMANCE_PERSISTENT_ACCOUNT_CASES(X, ...)                               \
+    X(reopen, "reopen keeps organizations, users with their roles, sessions and invitations", \
+      __VA_ARGS__)
 
 #define CHATBOTMGR_CONFORMANCE_DETAIL_ENUMERATOR(id, ...) id,
 

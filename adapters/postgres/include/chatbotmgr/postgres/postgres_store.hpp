@@ -89,7 +89,10 @@ class PostgresStore final : public ChatbotStore, public StoreInspection, public 
     ChatbotDataCounts count_data(std::string_view chatbot_id) override;
     void ping() override;
 
-    // AccountStore
+    // AccountStore. set_role and remove_user lock the organization's row first (SELECT
+    // ... FOR NO KEY UPDATE), so the member changes of one organization take turns on
+    // every instance and the last-owner count is exact; accept_invitation locks the
+    // invitation's row, so concurrent accepts of one token take turns and one wins.
     Organization find_or_create_organization(std::string_view name,
                                              std::string_view new_id) override;
     std::optional<Organization> find_organization(std::string_view id) override;
@@ -98,6 +101,19 @@ class PostgresStore final : public ChatbotStore, public StoreInspection, public 
     std::optional<std::pair<User, std::string>> find_user_by_email(
         std::string_view email_lower) override;
     std::size_t count_users() override;
+    std::vector<User> list_users(std::string_view org_id) override;
+    std::optional<User> find_user(std::string_view org_id, std::string_view user_id) override;
+    MemberChange set_role(std::string_view org_id, std::string_view user_id, Role role) override;
+    MemberChange remove_user(std::string_view org_id, std::string_view user_id) override;
+    void insert_invitation(const Invitation& invitation, std::string_view email_lower,
+                           const Digest& token_digest) override;
+    std::vector<Invitation> list_invitations(std::string_view org_id,
+                                             std::chrono::sys_seconds now) override;
+    bool revoke_invitation(std::string_view org_id, std::string_view id,
+                           std::chrono::sys_seconds now) override;
+    std::pair<InvitationAcceptance, std::optional<User>> accept_invitation(
+        const Digest& token_digest, std::chrono::sys_seconds now, std::string_view new_user_id,
+        std::string_view password_hash) override;
     void insert_session(const SessionRecord& session) override;
     std::optional<SessionRecord> find_session(const Digest& token_digest) override;
     bool delete_session(const Digest& token_digest) override;

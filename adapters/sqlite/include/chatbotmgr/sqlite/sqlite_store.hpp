@@ -1,10 +1,10 @@
 // SqliteStore: both storage ports (ChatbotStore, AccountStore) on one SQLite file.
 //
-// The embedded default. One writer connection, owned by a writer thread, commits the
-// writes of all concurrent callers in shared transactions (group commit: one fsync per
-// batch, each caller acknowledged only after that commit); reads run on a small pool of
-// read connections in WAL mode, so they never wait for the writer. No connection is ever
-// used by two threads at once.
+// The embedded default. One writer connection commits the writes of all concurrent
+// callers in shared transactions (group commit: the caller at the front of the queue
+// commits the batch, one fsync for all, each caller acknowledged only after that commit);
+// reads run on a small pool of read connections in WAL mode, so they never wait for the
+// writer. No connection is ever used by two threads at once.
 //
 // Threading: every method may be called from many threads at once.
 // Errors: as the ports say -- engine failures (disk full, read-only, I/O error, corrupt
@@ -77,9 +77,9 @@ class SqliteStore final : public ChatbotStore, public StoreInspection, public Ac
     // The schema version (PRAGMA user_version) this build migrates files to.
     static int schema_version() noexcept;
 
-    // ChatbotStore. update() runs mutate on the store's writer thread inside the write
-    // transaction: keep it short, and do not call the store's write methods from it
-    // (that throws Error(internal)).
+    // ChatbotStore. update() runs mutate exactly once, inside the write transaction and
+    // possibly on another caller's thread (the one committing the batch): keep it short,
+    // and do not call the store's write methods from it (that throws Error(internal)).
     void insert(const Chatbot& chatbot, const Digest& key_digest) override;
     std::vector<Chatbot> list(std::string_view org_id) override;
     std::optional<Chatbot> get(std::string_view org_id, std::string_view id) override;
@@ -101,7 +101,11 @@ class SqliteStore final : public ChatbotStore, public StoreInspection, public Ac
     std::optional<std::uint64_t> key_generation() const noexcept override;
     std::optional<std::uint64_t> session_generation() const noexcept override;
 
-    // AccountStore.
+    // AccountStore. set_role, remove_user and accept_invitation are each one write job;
+    // the writer runs jobs one at a time, so the last-owner count and the change it
+    // allows, or the check that an invitation is pending and its use, cannot interleave
+    // with another caller's. session_generation() moves after every delete_session and
+    // every set_role and remove_user that changed a user.
     Organization find_or_create_organization(std::string_view name,
                                              std::string_view new_id) override;
     std::optional<Organization> find_organization(std::string_view id) override;
@@ -110,6 +114,19 @@ class SqliteStore final : public ChatbotStore, public StoreInspection, public Ac
     std::optional<std::pair<User, std::string>> find_user_by_email(
         std::string_view email_lower) override;
     std::size_t count_users() override;
+    std::vector<User> list_users(std::string_view org_id) override;
+    std::optional<User> find_user(std::string_view org_id, std::string_view user_id) override;
+    MemberChange set_role(std::string_view org_id, std::string_view user_id, Role role) override;
+    MemberChange remove_user(std::string_view org_id, std::string_view user_id) override;
+    void insert_invitation(const Invitation& invitation, std::string_view email_lower,
+                           const Digest& token_digest) override;
+    std::vector<Invitation> list_invitations(std::string_view org_id,
+                                             std::chrono::sys_seconds now) override;
+    bool revoke_invitation(std::string_view org_id, std::string_view id,
+                           std::chrono::sys_seconds now) override;
+    std::pair<InvitationAcceptance, std::optional<User>> accept_invitation(
+        const Digest& token_digest, std::chrono::sys_seconds now, std::string_view new_user_id,
+        std::string_view password_hash) override;
     void insert_session(const SessionRecord& session) override;
     std::optional<SessionRecord> find_session(const Digest& token_digest) override;
     bool delete_session(const Digest& token_digest) override;
