@@ -258,8 +258,8 @@ LoginResult Accounts::accept_invitation(std::string_view token, std::string_view
     if (!is_invitation_token_format(token))
         throw Error(ErrorCode::unauthenticated, "invalid invitation");
     const std::string hash = impl_->hash_password(password);
-    auto [outcome, user] = impl_->store->accept_invitation(
-        sha256(token), impl_->now(), generate_uuid_v4(*impl_->random), hash);
+    auto [outcome, user] = impl_->store->accept_invitation(sha256(token), impl_->now(),
+                                                           generate_uuid_v4(*impl_->random), hash);
     if (outcome == InvitationAcceptance::email_taken)
         throw Error(ErrorCode::conflict, "a user with this email exists already");
     if (outcome != InvitationAcceptance::accepted || !user)

@@ -30,7 +30,8 @@ void check_message(const CapturedMessage& m, const std::string& field) {
     if (m.role != "user" && m.role != "assistant" && m.role != "system")
         invalid(field + ".role", "must be \"user\", \"assistant\" or \"system\"");
     if (m.content.size() > kMaxContentBytes)
-        invalid(field + ".content", "must be at most " + std::to_string(kMaxContentBytes) + " bytes");
+        invalid(field + ".content",
+                "must be at most " + std::to_string(kMaxContentBytes) + " bytes");
     if (!detail::utf8_length(m.content)) invalid(field + ".content", "must be valid UTF-8");
     if (m.external_id) check_external_id(*m.external_id, field + ".id");
 }

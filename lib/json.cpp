@@ -4,6 +4,7 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -24,8 +25,11 @@ class StrictBuilder {
     static constexpr std::size_t max_key_size = std::size_t(-1);
     static constexpr std::size_t max_string_size = std::size_t(-1);
 
+    explicit StrictBuilder(std::size_t max_parsed_bytes) : budget_(max_parsed_bytes) {}
+
     bool duplicate_key = false;
     bool number_out_of_range = false;
+    bool too_large = false;
     json::value result;
 
     bool on_document_begin(json::error_code&) { return true; }
@@ -40,6 +44,7 @@ class StrictBuilder {
     }
     bool on_key(json::string_view s, std::size_t, json::error_code&) {
         text_.append(s.data(), s.size());
+        if (!charge(text_.size())) return false;
         keys_.push_back(std::move(text_));
         text_.clear();
         return true;
@@ -50,6 +55,7 @@ class StrictBuilder {
     }
     bool on_string(json::string_view s, std::size_t, json::error_code&) {
         text_.append(s.data(), s.size());
+        if (!charge(text_.size())) return false;
         json::value v = json::string(text_);
         text_.clear();
         return add(std::move(v));
@@ -89,6 +95,22 @@ class StrictBuilder {
     bool on_comment(json::string_view, json::error_code&) { return false; }
 
   private:
+    // What one more element of an array or member of an object costs (its name is charged
+    // in on_key): the slot itself, and for a member the object's index entry.
+    static constexpr std::size_t kElementBytes = sizeof(json::value);
+    static constexpr std::size_t kMemberBytes =
+        sizeof(json::key_value_pair) + sizeof(std::uint32_t);
+
+    // Takes bytes from the budget; false (which stops the parser) once it would run out.
+    bool charge(std::size_t bytes) {
+        if (bytes > budget_) {
+            too_large = true;
+            return false;
+        }
+        budget_ -= bytes;
+        return true;
+    }
+
     bool open(json::value container) {
         stack_.push_back(std::move(container));
         return true;
@@ -99,6 +121,8 @@ class StrictBuilder {
         return add(std::move(done));
     }
     bool add(json::value v) {
+        const bool member = !stack_.empty() && stack_.back().is_object();
+        if (!charge(member ? kMemberBytes : kElementBytes)) return false;
         if (stack_.empty()) {
             result = std::move(v);
             return true;
@@ -118,6 +142,7 @@ class StrictBuilder {
     std::vector<std::string> keys_;
     std::string text_;
     std::string number_;
+    std::size_t budget_;
 };
 
 std::size_t depth_of(const json::value& v) {
@@ -135,12 +160,16 @@ std::size_t depth_of(const json::value& v) {
 
 }  // namespace
 
-json::value parse_json_strict(std::string_view text, std::size_t max_depth) {
+json::value parse_json_strict(std::string_view text, const JsonLimits& limits) {
     json::parse_options options;  // defaults are strict: no comments, commas or bad UTF-8
-    options.max_depth = max_depth;
-    json::basic_parser<StrictBuilder> parser(options);
+    options.max_depth = limits.max_depth;
+    json::basic_parser<StrictBuilder> parser(options, limits.max_parsed_bytes);
     json::error_code ec;
     const std::size_t used = parser.write_some(false, text.data(), text.size(), ec);
+    if (parser.handler().too_large)
+        throw Error(ErrorCode::invalid_argument, "invalid JSON: too large once parsed (over " +
+                                                     std::to_string(limits.max_parsed_bytes) +
+                                                     " bytes)");
     if (parser.handler().duplicate_key)
         throw Error(ErrorCode::invalid_argument, "invalid JSON: duplicate member name");
     if (parser.handler().number_out_of_range)
@@ -151,6 +180,12 @@ json::value parse_json_strict(std::string_view text, std::size_t max_depth) {
         throw Error(ErrorCode::invalid_argument,
                     ec ? "invalid JSON: " + ec.message() : "invalid JSON: trailing data");
     return std::move(parser.handler().result);
+}
+
+json::value parse_json_strict(std::string_view text, std::size_t max_depth) {
+    JsonLimits limits;
+    limits.max_depth = max_depth;
+    return parse_json_strict(text, limits);
 }
 
 json::object parse_stored_object(std::string_view text) {

@@ -62,6 +62,7 @@ struct MemoryStore::State {
     std::shared_mutex mutex;
     std::unordered_map<std::string, ChatbotRow> chatbots;  // by id
     std::unordered_map<Digest, std::string, DigestHash> id_by_digest;
+    std::unordered_map<std::string, std::size_t> chatbots_per_org;
     std::unordered_map<std::string, std::string> chatbot_by_conversation;  // internal conv id
     std::uint64_t next_conversation = 1;
     std::atomic<std::uint64_t> key_generation{0};      // see ChatbotStore::key_generation
@@ -101,14 +102,18 @@ struct MemoryStore::State {
 MemoryStore::MemoryStore() : state_(std::make_unique<State>()) {}
 MemoryStore::~MemoryStore() = default;
 
-void MemoryStore::insert(const Chatbot& chatbot, const Digest& key_digest) {
+bool MemoryStore::insert(const Chatbot& chatbot, const Digest& key_digest, std::size_t max_in_org) {
     std::unique_lock lock(state_->mutex);
     if (state_->chatbots.contains(chatbot.id))
         throw Error(ErrorCode::conflict, "chatbot id exists already");
     if (state_->id_by_digest.contains(key_digest))
         throw Error(ErrorCode::conflict, "key digest exists already");
+    std::size_t& in_org = state_->chatbots_per_org[chatbot.org_id];
+    if (in_org >= max_in_org) return false;
     state_->chatbots.emplace(chatbot.id, ChatbotRow{chatbot, key_digest, {}});
     state_->id_by_digest.emplace(key_digest, chatbot.id);
+    ++in_org;
+    return true;
 }
 
 std::vector<Chatbot> MemoryStore::list(std::string_view org_id) {
@@ -150,6 +155,7 @@ bool MemoryStore::remove(std::string_view org_id, std::string_view id) {
     for (const auto& [external, conversation] : row->conversations)
         state_->chatbot_by_conversation.erase(conversation.id);
     state_->id_by_digest.erase(row->key_digest);
+    --state_->chatbots_per_org[row->chatbot.org_id];
     state_->chatbots.erase(std::string(id));
     ++state_->key_generation;
     return true;
@@ -256,6 +262,18 @@ std::optional<Organization> MemoryStore::find_organization(std::string_view id) 
     const auto it = state_->orgs.find(std::string(id));
     if (it == state_->orgs.end()) return std::nullopt;
     return it->second;
+}
+
+std::vector<Organization> MemoryStore::list_organizations() {
+    std::vector<Organization> out;
+    {
+        std::shared_lock lock(state_->mutex);
+        out.reserve(state_->orgs.size());
+        for (const auto& [id, org] : state_->orgs) out.push_back(org);
+    }
+    std::sort(out.begin(), out.end(),
+              [](const Organization& a, const Organization& b) { return a.name < b.name; });
+    return out;
 }
 
 void MemoryStore::insert_user(const User& user, std::string_view email_lower,

@@ -16,14 +16,14 @@ constexpr std::pair<Role, std::string_view> kRoleNames[] = {
 };
 
 constexpr std::pair<Action, Role> kTable[] = {
-    {Action::list_chatbots, Role::viewer},     {Action::get_chatbot, Role::viewer},
-    {Action::get_key, Role::viewer},           {Action::list_members, Role::viewer},
-    {Action::get_session, Role::viewer},       {Action::create_chatbot, Role::member},
-    {Action::update_chatbot, Role::member},    {Action::rotate_key, Role::admin},
-    {Action::end_grace, Role::admin},          {Action::delete_chatbot, Role::admin},
-    {Action::read_audit_log, Role::admin},     {Action::invite_member, Role::admin},
-    {Action::list_invitations, Role::admin},   {Action::revoke_invitation, Role::admin},
-    {Action::change_role, Role::admin},        {Action::remove_member, Role::admin},
+    {Action::list_chatbots, Role::viewer},   {Action::get_chatbot, Role::viewer},
+    {Action::get_key, Role::viewer},         {Action::list_members, Role::viewer},
+    {Action::get_session, Role::viewer},     {Action::create_chatbot, Role::member},
+    {Action::update_chatbot, Role::member},  {Action::rotate_key, Role::admin},
+    {Action::end_grace, Role::admin},        {Action::delete_chatbot, Role::admin},
+    {Action::read_audit_log, Role::admin},   {Action::invite_member, Role::admin},
+    {Action::list_invitations, Role::admin}, {Action::revoke_invitation, Role::admin},
+    {Action::change_role, Role::admin},      {Action::remove_member, Role::admin},
 };
 static_assert(std::size(kTable) == kAllActions.size(), "one row per action");
 

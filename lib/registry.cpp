@@ -39,6 +39,7 @@ struct ChatbotRegistry::Impl {
     std::shared_ptr<Clock> clock;
     std::shared_ptr<RandomSource> random;
     bool cache_keys;
+    std::size_t max_chatbots_per_org;
     mutable detail::VerifiedCache<KeyOwner> key_cache;
 
     Impl(std::shared_ptr<ChatbotStore> s, RegistryOptions& o)
@@ -46,6 +47,7 @@ struct ChatbotRegistry::Impl {
           clock(o.clock ? std::move(o.clock) : system_clock()),
           random(o.random ? std::move(o.random) : system_random()),
           cache_keys(o.cache_keys && store->key_generation().has_value()),
+          max_chatbots_per_org(o.max_chatbots_per_org),
           key_cache(o.key_cache_capacity) {}
 
     std::optional<KeyOwner> find_key_owner(const Digest& digest) const {
@@ -94,12 +96,18 @@ ChatbotWithKey ChatbotRegistry::create(const Actor& actor, NewChatbot input) {
         chatbot.id = generate_uuid_v4(*impl_->random);
         std::string key = generate_api_key(*impl_->random);
         chatbot.key_prefix = key.substr(0, kApiKeyVisiblePrefixLength);
+        bool inserted = false;
         try {
-            impl_->store->insert(chatbot, sha256(key));
-            return {std::move(chatbot), std::move(key)};
+            inserted = impl_->store->insert(chatbot, sha256(key), impl_->max_chatbots_per_org);
         } catch (const Error& e) {
             if (e.code() != ErrorCode::conflict || attempt == kMaxInsertAttempts) throw;
+            continue;  // an id or key collision: draw again
         }
+        if (!inserted)
+            throw Error(ErrorCode::conflict,
+                        "the organization has " + std::to_string(impl_->max_chatbots_per_org) +
+                            " chatbots, the most it may have; delete one first");
+        return {std::move(chatbot), std::move(key)};
     }
 }
 

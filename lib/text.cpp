@@ -52,9 +52,9 @@ bool is_white_space(char32_t c) noexcept {
 // C0 and C1 controls, DEL, and the characters that reorder or break text around them:
 // bidirectional controls (a name could display as something else) and U+2028/U+2029.
 bool is_forbidden_in_name(char32_t c) noexcept {
-    return c <= 0x1F || (c >= 0x7F && c <= 0x9F) || c == 0x061C || c == 0x200E ||
-           c == 0x200F || (c >= 0x202A && c <= 0x202E) || (c >= 0x2066 && c <= 0x2069) ||
-           c == 0x2028 || c == 0x2029;
+    return c <= 0x1F || (c >= 0x7F && c <= 0x9F) || c == 0x061C || c == 0x200E || c == 0x200F ||
+           (c >= 0x202A && c <= 0x202E) || (c >= 0x2066 && c <= 0x2069) || c == 0x2028 ||
+           c == 0x2029;
 }
 
 // Characters with no width of their own: a name made only of them looks empty.
@@ -82,8 +82,9 @@ std::string normalize_display_name(std::string_view raw, std::string_view field,
         if (!cp) throw Error(ErrorCode::invalid_argument, name + " must be valid UTF-8", name);
         if (is_forbidden_in_name(*cp))
             throw Error(ErrorCode::invalid_argument,
-                        name + " must not contain control, bidirectional-control or "
-                               "line-separator characters",
+                        name +
+                            " must not contain control, bidirectional-control or "
+                            "line-separator characters",
                         name);
         if (!is_white_space(*cp)) {
             if (begin == raw.size()) begin = start;
@@ -94,8 +95,7 @@ std::string normalize_display_name(std::string_view raw, std::string_view field,
     if (begin == raw.size())
         throw Error(ErrorCode::invalid_argument, name + " must not be empty", name);
     if (!visible)
-        throw Error(ErrorCode::invalid_argument, name + " must contain a visible character",
-                    name);
+        throw Error(ErrorCode::invalid_argument, name + " must contain a visible character", name);
     const std::string_view trimmed = raw.substr(begin, end - begin);
     if (*utf8_length(trimmed) > max_code_points)
         throw Error(ErrorCode::invalid_argument,

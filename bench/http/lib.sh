@@ -76,6 +76,22 @@ bench_stop() {
   wait "$pid" 2>/dev/null || true
 }
 
+# bench_limit_flags N: sets limit_flags to the serve flags that let one client address
+# open N connections at once (wrk and the holding client connect from 127.0.0.1 only, and
+# the server limits connections per address, default 64, and in all, default 1,024);
+# a server without such flags gets none.
+bench_limit_flags() {
+  local n=$(( $1 + 16 )) help
+  help=$("$server_bin" serve --help 2>&1)
+  limit_flags=()
+  if grep -q -- '--max-connections-per-address' <<<"$help"; then
+    limit_flags+=(--max-connections-per-address "$n")
+  fi
+  if [ "$n" -gt 1024 ] && grep -qE -- '--max-connections( |$)' <<<"$help"; then
+    limit_flags+=(--max-connections "$n")
+  fi
+}
+
 # Resident set size of PID in KiB.
 bench_rss_kib() {
   awk '/^VmRSS:/ {print $2}' "/proc/$1/status"

@@ -224,8 +224,9 @@ for n in ${instance_counts//,/ }; do
     bench_start "ceiling-$n-$i" "$ceiling_bin" --listen 127.0.0.1:0 --threads "$server_threads"
     pids+=("$started_pid")
     ceiling_urls+=("$started_url")
+    bench_limit_flags "$connections"
     bench_start "server-$n-$i" "$server_bin" serve --listen 127.0.0.1:0 --storage "$storage" \
-      --pg-pool "$pg_pool" --threads "$server_threads" --access-log off
+      --pg-pool "$pg_pool" --threads "$server_threads" --access-log off "${limit_flags[@]}"
     pids+=("$started_pid")
     server_pids+=("$started_pid")
     server_urls+=("$started_url")

@@ -11,9 +11,9 @@
 # (when N is larger) and then N connections open, each after one served request
 # (GET /healthz).
 #
-# The server caps open connections (max_connections, default 1,024); this script passes
-# --max-connections when the server has that flag, and otherwise reports how many
-# connections were refused.
+# The server caps open connections (max_connections, default 1,024, and 64 per client
+# address); this script passes --max-connections and --max-connections-per-address when the
+# server has those flags, and otherwise reports how many connections were refused.
 #
 # Options: --connections N (default 5000), --build-dir DIR, --server BIN, --hold BIN,
 # --no-install.
@@ -58,6 +58,11 @@ extra=()
 if "$server_bin" serve --help 2>&1 | grep -q -- '--max-connections'; then
   extra=(--max-connections $((held + 100)))
   cap_note="server started with --max-connections $((held + 100))"
+  # Every held connection comes from 127.0.0.1: lift the per-address limit (default 64).
+  if "$server_bin" serve --help 2>&1 | grep -q -- '--max-connections-per-address'; then
+    extra+=(--max-connections-per-address $((held + 100)))
+    cap_note="$cap_note --max-connections-per-address $((held + 100))"
+  fi
 else
   cap_note="the server has no --max-connections flag: its cap is the library default (1,024)"
 fi

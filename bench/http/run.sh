@@ -115,8 +115,9 @@ ceiling_pid=$started_pid
 pids+=("$ceiling_pid")
 ceiling_url=$started_url
 
+bench_limit_flags "$connections"
 bench_start server "$server_bin" serve --listen 127.0.0.1:0 --db "$tmp/bench.db" \
-  --threads "$server_threads" --access-log "$access_log"
+  --threads "$server_threads" --access-log "$access_log" "${limit_flags[@]}"
 server_pid=$started_pid
 pids+=("$server_pid")
 server_url=$started_url

@@ -32,9 +32,54 @@ std::size_t parse_count(const std::string& text, const std::string& what, std::s
     return n;
 }
 
+// A byte count of up to 15 digits (petabytes); std::size_t counts stop at 9 digits.
+std::uint64_t parse_bytes(const std::string& text, const std::string& what) {
+    if (text.empty() || text.size() > 15 ||
+        !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; }))
+        throw UsageError(what + ": expected a number of bytes, got \"" + text + "\"");
+    return std::stoull(text);
+}
+
+// Addresses or CIDR blocks ("10.0.0.0/8", "::1"), each value possibly a comma-separated
+// list (how the environment variable gives several).
+std::vector<std::string> parse_cidrs(const std::vector<std::string>& values,
+                                     const std::string& what) {
+    std::vector<std::string> out;
+    for (const std::string& value : values) {
+        std::istringstream list(value);
+        for (std::string item; std::getline(list, item, ',');) {
+            item.erase(0, item.find_first_not_of(' '));
+            item.erase(item.find_last_not_of(' ') + 1);
+            const std::size_t slash = item.find('/');
+            boost::system::error_code ec;
+            const auto address = boost::asio::ip::make_address(item.substr(0, slash), ec);
+            bool ok = !ec;
+            if (ok && slash != std::string::npos) {
+                const std::string bits = item.substr(slash + 1);
+                ok = !bits.empty() && bits.size() <= 3 &&
+                     std::all_of(bits.begin(), bits.end(),
+                                 [](char c) { return c >= '0' && c <= '9'; }) &&
+                     std::stoul(bits) <= (address.is_v4() ? 32u : 128u);
+            }
+            if (!ok)
+                throw UsageError(what +
+                                 ": expected an IP address or CIDR block such as "
+                                 "10.0.0.0/8, got \"" +
+                                 item + "\"");
+            out.push_back(item);
+        }
+    }
+    return out;
+}
+
 bool parse_on_off(const std::string& text, const std::string& what) {
     if (text != "on" && text != "off") throw UsageError(what + ": on or off");
     return text == "on";
+}
+
+Role parse_role(const std::string& text, const std::string& what) {
+    if (auto role = role_from_string(text)) return *role;
+    throw UsageError(what + ": expected viewer, member, admin or owner, got \"" + text + "\"");
 }
 
 // "12h" for 43200 s: the largest unit that divides it.
@@ -70,9 +115,9 @@ bool is_postgres_url(const std::string& v) {
 // --- The options: one declaration each ---------------------------------------------------
 //
 // A flag --NAME-OF-IT is also read from the variable CHATBOTMGR_NAME_OF_IT, except where
-// noted (user add's --email and --org). The defaults are the member initializers of
-// config.hpp: default_value() only shows them in --help, and a defaulted entry of a
-// variables_map is never applied (Source::operator[] skips it).
+// noted (--email, --org and --role of the user commands). The defaults are the member
+// initializers of config.hpp: default_value() only shows them in --help, and a defaulted
+// entry of a variables_map is never applied (Source::operator[] skips it).
 
 std::string env_variable(std::string_view option) {
     std::string name = "CHATBOTMGR_";
@@ -106,7 +151,7 @@ constexpr unsigned kHelpWidth = 100;
 // clang-format off
 po::options_description storage_options() {
     const StorageConfig d;
-    po::options_description o("Storage (serve and user add)", kHelpWidth, kHelpWidth / 2);
+    po::options_description o("Storage (serve and the user commands)", kHelpWidth, kHelpWidth / 2);
     EnvOptions{o}
         ("db", arg("PATH", d.sqlite_path), "SQLite database file, created if missing")
         ("storage", arg("URL"),
@@ -125,6 +170,41 @@ po::options_description serve_options() {
         ("threads", arg("N"), "I/O threads; default one per CPU")
         ("max-connections", arg("N", std::to_string(d.max_connections)),
          "open connections at most (more get a 503 and are closed)")
+        ("max-connections-per-address", arg("N", std::to_string(d.max_connections_per_address)),
+         "open connections from one client address (IPv6: one /64) at most; more get a 503 "
+         "and are closed; 0: no limit (behind a reverse proxy)")
+        ("max-requests-per-connection", arg("N", std::to_string(d.max_requests_per_connection)),
+         "requests per connection; the last answer closes it; 0: no limit")
+        ("max-connection-lifetime", arg("DURATION", format_duration(d.max_connection_lifetime)),
+         "the first answer on a connection past this age closes it; 0: no limit")
+        ("max-buffered-body-bytes", arg("N", std::to_string(d.max_buffered_body_bytes)),
+         "bytes of request bodies over 64 KiB read at once over all connections; a body "
+         "that does not fit gets a 503 before it is read; 0: no limit")
+        ("max-chatbots-per-org", arg("N", std::to_string(d.max_chatbots_per_org)),
+         "chatbots one organization may hold; one more create is 409")
+        ("login-threads", arg("N", std::to_string(d.login_threads)),
+         "threads that hash passwords for logins (each about 64 MiB while it works); "
+         "nothing else runs on them")
+        ("login-queue", arg("N", std::to_string(d.login_queue)),
+         "logins that may wait for a login thread; more get a 503 at once")
+        ("login-max-failures", arg("N", std::to_string(d.login_max_failures)),
+         "failed logins to one account from one client in 5 minutes, after which that "
+         "client's logins to that account get 429 until the 5 minutes have passed")
+        ("login-max-failures-per-address", arg("N", std::to_string(d.login_max_failures_per_address)),
+         "failed logins from one client to any accounts in 5 minutes, after which all its "
+         "logins get 429")
+        ("rate-limit-max-clients", arg("N", std::to_string(d.rate_limit_max_clients)),
+         "clients each rate limiter remembers (bounds its memory)")
+        ("max-parsed-json-bytes", arg("N", std::to_string(d.max_parsed_json_bytes)),
+         "bytes a request body may take once parsed; more is a 400")
+        ("max-large-bodies", arg("N", std::to_string(d.max_large_bodies)),
+         "bodies over 64 KiB parsed at once; more get a 503")
+        ("trusted-proxy", po::value<std::vector<std::string>>()->value_name("CIDR"),
+         "a reverse proxy (address or CIDR block, repeatable; the variable takes a comma-"
+         "separated list) whose X-Forwarded-For names the client for the rate limits; "
+         "from any other peer that header is ignored")
+        ("proxy-header", arg("NAME", d.proxy_header_forwarded ? "forwarded" : "x-forwarded-for"),
+         "the header the trusted proxies set: x-forwarded-for or forwarded (RFC 7239)")
         ("session-ttl", arg("DURATION", format_duration(d.session_ttl)),
          "login session lifetime, e.g. 12h, 30m, 3600s, 2d")
         ("public-origin", arg("URL"),
@@ -139,7 +219,25 @@ po::options_description user_add_options() {
                               kHelpWidth / 2);
     o.add_options()
         ("email", arg("EMAIL"), "the new user's email (required)")
-        ("org", arg("NAME"), "its organization, created if missing (required)");
+        ("org", arg("NAME"), "its organization, created if missing (required)")
+        ("role", arg("ROLE"),
+         "viewer, member, admin or owner; default owner when this creates the organization, "
+         "member otherwise");
+    return o;
+}
+
+po::options_description user_list_options() {
+    po::options_description o("user list", kHelpWidth, kHelpWidth / 2);
+    o.add_options()
+        ("org", arg("NAME"), "only the users of the organization with exactly this name");
+    return o;
+}
+
+po::options_description user_set_role_options() {
+    po::options_description o("user set-role", kHelpWidth, kHelpWidth / 2);
+    o.add_options()
+        ("email", arg("EMAIL"), "the user's email, in any letter case (required)")
+        ("role", arg("ROLE"), "viewer, member, admin or owner (required)");
     return o;
 }
 // clang-format on
@@ -249,11 +347,62 @@ bool apply_storage(StorageConfig& c, const Source& s) {
     return named_file;
 }
 
+// The storage of a user command: the environment, then the flags over it. It must be named
+// somewhere: a bare "sqlite" names no file.
+StorageConfig user_storage(const po::variables_map& flags, const std::string& command) {
+    const po::variables_map env = parse_environment(storage_options());
+    StorageConfig c;
+    bool named_file = false;
+    for (const Source& s : {Source{env, true}, Source{flags, false}})
+        named_file = apply_storage(c, s) || named_file;
+    if (!named_file && !c.postgres_url)
+        throw UsageError(command + ": --db PATH or --storage URL is required");
+    return c;
+}
+
 void apply_serve(ServeConfig& c, const Source& s) {
     if (auto v = s["listen"]) parse_listen(*v, s.name("listen"), c.listen_host, c.listen_port);
     if (auto v = s["threads"]) c.threads = parse_count(*v, s.name("threads"), 1, 256);
     if (auto v = s["max-connections"])
         c.max_connections = parse_count(*v, s.name("max-connections"), 1, 1'000'000);
+    if (auto v = s["max-connections-per-address"])
+        c.max_connections_per_address =
+            parse_count(*v, s.name("max-connections-per-address"), 0, 1'000'000);
+    if (auto v = s["max-requests-per-connection"])
+        c.max_requests_per_connection =
+            parse_count(*v, s.name("max-requests-per-connection"), 0, 999'999'999);
+    if (auto v = s["max-connection-lifetime"])
+        c.max_connection_lifetime = *v == "0"
+                                        ? std::chrono::seconds::zero()
+                                        : parse_duration(*v, s.name("max-connection-lifetime"));
+    if (auto v = s["max-buffered-body-bytes"])
+        c.max_buffered_body_bytes = parse_bytes(*v, s.name("max-buffered-body-bytes"));
+    if (auto v = s["max-chatbots-per-org"])
+        c.max_chatbots_per_org = parse_count(*v, s.name("max-chatbots-per-org"), 1, 100'000'000);
+    if (auto v = s["login-threads"])
+        c.login_threads = parse_count(*v, s.name("login-threads"), 1, 256);
+    if (auto v = s["login-queue"])
+        c.login_queue = parse_count(*v, s.name("login-queue"), 0, 1'000'000);
+    if (auto v = s["login-max-failures"])
+        c.login_max_failures = parse_count(*v, s.name("login-max-failures"), 1, 1'000'000);
+    if (auto v = s["login-max-failures-per-address"])
+        c.login_max_failures_per_address =
+            parse_count(*v, s.name("login-max-failures-per-address"), 1, 1'000'000);
+    if (auto v = s["rate-limit-max-clients"])
+        c.rate_limit_max_clients =
+            parse_count(*v, s.name("rate-limit-max-clients"), 1, 100'000'000);
+    if (auto v = s["max-parsed-json-bytes"])
+        c.max_parsed_json_bytes = parse_bytes(*v, s.name("max-parsed-json-bytes"));
+    if (auto v = s["max-large-bodies"])
+        c.max_large_bodies = parse_count(*v, s.name("max-large-bodies"), 1, 1'000'000);
+    if (auto it = s.values.find("trusted-proxy"); it != s.values.end() && !it->second.defaulted())
+        c.trusted_proxies =
+            parse_cidrs(it->second.as<std::vector<std::string>>(), s.name("trusted-proxy"));
+    if (auto v = s["proxy-header"]) {
+        if (*v != "x-forwarded-for" && *v != "forwarded")
+            throw UsageError(s.name("proxy-header") + ": x-forwarded-for or forwarded");
+        c.proxy_header_forwarded = *v == "forwarded";
+    }
     if (auto v = s["session-ttl"]) c.session_ttl = parse_duration(*v, s.name("session-ttl"));
     if (auto v = s["public-origin"]) c.public_origin = parse_origin(*v, s.name("public-origin"));
     if (auto v = s["access-log"]) c.access_log = parse_on_off(*v, s.name("access-log"));
@@ -298,12 +447,37 @@ std::string describe(const StorageConfig& storage) {
 
 std::string usage() {
     po::options_description all(kHelpWidth, kHelpWidth / 2);
-    all.add(serve_options()).add(storage_options()).add(user_add_options()).add(help_option());
+    all.add(serve_options())
+        .add(storage_options())
+        .add(user_add_options())
+        .add(user_list_options())
+        .add(user_set_role_options())
+        .add(help_option());
     std::ostringstream out;
     out << "Usage:\n"
            "  chatbotmgr-server serve [--listen HOST:PORT] [--db PATH | --storage URL] [...]\n"
            "  chatbotmgr-server user add (--db PATH | --storage URL) --email EMAIL --org NAME\n"
-           "                                                           (password on stdin)\n"
+           "                             [--role ROLE]                 (password on stdin)\n"
+           "  chatbotmgr-server user list (--db PATH | --storage URL) [--org NAME]\n"
+           "  chatbotmgr-server user set-role (--db PATH | --storage URL) --email EMAIL --role "
+           "ROLE\n"
+           "\n"
+           "Roles, lowest first: viewer, member, admin, owner.\n"
+           "\n"
+           "user add prints {\"user_id\":\"...\",\"org_id\":\"...\",\"role\":\"...\"}.\n"
+           "user list prints one line per user, by organization name, then oldest user first;\n"
+           "the fields, separated by a tab: email, role, organization name, created (RFC 3339,\n"
+           "UTC):\n"
+           "  ada@example.com<TAB>owner<TAB>Acme<TAB>2025-01-31T09:30:00Z\n"
+           "user set-role prints the user's line as it is afterwards; it refuses (exit 1) to\n"
+           "demote the only owner of an organization.\n"
+           "The user commands open the storage themselves. A server running on an SQLite file\n"
+           "keeps it to itself: stop the server first, or use the web as an owner or admin. On\n"
+           "PostgreSQL they work while servers run, and a role change applies to the user's\n"
+           "next request on every instance.\n"
+           "\n"
+           "Exit codes: 0 success; 1 failure (storage, address in use, email taken, no such\n"
+           "user or organization, last owner); 2 bad command line.\n"
            "\n"
            "A flag marked (env NAME) can come from the environment variable NAME instead; the\n"
            "flag wins over the variable. A PostgreSQL password is best kept out of the command\n"
@@ -362,7 +536,8 @@ void parse_listen(const std::string& text, const std::string& what, std::string&
 }
 
 Command parse_command_line(const std::vector<std::string>& args) {
-    if (args.empty()) throw UsageError("missing command (serve or user add)");
+    if (args.empty())
+        throw UsageError("missing command (serve, user add, user list or user set-role)");
     if (args[0] == "-h" || args[0] == "--help" || args[0] == "help") return HelpRequest{usage()};
 
     if (args[0] == "serve") {
@@ -382,28 +557,57 @@ Command parse_command_line(const std::vector<std::string>& args) {
     }
 
     if (args[0] == "user") {
-        if (args.size() < 2 || args[1] != "add")
-            throw UsageError("user: the only subcommand is \"user add\"");
-        po::options_description options;
-        options.add(storage_options()).add(user_add_options());
-        const po::variables_map flags = parse_flags(args, 2, options, "user add");
-        if (flags.count("help")) return HelpRequest{usage()};
-        const po::variables_map env = parse_environment(storage_options());
-        const Source command_line{flags, false};
-        UserAddConfig c;
-        bool named_file = false;
-        for (const Source& s : {Source{env, true}, command_line})
-            named_file = apply_storage(c.storage, s) || named_file;
-        // The storage must be named somewhere: a bare "sqlite" names no file.
-        if (!named_file && !c.storage.postgres_url)
-            throw UsageError("user add: --db PATH or --storage URL is required");
-        if (auto v = command_line["email"]) c.email = *v;
-        if (auto v = command_line["org"]) c.org = *v;
-        if (c.email.empty()) throw UsageError("user add: --email EMAIL is required");
-        if (c.org.empty()) throw UsageError("user add: --org NAME is required");
-        return c;
+        const std::string sub = args.size() > 1 ? args[1] : "";
+        if (sub == "-h" || sub == "--help") return HelpRequest{usage()};
+        if (sub == "add") {
+            po::options_description options;
+            options.add(storage_options()).add(user_add_options());
+            const po::variables_map flags = parse_flags(args, 2, options, "user add");
+            if (flags.count("help")) return HelpRequest{usage()};
+            const Source command_line{flags, false};
+            UserAddConfig c;
+            c.storage = user_storage(flags, "user add");
+            if (auto v = command_line["email"]) c.email = *v;
+            if (auto v = command_line["org"]) c.org = *v;
+            if (auto v = command_line["role"]) c.role = parse_role(*v, "user add: --role");
+            if (c.email.empty()) throw UsageError("user add: --email EMAIL is required");
+            if (c.org.empty()) throw UsageError("user add: --org NAME is required");
+            return c;
+        }
+        if (sub == "list") {
+            po::options_description options;
+            options.add(storage_options()).add(user_list_options());
+            const po::variables_map flags = parse_flags(args, 2, options, "user list");
+            if (flags.count("help")) return HelpRequest{usage()};
+            UserListConfig c;
+            c.storage = user_storage(flags, "user list");
+            if (auto v = Source{flags, false}["org"]) {
+                if (v->empty()) throw UsageError("user list: --org: empty name");
+                c.org = *v;
+            }
+            return c;
+        }
+        if (sub == "set-role") {
+            po::options_description options;
+            options.add(storage_options()).add(user_set_role_options());
+            const po::variables_map flags = parse_flags(args, 2, options, "user set-role");
+            if (flags.count("help")) return HelpRequest{usage()};
+            const Source command_line{flags, false};
+            UserSetRoleConfig c;
+            c.storage = user_storage(flags, "user set-role");
+            if (auto v = command_line["email"]) c.email = *v;
+            if (c.email.empty()) throw UsageError("user set-role: --email EMAIL is required");
+            const std::string* role = command_line["role"];
+            if (!role) throw UsageError("user set-role: --role ROLE is required");
+            c.role = parse_role(*role, "user set-role: --role");
+            return c;
+        }
+        throw UsageError(sub.empty() ? "user: expected a subcommand: add, list or set-role"
+                                     : "user: unknown subcommand \"" + sub +
+                                           "\" (expected add, list or set-role)");
     }
-    throw UsageError("unknown command \"" + args[0] + "\" (expected serve or user add)");
+    throw UsageError("unknown command \"" + args[0] +
+                     "\" (expected serve, user add, user list or user set-role)");
 }
 
 }  // namespace chatbotmgr::server

@@ -10,6 +10,8 @@
 #include <variant>
 #include <vector>
 
+#include "chatbotmgr/role.hpp"
+
 namespace chatbotmgr::server {
 
 // Where the data lives: SQLite at sqlite_path (the default), or PostgreSQL when
@@ -36,6 +38,23 @@ struct ServeConfig {
     StorageConfig storage;
     std::size_t threads = 0;  // I/O threads; 0: one per hardware thread
     std::size_t max_connections = 1'024;
+    // Per-connection and per-client limits of beast::ServerOptions; 0 turns one off.
+    std::size_t max_connections_per_address = 64;
+    std::size_t max_requests_per_connection = 10'000;
+    std::chrono::seconds max_connection_lifetime = std::chrono::minutes(10);
+    std::uint64_t max_buffered_body_bytes = 64ULL * 1024 * 1024;
+    std::size_t max_chatbots_per_org = 10'000;  // RegistryOptions::max_chatbots_per_org
+    // Limits of beast::ApiOptions (docs/SECURITY.md names each threat).
+    std::size_t login_threads = 2;        // password hashing, and nothing else
+    std::size_t login_queue = 16;         // logins waiting for one of them; more get a 503
+    std::size_t login_max_failures = 10;  // per client and account
+    std::size_t login_max_failures_per_address = 100;  // per client, any account
+    std::size_t rate_limit_max_clients = 10'000;       // entries of each rate limiter
+    std::uint64_t max_parsed_json_bytes = 4 * 1024 * 1024;
+    std::size_t max_large_bodies = 4;  // bodies over 64 KiB parsed at once
+    // CIDR blocks whose X-Forwarded-For (or Forwarded) names the client; empty: none.
+    std::vector<std::string> trusted_proxies;
+    bool proxy_header_forwarded = false;  // true: Forwarded; false: X-Forwarded-For
     std::chrono::seconds session_ttl = std::chrono::hours(12);
     std::optional<std::string> public_origin;  // default: http://<listen>
     bool access_log = true;
@@ -45,13 +64,30 @@ struct UserAddConfig {
     StorageConfig storage;
     std::string email;
     std::string org;
+    // --role; nullopt: the core's default (owner when this creates the organization,
+    // member otherwise).
+    std::optional<Role> role;
+};
+
+// user list: every user, or those of the organization named --org.
+struct UserListConfig {
+    StorageConfig storage;
+    std::optional<std::string> org;
+};
+
+// user set-role: for an operator locked out of the web.
+struct UserSetRoleConfig {
+    StorageConfig storage;
+    std::string email;
+    Role role = Role::member;
 };
 
 struct HelpRequest {
     std::string text;
 };
 
-using Command = std::variant<ServeConfig, UserAddConfig, HelpRequest>;
+using Command =
+    std::variant<ServeConfig, UserAddConfig, UserListConfig, UserSetRoleConfig, HelpRequest>;
 
 // A flag or value the user got wrong; what() is the message to print.
 class UsageError : public std::runtime_error {
@@ -60,7 +96,7 @@ class UsageError : public std::runtime_error {
 };
 
 // args excludes the program name. Each flag of serve, and --db, --storage and --pg-pool of
-// user add, can also come from the process environment as CHATBOTMGR_<FLAG> (--pg-pool:
+// the user commands, can also come from the process environment as CHATBOTMGR_<FLAG> (--pg-pool:
 // CHATBOTMGR_PG_POOL); a flag wins over its variable. A bad value in either throws
 // UsageError naming the flag or the variable.
 Command parse_command_line(const std::vector<std::string>& args);

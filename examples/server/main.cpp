@@ -3,20 +3,31 @@
 //   chatbotmgr-server serve [--listen 127.0.0.1:8080] [--db ./chatbotmgr.db] ...
 //   chatbotmgr-server serve --storage postgresql://app@db.internal/chatbotmgr ...
 //   chatbotmgr-server user add (--db PATH | --storage URL) --email EMAIL --org NAME
-//                                                        (password on stdin)
+//                              [--role ROLE]             (password on stdin)
+//   chatbotmgr-server user list (--db PATH | --storage URL) [--org NAME]
+//   chatbotmgr-server user set-role (--db PATH | --storage URL) --email EMAIL --role ROLE
 //
 // Exit codes: 0 success (and clean stop on SIGTERM/SIGINT), 1 runtime failure (storage,
-// listen address, user exists), 2 bad command line.
+// listen address, user exists, no such user or organization, last owner), 2 bad command
+// line.
 #include <chrono>
 #include <condition_variable>
 #include <csignal>
 #include <cstdio>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <string_view>
+#include <system_error>
 #include <thread>
 #include <vector>
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include <boost/json/object.hpp>
 
@@ -24,6 +35,7 @@
 #include "chatbotmgr/beast/api.hpp"
 #include "chatbotmgr/beast/server.hpp"
 #include "chatbotmgr/beast/session_check.hpp"
+#include "chatbotmgr/chatbot.hpp"
 #include "chatbotmgr/clock.hpp"
 #include "chatbotmgr/error.hpp"
 #include "chatbotmgr/json.hpp"
@@ -54,7 +66,9 @@ std::string generate_password() {
     return out;
 }
 
-// On an empty database: one organization and one admin user, credentials printed once.
+// On an empty database: one organization and one admin user, credentials printed once. The
+// admin is an owner, said explicitly: the organization may exist already (a start that
+// stopped between creating it and the user), and add_user's default would then be member.
 // Instances that start together on one empty PostgreSQL database all find no users; the
 // unique email lets exactly one insert win (the organization is found-or-created by its
 // unique name), and the others take the conflict as "bootstrapped elsewhere".
@@ -62,7 +76,7 @@ void bootstrap_admin(Accounts& accounts) {
     if (accounts.has_users()) return;
     const std::string password = generate_password();
     try {
-        accounts.add_user(kAdminEmail, kAdminOrg, password);
+        accounts.add_user(kAdminEmail, kAdminOrg, password, Role::owner);
     } catch (const Error& e) {
         if (e.code() == ErrorCode::conflict) {
             std::fprintf(stderr, "%s: another instance created the first user meanwhile\n",
@@ -125,6 +139,10 @@ int serve(const ServeConfig& config) {
     server_options.port = config.listen_port;
     server_options.io_threads = config.threads;
     server_options.max_connections = config.max_connections;
+    server_options.max_connections_per_address = config.max_connections_per_address;
+    server_options.max_requests_per_connection = config.max_requests_per_connection;
+    server_options.max_connection_lifetime = config.max_connection_lifetime;
+    server_options.max_buffered_body_bytes = config.max_buffered_body_bytes;
     server_options.access_log = config.access_log;
     std::unique_ptr<beast::Server> server;
     try {
@@ -142,7 +160,9 @@ int serve(const ServeConfig& config) {
         return 1;
     }
 
-    auto registry = std::make_shared<ChatbotRegistry>(storage.chatbots);
+    RegistryOptions registry_options;
+    registry_options.max_chatbots_per_org = config.max_chatbots_per_org;
+    auto registry = std::make_shared<ChatbotRegistry>(storage.chatbots, registry_options);
     AccountsOptions account_options;
     account_options.session_ttl = config.session_ttl;
     auto accounts = std::make_shared<Accounts>(storage.accounts, account_options);
@@ -159,6 +179,17 @@ int serve(const ServeConfig& config) {
     const std::size_t io_threads =
         config.threads ? config.threads : std::max(1u, std::thread::hardware_concurrency());
     api_options.blocking_threads = std::max<std::size_t>(4, 2 * io_threads);
+    api_options.login_threads = config.login_threads;
+    api_options.login_queue = config.login_queue;
+    api_options.login_max_failures = config.login_max_failures;
+    api_options.login_max_failures_per_address = config.login_max_failures_per_address;
+    api_options.rate_limit_max_clients = config.rate_limit_max_clients;
+    api_options.max_parsed_json_bytes = static_cast<std::size_t>(config.max_parsed_json_bytes);
+    api_options.max_large_bodies = config.max_large_bodies;
+    api_options.trusted_proxies = config.trusted_proxies;
+    api_options.forwarded_header = config.proxy_header_forwarded
+                                       ? beast::ForwardedHeader::forwarded
+                                       : beast::ForwardedHeader::x_forwarded_for;
     // PostgreSQL: a write holds a pooled connection for its whole duration, so write
     // threads beyond the pool would only queue for one (and lengthen the tail).
     if (config.storage.postgres_url)
@@ -189,6 +220,78 @@ int serve(const ServeConfig& config) {
     return 0;
 }
 
+// The storage of a user command; nullopt (after a message) when it cannot be opened.
+// must_exist: an SQLite file that is not there is an error rather than created (a typo in
+// --db must not answer "no users").
+std::optional<Storage> open_for(const char* command, const StorageConfig& config,
+                                bool must_exist = true) {
+    const std::string& path = config.sqlite_path;
+    std::error_code ec;
+    if (must_exist && !config.postgres_url && path != ":memory:" && !path.starts_with("file:") &&
+        !std::filesystem::exists(path, ec)) {
+        fail(std::string(command) + ": there is no SQLite database \"" + path + "\"");
+        return std::nullopt;
+    }
+    try {
+        return open_storage(config);
+    } catch (const std::exception& e) {
+        fail("cannot open the " + describe(config) + ": " + e.what());
+        // SqliteStore's refusal of a file that another process holds (file_hub.cpp).
+        if (!config.postgres_url && std::string_view(e.what()).find(
+                                        "another process has it open") != std::string_view::npos)
+            fail(std::string(command) +
+                 ": is a chatbotmgr-server serving this file? A server keeps its SQLite file to "
+                 "itself: stop it, run this command, start it again; or manage the members on "
+                 "the web as an owner or admin (/api/v1/members). On PostgreSQL the user "
+                 "commands work while servers run.");
+        return std::nullopt;
+    }
+}
+
+// The key of AccountStore::find_user_by_email.
+std::string lowercase_ascii(std::string_view text) {
+    std::string out(text);
+    for (char& c : out)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    return out;
+}
+
+// One field of a user line: a control character (which the core never stores in an email or
+// an organization name) as \xHH, so that tabs and newlines only ever separate.
+std::string line_field(std::string_view text) {
+    std::string out;
+    for (char c : text) {
+        const auto u = static_cast<unsigned char>(c);
+        if (u < 0x20 || u == 0x7F) {
+            static constexpr char hex[] = "0123456789abcdef";
+            out += "\\x";
+            out += hex[u >> 4];
+            out += hex[u & 0xF];
+        } else {
+            out += c;
+        }
+    }
+    return out;
+}
+
+// The line of user list and user set-role (documented in --help): email, role,
+// organization name, created; separated by tabs.
+void print_user_line(const User& user, const Organization& org) {
+    const std::string line = line_field(user.email) + '\t' + std::string(to_string(user.role)) +
+                             '\t' + line_field(org.name) + '\t' + format_rfc3339(user.created_at) +
+                             '\n';
+    std::fwrite(line.data(), 1, line.size(), stdout);
+}
+
+// 0, or 1 after a message when standard output could not be written.
+int flush_stdout(const char* command) {
+    if (std::fflush(stdout) != 0 || std::ferror(stdout)) {
+        fail(std::string(command) + ": cannot write to standard output");
+        return 1;
+    }
+    return 0;
+}
+
 int user_add(const UserAddConfig& config) {
     std::string password;
     if (!std::getline(std::cin, password) && password.empty()) {
@@ -197,19 +300,15 @@ int user_add(const UserAddConfig& config) {
     }
     if (!password.empty() && password.back() == '\r') password.pop_back();
 
-    Storage storage;
+    auto storage = open_for("user add", config.storage, /*must_exist=*/false);
+    if (!storage) return 1;
+    Accounts accounts(storage->accounts);
     try {
-        storage = open_storage(config.storage);
-    } catch (const std::exception& e) {
-        fail("cannot open the " + describe(config.storage) + ": " + e.what());
-        return 1;
-    }
-    Accounts accounts(storage.accounts);
-    try {
-        auto [user, org] = accounts.add_user(config.email, config.org, password);
-        const boost::json::object out{{"user_id", user.id}, {"org_id", org.id}};
+        auto [user, org] = accounts.add_user(config.email, config.org, password, config.role);
+        const boost::json::object out{
+            {"user_id", user.id}, {"org_id", org.id}, {"role", to_string(user.role)}};
         std::printf("%s\n", to_compact_json(out).c_str());
-        return 0;
+        return flush_stdout("user add");
     } catch (const Error& e) {
         if (e.code() == ErrorCode::conflict)
             fail("user add: a user with this email exists already");
@@ -219,11 +318,81 @@ int user_add(const UserAddConfig& config) {
     }
 }
 
+int user_list(const UserListConfig& config) {
+    auto storage = open_for("user list", config.storage);
+    if (!storage) return 1;
+    AccountStore& store = *storage->accounts;
+    try {
+        std::vector<Organization> orgs = store.list_organizations();
+        if (config.org) {
+            std::erase_if(orgs, [&](const Organization& o) { return o.name != *config.org; });
+            if (orgs.empty()) {
+                fail("user list: no organization is named \"" + *config.org +
+                     "\" (names are exact, letter case included)");
+                return 1;
+            }
+        }
+        for (const Organization& org : orgs)
+            for (const User& user : store.list_users(org.id)) print_user_line(user, org);
+    } catch (const Error& e) {
+        fail(std::string("user list: ") + e.what());
+        return 1;
+    }
+    return flush_stdout("user list");
+}
+
+int user_set_role(const UserSetRoleConfig& config) {
+    auto storage = open_for("user set-role", config.storage);
+    if (!storage) return 1;
+    AccountStore& store = *storage->accounts;
+    try {
+        const auto found = store.find_user_by_email(lowercase_ascii(config.email));
+        if (!found) {
+            fail("user set-role: no user has the email \"" + config.email + "\"");
+            return 1;
+        }
+        const User& user = found->first;
+        // A user's organization is never deleted; its id would do as a name.
+        const Organization org =
+            store.find_organization(user.org_id).value_or(Organization{user.org_id, user.org_id});
+        // The store keeps the last-owner rule in the same transaction as the change.
+        switch (store.set_role(user.org_id, user.id, config.role)) {
+            case MemberChange::done:
+                break;
+            case MemberChange::not_found:
+                fail("user set-role: " + user.email + " was removed meanwhile");
+                return 1;
+            case MemberChange::last_owner:
+                fail("user set-role: " + user.email + " is the only owner of \"" + org.name +
+                     "\", and an organization keeps at least one owner; make another of its "
+                     "users an owner first (user set-role --email OTHER --role owner)");
+                return 1;
+        }
+        const auto changed = store.find_user(user.org_id, user.id);
+        if (!changed) {
+            fail("user set-role: " + user.email + " was removed meanwhile");
+            return 1;
+        }
+        print_user_line(*changed, org);
+    } catch (const Error& e) {
+        fail(std::string("user set-role: ") + e.what());
+        return 1;
+    }
+    return flush_stdout("user set-role");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
     // A closed stderr or stdout must not kill the server; writes then just fail.
     std::signal(SIGPIPE, SIG_IGN);
+#if defined(__GLIBC__)
+    // Blocks of 256 KiB and more (request bodies, large answers, parsed arrays) come
+    // straight from the system and go back to it when freed. glibc would otherwise raise
+    // this threshold after the first such block is freed and keep later ones in its
+    // arenas, so a burst of large requests would leave the process at its peak size.
+    mallopt(M_MMAP_THRESHOLD, 256 * 1024);
+#endif
     std::vector<std::string> args(argv + 1, argv + argc);
     Command command;
     try {
@@ -239,6 +408,9 @@ int main(int argc, char** argv) {
             return 0;
         }
         if (auto* serve_config = std::get_if<ServeConfig>(&command)) return serve(*serve_config);
+        if (auto* list = std::get_if<UserListConfig>(&command)) return user_list(*list);
+        if (auto* set_role = std::get_if<UserSetRoleConfig>(&command))
+            return user_set_role(*set_role);
         return user_add(std::get<UserAddConfig>(command));
     } catch (const std::exception& e) {
         fail(e.what());

@@ -84,6 +84,8 @@ class AccountStore {
     virtual Organization find_or_create_organization(std::string_view name,
                                                      std::string_view new_id) = 0;
     virtual std::optional<Organization> find_organization(std::string_view id) = 0;
+    // Every organization, by name (byte order). For operators (the server's `user list`).
+    virtual std::vector<Organization> list_organizations() = 0;
     // Stores the user; email_lower is user.email with ASCII letters lowercased, the key of
     // find_user_by_email. Throws conflict when a user with the same email_lower exists.
     virtual void insert_user(const User& user, std::string_view email_lower,
@@ -99,8 +101,7 @@ class AccountStore {
     // Sets the user's role, in one transaction that keeps at least one owner in the
     // organization (last_owner when role is not owner and the user is its only owner).
     // Concurrent calls must not leave an organization without an owner.
-    virtual MemberChange set_role(std::string_view org_id, std::string_view user_id,
-                                  Role role) = 0;
+    virtual MemberChange set_role(std::string_view org_id, std::string_view user_id, Role role) = 0;
     // Deletes the user and every session of the user in one transaction, under the same
     // last-owner rule as set_role.
     virtual MemberChange remove_user(std::string_view org_id, std::string_view user_id) = 0;

@@ -22,8 +22,8 @@ struct Actor {
     // The owner of an organization: how a host without users or roles calls, so that
     // registry.create("org-42", ...) reads as it always did.
     template <class OrgId>
-        requires std::is_convertible_v<const OrgId&, std::string_view>
-    Actor(const OrgId& org)  // NOLINT(google-explicit-constructor): implicit on purpose
+    requires std::is_convertible_v<const OrgId&, std::string_view> Actor(
+        const OrgId& org)  // NOLINT(google-explicit-constructor): implicit on purpose
         : org_id(std::string_view(org)) {}
 };
 

@@ -13,12 +13,12 @@ namespace chatbotmgr {
 
 // One chatbot as stored. Never holds the API key or its digest.
 struct Chatbot {
-    std::string id;                          // random v4 UUID, lowercase canonical form
-    std::string org_id;                      // the owning organization (opaque to the core)
-    std::string name;                        // trimmed, 1..100 code points, see normalize_name
-    std::string key_prefix;                  // first 14 characters of the current key
-    boost::json::object settings;            // {} when never set
-    std::chrono::sys_seconds created_at{};   // whole seconds, UTC
+    std::string id;                         // random v4 UUID, lowercase canonical form
+    std::string org_id;                     // the owning organization (opaque to the core)
+    std::string name;                       // trimmed, 1..100 code points, see normalize_name
+    std::string key_prefix;                 // first 14 characters of the current key
+    boost::json::object settings;           // {} when never set
+    std::chrono::sys_seconds created_at{};  // whole seconds, UTC
 
     friend bool operator==(const Chatbot&, const Chatbot&) = default;
 };

@@ -10,10 +10,26 @@
 
 namespace chatbotmgr {
 
+// Bounds of parse_json_strict.
+struct JsonLimits {
+    // Deepest nesting of objects and arrays. Default: 64.
+    std::size_t max_depth = 64;
+    // Most bytes the parsed value may take, as the parser counts them while it builds it:
+    // sizeof(boost::json::value) (24 on 64-bit targets) per array element or top-level
+    // value, sizeof(boost::json::key_value_pair) (40) plus 4 per object member, plus the
+    // bytes of every string and member name. Text can take 12 times its size once parsed
+    // ("[0,0,0,...]"), so this bounds memory where the text size alone does not.
+    // Default: no limit.
+    std::size_t max_parsed_bytes = static_cast<std::size_t>(-1);
+};
+
 // Parses text as strict RFC 8259 JSON: invalid UTF-8, lone surrogates, NaN, Infinity,
 // comments, trailing commas, trailing garbage and duplicate member names are rejected, as
-// is nesting deeper than max_depth. Throws Error(invalid_argument) with a short reason
-// that never quotes the input.
+// is nesting deeper than limits.max_depth and a value larger than limits.max_parsed_bytes
+// (the parse stops as soon as it would pass the limit). Throws Error(invalid_argument)
+// with a short reason that never quotes the input.
+boost::json::value parse_json_strict(std::string_view text, const JsonLimits& limits);
+// The same with a depth limit only.
 boost::json::value parse_json_strict(std::string_view text, std::size_t max_depth = 64);
 
 // For stores: an object they stored as to_compact_json text. Throws Error(internal) when

@@ -30,10 +30,10 @@ enum class Action {
 };
 
 inline constexpr std::array kAllActions = {
-    Action::list_chatbots,  Action::get_chatbot,      Action::get_key,
-    Action::list_members,   Action::get_session,      Action::create_chatbot,
-    Action::update_chatbot, Action::rotate_key,       Action::end_grace,
-    Action::delete_chatbot, Action::read_audit_log,   Action::invite_member,
+    Action::list_chatbots,    Action::get_chatbot,       Action::get_key,
+    Action::list_members,     Action::get_session,       Action::create_chatbot,
+    Action::update_chatbot,   Action::rotate_key,        Action::end_grace,
+    Action::delete_chatbot,   Action::read_audit_log,    Action::invite_member,
     Action::list_invitations, Action::revoke_invitation, Action::change_role,
     Action::remove_member,
 };

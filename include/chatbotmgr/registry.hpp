@@ -3,9 +3,9 @@
 // Threading: every method is safe to call from many threads at once.
 // Errors: every method throws chatbotmgr::Error (error.hpp) -- invalid_argument naming the
 // field, not_found (also for another organization's chatbot), forbidden (the actor's role
-// may not do this), unauthenticated (only from capture), unavailable (storage), internal. A bad API key is not an error: authenticate
-// answers nullopt.
-// Blocking: methods call the store synchronously; an HTTP host runs them off its I/O threads.
+// may not do this), unauthenticated (only from capture), unavailable (storage), internal. A bad API
+// key is not an error: authenticate answers nullopt. Blocking: methods call the store
+// synchronously; an HTTP host runs them off its I/O threads.
 #pragma once
 
 #include <cstddef>
@@ -32,6 +32,10 @@ struct RegistryOptions {
     bool cache_keys = true;
     // Most entries the key cache holds before it starts over. Default: 100,000.
     std::size_t key_cache_capacity = 100'000;
+    // Most chatbots one organization may hold; create past it throws Error(conflict)
+    // naming the limit. Enforced by the store atomically with the insert.
+    // Default: 10,000.
+    std::size_t max_chatbots_per_org = 10'000;
     // Time source for created_at. Default: system_clock().
     std::shared_ptr<Clock> clock;
     // Source of keys and ids. Default: system_random() (libsodium).

@@ -19,6 +19,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -44,9 +45,16 @@ class ChatbotStore {
   public:
     virtual ~ChatbotStore() = default;
 
-    // Stores a new chatbot whose current key has the given digest.
-    // Throws conflict if the id or the digest exists already.
-    virtual void insert(const Chatbot& chatbot, const Digest& key_digest) = 0;
+    // Stores a new chatbot whose current key has the given digest -- unless its
+    // organization holds max_in_org chatbots already: then false, and nothing is written.
+    // The count and the insert are one atomic step, so concurrent inserts never take an
+    // organization past max_in_org. Throws conflict if the id or the digest exists already.
+    virtual bool insert(const Chatbot& chatbot, const Digest& key_digest,
+                        std::size_t max_in_org) = 0;
+    // The same without a limit (for tools and tests).
+    void insert(const Chatbot& chatbot, const Digest& key_digest) {
+        insert(chatbot, key_digest, std::numeric_limits<std::size_t>::max());
+    }
 
     // The organization's chatbots, newest created_at first, ties by id descending.
     virtual std::vector<Chatbot> list(std::string_view org_id) = 0;

@@ -52,6 +52,18 @@ void concurrent_find_or_create(AccountConformanceTarget& target) {
     CHECK(store->find_organization(seen[0].id) == seen[0]);
 }
 
+void list_organizations_by_name(AccountConformanceTarget& target) {
+    auto store = target.open();
+    CHECK(store->list_organizations().empty());
+    // Byte order of the name ("\303\211cole" is UTF-8 "École", after ASCII), whatever the
+    // ids and the order of creation.
+    const Organization lower = store->find_or_create_organization("acme", "org-1");
+    const Organization upper = store->find_or_create_organization("Zeta", "org-2");
+    const Organization accented = store->find_or_create_organization("\303\211cole", "org-3");
+    const Organization first = store->find_or_create_organization("Acme", "org-4");
+    CHECK(store->list_organizations() == std::vector<Organization>{first, upper, lower, accented});
+}
+
 void users(AccountConformanceTarget& target) {
     auto store = target.open();
     store->find_or_create_organization("Acme", "org-1");

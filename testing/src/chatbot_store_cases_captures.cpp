@@ -143,12 +143,15 @@ void record_analysis_rules(ConformanceTarget& target) {
     const auto conv = store->append_capture(a.id, batch("conv-1", {message("user", "hi")}));
     REQUIRE(conv);
 
-    CHECK(inspect(*store).record_analysis(a.id, conv->conversation_id, "sentiment", R"({"score":0.5})"));
-    CHECK(inspect(*store).record_analysis(a.id, conv->conversation_id, "summary", R"({"text":"hi"})"));
+    CHECK(inspect(*store).record_analysis(a.id, conv->conversation_id, "sentiment",
+                                          R"({"score":0.5})"));
+    CHECK(inspect(*store).record_analysis(a.id, conv->conversation_id, "summary",
+                                          R"({"text":"hi"})"));
     // Another chatbot's conversation, an unknown conversation, an unknown chatbot.
     CHECK_FALSE(inspect(*store).record_analysis(b.id, conv->conversation_id, "sentiment", "{}"));
     CHECK_FALSE(inspect(*store).record_analysis(a.id, f.uuid(), "sentiment", "{}"));
-    CHECK_FALSE(inspect(*store).record_analysis(f.uuid(), conv->conversation_id, "sentiment", "{}"));
+    CHECK_FALSE(
+        inspect(*store).record_analysis(f.uuid(), conv->conversation_id, "sentiment", "{}"));
     CHECK(inspect(*store).count_data(a.id) == ChatbotDataCounts{1, 1, 2});
     CHECK(inspect(*store).count_data(b.id) == ChatbotDataCounts{});
 }

@@ -1,5 +1,6 @@
 // Conformance cases: insert, get, list, update, remove, ping.
 #include <algorithm>
+#include <atomic>
 #include <optional>
 #include <stdexcept>
 #include <string>
@@ -84,6 +85,37 @@ void insert_existing_digest_conflicts(ConformanceTarget& target) {
     const auto found = store->find_by_key_digest(digest_for(c.id));
     REQUIRE(found);
     CHECK(found->chatbot_id == c.id);
+}
+
+// The quota of API.md section 18: an organization never holds more than the limit, even
+// when creates race (the count and the insert are one step).
+void insert_respects_organization_limit(ConformanceTarget& target) {
+    auto store = target.open();
+    ChatbotFactory f(5);
+    for (int i = 0; i < 2; ++i)
+        CHECK(store->insert(f.make("org-a", "Before"), digest_for(f.uuid()), 3));
+    const Chatbot third = f.make("org-a", "Third");
+    CHECK(store->insert(third, digest_for(third.id), 3));
+    const Chatbot fourth = f.make("org-a", "Fourth");
+    CHECK_FALSE(store->insert(fourth, digest_for(fourth.id), 3));
+    CHECK_FALSE(store->get("org-a", fourth.id));
+    CHECK_FALSE(store->find_by_key_digest(digest_for(fourth.id)));
+    // Another organization has its own count; a delete makes room again.
+    CHECK(store->insert(f.make("org-b", "Elsewhere"), digest_for(f.uuid()), 3));
+    REQUIRE(store->remove("org-a", third.id));
+    CHECK(store->insert(fourth, digest_for(fourth.id), 3));
+
+    // 16 threads insert into a fresh organization whose limit is 5: exactly 5 succeed.
+    constexpr std::size_t kThreads = 16;
+    std::vector<Chatbot> racers;
+    for (std::size_t i = 0; i < kThreads; ++i) racers.push_back(f.make("org-race", "Racer"));
+    std::atomic<std::size_t> inserted{0};
+    const auto problems = run_threads(kThreads, [&](std::size_t i) {
+        if (store->insert(racers[i], digest_for(racers[i].id), 5)) ++inserted;
+    });
+    require_no_problems(problems);
+    CHECK(inserted == 5);
+    CHECK(store->list("org-race").size() == 5);
 }
 
 void list_order(ConformanceTarget& target) {
@@ -282,7 +314,8 @@ void remove_cascades(ConformanceTarget& target) {
     REQUIRE(r1);
     REQUIRE(r2);
     REQUIRE(rk);
-    CHECK(inspect(*store).record_analysis(c.id, r1->conversation_id, "sentiment", R"({"score":1})"));
+    CHECK(
+        inspect(*store).record_analysis(c.id, r1->conversation_id, "sentiment", R"({"score":1})"));
     CHECK(inspect(*store).record_analysis(c.id, r2->conversation_id, "summary", R"({"text":"x"})"));
     CHECK(inspect(*store).record_analysis(keep.id, rk->conversation_id, "summary", "{}"));
     CHECK(inspect(*store).count_data(c.id) == ChatbotDataCounts{2, 3, 2});

@@ -121,6 +121,7 @@ class CleanupFailsStore final : public AccountStore {
     std::optional<Organization> find_organization(std::string_view id) override {
         return inner_->find_organization(id);
     }
+    std::vector<Organization> list_organizations() override { return inner_->list_organizations(); }
     void insert_user(const User& user, std::string_view email_lower,
                      std::string_view password_hash) override {
         inner_->insert_user(user, email_lower, password_hash);

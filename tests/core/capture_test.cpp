@@ -97,7 +97,7 @@ TEST_CASE("capture limits: 100 messages, 32768 content bytes, 32 levels of nesti
     CHECK(field_of([&](B b) { b.metadata["organization"] = nested(33); }) == "organization");
 }
 
-TEST_CASE("a repeated message id keeps the first message; messages without id all stay") {
+TEST_CASE("a repeated message id keeps the first message, messages without id all stay") {
     CaptureBatch b = valid_batch();
     b.messages = {{"user", "a", "m1", std::nullopt},
                   {"user", "b", "m1", std::nullopt},

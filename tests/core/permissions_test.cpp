@@ -43,8 +43,7 @@ TEST_CASE("the permission table is API.md's, cell by cell") {
         INFO("action " << static_cast<int>(action));
         REQUIRE(kSpec.contains(action));
         CHECK(required_role(action) == kSpec.at(action));
-        for (const Role role : kRoles)
-            CHECK(permits(role, action) == (role >= kSpec.at(action)));
+        for (const Role role : kRoles) CHECK(permits(role, action) == (role >= kSpec.at(action)));
     }
 }
 
@@ -77,8 +76,14 @@ TEST_CASE("the registry refuses by role before it validates or looks anything up
     const std::vector<Call> calls = {
         {Action::list_chatbots, [&](const Actor& a) { t.registry.list(a); }},
         {Action::get_chatbot, [&](const Actor& a) { t.registry.get(a, missing); }},
-        {Action::create_chatbot, [&](const Actor& a) { t.registry.create(a, {"", {}}); }},
-        {Action::update_chatbot, [&](const Actor& a) { t.registry.update(a, missing, {"x", {}}); }},
+        {Action::create_chatbot,
+         [&](const Actor& a) {
+             t.registry.create(a, {"", {}});
+         }},
+        {Action::update_chatbot,
+         [&](const Actor& a) {
+             t.registry.update(a, missing, {"x", {}});
+         }},
         {Action::rotate_key, [&](const Actor& a) { t.registry.rotate_key(a, missing); }},
         {Action::delete_chatbot, [&](const Actor& a) { t.registry.remove(a, missing); }},
     };

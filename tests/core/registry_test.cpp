@@ -126,8 +126,9 @@ TEST_CASE_METHOD(Fixture, "settings size is checked on the merged result, the li
     const std::string filler(kMaxSettingsBytes - std::string(R"({"a":""})").size(), 'x');
     const auto bot = registry.create("org-a", {"a", json::object{{"a", filler}}}).chatbot;
     CHECK(to_compact_json(bot.settings).size() == kMaxSettingsBytes);
-    CHECK(testing::code_of([&] { registry.update("org-a", bot.id, settings_patch(R"({"b":1})")); }) ==
-          ErrorCode::invalid_argument);
+    CHECK(testing::code_of([&] {
+              registry.update("org-a", bot.id, settings_patch(R"({"b":1})"));
+          }) == ErrorCode::invalid_argument);
     // Shrinking one member makes room for another.
     CHECK_NOTHROW(registry.update("org-a", bot.id, settings_patch(R"({"a":"short","b":1})")));
 }
@@ -238,8 +239,9 @@ TEST_CASE("TestRegistry creates a chatbot in one line, deterministically") {
     CHECK(a.add_chatbot().chatbot.created_at - bot_a.chatbot.created_at == std::chrono::hours(1));
 }
 
-TEST_CASE("registries over one store stay exact: a rotation or deletion through one is seen "
-          "by all when it returns") {
+TEST_CASE(
+    "registries over one store stay exact: a rotation or deletion through one is seen "
+    "by all when it returns") {
     auto store = std::make_shared<MemoryStore>();
     ChatbotRegistry admin(store), ingest(store);
     const auto a = admin.create("org", named("a"));
@@ -282,9 +284,12 @@ std::vector<std::pair<CaptureBatch, std::string>> bad_batches() {
     });
     add("messages[0].content", [](CaptureBatch& b) { b.messages[0].content = "bad \xc3"; });
     add("messages[0].id", [](CaptureBatch& b) { b.messages[0].external_id = ""; });
-    add("messages[0].id", [](CaptureBatch& b) { b.messages[0].external_id = std::string(201, 'i'); });
+    add("messages[0].id",
+        [](CaptureBatch& b) { b.messages[0].external_id = std::string(201, 'i'); });
     add("user", [](CaptureBatch& b) { b.metadata["user"] = 1; });
-    add("custom.plan", [](CaptureBatch& b) { b.metadata["custom"] = json::object{{"plan", json::array{}}}; });
+    add("custom.plan", [](CaptureBatch& b) {
+        b.metadata["custom"] = json::object{{"plan", json::array{}}};
+    });
     add("metadata", [](CaptureBatch& b) { b.metadata["other"] = json::object{}; });
     return out;
 }

@@ -58,7 +58,7 @@ TEST_CASE_METHOD(Team, "the first user of an organization is its owner, later on
     CHECK(members[0].id == owner.id);  // oldest first
 }
 
-TEST_CASE_METHOD(Team, "nobody grants above their own role; only owners touch owners") {
+TEST_CASE_METHOD(Team, "nobody grants above their own role, only owners touch owners") {
     CHECK(refused_for([&] { accounts.change_role(as(member), viewer.id, Role::viewer); }) ==
           Role::admin);
     CHECK(refused_for([&] { accounts.change_role(as(admin), member.id, Role::owner); }) ==
@@ -72,8 +72,7 @@ TEST_CASE_METHOD(Team, "nobody grants above their own role; only owners touch ow
 
 TEST_CASE_METHOD(Team, "role refusals come before existence, existence before the owner rule") {
     // A viewer gets 403 for any id; an admin gets 404 for an id outside the organization.
-    CHECK(refused_for([&] { accounts.remove_member(as(viewer), "no-such-user"); }) ==
-          Role::admin);
+    CHECK(refused_for([&] { accounts.remove_member(as(viewer), "no-such-user"); }) == Role::admin);
     const User stranger = accounts.add_user("x@example.com", "Other Org", "password1").first;
     REQUIRE(stranger.role == Role::owner);
     CHECK(testing::code_of([&] { accounts.remove_member(as(admin), stranger.id); }) ==
@@ -117,7 +116,7 @@ TEST_CASE_METHOD(Team, "an invitation is used once and logs the new member in") 
           ErrorCode::unauthenticated);
 }
 
-TEST_CASE_METHOD(Team, "invitations: revoked, expired, unknown are refused; taken email 409") {
+TEST_CASE_METHOD(Team, "invitations: revoked, expired, unknown are refused, a taken email is 409") {
     const auto revoked = accounts.invite(as(owner), "r@example.com", Role::viewer);
     accounts.revoke_invitation(as(admin), revoked.invitation.id);
     CHECK(testing::code_of([&] { accounts.accept_invitation(revoked.token, "password1"); }) ==

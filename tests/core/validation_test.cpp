@@ -77,7 +77,9 @@ TEST_CASE("names reject C1 and bidirectional controls, line separators, invisibl
 TEST_CASE("settings limits hold for every caller of the registry") {
     ChatbotRegistry registry(std::make_shared<MemoryStore>());
     CHECK_NOTHROW(registry.create("org", {"deep", nested(32)}));
-    CHECK(testing::field_of([&] { registry.create("org", {"too deep", nested(33)}); }) == "settings");
+    CHECK(testing::field_of([&] {
+              registry.create("org", {"too deep", nested(33)});
+          }) == "settings");
     CHECK(testing::field_of([&] {
               registry.create("org", {"nan", {{"x", std::numeric_limits<double>::quiet_NaN()}}});
           }) == "settings");

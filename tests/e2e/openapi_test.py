@@ -18,12 +18,32 @@ ENDPOINTS = {
     "/api/v1/capture": {"post"},
     "/api/v1/auth/login": {"post"},
     "/api/v1/auth/logout": {"post"},
+    "/api/v1/auth/session": {"get"},
+    "/api/v1/members": {"get"},
+    "/api/v1/members/{user_id}": {"patch", "delete"},
+    "/api/v1/invitations": {"get", "post"},
+    "/api/v1/invitations/accept": {"post"},
+    "/api/v1/invitations/{id}": {"delete"},
     "/healthz": {"get"},
     "/readyz": {"get"},
 }
-ERROR_CODES = {"invalid_request", "unauthorized", "csrf_rejected", "not_found", "method_not_allowed",
-               "payload_too_large", "header_too_large", "unsupported_media_type", "rate_limited",
-               "internal", "unavailable"}
+ERROR_CODES = {"invalid_request", "unauthorized", "csrf_rejected", "forbidden", "not_found",
+               "method_not_allowed", "conflict", "payload_too_large", "header_too_large",
+               "unsupported_media_type", "rate_limited", "internal", "unavailable"}
+# Session routes: a role may be refused (API.md section 10).
+ROLE_CHECKED = {
+    ("post", "/api/v1/chatbots"), ("patch", "/api/v1/chatbots/{id}"), ("delete", "/api/v1/chatbots/{id}"),
+    ("post", "/api/v1/chatbots/{id}/rotate-key"), ("get", "/api/v1/invitations"),
+    ("post", "/api/v1/invitations"), ("delete", "/api/v1/invitations/{id}"),
+    ("patch", "/api/v1/members/{user_id}"), ("delete", "/api/v1/members/{user_id}"),
+}
+SESSION_ROUTES = {"/api/v1/auth/session", "/api/v1/members", "/api/v1/members/{user_id}",
+                  "/api/v1/invitations", "/api/v1/invitations/{id}"}
+USER = {"id": "7d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6", "email": "grace@example.com"}
+ORG = {"id": "3c2b1a09-f8e7-4d6c-b5a4-93827160f5e4", "name": "Acme"}
+INVITATION = {"id": "1f2e3d4c-5b6a-4978-8a9b-0c1d2e3f4a5b", "email": "grace@example.com", "role": "member",
+              "created_at": "2024-01-15T10:00:00Z", "expires_at": "2024-01-22T10:00:00Z"}
+MEMBER = {"user_id": USER["id"], "email": USER["email"], "role": "admin", "created_at": "2024-01-15T10:00:00Z"}
 CHATBOT = {"id": "5b0a3f9e-2c1d-4e8f-9a7b-1c2d3e4f5a6b", "name": "Support Bot",
            "api_key_prefix": "ob_live_a1b2c3...", "settings": {"onboarded": True},
            "created_at": "2024-01-15T10:00:00Z"}
@@ -191,12 +211,24 @@ def main():
             for requirement in op.get("security", doc.get("security", [])):
                 for scheme in requirement:
                     check(scheme in security_schemes, "unknown security scheme %s" % scheme)
-            if path.startswith("/api/v1/chatbots") or path.endswith("logout"):
+            if path.startswith("/api/v1/chatbots") or path.endswith("logout") or path in SESSION_ROUTES:
                 check("401" in op["responses"], "%s %s: no 401" % (method, path))
-                if path != "/api/v1/chatbots" or method == "post":
-                    pass
-            if "{id}" in path:
+            if "{" in path:
                 check("404" in op["responses"], "%s %s: no 404" % (method, path))
+            if (method, path) in ROLE_CHECKED:
+                # 403: the role (forbidden with required_role), or for a write CSRF too.
+                forbidden = api.resolve(op["responses"].get("403", {}))
+                schema = forbidden.get("content", {}).get("application/json", {}).get("schema", {})
+                role_refusal = {"ok": False, "error": {"code": "forbidden", "message": "x",
+                                                       "required_role": "admin"}}
+                check(schema and api.schema_errors(schema, role_refusal) == [],
+                      "%s %s: no 403 forbidden with required_role" % (method, path))
+                check(api.schema_errors(schema, {"ok": False, "error": {"code": "forbidden", "message": "x"}}),
+                      "%s %s: a 403 forbidden without required_role is accepted" % (method, path))
+                if method != "get":
+                    check(api.schema_errors(schema, {"ok": False, "error": {
+                        "code": "csrf_rejected", "message": "x"}}) == [],
+                          "%s %s: 403 csrf_rejected not described" % (method, path))
             if method in ("post", "patch") and path not in ("/healthz", "/readyz"):
                 for status in ("413", "415", "400"):
                     check(status in op["responses"], "%s %s: no %s" % (method, path, status))
@@ -226,7 +258,31 @@ def main():
     check(accepts(api, "LoginResponse", {"ok": True, "token": "ob_sess_" + "ab" * 32,
                                          "user": {"id": CHATBOT["id"], "email": "a@example.com"},
                                          "organization": {"id": CHATBOT["id"], "name": "Acme"}}), "LoginResponse")
+    # Teams (API.md section 10).
+    check(accepts(api, "SessionResponse", {"ok": True, "user": USER, "organization": ORG, "role": "admin"}),
+          "SessionResponse")
+    check(accepts(api, "MemberList", [MEMBER, dict(MEMBER, role="owner")]), "MemberList")
+    check(accepts(api, "RoleChangeRequest", {"role": "viewer"}), "RoleChangeRequest")
+    check(accepts(api, "InvitationRequest", {"email": "grace@example.com", "role": "member"}), "InvitationRequest")
+    check(accepts(api, "InvitationList", [INVITATION]), "InvitationList")
+    check(accepts(api, "InvitationWithToken", {"ok": True, "invitation": INVITATION, "token": "ob_inv_" + "ab" * 32}),
+          "InvitationWithToken")
+    check(accepts(api, "AcceptInvitationRequest", {"token": "ob_inv_" + "ab" * 32, "password": "x"}),
+          "AcceptInvitationRequest")
+    check(accepts(api, "ForbiddenError", {"ok": False, "error": {
+        "code": "forbidden", "message": "your role does not allow this", "required_role": "owner"}}), "ForbiddenError")
+    check(accepts(api, "Error", {"ok": False, "error": {"code": "conflict", "message": "last owner"}}), "conflict")
     # ...and what it forbids is not.
+    check(not accepts(api, "RoleChangeRequest", {"role": "boss"}), "an unknown role is accepted")
+    check(not accepts(api, "RoleChangeRequest", {"role": "admin", "user_id": USER["id"]}), "an extra field accepted")
+    check(not accepts(api, "Member", dict(MEMBER, password="x")), "Member accepts an extra field")
+    check(not accepts(api, "SessionResponse", {"ok": True, "user": USER, "organization": ORG}), "a session without role")
+    check(not accepts(api, "InvitationList", [dict(INVITATION, token="ob_inv_" + "ab" * 32)]),
+          "a listed invitation may show its token")
+    check(not accepts(api, "InvitationWithToken", {"ok": True, "invitation": INVITATION, "token": "ob_inv_12"}),
+          "a malformed invitation token is accepted")
+    check(not accepts(api, "ForbiddenError", {"ok": False, "error": {
+        "code": "forbidden", "message": "x", "required_role": "root"}}), "an unknown required_role is accepted")
     check(not accepts(api, "Chatbot", dict(CHATBOT, api_key="x")), "Chatbot accepts an extra field")
     check(not accepts(api, "Chatbot", dict(CHATBOT, id=CHATBOT["id"].upper())), "Chatbot accepts an uppercase id")
     check(not accepts(api, "Chatbot", dict(CHATBOT, created_at="2024-01-15T10:00:00.5Z")), "fractional created_at")

@@ -13,7 +13,8 @@ import urllib.parse
 
 from common import Failure, Server, check, check_answer, http, run, use_openapi
 
-SECRET_PATTERNS = [re.compile(r"ob_live_[0-9a-f]{8}"), re.compile(r"ob_sess_[0-9a-f]{8}")]
+SECRET_PATTERNS = [re.compile(r"ob_live_[0-9a-f]{8}"), re.compile(r"ob_sess_[0-9a-f]{8}"),
+                   re.compile(r"ob_inv_[0-9a-f]{8}")]
 
 
 def extract_blocks(markdown):
@@ -101,7 +102,7 @@ def main():
                     value = json_path(body, json_field)
                     check(isinstance(value, str) and value, "step %d: no %s" % (i + 1, json_field))
                     env[name] = value
-                    if name in ("TOKEN", "API_KEY", "NEW_KEY"):
+                    if name in ("TOKEN", "API_KEY", "NEW_KEY", "INVITE_TOKEN", "GRACE_TOKEN"):
                         secrets.add(value)
                 if path == "/api/v1/auth/login":
                     check(headers.get("set-cookie") == "ob_session=%s; Path=/; HttpOnly; SameSite=Lax" % body["token"],

@@ -28,9 +28,10 @@ class FlakyStore final : public ChatbotStore, public StoreInspection, public Acc
     std::atomic<bool> failing{false};
     std::function<void()> on_list;  // set before the server runs
 
-    void insert(const Chatbot& c, const Digest& d) override {
+    using ChatbotStore::insert;
+    bool insert(const Chatbot& c, const Digest& d, std::size_t max_in_org) override {
         check();
-        inner_.insert(c, d);
+        return inner_.insert(c, d, max_in_org);
     }
     std::vector<Chatbot> list(std::string_view org) override {
         check();
@@ -82,6 +83,10 @@ class FlakyStore final : public ChatbotStore, public StoreInspection, public Acc
     std::optional<Organization> find_organization(std::string_view id) override {
         check();
         return inner_.find_organization(id);
+    }
+    std::vector<Organization> list_organizations() override {
+        check();
+        return inner_.list_organizations();
     }
     void insert_user(const User& user, std::string_view email_lower,
                      std::string_view hash) override {

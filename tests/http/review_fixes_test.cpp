@@ -167,7 +167,7 @@ TEST_CASE("a route that takes no body accepts none or {} and checks anything els
     CHECK(client.request("POST", "/api/v1/auth/logout", "{}", bearer(token)).status == 200);
 }
 
-TEST_CASE("settings numbers come back as JSON.stringify writes them; {} merges keep the bytes",
+TEST_CASE("settings numbers come back as JSON.stringify writes them, {} merges keep the bytes",
           "[http]") {
     TestServer server;
     auto [user, token] = server.user_with_session("ada@example.com", "Acme");

@@ -14,9 +14,9 @@
 
 using namespace chatbotmgr;
 using namespace chatbotmgr::beast;
+using chatbotmgr::test::kCaptureExample;
 using chatbotmgr::testing::error_of;
 using chatbotmgr::testing::field_of;
-using chatbotmgr::test::kCaptureExample;
 namespace json = boost::json;
 
 namespace {

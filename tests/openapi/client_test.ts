@@ -55,7 +55,27 @@ export async function updateChatbot(base: string, token: string, id: string, bod
   return (await res.json()) as Chatbot;
 }
 
+// Teams (API.md section 10): roles are a closed set; a refusal by role names the role needed.
+type RoleChange = Json<NonNullable<paths["/api/v1/members/{user_id}"]["patch"]["requestBody"]>>;
+type InviteBody = Json<paths["/api/v1/invitations"]["post"]["requestBody"]>;
+type Invited = Json<paths["/api/v1/invitations"]["post"]["responses"][200]>;
+type Session = Json<paths["/api/v1/auth/session"]["get"]["responses"][200]>;
+type Forbidden = Json<components["responses"]["Forbidden"]>;
+export const promote: RoleChange = { role: "admin" };
+export const invite: InviteBody = { email: "grace@example.com", role: "member" };
+export function invitationToken(answer: Invited): string {
+  return answer.token + answer.invitation.expires_at;
+}
+export function sessionRole(answer: Session): components["schemas"]["Role"] {
+  return answer.role;
+}
+export function neededRole(answer: Forbidden): components["schemas"]["Role"] {
+  return answer.error.required_role;
+}
+
 // What API.md forbids does not compile.
+// @ts-expect-error -- "boss" is not a role
+export const boss: RoleChange = { role: "boss" };
 // @ts-expect-error -- an unknown field ("nmae") is a 400
 export const typo: CreateBody = { nmae: "Support Bot" };
 // @ts-expect-error -- name is required on create

@@ -27,6 +27,11 @@ these rules for answers that no operation can describe:
                 (header block too large, connection cap): they come before the path is
                 looked at. On known paths every operation documents them too.
 
+Every answer to HEAD, by any rule, is checked without a body: its status and headers are
+the ones described, and it must have no content (RFC 9110 section 9.3.2). An absolute-form
+request target (`GET http://host:port/healthz`, RFC 9112 section 3.2.2) is routed by its
+path: `scheme://authority` is stripped before matching.
+
 Interim 1xx answers are not final answers and are not checked. Standard library, PyYAML
 and jsonschema (Debian: python3-yaml, python3-jsonschema) only.
 """
@@ -161,6 +166,8 @@ class OpenApi:
 
         if not method or target is None:
             return component("not-http", NOT_HTTP, "bytes that are not an HTTP request")
+        if target.lower().startswith(("http://", "https://")):
+            target = urllib.parse.urlsplit(target).path or "/"  # absolute form: its path
         path = urllib.parse.urlsplit(target).path if target.startswith("/") else target
         template, item = self.match_path(path)
         if template is None:
@@ -198,6 +205,10 @@ class OpenApi:
         if 100 <= status < 200:
             return "interim", None
         rule, where, response, body_expected = self.expected(method, target, status)
+        if method and method.upper() == "HEAD":
+            # Whatever the rule, an answer to HEAD has no content (RFC 9110 section 9.3.2):
+            # a 404 or 405 to HEAD is the GET-shaped answer's status and headers only.
+            body_expected = False
         what = "%s %s -> %d (%s)" % (method, target, status, where)
         pairs = header_pairs(headers)
 

@@ -1,7 +1,9 @@
 #!/usr/bin/env python3
 """Two chatbotmgr-server processes on one PostgreSQL database behave as one (API.md section
 9): sessions, creates, patches, key rotation and deletion made through instance A hold on
-instance B on its very next request, and concurrent patches through both lose nothing.
+instance B on its very next request, and concurrent patches through both lose nothing. So do
+role changes and removals of members (section 10), through A or through the `user`
+commands, which work on PostgreSQL while the servers run.
 
 Python standard library only. Each case gets a fresh database on the cluster named by
 CHATBOTMGR_TEST_PG (else --conninfo, the value CMake was configured with), starts its own
@@ -631,6 +633,94 @@ def case_user_add_and_redaction(args):
         check(marker not in r.stdout + r.stderr, "the error shows the password: %r" % r.stderr)
         check("postgresql://someone:***@127.0.0.1:1/nowhere" in r.stderr and
               "password=***" in r.stderr, "the error does not name the database: %r" % r.stderr)
+    finally:
+        p.close()
+
+
+def user_command(args, storage, *words, stdin=""):
+    """Runs `chatbotmgr-server user WORDS... --storage STORAGE`; (exit code, stdout, stderr)."""
+    r = subprocess.run([args.server, "user", *words, "--storage", storage], input=stdin,
+                       capture_output=True, text=True, timeout=120)
+    return r.returncode, r.stdout, r.stderr
+
+
+def case_member_changes(args):
+    """A role change or a removal on A (PATCH / DELETE /api/v1/members/{id}) applies to the
+    member's very next request on B; so does `user set-role` while both servers run."""
+    p = Pair(args)
+    try:
+        owner = p.login(p.a)
+        code, out, err = user_command(args, p.db.uri, "add", "--email", "mia@example.com",
+                                      "--org", "Default Organization", "--role", "member",
+                                      stdin="mia's password\n")
+        check(code == 0, "user add --role member on PostgreSQL: %d %s" % (code, err))
+        mia_id = json.loads(out)["user_id"]
+        status, body = one_request(p.b, "POST", "/api/v1/auth/login",
+                                   {"email": "mia@example.com", "password": "mia's password"})
+        check(status == 200, "member login on B: %d %s" % (status, body))
+        mia = body["token"]
+
+        status, members = one_request(p.a, "GET", "/api/v1/members", token=owner)
+        check(status == 200 and [(m["email"], m["role"]) for m in members] ==
+              [(p.email, "owner"), ("mia@example.com", "member")], "members on A: %s" % members)
+        check(members[1]["user_id"] == mia_id, "member id: %s vs %s" % (members[1], mia_id))
+        member_path = "/api/v1/members/" + mia_id
+
+        a, b = Client(p.a), Client(p.b)
+        try:
+            status, body = b.request("POST", "/api/v1/chatbots", {"name": "By a member"}, mia)
+            check(status == 200, "member creates on B: %d %s" % (status, body))
+            status, body = b.request("GET", "/api/v1/auth/session", token=mia)
+            check(status == 200 and body["role"] == "member", "session on B: %s" % body)
+
+            # Demoted on A: B's very next request, on a connection that served the member a
+            # moment ago, is refused.
+            status, body = a.request("PATCH", member_path, {"role": "viewer"}, owner)
+            check(status == 200 and body["role"] == "viewer", "PATCH on A: %d %s" % (status, body))
+            status, body = b.request("POST", "/api/v1/chatbots", {"name": "By a viewer"}, mia)
+            check(status == 403 and body["error"]["code"] == "forbidden" and
+                  body["error"]["required_role"] == "member",
+                  "B right after the demotion on A: %d %s" % (status, body))
+            status, body = b.request("GET", "/api/v1/auth/session", token=mia)
+            check(status == 200 and body["role"] == "viewer", "session on B: %s" % body)
+            status, body = b.request("GET", "/api/v1/chatbots", token=mia)
+            check(status == 200 and len(body) == 1, "a viewer still reads on B: %d %s" %
+                  (status, body))
+
+            # Promoted back by the command line while both servers run.
+            code, out, err = user_command(args, p.db.uri, "set-role", "--email",
+                                          "MIA@example.com", "--role", "member")
+            check(code == 0 and out.split("\t")[:3] ==
+                  ["mia@example.com", "member", "Default Organization"],
+                  "user set-role on PostgreSQL: %d %r %s" % (code, out, err))
+            status, body = b.request("POST", "/api/v1/chatbots", {"name": "Member again"}, mia)
+            check(status == 200, "B right after user set-role: %d %s" % (status, body))
+            status, body = a.request("GET", "/api/v1/auth/session", token=mia)
+            check(status == 200 and body["role"] == "member", "session on A: %s" % body)
+
+            # The last owner stays, whoever asks.
+            code, _, err = user_command(args, p.db.uri, "set-role", "--email", p.email,
+                                        "--role", "admin")
+            check(code == 1 and "only owner" in err, "demoting the last owner: %d %s" %
+                  (code, err))
+            code, out, err = user_command(args, p.db.uri, "list")
+            check(code == 0 and [line.split("\t")[:2] for line in out.splitlines()] ==
+                  [[p.email, "owner"], ["mia@example.com", "member"]],
+                  "user list on PostgreSQL: %d %r %s" % (code, out, err))
+
+            # Removed on A: B's very next request with the member's session is 401.
+            status, body = a.request("DELETE", member_path, token=owner)
+            check(status == 200 and body == {"ok": True}, "DELETE on A: %d %s" % (status, body))
+            status, body = b.request("GET", "/api/v1/chatbots", token=mia)
+            check(status == 401, "B right after the removal on A: %d %s" % (status, body))
+            status, body = b.request("POST", "/api/v1/chatbots", {"name": "Gone"}, mia)
+            check(status == 401, "a write on B after the removal: %d %s" % (status, body))
+            check(a.request("GET", "/api/v1/chatbots", token=mia)[0] == 401, "A after removal")
+            check(b.request("GET", "/api/v1/chatbots", token=owner)[0] == 200,
+                  "the owner's session on B")
+        finally:
+            a.close()
+            b.close()
     finally:
         p.close()
 

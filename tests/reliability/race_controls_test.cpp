@@ -21,7 +21,10 @@ namespace {
 // no key_generation(): lookups are never cached, so a broken find_by_key_digest shows.
 class ForwardingStore : public ChatbotStore {
   public:
-    void insert(const Chatbot& c, const Digest& d) override { inner_->insert(c, d); }
+    using ChatbotStore::insert;
+    bool insert(const Chatbot& c, const Digest& d, std::size_t max_in_org) override {
+        return inner_->insert(c, d, max_in_org);
+    }
     std::vector<Chatbot> list(std::string_view org) override { return inner_->list(org); }
     std::optional<Chatbot> get(std::string_view org, std::string_view id) override {
         return inner_->get(org, id);
@@ -53,10 +56,12 @@ class ForwardingStore : public ChatbotStore {
 // Rotation that leaves the old digest working (a lazily cleaned-up old key).
 class LingeringKeyStore final : public ForwardingStore {
   public:
-    void insert(const Chatbot& c, const Digest& d) override {
-        ForwardingStore::insert(c, d);
+    using ChatbotStore::insert;
+    bool insert(const Chatbot& c, const Digest& d, std::size_t max_in_org) override {
+        if (!ForwardingStore::insert(c, d, max_in_org)) return false;
         std::lock_guard lock(mutex_);
         current_[c.id] = d;
+        return true;
     }
     std::optional<Chatbot> replace_key(std::string_view org, std::string_view id, const Digest& d,
                                        std::string_view prefix) override {

@@ -13,6 +13,10 @@
 #include <thread>
 #include <utility>
 
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
 #include <boost/asio/post.hpp>
 #include <boost/asio/thread_pool.hpp>
 #include <boost/beast/core/string.hpp>
@@ -22,6 +26,7 @@
 #include "chatbotmgr/secrets.hpp"
 #include "handlers.hpp"
 #include "routes.hpp"
+#include "slots.hpp"
 #include "stderr_log.hpp"
 #include "text.hpp"
 #include "wire.hpp"
@@ -38,6 +43,18 @@ using Request = Api::Request;
 using Response = Api::Response;
 
 namespace {
+
+// Retry-After of the 503 answers for a login queue or parsing slots that are full.
+constexpr std::chrono::seconds kBusyRetryAfter{1};
+
+// Once the last large body has been parsed: hands the allocator's free pages back to the
+// system, so that a burst of large bodies does not leave the process at its peak size
+// (glibc keeps freed memory in its per-thread arenas otherwise).
+void return_free_memory() noexcept {
+#if defined(__GLIBC__)
+    malloc_trim(0);
+#endif
+}
 
 // "application/json", with any parameters ("; charset=utf-8").
 bool is_json_media_type(std::string_view content_type) noexcept {
@@ -82,12 +99,23 @@ Response finish(const Request& req, Response res) {
 
 }  // namespace
 
+// What admit() found out about the caller, handed to handle() through the request context.
+struct Admission {
+    detail::Credential credential;  // what it was checked for
+    std::optional<Principal> principal;
+    std::optional<VerifiedKey> key;
+};
+
 // The Api's state. Jobs on the pools refer to it by address; ~Api keeps it alive until
 // every job has run, also when ~Api itself runs on a pool thread (see ~Api).
 struct Api::Impl {
     detail::Services services;  // first: it validates the options before a thread starts
     detail::RouteSet routes;
-    boost::asio::thread_pool reads;   // reads, session checks and logins
+    // Before the pools: a job that still holds a slot is destroyed with its pool.
+    detail::Slots login_slots;        // logins running or queued (login_threads + login_queue)
+    detail::Slots large_bodies;       // bodies over large_body_bytes being parsed
+    boost::asio::thread_pool reads;   // reads, session checks and /readyz
+    boost::asio::thread_pool logins;  // logins only: Argon2id, CPU and 64 MiB each
     boost::asio::thread_pool writes;  // writes: they block on a commit, not on CPU
     std::shared_mutex stop_mutex;
     bool stopped = false;
@@ -99,7 +127,12 @@ struct Api::Impl {
         : services(std::move(registry), std::move(sessions), std::move(accounts),
                    std::move(options)),
           routes{services.options.health_routes, services.accounts != nullptr},
+          login_slots(std::max<std::size_t>(services.options.login_threads, 1) +
+                      services.options.login_queue),
+          large_bodies(std::max<std::size_t>(services.options.max_large_bodies, 1),
+                       return_free_memory),
           reads(std::max<std::size_t>(services.options.blocking_threads, 1)),
+          logins(std::max<std::size_t>(services.options.login_threads, 1)),
           writes(std::max<std::size_t>(services.options.write_threads, 1)) {}
 
     // ---- The order of checks (API.md section 8), in one place:
@@ -110,20 +143,37 @@ struct Api::Impl {
     //                                    needs no storage) --
     //   3 credentials  401, 429       session check, API key or login rate limit
     //   4 CSRF         403            cookie session + POST/PATCH/DELETE: Origin
-    //   5 body         413, 415       size, then media type (only if there is a body)
+    //  4b role         403 + required_role  the endpoint's action in the core's table
+    //   5 body         413, 415       size, then media type (only if there is a body);
+    //                  503            a large body waits for nothing: no parsing slot, 503
     //   6 JSON         400            a route that takes no body: empty or {}; else
     //   7 fields       400              the handler decodes (wire.cpp), the core validates
     //   8 handler      404 (id), 200  the registry or accounts call
+    //                  429            login: the per-account limit, before any hashing
     //   errors         chatbotmgr::Error -> the error table (responses.cpp)
+    //
+    // A server with a body still to come runs steps 1 to 4 on the head first (admit()),
+    // reads the body only when they pass, and hands what step 3 found to this pass.
     Response answer(const Request& req, const RequestContext& ctx, const Match& match) {
         Call call(services, req, ctx, match);
         return finish(req, match.endpoint ? serve(call, match) : refuse_route(call, match));
     }
 
+    // A path id that is not a canonical UUID answers exactly as an unknown id of that
+    // route does (section 8), so with the core's message for the resource it names; empty
+    // for the chatbot routes (the table's "chatbot not found").
+    static std::string_view unknown_id_message(const detail::Route& route) noexcept {
+        if (route.name == "member") return "member not found";
+        if (route.name == "invitation") return "invitation not found";
+        return {};
+    }
+
     // Steps 1 and 2 failed.
     static Response refuse_route(const Call& call, const Match& match) {
         if (!match.route) return call.fail(HttpError::not_found);
-        if (match.bad_id) return call.fail(HttpError::chatbot_not_found);
+        if (match.bad_id)
+            return detail::error_response(HttpError::chatbot_not_found, call.shape(),
+                                          unknown_id_message(*match.route));
         Response res = call.fail(HttpError::method_not_allowed);
         res.set(http::field::allow, detail::allowed_methods(*match.route));
         return res;
@@ -136,9 +186,16 @@ struct Api::Impl {
             if (auto refused = check_credentials(call, endpoint.credential))
                 return std::move(*refused);
             if (auto refused = check_csrf(call)) return std::move(*refused);
+            check_role(call, endpoint);
             if (auto refused = check_body(call, services.options.*match.route->body_limit))
                 return std::move(*refused);
-            if (!endpoint.takes_body) wire::decode_no_body(call.body());
+            // A large body is parsed only while holding one of max_large_bodies slots: with
+            // max_parsed_json_bytes that bounds the memory all parsing takes at once.
+            const bool large = call.body().size() > services.options.large_body_bytes;
+            const std::optional<detail::Slots::Slot> parsing =
+                large ? large_bodies.try_acquire() : std::nullopt;
+            if (large && !parsing) return busy(call);
+            if (!endpoint.takes_body) wire::decode_no_body(call.body(), call.json_limits());
             return endpoint.handler(call);
         } catch (const Error& e) {
             return error_answer(call, e, match.route->name);
@@ -150,15 +207,63 @@ struct Api::Impl {
         return call.fail(HttpError::internal);
     }
 
+    // Steps 1 to 4 on a request head (Api::admit): a refusal, or the go-ahead with what
+    // the credential check found (null for routes whose check needs the body or nothing).
+    Api::Admitted admit(const Request& head, const RequestContext& ctx, const Match& match) {
+        Call call(services, head, ctx, match);
+        if (!match.endpoint) return {finish(head, refuse_route(call, match)), nullptr};
+        const Credential credential = match.endpoint->credential;
+        if (!checked_before_body(credential)) return {std::nullopt, nullptr};
+        try {
+            if (auto refused = check_credentials(call, credential))
+                return {finish(head, std::move(*refused)), nullptr};
+            if (auto refused = check_csrf(call))
+                return {finish(head, std::move(*refused)), nullptr};
+            check_role(call, *match.endpoint);
+            return {std::nullopt, std::make_shared<const Admission>(Admission{
+                                      credential, std::move(call.principal), std::move(call.key)})};
+        } catch (const Error& e) {
+            return {finish(head, error_answer(call, e, match.route->name)), nullptr};
+        } catch (const std::exception& e) {
+            log_internal(match.route->name, e.what());
+        } catch (...) {
+            log_internal(match.route->name, "unknown exception");
+        }
+        return {finish(head, call.fail(HttpError::internal)), nullptr};
+    }
+
+    // The credentials that the head alone proves; login's limits may depend on its body.
+    static bool checked_before_body(Credential credential) noexcept {
+        return credential == Credential::session || credential == Credential::ending_session ||
+               credential == Credential::api_key;
+    }
+
+    // True when admit() needs no storage for this head: no route or method, or a capture
+    // without an API key of the right form (401 without a lookup).
+    static bool admit_inline(const Request& head, const Match& match) noexcept {
+        if (!match.endpoint || !checked_before_body(match.endpoint->credential)) return true;
+        if (match.endpoint->credential != Credential::api_key) return false;
+        const auto token = bearer_token(head[http::field::authorization]);
+        return !token || !is_api_key_format(*token);
+    }
+
     // 3: who is calling. Sets call.principal or call.key; an answer when refused.
     std::optional<Response> check_credentials(Call& call, Credential credential) {
-        const std::string& client = call.context().client_address;
+        // Checked already, from the head, before the body was read (Api::admit).
+        if (const auto& admitted = call.context().admission;
+            admitted && admitted->credential == credential) {
+            call.principal = admitted->principal;
+            call.key = admitted->key;
+            return std::nullopt;
+        }
         switch (credential) {
             case Credential::none:
                 return std::nullopt;
             case Credential::login_limit:
-                // Before any password work, so a refused client costs no Argon2id.
-                if (auto wait = services.login_limiter.blocked(client))
+                // Before any password work, so a refused client costs no Argon2id. This is
+                // the per-client limit; the per-account one needs the body (the login
+                // handler checks it).
+                if (auto wait = services.login_address_limiter.blocked(call.client()))
                     return rate_limited(call, *wait);
                 return std::nullopt;
             case Credential::session:
@@ -182,7 +287,7 @@ struct Api::Impl {
     // A failed credential check: 401, or 429 once the client has failed too often. Only a
     // request that presented something counts.
     Response auth_failure(const Call& call, bool counted, bool clear_cookie) {
-        const std::string& client = call.context().client_address;
+        const std::string& client = call.client();
         if (counted) {
             if (auto wait = services.auth_limiter.blocked(client)) return rate_limited(call, *wait);
             services.auth_limiter.record_failure(client);
@@ -193,8 +298,13 @@ struct Api::Impl {
     }
 
     static Response rate_limited(const Call& call, std::chrono::seconds wait) {
-        Response res = call.fail(HttpError::rate_limited);
-        detail::set_retry_after(res, wait);
+        return call.rate_limited(wait);
+    }
+
+    // 503 for a bounded resource that is in use (login queue, parsing slots).
+    static Response busy(const Call& call) {
+        Response res = call.fail(HttpError::overloaded);
+        detail::set_retry_after(res, kBusyRetryAfter);
         return res;
     }
 
@@ -206,6 +316,12 @@ struct Api::Impl {
             req[http::field::origin] != services.options.public_origin)
             return call.fail(HttpError::csrf_rejected);
         return std::nullopt;
+    }
+
+    // 4b: the caller's role against the core's permission table, before anything about
+    // the body or the target is looked at (API.md section 10): Error(forbidden) -> 403.
+    static void check_role(const Call& call, const Endpoint& endpoint) {
+        if (endpoint.action && call.principal) check_permitted(call.actor(), *endpoint.action);
     }
 
     // 5: size (413), then media type (415).
@@ -224,10 +340,13 @@ struct Api::Impl {
     Response error_answer(const Call& call, const Error& e, std::string_view route) const {
         const HttpError he = detail::http_error_of(e.code());
         if (he == HttpError::internal) log_internal(route, e.what());
-        // Only invalid_argument messages are meant for the client: they name the field and
-        // never hold a secret. Every other error has its fixed message.
+        // Only these messages are meant for the client: invalid_argument names the field,
+        // the others are the core's fixed texts ("member not found", "the organization's
+        // last owner ..."); none holds a secret. Every other error has the table's message.
+        const bool core_message = he == HttpError::invalid_request || he == HttpError::conflict ||
+                                  (e.code() == ErrorCode::not_found && he != HttpError::internal);
         Response res = detail::error_response(
-            he, call.shape(), he == HttpError::invalid_request ? e.what() : std::string_view());
+            he, call.shape(), core_message ? e.what() : std::string_view(), e.required_role());
         if (he == HttpError::unavailable)
             detail::set_retry_after(res, services.options.unavailable_retry_after);
         return res;
@@ -237,6 +356,7 @@ struct Api::Impl {
 
     bool on_pool_thread() noexcept {
         return reads.get_executor().running_in_this_thread() ||
+               logins.get_executor().running_in_this_thread() ||
                writes.get_executor().running_in_this_thread();
     }
 
@@ -250,6 +370,7 @@ struct Api::Impl {
     void join_pools() {
         std::call_once(joined, [this] {
             reads.join();
+            logins.join();
             writes.join();
         });
     }
@@ -314,13 +435,55 @@ void Api::handle(Request request, RequestContext context, std::function<void(Res
         done(finish(request, std::move(res)));
         return;
     }
-    auto& pool = match.endpoint->pool == detail::Pool::writes ? impl.writes : impl.reads;
-    boost::asio::post(pool, [&impl, req = std::move(request), ctx = std::move(context),
-                             match = std::move(match), done = std::move(done)]() mutable {
+    // A login waits for a thread only while the bounded login queue has room: past it, 503
+    // at once, before any password work. The slot is held until the login has answered.
+    const bool login = match.endpoint->pool == detail::Pool::logins;
+    std::optional<detail::Slots::Slot> slot = login ? impl.login_slots.try_acquire() : std::nullopt;
+    if (login && !slot) {
+        lock.unlock();
+        Call call(impl.services, request, context, match);
+        done(finish(request, Impl::busy(call)));
+        return;
+    }
+    auto& pool = match.endpoint->pool == detail::Pool::writes ? impl.writes
+                 : login                                      ? impl.logins
+                                                              : impl.reads;
+    boost::asio::post(
+        pool, [&impl, req = std::move(request), ctx = std::move(context), match = std::move(match),
+               done = std::move(done), slot = std::move(slot)]() mutable {
+            try {
+                done(impl.answer(req, ctx, match));
+            } catch (const std::exception& e) {
+                // answer() turns every failure into a response; only done() gets here.
+                log_internal(match.route->name, e.what());
+            }
+        });
+}
+
+void Api::admit(const Request& head, const RequestContext& context,
+                std::function<void(Admitted)> done) {
+    Impl& impl = *impl_;
+    impl.serving.store(true, std::memory_order_relaxed);
+    Match match = detail::match_request(impl.routes, head.method(), head.target());
+    if (Impl::admit_inline(head, match)) {
+        done(impl.admit(head, context, match));
+        return;
+    }
+    std::shared_lock lock(impl.stop_mutex);
+    if (impl.stopped) {
+        lock.unlock();
+        Call call(impl.services, head, context, match);
+        Response res = call.fail(HttpError::overloaded);
+        detail::set_retry_after(res, std::chrono::seconds(1));
+        done({finish(head, std::move(res)), nullptr});
+        return;
+    }
+    // The head is copied (its body is still unread, so empty): the caller's parser is free.
+    boost::asio::post(impl.reads, [&impl, head = Request(head), ctx = context,
+                                   match = std::move(match), done = std::move(done)]() mutable {
         try {
-            done(impl.answer(req, ctx, match));
+            done(impl.admit(head, ctx, match));
         } catch (const std::exception& e) {
-            // answer() turns every failure into a response; only done() gets here.
             log_internal(match.route->name, e.what());
         }
     });

@@ -5,6 +5,7 @@
 #include <boost/beast/http/field.hpp>
 
 #include "chatbotmgr/error.hpp"
+#include "chatbotmgr/secrets.hpp"
 #include "wire.hpp"
 
 namespace chatbotmgr::beast::detail {
@@ -37,6 +38,12 @@ ApiOptions with_default_clock(ApiOptions o) {
     return o;
 }
 
+JsonLimits json_limits_of(const ApiOptions& o) {
+    JsonLimits limits;
+    limits.max_parsed_bytes = o.max_parsed_json_bytes;
+    return limits;
+}
+
 }  // namespace
 
 Services::Services(std::shared_ptr<ChatbotRegistry> r, std::shared_ptr<SessionCheck> s,
@@ -45,8 +52,12 @@ Services::Services(std::shared_ptr<ChatbotRegistry> r, std::shared_ptr<SessionCh
       sessions(std::move(s)),
       accounts(std::move(a)),
       options(with_default_clock(std::move(o))),
+      trusted_proxies(options.trusted_proxies),
+      json_limits(json_limits_of(options)),
       login_limiter(options.login_max_failures, options.login_window,
                     options.rate_limit_max_clients, options.clock),
+      login_address_limiter(options.login_max_failures_per_address, options.login_window,
+                            options.rate_limit_max_clients, options.clock),
       auth_limiter(options.auth_max_failures, options.auth_window, options.rate_limit_max_clients,
                    options.clock) {
     set_public_origin(std::move(options.public_origin));
@@ -68,6 +79,25 @@ Call::Call(Services& services, const Api::Request& request, const RequestContext
            const Match& match)
     : services_(services), request_(request), context_(context), match_(match), view_(request) {}
 
+const std::string& Call::client() const {
+    if (!client_)
+        client_ = address_group(client_address(services_.trusted_proxies,
+                                               services_.options.forwarded_header,
+                                               context_.client_address, request_));
+    return *client_;
+}
+
+std::string login_account_key(std::string_view client, std::string_view email) {
+    std::string lower(email);
+    for (char& c : lower)
+        if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    const Digest digest = sha256(lower);
+    std::string key(client);
+    key += '\n';  // never part of an address
+    key.append(reinterpret_cast<const char*>(digest.data()), digest.size());
+    return key;
+}
+
 ResponseShape Call::shape() const noexcept {
     // An unread body leaves the connection unusable for a next request.
     return {request_.version(), request_.keep_alive() && !context_.body_over_limit};
@@ -81,6 +111,12 @@ Response Call::fail(HttpError e) const {
     return error_response(e, shape());
 }
 
+Response Call::rate_limited(std::chrono::seconds wait) const {
+    Response res = fail(HttpError::rate_limited);
+    set_retry_after(res, wait);
+    return res;
+}
+
 void Call::set_session_cookie(Response& res, std::string_view token) const {
     res.set(http::field::set_cookie, std::string(kSessionCookieName) + "=" + std::string(token) +
                                          services_.cookie_attributes);
@@ -90,6 +126,16 @@ void Call::clear_session_cookie(Response& res) const {
     res.set(http::field::set_cookie, std::string(kSessionCookieName) + "=" +
                                          services_.cookie_attributes +
                                          "; Max-Age=0; Expires=Thu, 01 Jan 1970 00:00:00 GMT");
+}
+
+Actor Call::actor() const {
+    const Principal& p = principal.value();
+    Actor actor(p.org_id);
+    actor.user_id = p.subject;
+    actor.role = p.role.value_or(Role::owner);
+    actor.client_address = client();
+    actor.user_agent = std::string(request_[http::field::user_agent]);
+    return actor;
 }
 
 // ---- The handlers: decode, call the core, encode.
@@ -104,13 +150,19 @@ Response readiness(Call& call) {
 }
 
 Response login(Call& call) {
-    const wire::LoginRequest in = wire::decode_login(call.body());
+    const wire::LoginRequest in = wire::decode_login(call.body(), call.json_limits());
+    Services& services = call.services();
+    // The per-client limit was checked before the body (step 3); the per-account one needs
+    // the email. Both before any password work.
+    const std::string account = login_account_key(call.client(), in.email);
+    if (auto wait = services.login_limiter.blocked(account)) return call.rate_limited(*wait);
     LoginResult result;
     try {
         result = call.accounts().login(in.email, in.password);
     } catch (const Error& e) {
         if (e.code() != ErrorCode::unauthenticated) throw;
-        call.services().login_limiter.record_failure(call.context().client_address);
+        services.login_limiter.record_failure(account);
+        services.login_address_limiter.record_failure(call.client());
         return call.fail(HttpError::bad_login);
     }
     Response res = call.ok(wire::encode_login(result));
@@ -127,39 +179,95 @@ Response logout(Call& call) {
 }
 
 Response list_chatbots(Call& call) {
-    return call.ok(wire::encode_chatbot_list(call.registry().list(call.org())));
+    return call.ok(wire::encode_chatbot_list(call.registry().list(call.actor())));
 }
 
 Response create_chatbot(Call& call) {
-    NewChatbot input = wire::decode_new_chatbot(call.body());
+    NewChatbot input = wire::decode_new_chatbot(call.body(), call.json_limits());
     return call.ok(
-        wire::encode_chatbot_with_key(call.registry().create(call.org(), std::move(input))));
+        wire::encode_chatbot_with_key(call.registry().create(call.actor(), std::move(input))));
 }
 
 Response get_chatbot(Call& call) {
-    return call.ok(wire::encode_chatbot(call.registry().get(call.org(), call.chatbot_id())));
+    return call.ok(wire::encode_chatbot(call.registry().get(call.actor(), call.path_id())));
 }
 
 Response update_chatbot(Call& call) {
-    ChatbotPatch patch = wire::decode_chatbot_patch(call.body());
+    ChatbotPatch patch = wire::decode_chatbot_patch(call.body(), call.json_limits());
     return call.ok(wire::encode_chatbot(
-        call.registry().update(call.org(), call.chatbot_id(), std::move(patch))));
+        call.registry().update(call.actor(), call.path_id(), std::move(patch))));
 }
 
 Response delete_chatbot(Call& call) {
-    call.registry().remove(call.org(), call.chatbot_id());
+    call.registry().remove(call.actor(), call.path_id());
     return call.ok(wire::encode_ok());
 }
 
 Response rotate_key(Call& call) {
     return call.ok(
-        wire::encode_chatbot_with_key(call.registry().rotate_key(call.org(), call.chatbot_id())));
+        wire::encode_chatbot_with_key(call.registry().rotate_key(call.actor(), call.path_id())));
 }
 
 Response capture(Call& call) {
-    wire::CaptureRequest in = wire::decode_capture(call.body());
+    wire::CaptureRequest in = wire::decode_capture(call.body(), call.json_limits());
     const CaptureResult result = call.registry().capture(call.key.value(), std::move(in.batch));
     return call.ok(wire::encode_capture(result, in.warnings));
+}
+
+// ---- Teams (API.md section 10): the core checks every rule; these only translate.
+
+Response get_session(Call& call) {
+    const Actor actor = call.actor();
+    auto user = call.accounts().store().find_user(actor.org_id, actor.user_id);
+    auto org = call.accounts().store().find_organization(actor.org_id);
+    if (!user || !org) return call.fail(HttpError::unauthorized);  // removed meanwhile
+    return call.ok(wire::encode_session(*user, *org));
+}
+
+Response list_members(Call& call) {
+    return call.ok(wire::encode_member_list(call.accounts().list_members(call.actor())));
+}
+
+Response change_member_role(Call& call) {
+    const Role role = wire::decode_role_change(call.body(), call.json_limits());
+    return call.ok(
+        wire::encode_member(call.accounts().change_role(call.actor(), call.path_id(), role)));
+}
+
+Response remove_member(Call& call) {
+    call.accounts().remove_member(call.actor(), call.path_id());
+    return call.ok(wire::encode_ok());
+}
+
+Response list_invitations(Call& call) {
+    return call.ok(wire::encode_invitation_list(call.accounts().list_invitations(call.actor())));
+}
+
+Response invite_member(Call& call) {
+    const wire::InvitationRequest in = wire::decode_invitation(call.body(), call.json_limits());
+    return call.ok(wire::encode_invitation_with_token(
+        call.accounts().invite(call.actor(), in.email, in.role)));
+}
+
+Response accept_invitation(Call& call) {
+    const wire::AcceptRequest in = wire::decode_accept(call.body(), call.json_limits());
+    LoginResult result;
+    try {
+        result = call.accounts().accept_invitation(in.token, in.password);
+    } catch (const Error& e) {
+        // A refused token counts like a failed login: guessing tokens is rate-limited too.
+        if (e.code() == ErrorCode::unauthenticated)
+            call.services().login_address_limiter.record_failure(call.client());
+        throw;
+    }
+    Response res = call.ok(wire::encode_login(result));
+    call.set_session_cookie(res, result.token);
+    return res;
+}
+
+Response revoke_invitation(Call& call) {
+    call.accounts().revoke_invitation(call.actor(), call.path_id());
+    return call.ok(wire::encode_ok());
 }
 
 }  // namespace chatbotmgr::beast::detail

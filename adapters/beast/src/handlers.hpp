@@ -6,6 +6,7 @@
 // pipeline turns into the matching HTTP error.
 #pragma once
 
+#include <chrono>
 #include <memory>
 #include <optional>
 #include <string>
@@ -14,7 +15,9 @@
 #include "chatbotmgr/accounts.hpp"
 #include "chatbotmgr/beast/api.hpp"
 #include "chatbotmgr/beast/session_check.hpp"
+#include "chatbotmgr/json.hpp"
 #include "chatbotmgr/registry.hpp"
+#include "client_address.hpp"
 #include "rate_limiter.hpp"
 #include "responses.hpp"
 #include "routes.hpp"
@@ -29,8 +32,11 @@ struct Services {
     std::shared_ptr<Accounts> accounts;  // null: the login routes do not exist
     ApiOptions options;                  // public_origin normalized
     std::string cookie_attributes;       // "; Path=/; HttpOnly; SameSite=Lax[; Secure]"
-    FailureLimiter login_limiter;
-    FailureLimiter auth_limiter;
+    TrustedProxies trusted_proxies;
+    JsonLimits json_limits;                // of every request body
+    FailureLimiter login_limiter;          // failed logins per (client, account)
+    FailureLimiter login_address_limiter;  // failed logins per client, any account
+    FailureLimiter auth_limiter;           // failed session and API-key checks per client
 
     Services(std::shared_ptr<ChatbotRegistry> r, std::shared_ptr<SessionCheck> s,
              std::shared_ptr<Accounts> a, ApiOptions o);
@@ -57,9 +63,14 @@ class Call {
 
     const Api::Request& request() const noexcept { return request_; }
     const RequestContext& context() const noexcept { return context_; }
+    // The caller's rate-limit key: address_group() of its address (client_address():
+    // the peer, or behind a trusted proxy the address that proxy forwarded).
+    const std::string& client() const;
+    const JsonLimits& json_limits() const noexcept { return services_.json_limits; }
     const RequestView& view() const noexcept { return view_; }
     std::string_view body() const noexcept { return request_.body(); }
-    const std::string& chatbot_id() const noexcept { return match_.chatbot_id; }
+    // The {id} of the path: a chatbot, a member or an invitation.
+    const std::string& path_id() const noexcept { return match_.id; }
     Services& services() const noexcept { return services_; }
     ChatbotRegistry& registry() const noexcept { return *services_.registry; }
     Accounts& accounts() const noexcept { return *services_.accounts; }
@@ -68,10 +79,15 @@ class Call {
     std::optional<Principal> principal;
     std::optional<VerifiedKey> key;
     const std::string& org() const { return principal.value().org_id; }
+    // Who is acting, for the core: the principal's organization and role (owner when the
+    // session check names none), user id, client address and user agent.
+    Actor actor() const;
 
     ResponseShape shape() const noexcept;
     Response ok(std::string body) const;
     Response fail(HttpError e) const;
+    // 429 with Retry-After.
+    Response rate_limited(std::chrono::seconds wait) const;
     void set_session_cookie(Response& res, std::string_view token) const;
     // An expired ob_session: what logout answers, also when it answers 401.
     void clear_session_cookie(Response& res) const;
@@ -82,7 +98,12 @@ class Call {
     const RequestContext& context_;
     const Match& match_;
     BeastRequestView view_;
+    mutable std::optional<std::string> client_;  // client(), worked out on first use
 };
+
+// The key of the per-account login limit: the client's key and a digest of the email,
+// ASCII-lowercased as accounts compare it (a digest: the email may be 64 KiB long).
+std::string login_account_key(std::string_view client, std::string_view email);
 
 // clang-format off
 Response health(Call& call);          // GET    /healthz
@@ -95,6 +116,14 @@ Response get_chatbot(Call& call);     // GET    /api/v1/chatbots/{id}
 Response update_chatbot(Call& call);  // PATCH  /api/v1/chatbots/{id}
 Response delete_chatbot(Call& call);  // DELETE /api/v1/chatbots/{id}
 Response rotate_key(Call& call);      // POST   /api/v1/chatbots/{id}/rotate-key
+Response get_session(Call& call);          // GET    /api/v1/auth/session
+Response list_members(Call& call);         // GET    /api/v1/members
+Response change_member_role(Call& call);   // PATCH  /api/v1/members/{id}
+Response remove_member(Call& call);        // DELETE /api/v1/members/{id}
+Response list_invitations(Call& call);     // GET    /api/v1/invitations
+Response invite_member(Call& call);        // POST   /api/v1/invitations
+Response accept_invitation(Call& call);    // POST   /api/v1/invitations/accept
+Response revoke_invitation(Call& call);    // DELETE /api/v1/invitations/{id}
 Response capture(Call& call);         // POST   /api/v1/capture
 // clang-format on
 

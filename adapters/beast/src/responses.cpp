@@ -24,9 +24,11 @@ constexpr std::array kErrors = {
     ErrorRow{HttpError::unauthorized,           status::unauthorized,                     "unauthorized",           "missing or invalid credentials",                              "Bearer"},
     ErrorRow{HttpError::bad_login,              status::unauthorized,                     "unauthorized",           "invalid email or password",                                   "Bearer"},
     ErrorRow{HttpError::csrf_rejected,          status::forbidden,                        "csrf_rejected",          "cross-site request rejected: Origin missing or not allowed", {}},
+    ErrorRow{HttpError::forbidden,              status::forbidden,                        "forbidden",              "your role does not allow this",                               {}},
     ErrorRow{HttpError::not_found,              status::not_found,                        "not_found",              "no such route",                                               {}},
     ErrorRow{HttpError::chatbot_not_found,      status::not_found,                        "not_found",              "chatbot not found",                                           {}},
     ErrorRow{HttpError::method_not_allowed,     status::method_not_allowed,               "method_not_allowed",     "method not allowed",                                          {}},
+    ErrorRow{HttpError::conflict,               status::conflict,                         "conflict",               "conflict",                                                    {}},
     ErrorRow{HttpError::payload_too_large,      status::payload_too_large,                "payload_too_large",      "request body too large",                                      {}},
     ErrorRow{HttpError::unsupported_media_type, status::unsupported_media_type,           "unsupported_media_type", "request body must be application/json",                       {}},
     ErrorRow{HttpError::rate_limited,           status::too_many_requests,                "rate_limited",           "too many failed attempts; retry later",                       {}},
@@ -49,10 +51,10 @@ constexpr std::pair<ErrorCode, HttpError> kFromCore[] = {
     {ErrorCode::invalid_argument, HttpError::invalid_request},
     {ErrorCode::not_found, HttpError::chatbot_not_found},
     {ErrorCode::unauthenticated, HttpError::unauthorized},
+    {ErrorCode::forbidden, HttpError::forbidden},
     {ErrorCode::unavailable, HttpError::unavailable},
-    // A uniqueness violation cannot come from a client's input on these routes (ids and
-    // keys are 122+ random bits): it is a fault of ours, not a 409 for the client.
-    {ErrorCode::conflict, HttpError::internal},
+    // The last owner, a taken email, a full organization: the core's message says which.
+    {ErrorCode::conflict, HttpError::conflict},
     {ErrorCode::internal, HttpError::internal},
 };
 
@@ -79,10 +81,13 @@ Response json_response(status s, std::string body, ResponseShape shape) {
     return res;
 }
 
-Response error_response(HttpError e, ResponseShape shape, std::string_view message) {
+Response error_response(HttpError e, ResponseShape shape, std::string_view message,
+                        std::optional<Role> required_role) {
     const ErrorRow& row = error_row(e);
     Response res = json_response(
-        row.status, wire::encode_error(row.code, message.empty() ? row.message : message), shape);
+        row.status,
+        wire::encode_error(row.code, message.empty() ? row.message : message, required_role),
+        shape);
     if (!row.www_authenticate.empty()) res.set(http::field::www_authenticate, row.www_authenticate);
     return res;
 }

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -23,9 +24,11 @@ enum class HttpError {
     unauthorized,
     bad_login,
     csrf_rejected,
+    forbidden,
     not_found,
     chatbot_not_found,
     method_not_allowed,
+    conflict,
     payload_too_large,
     unsupported_media_type,
     rate_limited,
@@ -56,8 +59,10 @@ struct ResponseShape {
 // A 2xx or error answer with the JSON headers of every answer (Content-Type, Cache-Control:
 // no-store, X-Content-Type-Options: nosniff) and Content-Length.
 Response json_response(boost::beast::http::status status, std::string body, ResponseShape shape);
-// The error answer of the table; message replaces the row's message when not empty.
-Response error_response(HttpError e, ResponseShape shape, std::string_view message = {});
+// The error answer of the table; message replaces the row's message when not empty;
+// required_role is forbidden's (API.md section 10).
+Response error_response(HttpError e, ResponseShape shape, std::string_view message = {},
+                        std::optional<Role> required_role = std::nullopt);
 
 // Sets Retry-After (whole seconds, at least 1).
 void set_retry_after(Response& res, std::chrono::seconds after);

@@ -10,32 +10,46 @@ using boost::beast::http::verb;
 namespace {
 
 // clang-format off
-//                                    method        credential                  body   pool          handler
-constexpr Endpoint kHealthz[]    = {{verb::get,    Credential::none,           false, Pool::inline_, health}};
-constexpr Endpoint kReadyz[]     = {{verb::get,    Credential::none,           false, Pool::reads,   readiness}};
-constexpr Endpoint kLogin[]      = {{verb::post,   Credential::login_limit,    true,  Pool::reads,   login}};
-constexpr Endpoint kLogout[]     = {{verb::post,   Credential::ending_session, false, Pool::writes,  logout}};
-constexpr Endpoint kChatbots[]   = {{verb::get,    Credential::session,        false, Pool::reads,   list_chatbots},
-                                    {verb::post,   Credential::session,        true,  Pool::writes,  create_chatbot}};
-constexpr Endpoint kChatbot[]    = {{verb::get,    Credential::session,        false, Pool::reads,   get_chatbot},
-                                    {verb::patch,  Credential::session,        true,  Pool::writes,  update_chatbot},
-                                    {verb::delete_, Credential::session,       false, Pool::writes,  delete_chatbot}};
-constexpr Endpoint kRotateKey[]  = {{verb::post,   Credential::session,        false, Pool::writes,  rotate_key}};
-constexpr Endpoint kCapture[]    = {{verb::post,   Credential::api_key,        true,  Pool::writes,  capture}};
+//                                    method          credential                  body   pool          handler              action
+constexpr Endpoint kHealthz[]     = {{verb::get,     Credential::none,           false, Pool::inline_, health}};
+constexpr Endpoint kReadyz[]      = {{verb::get,     Credential::none,           false, Pool::reads,   readiness}};
+constexpr Endpoint kLogin[]       = {{verb::post,    Credential::login_limit,    true,  Pool::logins,  login}};
+constexpr Endpoint kLogout[]      = {{verb::post,    Credential::ending_session, false, Pool::writes,  logout}};
+constexpr Endpoint kSession[]     = {{verb::get,     Credential::session,        false, Pool::reads,   get_session,         Action::get_session}};
+constexpr Endpoint kChatbots[]    = {{verb::get,     Credential::session,        false, Pool::reads,   list_chatbots,       Action::list_chatbots},
+                                     {verb::post,    Credential::session,        true,  Pool::writes,  create_chatbot,      Action::create_chatbot}};
+constexpr Endpoint kChatbot[]     = {{verb::get,     Credential::session,        false, Pool::reads,   get_chatbot,         Action::get_chatbot},
+                                     {verb::patch,   Credential::session,        true,  Pool::writes,  update_chatbot,      Action::update_chatbot},
+                                     {verb::delete_, Credential::session,        false, Pool::writes,  delete_chatbot,      Action::delete_chatbot}};
+constexpr Endpoint kRotateKey[]   = {{verb::post,    Credential::session,        false, Pool::writes,  rotate_key,          Action::rotate_key}};
+constexpr Endpoint kMembers[]     = {{verb::get,     Credential::session,        false, Pool::reads,   list_members,        Action::list_members}};
+constexpr Endpoint kMember[]      = {{verb::patch,   Credential::session,        true,  Pool::writes,  change_member_role,  Action::change_role},
+                                     {verb::delete_, Credential::session,        false, Pool::writes,  remove_member,       Action::remove_member}};
+constexpr Endpoint kInvitations[] = {{verb::get,     Credential::session,        false, Pool::reads,   list_invitations,    Action::list_invitations},
+                                     {verb::post,    Credential::session,        true,  Pool::writes,  invite_member,       Action::invite_member}};
+constexpr Endpoint kAccept[]      = {{verb::post,    Credential::login_limit,    true,  Pool::logins,  accept_invitation}};
+constexpr Endpoint kInvitation[]  = {{verb::delete_, Credential::session,        false, Pool::writes,  revoke_invitation,   Action::revoke_invitation}};
+constexpr Endpoint kCapture[]     = {{verb::post,    Credential::api_key,        true,  Pool::writes,  capture}};
 
 constexpr auto kBody = &ApiOptions::max_body_bytes;
 constexpr auto kCaptureBody = &ApiOptions::max_capture_body_bytes;
 
 constexpr Route kRoutes[] = {
-    // name        pattern                              body limit    presence                 endpoints
-    {"healthz",    "/healthz",                          kBody,        Presence::health_routes, kHealthz},
-    {"readyz",     "/readyz",                           kBody,        Presence::health_routes, kReadyz},
-    {"login",      "/api/v1/auth/login",                kBody,        Presence::accounts,      kLogin},
-    {"logout",     "/api/v1/auth/logout",               kBody,        Presence::accounts,      kLogout},
-    {"chatbots",   "/api/v1/chatbots",                  kBody,        Presence::always,        kChatbots},
-    {"chatbot",    "/api/v1/chatbots/{id}",             kBody,        Presence::always,        kChatbot},
-    {"rotate_key", "/api/v1/chatbots/{id}/rotate-key",  kBody,        Presence::always,        kRotateKey},
-    {"capture",    "/api/v1/capture",                   kCaptureBody, Presence::always,        kCapture},
+    // name          pattern                              body limit    presence                 endpoints
+    {"healthz",      "/healthz",                          kBody,        Presence::health_routes, kHealthz},
+    {"readyz",       "/readyz",                           kBody,        Presence::health_routes, kReadyz},
+    {"login",        "/api/v1/auth/login",                kBody,        Presence::accounts,      kLogin},
+    {"logout",       "/api/v1/auth/logout",               kBody,        Presence::accounts,      kLogout},
+    {"session",      "/api/v1/auth/session",              kBody,        Presence::accounts,      kSession},
+    {"chatbots",     "/api/v1/chatbots",                  kBody,        Presence::always,        kChatbots},
+    {"chatbot",      "/api/v1/chatbots/{id}",             kBody,        Presence::always,        kChatbot},
+    {"rotate_key",   "/api/v1/chatbots/{id}/rotate-key",  kBody,        Presence::always,        kRotateKey},
+    {"members",      "/api/v1/members",                   kBody,        Presence::accounts,      kMembers},
+    {"member",       "/api/v1/members/{id}",              kBody,        Presence::accounts,      kMember},
+    {"invitations",  "/api/v1/invitations",               kBody,        Presence::accounts,      kInvitations},
+    {"accept",       "/api/v1/invitations/accept",        kBody,        Presence::accounts,      kAccept},
+    {"invitation",   "/api/v1/invitations/{id}",          kBody,        Presence::accounts,      kInvitation},
+    {"capture",      "/api/v1/capture",                   kCaptureBody, Presence::always,        kCapture},
 };
 // clang-format on
 
@@ -100,7 +114,7 @@ Match match_request(const RouteSet& set, verb method, std::string_view target) {
             m.bad_id = true;
             return m;
         }
-        m.chatbot_id = id;
+        m.id = id;
         m.endpoint = find_endpoint(route, method);
         return m;
     }

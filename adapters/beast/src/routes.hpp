@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -12,6 +13,7 @@
 #include <boost/beast/http/verb.hpp>
 
 #include "chatbotmgr/beast/api.hpp"
+#include "chatbotmgr/permissions.hpp"
 #include "responses.hpp"
 
 namespace chatbotmgr::beast::detail {
@@ -31,7 +33,8 @@ enum class Credential {
 // Where the work runs: inline (no storage at all), or on one of the Api's pools.
 enum class Pool {
     inline_,
-    reads,   // reads, session checks and logins (the pool bounds Argon2id memory)
+    reads,   // reads, session checks and readiness
+    logins,  // logins only: the pool and its bounded queue bound Argon2id CPU and memory
     writes,  // writes: they wait for a commit, not for CPU
 };
 
@@ -42,8 +45,9 @@ struct Endpoint {
     bool takes_body;  // false: the body must be empty or {} (API.md section 3)
     Pool pool;
     Handler handler;
-    // Reserved for the teams issue: the action this endpoint performs, which the core's
-    // permission table maps to a required role.
+    // What the endpoint does, for the role check of step 4b (the core's permission table
+    // maps it to the lowest role allowed); none for routes outside a team's data.
+    std::optional<Action> action = std::nullopt;
 };
 
 // When a route exists at all.
@@ -68,7 +72,7 @@ struct Match {
     const Route* route = nullptr;        // nullptr: no such route (404)
     bool bad_id = false;                 // {id} is not a canonical UUID: 404 as an unknown id
     const Endpoint* endpoint = nullptr;  // nullptr on a route: method not allowed (405)
-    std::string chatbot_id;              // the {id} of the path
+    std::string id;                      // the {id} of the path
 };
 
 Match match_request(const RouteSet& set, boost::beast::http::verb method, std::string_view target);

@@ -30,11 +30,13 @@
 #include <boost/beast/http/read.hpp>
 #include <boost/beast/http/write.hpp>
 
+#include "access_log.hpp"
 #include "chatbotmgr/beast/api.hpp"
 #include "chatbotmgr/error.hpp"
-#include "chatbotmgr/secrets.hpp"
+#include "client_address.hpp"
+#include "connection_limits.hpp"
+#include "request_head.hpp"
 #include "responses.hpp"
-#include "routes.hpp"
 #include "stderr_log.hpp"
 
 namespace chatbotmgr::beast {
@@ -53,48 +55,11 @@ constexpr std::size_t kFirstReadBytes = 8192;
 // answer before the client has read it.
 constexpr std::chrono::milliseconds kLingerTime{2000};
 constexpr std::size_t kLingerMaxBytes = 4 * 1024 * 1024;
-constexpr std::size_t kMaxLoggedPath = 256;
-
-// The path for the access log: no query, secret-looking segments redacted, bytes that
-// could forge log lines percent-encoded, bounded length.
-void append_loggable_path(std::string& out, std::string_view target) {
-    std::string_view path = detail::target_path(target);
-    if (path.empty()) {
-        out += '-';
-        return;
-    }
-    const std::size_t start = out.size();
-    while (!path.empty()) {
-        std::size_t slash = path.find('/', 1);
-        std::string_view segment = path.substr(0, slash);
-        path = slash == std::string_view::npos ? std::string_view() : path.substr(slash);
-        std::string_view body = segment.substr(segment.empty() || segment[0] != '/' ? 0 : 1);
-        if (segment.size() != body.size()) out += '/';
-        if (looks_like_secret(body) || body.find("ob_live_") != std::string_view::npos ||
-            body.find("ob_sess_") != std::string_view::npos) {
-            out += "[redacted]";
-            continue;
-        }
-        for (char c : body) {
-            auto u = static_cast<unsigned char>(c);
-            if (u <= 0x20 || u >= 0x7f || c == '%') {
-                static constexpr char hex[] = "0123456789ABCDEF";
-                out += '%';
-                out += hex[u >> 4];
-                out += hex[u & 0xF];
-            } else {
-                out += c;
-            }
-        }
-        if (out.size() - start > kMaxLoggedPath) {
-            out.resize(start + kMaxLoggedPath);
-            out += "...";
-            return;
-        }
-    }
-}
-
-// The canned answer past max_connections: written without waiting, then closed.
+// Bodies up to this size need no room in the body budget: like the read buffer, they are
+// bounded per connection (max_connections of them at most), and many clients send a small
+// body in a write of its own, which must not be refused while large bodies hold the budget.
+constexpr std::uint64_t kUncountedBodyBytes = 65'536;
+// The canned answer past max_connections (or an address's share of them).
 const std::string& busy_response() {
     static const std::string text = [] {
         auto res = detail::error_response(HttpError::overloaded, {11, false});
@@ -104,6 +69,15 @@ const std::string& busy_response() {
         return out.str();
     }();
     return text;
+}
+
+// Writes the canned 503 without waiting, then closes: for connections refused at accept.
+void refuse_connection(tcp::socket& socket) {
+    error_code ignored;
+    socket.non_blocking(true, ignored);
+    socket.write_some(asio::buffer(busy_response()), ignored);
+    socket.shutdown(tcp::socket::shutdown_both, ignored);
+    socket.close(ignored);
 }
 
 // "127.0.0.1:8080", "[::1]:8080".
@@ -149,6 +123,11 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
     std::atomic<bool> started{false};
     std::mutex sessions_mutex;
     std::unordered_map<Session*, std::weak_ptr<Session>> sessions;
+    detail::ConnectionLimiter per_address;  // open connections per client address
+    detail::BodyBudget bodies;              // bytes of request bodies being read at once
+    // The Api's trusted reverse proxies: their connections carry many clients, so the
+    // per-address limit does not apply to them. Set by start().
+    std::optional<detail::TrustedProxies> proxies;
 
     ServerCore(asio::io_context& io_, ServerOptions options_)
         : io(io_),
@@ -156,7 +135,9 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
           strand(asio::make_strand(io)),
           acceptor(strand),
           grace_timer(strand),
-          accept_retry_timer(strand) {
+          accept_retry_timer(strand),
+          per_address(options.max_connections_per_address),
+          bodies(options.max_buffered_body_bytes) {
         if (options.access_log)
             log_sink = options.access_log_sink
                            ? options.access_log_sink
@@ -178,6 +159,8 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
         if (!api_) throw Error(ErrorCode::invalid_argument, "api must not be null", "api");
         if (started) throw Error(ErrorCode::invalid_argument, "Server::start called twice", "api");
         if (api_->options().public_origin.empty()) api_->set_public_origin(origin_of(bound));
+        if (!api_->options().trusted_proxies.empty())
+            proxies.emplace(api_->options().trusted_proxies);
         started = true;
         api = std::move(api_);  // before the first accept, which the post below orders
         asio::dispatch(strand, [self = shared_from_this()] { self->do_accept(); });
@@ -204,7 +187,7 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
 
     void on_accept(error_code ec, tcp::socket socket);
     void stop();
-    void session_closed(Session* s);
+    void session_closed(Session* s, const std::optional<detail::ConnectionLimiter::Key>& peer);
     std::vector<std::shared_ptr<Session>> live_sessions() {
         std::vector<std::shared_ptr<Session>> out;
         std::lock_guard lock(sessions_mutex);
@@ -217,18 +200,30 @@ struct ServerCore : std::enable_shared_from_this<ServerCore> {
 
 // One connection: reads a request, hands it to the Api, writes the answer, repeats.
 // Every step runs on the connection's strand; the Api's answer is posted back to it.
+//
+// A request with a body still to come is first admitted from its head alone (route,
+// method, credentials: Api::admit), then its body gets room in the server's body budget,
+// and only then is the body read: a client that may not send one, or a flood of stalled
+// bodies, costs no memory for them.
 class Session : public std::enable_shared_from_this<Session> {
   public:
-    Session(tcp::socket&& socket, std::shared_ptr<ServerCore> server)
+    // peer: what this connection counts as in the per-address limit (none: exempt).
+    Session(tcp::socket&& socket, std::shared_ptr<ServerCore> server,
+            std::optional<detail::ConnectionLimiter::Key> peer)
         : stream_(std::move(socket)),
           server_(std::move(server)),
+          peer_(peer),
+          accepted_at_(std::chrono::steady_clock::now()),
           buffer_(server_->options.max_header_bytes + 65'536) {
         error_code ec;
         auto remote = stream_.socket().remote_endpoint(ec);
         if (!ec) client_ = remote.address().to_string();
     }
 
-    ~Session() { server_->session_closed(this); }
+    ~Session() {
+        release_body();
+        server_->session_closed(this, peer_);
+    }
 
     void start() {
         asio::dispatch(stream_.get_executor(),
@@ -248,6 +243,8 @@ class Session : public std::enable_shared_from_this<Session> {
     asio::any_io_executor executor() { return stream_.get_executor(); }
 
   private:
+    using Clock = std::chrono::steady_clock;
+
     void next_request() {
         if (closed_) return;
         if (server_->stopping) return close();
@@ -256,6 +253,8 @@ class Session : public std::enable_shared_from_this<Session> {
         parser_->header_limit(static_cast<std::uint32_t>(server_->options.max_header_bytes));
         // The body limit depends on the route: set once the target is known.
         parser_->body_limit(boost::none);
+        scanned_ = 0;
+        line_probed_ = false;
         if (buffer_.size() > 0) return read_header();  // a pipelined request is waiting
         stream_.expires_after(first_request_ ? server_->options.header_timeout
                                              : server_->options.idle_timeout);
@@ -273,28 +272,105 @@ class Session : public std::enable_shared_from_this<Session> {
 
     void read_header() {
         busy_ = true;
-        started_at_ = std::chrono::steady_clock::now();
+        started_at_ = Clock::now();
         stream_.expires_after(server_->options.header_timeout);
-        http::async_read_header(
-            stream_, buffer_, *parser_,
-            [self = shared_from_this()](error_code ec, std::size_t n) { self->on_header(ec, n); });
+        parse_header();
     }
 
-    void on_header(error_code ec, std::size_t header_bytes) {
+    // Reads until the buffer holds a whole header block, refuses obs-fold (which Beast's
+    // parser would accept), then parses the block.
+    void parse_header() {
+        const std::string_view data(static_cast<const char*>(buffer_.data().data()),
+                                    buffer_.size());
+        const std::size_t max = server_->options.max_header_bytes;
+        const std::optional<std::size_t> length = detail::header_block_length(data, scanned_);
+        if (!length) {
+            // A block of at most max bytes would have ended by now.
+            if (data.size() >= max) return answer_locally(HttpError::header_too_large);
+            // Bytes that are not HTTP are refused now, not after the header timeout:
+            // probed on the first bytes and once more when the request line is complete
+            // (twice at most, so a header that trickles in costs no more than once).
+            if (!line_probed_) {
+                const bool line_done =
+                    data.find("\r\n", scanned_ > 0 ? scanned_ - 1 : 0) != std::string_view::npos;
+                if ((scanned_ == 0 || line_done) && detail::hopeless_header_start(data))
+                    return answer_locally(HttpError::malformed_http);
+                line_probed_ = line_done;
+            }
+            scanned_ = data.size();
+            const std::size_t room =
+                std::min<std::size_t>(16'384, buffer_.max_size() - data.size());
+            stream_.async_read_some(buffer_.prepare(room),
+                                    [self = shared_from_this()](error_code ec, std::size_t n) {
+                                        if (ec) return self->close();  // timeout, peer gone
+                                        self->buffer_.commit(n);
+                                        self->parse_header();
+                                    });
+            return;
+        }
+        if (*length > max) return answer_locally(HttpError::header_too_large);
+        if (detail::has_obs_fold(data.substr(0, *length)))
+            return answer_locally(HttpError::malformed_http);
+        error_code ec;
+        const std::size_t used = parser_->put(buffer_.data(), ec);
+        buffer_.consume(used);
+        if (!ec && !parser_->is_header_done()) ec = http::error::partial_message;
+        on_header(ec);
+    }
+
+    void on_header(error_code ec) {
         // The parser's own limit leaves the request line out of its count (and bounds
-        // memory); the exact rule -- the whole block, CRLFs included -- is checked here.
-        if (ec == http::error::header_limit ||
-            (!ec && header_bytes > server_->options.max_header_bytes))
-            return answer_locally(HttpError::header_too_large);
+        // memory); the exact rule -- the whole block, CRLFs included -- is parse_header's.
+        if (ec == http::error::header_limit) return answer_locally(HttpError::header_too_large);
         if (ec) return on_read_error(ec);
         auto& req = parser_->get();
+        // Framing two implementations could read differently, an unusable Host: 400 and
+        // close, before a byte of the body is read (nothing after it is ever parsed).
+        if (!detail::framing_error(req).empty()) return answer_locally(HttpError::malformed_http);
+        const std::optional<std::string_view> origin = detail::origin_form(req.target());
+        if (!origin) return answer_locally(HttpError::malformed_http);
+        if (origin->size() != req.target().size()) req.target(std::string(*origin));
         const std::uint64_t limit = server_->api->body_limit(req.target());
         // Decided from Content-Length alone: an over-limit body is never read.
-        if (auto length = parser_->content_length(); length && *length > limit)
-            return dispatch(true);
+        const auto length = parser_->content_length();
+        if (length && *length > limit) return dispatch(true);
         parser_->body_limit(limit);
         if (parser_->is_done()) return dispatch(false);
-        if (boost::beast::iequals(req[http::field::expect], "100-continue")) {
+        // A body that came whole with its header is in the read buffer already (bounded
+        // by its size): nothing to admit or reserve before taking it from there.
+        if (length && buffer_.size() >= *length) return read_body();
+        admit(length.value_or(limit));
+    }
+
+    // Api::admit on the head; the answer comes back to this strand.
+    void admit(std::uint64_t body_bytes) {
+        stream_.expires_never();  // nothing is read while the Api decides
+        auto tracked =
+            asio::prefer(stream_.get_executor(), asio::execution::outstanding_work.tracked);
+        server_->api->admit(
+            parser_->get(), context(false),
+            [self = shared_from_this(), tracked, body_bytes](Api::Admitted admitted) mutable {
+                asio::dispatch(tracked,
+                               [self, body_bytes, admitted = std::move(admitted)]() mutable {
+                                   self->on_admitted(std::move(admitted), body_bytes);
+                               });
+            });
+    }
+
+    void on_admitted(Api::Admitted admitted, std::uint64_t body_bytes) {
+        if (closed_) return;
+        if (admitted.refusal) {
+            // The body is never read: answer, then close (lingering drops what still comes).
+            note_request_line(parser_->get());
+            close_after_write_ = true;
+            return write(std::move(*admitted.refusal));
+        }
+        if (body_bytes > kUncountedBodyBytes) {
+            if (!server_->bodies.try_reserve(body_bytes)) return answer_busy();
+            reserved_ = body_bytes;
+        }
+        admission_ = std::move(admitted.admission);
+        if (boost::beast::iequals(parser_->get()[http::field::expect], "100-continue")) {
             static constexpr std::string_view kContinue = "HTTP/1.1 100 Continue\r\n\r\n";
             stream_.expires_after(server_->options.write_timeout);
             asio::async_write(stream_, asio::buffer(kContinue.data(), kContinue.size()),
@@ -329,16 +405,38 @@ class Session : public std::enable_shared_from_this<Session> {
         close();
     }
 
+    RequestContext context(bool body_over_limit) const {
+        RequestContext ctx;
+        ctx.client_address = client_;
+        ctx.body_over_limit = body_over_limit;
+        return ctx;
+    }
+
+    // True once this connection has carried its last request: the answer then closes it.
+    bool spent() const {
+        const ServerOptions& o = server_->options;
+        return (o.max_requests_per_connection != 0 && requests_ >= o.max_requests_per_connection) ||
+               lifetime_left() <= Clock::duration::zero();
+    }
+
+    Clock::duration lifetime_left() const {
+        const auto lifetime = server_->options.max_connection_lifetime;
+        if (lifetime <= std::chrono::milliseconds::zero()) return Clock::duration::max();
+        return accepted_at_ + lifetime - Clock::now();
+    }
+
     void dispatch(bool body_over_limit) {
         Api::Request req = parser_->release();
-        log_method_.assign(req.method_string());
-        log_target_.assign(req.target());
-        close_after_write_ = body_over_limit || !req.keep_alive();
+        note_request_line(req);
+        ++requests_;
+        close_after_write_ = body_over_limit || !req.keep_alive() || spent();
         stream_.expires_never();  // nothing is read or written while the Api works
+        RequestContext ctx = context(body_over_limit);
+        ctx.admission = std::move(admission_);
         // The tracked executor keeps the io_context running until the answer is back.
         auto tracked =
             asio::prefer(stream_.get_executor(), asio::execution::outstanding_work.tracked);
-        server_->api->handle(std::move(req), RequestContext{client_, body_over_limit},
+        server_->api->handle(std::move(req), std::move(ctx),
                              [self = shared_from_this(), tracked](Api::Response res) mutable {
                                  // Inline answers (404, 405, health) are already on the
                                  // strand and continue at once; pool answers are posted.
@@ -348,18 +446,30 @@ class Session : public std::enable_shared_from_this<Session> {
                              });
     }
 
+    void note_request_line(const Api::Request& req) {
+        log_verb_ = req.method();
+        log_method_.assign(req.method_string());
+        log_target_.assign(req.target());
+    }
+
     void answer_locally(HttpError e) {
-        if (parser_) {
-            const auto& req = parser_->get();
-            log_method_.assign(req.method_string());
-            log_target_.assign(req.target());
-        }
+        if (parser_) note_request_line(parser_->get());
         close_after_write_ = true;
         write(detail::error_response(e, {11, false}));
     }
 
+    // The body budget is spent: 503 with Retry-After, without reading the body.
+    void answer_busy() {
+        note_request_line(parser_->get());
+        close_after_write_ = true;
+        Api::Response res = detail::error_response(HttpError::overloaded, {11, false});
+        detail::set_retry_after(res, std::chrono::seconds(1));
+        write(std::move(res));
+    }
+
     void write(Api::Response res) {
         if (closed_) return;
+        release_body();  // the answer is in: the request and its body are done with
         if (server_->stopping) close_after_write_ = true;
         if (close_after_write_) res.keep_alive(false);
         res_ = std::move(res);
@@ -381,20 +491,10 @@ class Session : public std::enable_shared_from_this<Session> {
 
     void log_access() {
         if (!server_->log_sink) return;
-        const auto elapsed = std::chrono::steady_clock::now() - started_at_;
-        const double ms = std::chrono::duration<double, std::milli>(elapsed).count();
-        std::string line;
-        line.reserve(48 + log_target_.size());
-        line += "http: ";
-        line += log_method_.empty() ? std::string_view("-") : std::string_view(log_method_);
-        line += ' ';
-        append_loggable_path(line, log_target_);
-        line += ' ';
-        line += std::to_string(res_.result_int());
-        char buf[32];
-        std::snprintf(buf, sizeof buf, " %.3fms", ms);
-        line += buf;
-        server_->log_sink(line);
+        const auto elapsed = Clock::now() - started_at_;
+        server_->log_sink(
+            detail::access_log_line(log_verb_, log_method_, log_target_, res_.result_int(),
+                                    std::chrono::duration<double, std::milli>(elapsed).count()));
     }
 
     void linger_close() {
@@ -418,9 +518,15 @@ class Session : public std::enable_shared_from_this<Session> {
                                 });
     }
 
+    void release_body() {
+        server_->bodies.release(reserved_);
+        reserved_ = 0;
+    }
+
     void close() {
         if (closed_) return;
         closed_ = true;
+        release_body();
         error_code ec;
         stream_.socket().shutdown(tcp::socket::shutdown_both, ec);
         stream_.socket().close(ec);
@@ -428,13 +534,21 @@ class Session : public std::enable_shared_from_this<Session> {
 
     boost::beast::tcp_stream stream_;
     std::shared_ptr<ServerCore> server_;
+    const std::optional<detail::ConnectionLimiter::Key> peer_;
+    const Clock::time_point accepted_at_;
     boost::beast::flat_buffer buffer_;
     std::optional<http::request_parser<http::string_body>> parser_;
+    std::shared_ptr<const Admission> admission_;  // from admit(), for handle()
     Api::Response res_;
     std::string client_;
+    http::verb log_verb_ = http::verb::unknown;
     std::string log_method_;
     std::string log_target_;
-    std::chrono::steady_clock::time_point started_at_{};
+    Clock::time_point started_at_{};
+    std::size_t scanned_ = 0;     // bytes of the buffer searched for the header's end
+    bool line_probed_ = false;    // the request line was complete when last probed
+    std::size_t requests_ = 0;    // requests read on this connection
+    std::uint64_t reserved_ = 0;  // bytes of the body budget this request holds
     std::size_t drained_ = 0;
     bool first_request_ = true;
     bool busy_ = false;
@@ -454,17 +568,29 @@ void ServerCore::on_accept(error_code ec, tcp::socket socket) {
         return;
     }
     if (connections.load() >= options.max_connections) {
-        error_code ignored;
-        socket.non_blocking(true, ignored);
-        socket.write_some(asio::buffer(busy_response()), ignored);
-        socket.shutdown(tcp::socket::shutdown_both, ignored);
-        socket.close(ignored);
+        refuse_connection(socket);
+        return do_accept();
+    }
+    error_code peer_ec;
+    const tcp::endpoint peer = socket.remote_endpoint(peer_ec);
+    if (peer_ec) {  // already gone
+        socket.close(peer_ec);
+        return do_accept();
+    }
+    // One address (an IPv6 /64) cannot take every slot: past its share it is refused
+    // while everyone else is still served. A trusted proxy speaks for many clients.
+    const auto key = detail::ConnectionLimiter::key_of(peer.address());
+    const bool exempt =
+        proxies && proxies->contains(detail::ConnectionLimiter::address_bytes(peer.address()));
+    if (!exempt && !per_address.try_acquire(key)) {
+        refuse_connection(socket);
         return do_accept();
     }
     error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
     ++connections;
-    auto session = std::make_shared<Session>(std::move(socket), shared_from_this());
+    auto session = std::make_shared<Session>(std::move(socket), shared_from_this(),
+                                             exempt ? std::nullopt : std::optional(key));
     {
         std::lock_guard lock(sessions_mutex);
         sessions.emplace(session.get(), session);
@@ -473,7 +599,9 @@ void ServerCore::on_accept(error_code ec, tcp::socket socket) {
     do_accept();
 }
 
-void ServerCore::session_closed(Session* s) {
+void ServerCore::session_closed(Session* s,
+                                const std::optional<detail::ConnectionLimiter::Key>& peer) {
+    if (peer) per_address.release(*peer);
     {
         std::lock_guard lock(sessions_mutex);
         sessions.erase(s);

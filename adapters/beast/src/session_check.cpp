@@ -70,10 +70,14 @@ std::optional<Principal> AccountsSessionCheck::check(const RequestView& request)
     auto presented = find_session_token(request);
     // An API key is never a session, whatever the session store would say.
     if (!presented || !is_session_token_format(presented->token)) return std::nullopt;
-    auto principal = accounts_->check_session(presented->token);
-    if (!principal) return std::nullopt;
-    return Principal{std::move(principal->org_id), std::move(principal->user_id),
-                     presented->from_cookie};
+    auto user = accounts_->check_session(presented->token);
+    if (!user) return std::nullopt;
+    Principal principal;
+    principal.org_id = std::move(user->org_id);
+    principal.subject = std::move(user->user_id);
+    principal.role = user->role;
+    principal.csrf_applies = presented->from_cookie;
+    return principal;
 }
 
 bool AccountsSessionCheck::has_credential(const RequestView& request) const {

@@ -1,6 +1,7 @@
 #include "wire.hpp"
 
 #include <algorithm>
+#include <array>
 #include <optional>
 #include <utility>
 
@@ -28,22 +29,14 @@ namespace json = boost::json;
     invalid(field, "must be " + std::string(expected));
 }
 
-// At most kMaxEchoedNameBytes of name, never cutting a UTF-8 sequence (the parser has
-// already checked that name is valid UTF-8).
-std::string_view echoable(std::string_view name) noexcept {
-    std::size_t n = std::min(name.size(), kMaxEchoedNameBytes);
-    while (n > 0 && n < name.size() && (static_cast<unsigned char>(name[n]) & 0xC0) == 0x80) --n;
-    return name.substr(0, n);
-}
-
 [[noreturn]] void unknown_field(std::string_view name) {
     throw Error(ErrorCode::invalid_argument, describe_unknown_field(name),
-                looks_like_secret(name) ? std::string() : std::string(echoable(name)));
+                looks_like_secret(name) ? std::string() : echoable_prefix(name));
 }
 
 // The body as a JSON object (strict parse), or 400.
-json::object body_object(std::string_view body) {
-    json::value v = parse_json_strict(body);
+json::object body_object(std::string_view body, const JsonLimits& limits) {
+    json::value v = parse_json_strict(body, limits);
     if (!v.is_object())
         throw Error(ErrorCode::invalid_argument, "request body must be a JSON object");
     return std::move(v.get_object());
@@ -148,10 +141,10 @@ void append_chatbot(std::string& out, const Chatbot& c) {
 
 // ---- Request bodies
 
-NewChatbot decode_new_chatbot(std::string_view body) {
+NewChatbot decode_new_chatbot(std::string_view body, const JsonLimits& limits) {
     NewChatbot out;
     bool has_name = false;
-    for (auto& member : body_object(body)) {
+    for (auto& member : body_object(body, limits)) {
         const std::string_view key = member.key();
         if (key == "name") {
             out.name = string_of(member.value(), "name");
@@ -166,9 +159,9 @@ NewChatbot decode_new_chatbot(std::string_view body) {
     return out;
 }
 
-ChatbotPatch decode_chatbot_patch(std::string_view body) {
+ChatbotPatch decode_chatbot_patch(std::string_view body, const JsonLimits& limits) {
     ChatbotPatch out;
-    for (auto& member : body_object(body)) {
+    for (auto& member : body_object(body, limits)) {
         const std::string_view key = member.key();
         if (key == "name")
             out.name = string_of(member.value(), "name");
@@ -180,11 +173,11 @@ ChatbotPatch decode_chatbot_patch(std::string_view body) {
     return out;
 }
 
-CaptureRequest decode_capture(std::string_view body) {
+CaptureRequest decode_capture(std::string_view body, const JsonLimits& limits) {
     CaptureBatch batch;
     Warnings warnings;
     bool has_conversation = false, has_messages = false;
-    for (auto& member : body_object(body)) {
+    for (auto& member : body_object(body, limits)) {
         const std::string_view key = member.key();
         json::value& v = member.value();
         if (key == "conversationId") {
@@ -211,36 +204,62 @@ CaptureRequest decode_capture(std::string_view body) {
     return {std::move(batch), std::move(warnings).take()};
 }
 
-LoginRequest decode_login(std::string_view body) {
-    LoginRequest out;
-    bool has_email = false, has_password = false;
-    for (const auto& member : body_object(body)) {
-        const std::string_view key = member.key();
-        if (key == "email") {
-            out.email = string_of(member.value(), "email");
-            has_email = true;
-        } else if (key == "password") {
-            out.password = string_of(member.value(), "password");
-            has_password = true;
-        } else {
-            unknown_field(key);
-        }
+namespace {
+
+// A body of exactly these string members, all required, in the order named.
+template <std::size_t N>
+std::array<std::string, N> decode_strings(std::string_view body, const JsonLimits& limits,
+                                          const std::array<std::string_view, N>& names) {
+    std::array<std::string, N> out;
+    std::array<bool, N> seen{};
+    for (const auto& member : body_object(body, limits)) {
+        const auto it = std::find(names.begin(), names.end(), member.key());
+        if (it == names.end()) unknown_field(member.key());
+        const auto i = static_cast<std::size_t>(it - names.begin());
+        out[i] = string_of(member.value(), std::string(*it));
+        seen[i] = true;
     }
-    require(has_email, "email");
-    require(has_password, "password");
+    for (std::size_t i = 0; i < N; ++i) require(seen[i], std::string(names[i]));
     return out;
 }
 
-void decode_no_body(std::string_view body) {
+Role role_of(const std::string& name) {
+    const auto role = role_from_string(name);
+    if (!role) invalid("role", "must be \"viewer\", \"member\", \"admin\" or \"owner\"");
+    return *role;
+}
+
+}  // namespace
+
+LoginRequest decode_login(std::string_view body, const JsonLimits& limits) {
+    auto [email, password] = decode_strings<2>(body, limits, {"email", "password"});
+    return {std::move(email), std::move(password)};
+}
+
+InvitationRequest decode_invitation(std::string_view body, const JsonLimits& limits) {
+    auto [email, role] = decode_strings<2>(body, limits, {"email", "role"});
+    return {std::move(email), role_of(role)};
+}
+
+Role decode_role_change(std::string_view body, const JsonLimits& limits) {
+    return role_of(decode_strings<1>(body, limits, {"role"})[0]);
+}
+
+AcceptRequest decode_accept(std::string_view body, const JsonLimits& limits) {
+    auto [token, password] = decode_strings<2>(body, limits, {"token", "password"});
+    return {std::move(token), std::move(password)};
+}
+
+void decode_no_body(std::string_view body, const JsonLimits& limits) {
     if (body.empty()) return;
-    const json::object o = body_object(body);
+    const json::object o = body_object(body, limits);
     if (!o.empty()) unknown_field(o.begin()->key());
 }
 
 std::string describe_unknown_field(std::string_view name) {
     if (looks_like_secret(name)) return "unknown field";
     std::string out = "unknown field ";
-    append_json_string(out, echoable(name));
+    append_json_string(out, echoable_prefix(name));
     return out;
 }
 
@@ -306,12 +325,96 @@ std::string encode_ok() {
     return R"({"ok":true})";
 }
 
-std::string encode_error(std::string_view code, std::string_view message) {
+std::string encode_error(std::string_view code, std::string_view message,
+                         std::optional<Role> required_role) {
     std::string out = R"({"ok":false,"error":{"code":)";
     append_json_string(out, code);
     out += R"(,"message":)";
     append_json_string(out, message);
+    if (required_role) {
+        out += R"(,"required_role":)";
+        append_json_string(out, to_string(*required_role));
+    }
     out += "}}";
+    return out;
+}
+
+std::string encode_session(const User& user, const Organization& organization) {
+    std::string out = R"({"ok":true,"user":{"id":)";
+    append_json_string(out, user.id);
+    out += R"(,"email":)";
+    append_json_string(out, user.email);
+    out += R"(},"organization":{"id":)";
+    append_json_string(out, organization.id);
+    out += R"(,"name":)";
+    append_json_string(out, organization.name);
+    out += R"(},"role":)";
+    append_json_string(out, to_string(user.role));
+    out += '}';
+    return out;
+}
+
+namespace {
+
+void append_member(std::string& out, const User& user) {
+    out += R"({"user_id":)";
+    append_json_string(out, user.id);
+    out += R"(,"email":)";
+    append_json_string(out, user.email);
+    out += R"(,"role":)";
+    append_json_string(out, to_string(user.role));
+    out += R"(,"created_at":")";
+    out += format_rfc3339(user.created_at);
+    out += "\"}";
+}
+
+void append_invitation(std::string& out, const Invitation& inv) {
+    out += R"({"id":)";
+    append_json_string(out, inv.id);
+    out += R"(,"email":)";
+    append_json_string(out, inv.email);
+    out += R"(,"role":)";
+    append_json_string(out, to_string(inv.role));
+    out += R"(,"created_at":")";
+    out += format_rfc3339(inv.created_at);
+    out += R"(","expires_at":")";
+    out += format_rfc3339(inv.expires_at);
+    out += "\"}";
+}
+
+template <class T>
+std::string array_of(const std::vector<T>& items, void (*append)(std::string&, const T&)) {
+    std::string out = "[";
+    for (const T& item : items) {
+        if (out.size() > 1) out += ',';
+        append(out, item);
+    }
+    out += ']';
+    return out;
+}
+
+}  // namespace
+
+std::string encode_member(const User& user) {
+    std::string out;
+    append_member(out, user);
+    return out;
+}
+
+std::string encode_member_list(const std::vector<User>& users) {
+    return array_of(users, &append_member);
+}
+
+std::string encode_invitation_list(const std::vector<Invitation>& invitations) {
+    return array_of(invitations, &append_invitation);
+}
+
+std::string encode_invitation_with_token(const InvitationWithToken& created) {
+    std::string out = R"({"ok":true,"invitation":)";
+    append_invitation(out, created.invitation);
+    out += R"(,"token":)";
+    append_json_string(out, created.token);
+    out += '}';
     return out;
 }
 

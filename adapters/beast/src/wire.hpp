@@ -8,13 +8,18 @@
 // values (name, settings limits, the capture limits) belong to the core, which checks them
 // for every caller (ChatbotRegistry); the decoders do not repeat them.
 // Every decoder throws Error(invalid_argument) naming the field; no message ever quotes
-// more than kMaxEchoedNameBytes of a member name, nor a name that looks like a secret.
+// more than 64 bytes of a member name (echoable_prefix, secrets.hpp), nor a name that
+// looks like a secret.
+// Each parses within limits (depth, parsed size: JsonLimits, json.hpp); past them it
+// throws Error(invalid_argument) before the value is complete. The one-argument forms use
+// the default JsonLimits (depth 64, no size limit).
 //
 // Encoders write the answers. Settings and metadata numbers come out as JavaScript's
 // JSON.stringify writes them (to_compact_json, json.hpp).
 #pragma once
 
 #include <cstddef>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -22,21 +27,26 @@
 #include "chatbotmgr/accounts.hpp"
 #include "chatbotmgr/capture.hpp"
 #include "chatbotmgr/chatbot.hpp"
+#include "chatbotmgr/json.hpp"
 #include "chatbotmgr/registry.hpp"
 
 namespace chatbotmgr::beast::wire {
 
-// Longest member name (in bytes, cut at a UTF-8 boundary) an error or warning repeats.
-inline constexpr std::size_t kMaxEchoedNameBytes = 64;
 // Capture answers list at most this many warnings, then one line that counts the rest.
 inline constexpr std::size_t kMaxWarnings = 20;
 
 // ---- Request bodies
 
 // POST /api/v1/chatbots: {"name": string, "settings"?: object}.
-NewChatbot decode_new_chatbot(std::string_view body);
+NewChatbot decode_new_chatbot(std::string_view body, const JsonLimits& limits);
+inline NewChatbot decode_new_chatbot(std::string_view body) {
+    return decode_new_chatbot(body, JsonLimits{});
+}
 // PATCH /api/v1/chatbots/{id}: {"name"?: string, "settings"?: object}.
-ChatbotPatch decode_chatbot_patch(std::string_view body);
+ChatbotPatch decode_chatbot_patch(std::string_view body, const JsonLimits& limits);
+inline ChatbotPatch decode_chatbot_patch(std::string_view body) {
+    return decode_chatbot_patch(body, JsonLimits{});
+}
 
 // POST /api/v1/capture, with the unknown members it tolerated.
 struct CaptureRequest {
@@ -45,17 +55,41 @@ struct CaptureRequest {
     // kMaxWarnings, then "and N more unknown fields ignored".
     std::vector<std::string> warnings;
 };
-CaptureRequest decode_capture(std::string_view body);
+CaptureRequest decode_capture(std::string_view body, const JsonLimits& limits);
+inline CaptureRequest decode_capture(std::string_view body) {
+    return decode_capture(body, JsonLimits{});
+}
 
 // POST /api/v1/auth/login: {"email": string, "password": string}.
 struct LoginRequest {
     std::string email;
     std::string password;
 };
-LoginRequest decode_login(std::string_view body);
+LoginRequest decode_login(std::string_view body, const JsonLimits& limits);
+inline LoginRequest decode_login(std::string_view body) {
+    return decode_login(body, JsonLimits{});
+}
+
+// POST /api/v1/invitations: {"email": string, "role": role name}.
+struct InvitationRequest {
+    std::string email;
+    Role role = Role::member;
+};
+InvitationRequest decode_invitation(std::string_view body, const JsonLimits& limits);
+// PATCH /api/v1/members/{id}: {"role": role name}.
+Role decode_role_change(std::string_view body, const JsonLimits& limits);
+// POST /api/v1/invitations/accept: {"token": string, "password": string}.
+struct AcceptRequest {
+    std::string token;
+    std::string password;
+};
+AcceptRequest decode_accept(std::string_view body, const JsonLimits& limits);
 
 // Every route that takes no body (GET, HEAD, DELETE, rotate-key, logout): empty or {}.
-void decode_no_body(std::string_view body);
+void decode_no_body(std::string_view body, const JsonLimits& limits);
+inline void decode_no_body(std::string_view body) {
+    decode_no_body(body, JsonLimits{});
+}
 
 // "unknown field "x"" -- or just "unknown field" when x looks like a secret.
 std::string describe_unknown_field(std::string_view name);
@@ -72,9 +106,20 @@ std::string encode_chatbot_with_key(const ChatbotWithKey& created);
 std::string encode_login(const LoginResult& login);
 // {"ok":true,"conversationId":...,"messagesStored":N,"analysisQueued":false,"warnings":[...]}.
 std::string encode_capture(const CaptureResult& result, const std::vector<std::string>& warnings);
+// GET /api/v1/auth/session:
+// {"ok":true,"user":{"id","email"},"organization":{"id","name"},"role":...}.
+std::string encode_session(const User& user, const Organization& organization);
+// A member: {"user_id","email","role","created_at"}; GET /api/v1/members: an array.
+std::string encode_member(const User& user);
+std::string encode_member_list(const std::vector<User>& users);
+// An invitation: {"id","email","role","created_at","expires_at"}; a list: an array.
+std::string encode_invitation_list(const std::vector<Invitation>& invitations);
+// {"ok":true,"invitation":{...},"token":"ob_inv_..."} of POST /api/v1/invitations.
+std::string encode_invitation_with_token(const InvitationWithToken& created);
 // {"ok":true}.
 std::string encode_ok();
-// {"ok":false,"error":{"code":...,"message":...}}.
-std::string encode_error(std::string_view code, std::string_view message);
+// {"ok":false,"error":{"code":...,"message":...[,"required_role":...]}}.
+std::string encode_error(std::string_view code, std::string_view message,
+                         std::optional<Role> required_role = std::nullopt);
 
 }  // namespace chatbotmgr::beast::wire

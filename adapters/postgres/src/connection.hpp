@@ -88,6 +88,8 @@ class Params {
 enum class Stmt : unsigned {
     ping,
     insert_chatbot,
+    lock_org_chatbots,
+    count_org_chatbots,
     list_chatbots,
     get_chatbot,
     get_chatbot_for_update,
@@ -101,6 +103,7 @@ enum class Stmt : unsigned {
     find_org_by_name,
     insert_org,
     find_org_by_id,
+    list_orgs,
     insert_user,
     find_user_by_email,
     count_users,

@@ -3,6 +3,7 @@
 #include <libpq-fe.h>
 
 #include <algorithm>
+#include <limits>
 #include <memory>
 #include <span>
 #include <string>
@@ -145,8 +146,20 @@ int PostgresStore::schema_version() noexcept {
     return detail::latest_schema_version();
 }
 
-void PostgresStore::insert(const Chatbot& chatbot, const Digest& key_digest) {
+bool PostgresStore::insert(const Chatbot& chatbot, const Digest& key_digest,
+                           std::size_t max_in_org) {
     auto conn = impl_->pool.acquire();
+    std::optional<Transaction> tx;
+    if (max_in_org != std::numeric_limits<std::size_t>::max()) {
+        // Lock, then count in a new statement (a new snapshot): what another create of
+        // this organization committed while we waited is counted.
+        tx.emplace(*conn);
+        Params org;
+        org.text(chatbot.org_id);
+        conn->exec(Stmt::lock_org_chatbots, org);
+        const Result r = conn->exec(Stmt::count_org_chatbots, org);
+        if (static_cast<std::size_t>(r.int64(0, 0)) >= max_in_org) return false;
+    }
     const std::string settings = to_compact_json(chatbot.settings);  // Params keeps a view
     Params p;
     p.text(chatbot.id)
@@ -157,6 +170,8 @@ void PostgresStore::insert(const Chatbot& chatbot, const Digest& key_digest) {
         .text(settings)
         .int64(chatbot.created_at.time_since_epoch().count());
     conn->exec(Stmt::insert_chatbot, p);
+    if (tx) tx->commit();
+    return true;
 }
 
 std::vector<Chatbot> PostgresStore::list(std::string_view org_id) {
@@ -325,6 +340,15 @@ std::optional<Organization> PostgresStore::find_organization(std::string_view id
     const Result r = conn->exec(Stmt::find_org_by_id, p);
     if (r.rows() == 0) return std::nullopt;
     return Organization{r.string(0, 0), r.string(0, 1)};
+}
+
+std::vector<Organization> PostgresStore::list_organizations() {
+    auto conn = impl_->pool.acquire();
+    const Result r = conn->exec(Stmt::list_orgs, Params{});
+    std::vector<Organization> out;
+    out.reserve(static_cast<std::size_t>(r.rows()));
+    for (int i = 0; i < r.rows(); ++i) out.push_back(Organization{r.string(i, 0), r.string(i, 1)});
+    return out;
 }
 
 void PostgresStore::insert_user(const User& user, std::string_view email_lower,

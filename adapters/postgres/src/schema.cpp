@@ -181,6 +181,11 @@ const std::array<std::string, static_cast<std::size_t>(Stmt::count_)>& statement
         std::array<std::string, static_cast<std::size_t>(Stmt::count_)> s;
         auto at = [&s](Stmt st) -> std::string& { return s[static_cast<std::size_t>(st)]; };
         at(Stmt::ping) = "SELECT 1";
+        // Serializes creates within one organization (not across them), so the count
+        // that follows sees every committed insert of that organization.
+        at(Stmt::lock_org_chatbots) =
+            "SELECT pg_advisory_xact_lock(1667392877, hashtext($1::text))";
+        at(Stmt::count_org_chatbots) = "SELECT count(*) FROM chatbots WHERE org_id = $1::text";
         at(Stmt::insert_chatbot) =
             "INSERT INTO chatbots (id, org_id, name, key_prefix, key_digest, settings_json, "
             "created_at) VALUES ($1::text, $2::text, $3::text, $4::text, $5::bytea, $6::text, "
@@ -217,6 +222,7 @@ const std::array<std::string, static_cast<std::size_t>(Stmt::count_)>& statement
             "INSERT INTO organizations (id, name) VALUES ($1::text, $2::text) "
             "ON CONFLICT (name) DO NOTHING";
         at(Stmt::find_org_by_id) = "SELECT id, name FROM organizations WHERE id = $1::text";
+        at(Stmt::list_orgs) = "SELECT id, name FROM organizations ORDER BY name COLLATE \"C\"";
         at(Stmt::insert_user) =
             "INSERT INTO users (id, org_id, email, email_lower, password_hash, role, created_at) "
             "VALUES ($1::text, $2::text, $3::text, $4::text, $5::text, $6::text, $7::bigint)";

@@ -1,6 +1,7 @@
 #include "chatbotmgr/sqlite/sqlite_store.hpp"
 
 #include <algorithm>
+#include <limits>
 #include <utility>
 
 #include "chatbotmgr/error.hpp"
@@ -25,6 +26,7 @@ using detail::StatementUse;
 constexpr const char* kInsertChatbot =
     "INSERT INTO chatbots (id, org_id, name, key_prefix, key_digest, settings, created_at) "
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+constexpr const char* kCountOrgChatbots = "SELECT count(*) FROM chatbots WHERE org_id = ?1";
 constexpr const char* kSelectChatbot =
     "SELECT " CHATBOT_COLUMNS " FROM chatbots WHERE id = ?1 AND org_id = ?2";
 constexpr const char* kListChatbots = "SELECT " CHATBOT_COLUMNS
@@ -65,6 +67,7 @@ constexpr const char* kPing = "SELECT count(*) FROM sqlite_schema";
 
 constexpr const char* kSelectOrgByName = "SELECT id, name FROM organizations WHERE name = ?1";
 constexpr const char* kSelectOrgById = "SELECT id, name FROM organizations WHERE id = ?1";
+constexpr const char* kListOrgs = "SELECT id, name FROM organizations ORDER BY name";
 constexpr const char* kInsertOrg =
     "INSERT INTO organizations (id, name, created_at) VALUES (?1, ?2, ?3) "
     "ON CONFLICT (name) DO NOTHING";
@@ -255,9 +258,18 @@ int SqliteStore::schema_version() noexcept {
 
 // --- ChatbotStore ---
 
-void SqliteStore::insert(const Chatbot& chatbot, const Digest& key_digest) {
+bool SqliteStore::insert(const Chatbot& chatbot, const Digest& key_digest, std::size_t max_in_org) {
+    bool inserted = false;
     impl_->writer.run(
         "insert chatbot", "a chatbot with this id or key exists already", [&](Connection& c) {
+            inserted = false;
+            if (max_in_org != std::numeric_limits<std::size_t>::max()) {
+                // Inside the write transaction: no other write can slip in between.
+                StatementUse count(c, kCountOrgChatbots);
+                count.bind(1, chatbot.org_id);
+                count->executeStep();
+                if (static_cast<std::size_t>(count->getColumn(0).getInt64()) >= max_in_org) return;
+            }
             StatementUse s(c, kInsertChatbot);
             s.bind(1, chatbot.id);
             s.bind(2, chatbot.org_id);
@@ -267,7 +279,9 @@ void SqliteStore::insert(const Chatbot& chatbot, const Digest& key_digest) {
             s.bind(6, to_compact_json(chatbot.settings));
             s.bind(7, static_cast<std::int64_t>(chatbot.created_at.time_since_epoch().count()));
             s->exec();
+            inserted = true;
         });
+    return inserted;
 }
 
 std::vector<Chatbot> SqliteStore::list(std::string_view org_id) {
@@ -486,6 +500,16 @@ std::optional<Organization> SqliteStore::find_organization(std::string_view id) 
         s.bind(1, id);
         if (!s->executeStep()) return std::nullopt;
         return Organization{s->getColumn(0).getString(), s->getColumn(1).getString()};
+    });
+}
+
+std::vector<Organization> SqliteStore::list_organizations() {
+    return impl_->read("list organizations", [](Connection& c) {
+        std::vector<Organization> out;
+        StatementUse s(c, kListOrgs);
+        while (s->executeStep())
+            out.push_back(Organization{s->getColumn(0).getString(), s->getColumn(1).getString()});
+        return out;
     });
 }
 

@@ -16,12 +16,18 @@ TinyStore::Row* TinyStore::find(std::string_view org_id, std::string_view id) {
     return it == rows_.end() || it->second.chatbot.org_id != org_id ? nullptr : &it->second;
 }
 
-void TinyStore::insert(const Chatbot& chatbot, const chatbotmgr::Digest& key_digest) {
+bool TinyStore::insert(const Chatbot& chatbot, const chatbotmgr::Digest& key_digest,
+                       std::size_t max_in_org) {
     std::lock_guard lock(mutex_);
     if (rows_.contains(chatbot.id) || ids_by_digest_.contains(key_digest))
         throw Error(ErrorCode::conflict, "chatbot id or key exists already");
+    const auto in_org = std::count_if(rows_.begin(), rows_.end(), [&](const auto& entry) {
+        return entry.second.chatbot.org_id == chatbot.org_id;
+    });
+    if (static_cast<std::size_t>(in_org) >= max_in_org) return false;
     rows_.emplace(chatbot.id, Row{chatbot, key_digest});
     ids_by_digest_.emplace(key_digest, chatbot.id);
+    return true;
 }
 
 std::vector<Chatbot> TinyStore::list(std::string_view org_id) {

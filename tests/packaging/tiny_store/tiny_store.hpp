@@ -26,7 +26,9 @@ class TinyStore final : public chatbotmgr::ChatbotStore, public chatbotmgr::Stor
         std::shared_ptr<chatbotmgr::RandomSource> random = chatbotmgr::system_random())
         : random_(std::move(random)) {}
 
-    void insert(const chatbotmgr::Chatbot& chatbot, const chatbotmgr::Digest& key_digest) override;
+    using chatbotmgr::ChatbotStore::insert;
+    bool insert(const chatbotmgr::Chatbot& chatbot, const chatbotmgr::Digest& key_digest,
+                std::size_t max_in_org) override;
     std::vector<chatbotmgr::Chatbot> list(std::string_view org_id) override;
     std::optional<chatbotmgr::Chatbot> get(std::string_view org_id, std::string_view id) override;
     std::optional<chatbotmgr::Chatbot> update(

@@ -94,6 +94,8 @@ using AccountConformanceTargetFactory = std::function<std::unique_ptr<AccountCon
     X(insert_existing_id_conflicts, "insert with an existing id is a conflict", __VA_ARGS__)       \
     X(insert_existing_digest_conflicts, "insert with an existing key digest is a conflict",        \
       __VA_ARGS__)                                                                                 \
+    X(insert_respects_organization_limit,                                                          \
+      "insert stops at max_in_org exactly, also under concurrent inserts", __VA_ARGS__)            \
     X(list_order, "list is newest first, ties by id descending", __VA_ARGS__)                      \
     X(list_is_scoped_to_organization, "list is scoped to the organization", __VA_ARGS__)           \
     X(update_changes_name_and_settings, "update stores name and settings", __VA_ARGS__)            \
@@ -138,6 +140,8 @@ using AccountConformanceTargetFactory = std::function<std::unique_ptr<AccountCon
     X(organizations, "organizations are found or created by exact name", __VA_ARGS__)             \
     X(organization_id_conflict, "an organization id in use is a conflict", __VA_ARGS__)           \
     X(concurrent_find_or_create, "concurrent find_or_create agree on one organization",           \
+      __VA_ARGS__)                                                                                \
+    X(list_organizations_by_name, "list_organizations lists every organization by name",          \
       __VA_ARGS__)                                                                                \
     X(users, "users are unique by email, case-insensitively, and keep role and created_at",       \
       __VA_ARGS__)                                                                                \

@@ -6,7 +6,7 @@
 // Threading: handle() and handle_sync() may be called from many threads at once.
 // handle() never blocks: route and method checks run inline, everything that may touch
 // storage (session check, registry, accounts) runs on the Api's own thread pools: one
-// for reads and logins, one for writes.
+// for reads, one for logins (password hashing), one for writes.
 // Errors: the constructor and set_public_origin() throw chatbotmgr::Error; handle() never
 // throws -- every failure becomes its HTTP answer.
 #pragma once
@@ -16,8 +16,10 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
@@ -32,6 +34,11 @@ class ChatbotRegistry;
 
 namespace chatbotmgr::beast {
 
+// The header a trusted proxy names the client in: X-Forwarded-For ("client, proxy1") or
+// Forwarded (RFC 7239: "for=client, for=proxy1"). Only the one the proxy sets and
+// overwrites may be trusted: a header the proxy passes through is the client's to forge.
+enum class ForwardedHeader { x_forwarded_for, forwarded };
+
 struct ApiOptions {
     // The origin browsers send in Origin for this service ("https://bots.example.com").
     // Cookie-authenticated POST, PATCH and DELETE must carry exactly this Origin, and the
@@ -45,10 +52,15 @@ struct ApiOptions {
     std::uint64_t max_body_bytes = 65'536;
     // Largest request body of POST /api/v1/capture, in bytes. Default: 1,048,576.
     std::uint64_t max_capture_body_bytes = 1'048'576;
-    // Threads that run reads (GET), session checks and logins. Each login holds one for
-    // the Argon2id work (about 64 MiB of memory), so this also bounds that memory.
-    // Default: 4.
+    // Threads that run reads (GET), session checks and GET /readyz. Default: 4.
     std::size_t blocking_threads = 4;
+    // Threads that run logins, and only logins: each login holds one for its Argon2id
+    // work (about 64 MiB of memory and tens of milliseconds of CPU), so this bounds both,
+    // and a flood of logins never delays a read or /readyz. Default: 2.
+    std::size_t login_threads = 2;
+    // Logins that may wait for a login thread. Past it a login is answered 503 with
+    // Retry-After at once, before any password work. Default: 16.
+    std::size_t login_queue = 16;
     // Threads that run writes (POST, PATCH, DELETE other than login). A write waits for
     // its commit, and every write waiting at once shares one commit (group commit), so
     // more waiting threads make larger batches for the same fsync. Default: 32.
@@ -56,25 +68,59 @@ struct ApiOptions {
     // Serve GET /healthz and GET /readyz. A host with its own probes turns this off.
     // Default: true.
     bool health_routes = true;
-    // Login failures from one client address within login_window after which login is
-    // refused (429), even with the right password, until the window has passed.
+    // Most bytes a request body may take once parsed (JsonLimits::max_parsed_bytes,
+    // json.hpp: 24 bytes per value, 44 per object member, plus the text of names and
+    // strings); past it the answer is 400, like a body nested too deeply. A body of 1 MiB
+    // of ordinary capture data takes little more than 1 MiB parsed; 1 MiB of
+    // "[0,0,0,...]" would take 12. Default: 4 MiB.
+    std::size_t max_parsed_json_bytes = 4 * 1024 * 1024;
+    // Bodies over large_body_bytes parsed at once; past it such a request is answered 503
+    // with Retry-After. With max_parsed_json_bytes this bounds the memory of parsing. When
+    // the last of them is done the Api hands free memory back to the system (glibc:
+    // malloc_trim), so a burst of large bodies does not leave the process at its peak.
+    // Defaults: 4 bodies over 65,536 bytes (so only capture bodies count).
+    std::size_t max_large_bodies = 4;
+    std::uint64_t large_body_bytes = 65'536;
+    // Login failures for one account (email, compared case-blind) from one client within
+    // login_window after which login to that account from that client is refused (429),
+    // even with the right password, until the window has passed. Other accounts are not
+    // affected.
     // Defaults: 10 failures, 5 minutes.
     std::size_t login_max_failures = 10;
     std::chrono::seconds login_window = std::chrono::minutes(5);
+    // Login failures from one client, whatever the accounts, within login_window after
+    // which every login from that client is refused (429): a spray across many accounts.
+    // Default: 100 failures.
+    std::size_t login_max_failures_per_address = 100;
     // Failed session or API-key checks from one client address within auth_window after
     // which further failures answer 429 instead of 401. A valid credential is never
     // refused, and a request without credential does not count.
     // Defaults: 100 failures, 1 minute.
     std::size_t auth_max_failures = 100;
     std::chrono::seconds auth_window = std::chrono::minutes(1);
-    // Most client addresses each rate limiter remembers (bounds its memory).
+    // Most clients (or client and account pairs) each rate limiter remembers, which
+    // bounds its memory. A client is remembered until its window has passed, never less
+    // (so a flood from other addresses cannot free a blocked one); when all are live, the
+    // failures of new clients are not counted until room frees up (docs/SECURITY.md).
     // Default: 10,000.
     std::size_t rate_limit_max_clients = 10'000;
+    // Reverse proxies trusted to say who the client is: IP addresses or CIDR blocks
+    // ("10.0.0.0/8", "::1/128"). For a request whose peer is one of them, the client of
+    // the rate limits is the right-most address in forwarded_header that is not itself a
+    // trusted proxy; from any other peer that header is ignored. IPv6 clients are limited
+    // per /64. The constructor throws Error(invalid_argument, field "trusted_proxies") for
+    // an entry that is neither. Default: none (the peer address is the client).
+    std::vector<std::string> trusted_proxies{};
+    ForwardedHeader forwarded_header = ForwardedHeader::x_forwarded_for;
     // Retry-After of 503 answers (storage unavailable). Default: 1 second.
     std::chrono::seconds unavailable_retry_after = std::chrono::seconds(1);
     // Time source of the rate-limit windows. Default: system_clock().
     std::shared_ptr<Clock> clock;
 };
+
+// What Api::admit() learned from a request head (the caller's principal or key), for
+// handle() to use instead of checking the credential again. Opaque.
+struct Admission;
 
 // What the connection knows that the request does not say.
 struct RequestContext {
@@ -83,6 +129,9 @@ struct RequestContext {
     // True when the body was not (completely) read because it is over body_limit(); then
     // the request ends at the size check (413) unless an earlier check fails first.
     bool body_over_limit = false;
+    // What admit() gave for this request's head, when the host called it; null otherwise
+    // (then handle() checks the credential itself).
+    std::shared_ptr<const Admission> admission{};
 };
 
 class Api {
@@ -109,6 +158,24 @@ class Api {
     // once the header is read, and answers over-limit bodies through handle() with
     // RequestContext::body_over_limit.
     std::uint64_t body_limit(std::string_view target) const noexcept;
+
+    // What admit() decides: a refusal to send as it is (the body is never read: the host
+    // answers and closes the connection), or the go-ahead, with the admission for
+    // RequestContext::admission (null when handle() still checks the credential itself).
+    struct Admitted {
+        std::optional<Response> refusal;
+        std::shared_ptr<const Admission> admission;
+    };
+    // Steps 1 to 4 of the order of checks -- route, method, credentials, CSRF -- from the
+    // request head alone, before the body is read: a client that may not send a body
+    // costs no memory for it. A host calls it once the header is in and a body is still
+    // to come. The session check and the API-key lookup run on the Api's pool (never on
+    // the calling thread); a request without a credential of the right form, an unknown
+    // route or method, are decided inline. done is called exactly once, before admit()
+    // returns or later on a thread of the pool; it must not block. Routes without a
+    // credential (login included) are admitted as they are.
+    void admit(const Request& head, const RequestContext& context,
+               std::function<void(Admitted)> done);
 
     // Answers request. done is called exactly once, either before handle() returns or
     // later on a thread of the blocking pool; it must not block. The answer to HEAD is the

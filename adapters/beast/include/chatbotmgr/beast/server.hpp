@@ -8,6 +8,13 @@
 // wait in the connection's bounded read buffer (and then in the kernel) until it is
 // their turn.
 //
+// Request heads are read strictly (RFC 9112): a Transfer-Encoding other than exactly
+// "chunked", Transfer-Encoding with Content-Length, a missing (HTTP/1.1) or repeated Host,
+// and obs-fold are 400 and close the connection; absolute-form targets
+// ("GET http://host/path") are served as their path. A request with a body still to come
+// is admitted from its head first (Api::admit: route, method, credentials) and its body
+// gets room in max_buffered_body_bytes before a byte of it is read.
+//
 // Errors: every method throws chatbotmgr::Error (error.hpp): invalid_argument for a bad
 // option or a call out of order, unavailable when the address cannot be bound.
 #pragma once
@@ -48,11 +55,39 @@ struct ServerOptions {
     // Most open connections; past it a new connection gets a 503 and is closed at once.
     // Default: 1,024.
     std::size_t max_connections = 1'024;
+    // Most open connections from one client address -- for IPv6, from one /64 -- so that
+    // one client cannot hold every slot: past it a new connection from that address gets
+    // a 503 (Retry-After) and is closed at once, while other addresses are still served.
+    // Connections from the Api's trusted proxies (ApiOptions::trusted_proxies) are not
+    // counted: a proxy speaks for many clients. 0: no per-address limit (behind a proxy
+    // that is not configured as trusted, raise it to the proxy's pool size or turn it
+    // off). Default: 64.
+    std::size_t max_connections_per_address = 64;
+    // Requests one connection may carry; the answer to the last one has
+    // "Connection: close". 0: no limit. Default: 10,000.
+    std::size_t max_requests_per_connection = 10'000;
+    // How long a connection may carry requests: the first answer after it has
+    // "Connection: close" (an idle connection still closes after idle_timeout, so a slot
+    // is held at most this plus idle_timeout, and no request is ever cut off unannounced).
+    // Bounds how long a client keeps a slot by sending one request now and then.
+    // 0: no limit. Default: 10 minutes.
+    std::chrono::milliseconds max_connection_lifetime = std::chrono::minutes(10);
+    // Most bytes of large request bodies buffered at once over all connections. A body of
+    // more than 64 KiB counts its Content-Length (a chunked one its route's body limit,
+    // when that is more than 64 KiB) from the moment its request is admitted (route,
+    // method and credential checked on the head, see Api::admit) until its answer is
+    // ready. A request whose body does not fit gets a 503 with Retry-After without the
+    // body being read, and its connection is closed. Smaller bodies, and a body that
+    // arrived whole with its header (it is in the connection's read buffer), are bounded
+    // per connection instead (max_connections x 64 KiB). 0: no limit. Default: 64 MiB.
+    std::uint64_t max_buffered_body_bytes = 64ULL * 1024 * 1024;
     // On stop(), how long in-flight requests may take before their connections are
     // closed anyway. Default: 10 seconds.
     std::chrono::milliseconds shutdown_grace = std::chrono::seconds(10);
-    // Write one access-log line per request: method, path (no query, secret-looking
-    // segments redacted), status, duration in ms -- never a header value. Default: true.
+    // Write one access-log line per request: method (a method other than those of RFC
+    // 9110 and PATCH as "OTHER"), path (no query; a segment that looks like a key or a
+    // token, as sent or percent-decoded, as "[redacted]"), status, duration in ms -- never
+    // a header value. Default: true.
     bool access_log = true;
     // Where access-log lines go. Default (empty): stderr, one write(2) per line.
     std::function<void(std::string_view line)> access_log_sink;

@@ -11,6 +11,8 @@
 #include <string>
 #include <string_view>
 
+#include "chatbotmgr/role.hpp"
+
 namespace chatbotmgr {
 class Accounts;
 }
@@ -35,6 +37,9 @@ struct Principal {
     // True when the credential travels by itself with every browser request (a cookie):
     // then POST, PATCH and DELETE must carry an Origin equal to the public origin.
     bool csrf_applies = false;
+    // The caller's role in the organization (API.md section 10); absent means owner, as
+    // for a host without roles (v1 behaviour).
+    std::optional<Role> role = std::nullopt;
 };
 
 // Implementations must be safe to call from many threads at once. They run on the

@@ -72,7 +72,8 @@ class PostgresStore final : public ChatbotStore, public StoreInspection, public 
     static int schema_version() noexcept;
 
     // ChatbotStore
-    void insert(const Chatbot& chatbot, const Digest& key_digest) override;
+    using ChatbotStore::insert;
+    bool insert(const Chatbot& chatbot, const Digest& key_digest, std::size_t max_in_org) override;
     std::vector<Chatbot> list(std::string_view org_id) override;
     std::optional<Chatbot> get(std::string_view org_id, std::string_view id) override;
     std::optional<Chatbot> update(std::string_view org_id, std::string_view id,
@@ -96,6 +97,7 @@ class PostgresStore final : public ChatbotStore, public StoreInspection, public 
     Organization find_or_create_organization(std::string_view name,
                                              std::string_view new_id) override;
     std::optional<Organization> find_organization(std::string_view id) override;
+    std::vector<Organization> list_organizations() override;
     void insert_user(const User& user, std::string_view email_lower,
                      std::string_view password_hash) override;
     std::optional<std::pair<User, std::string>> find_user_by_email(

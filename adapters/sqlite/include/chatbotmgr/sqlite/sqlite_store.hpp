@@ -80,7 +80,8 @@ class SqliteStore final : public ChatbotStore, public StoreInspection, public Ac
     // ChatbotStore. update() runs mutate exactly once, inside the write transaction and
     // possibly on another caller's thread (the one committing the batch): keep it short,
     // and do not call the store's write methods from it (that throws Error(internal)).
-    void insert(const Chatbot& chatbot, const Digest& key_digest) override;
+    using ChatbotStore::insert;
+    bool insert(const Chatbot& chatbot, const Digest& key_digest, std::size_t max_in_org) override;
     std::vector<Chatbot> list(std::string_view org_id) override;
     std::optional<Chatbot> get(std::string_view org_id, std::string_view id) override;
     std::optional<Chatbot> update(std::string_view org_id, std::string_view id,
@@ -109,6 +110,7 @@ class SqliteStore final : public ChatbotStore, public StoreInspection, public Ac
     Organization find_or_create_organization(std::string_view name,
                                              std::string_view new_id) override;
     std::optional<Organization> find_organization(std::string_view id) override;
+    std::vector<Organization> list_organizations() override;
     void insert_user(const User& user, std::string_view email_lower,
                      std::string_view password_hash) override;
     std::optional<std::pair<User, std::string>> find_user_by_email(

@@ -1,0 +1,148 @@
+#include "access_log.hpp"
+
+#include <cstdio>
+
+#include "request_head.hpp"
+#include "routes.hpp"
+
+namespace chatbotmgr::beast::detail {
+
+namespace http = boost::beast::http;
+
+namespace {
+
+constexpr std::size_t kMaxLoggedPath = 256;
+// Percent-decoding rounds before a segment is judged: a client (or a proxy) may encode
+// twice ("%256F" -> "%6F" -> "o"); three rounds cover what any real stack does.
+constexpr int kDecodeRounds = 3;
+
+int hex_value(char c) noexcept {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+// One round of percent-decoding; malformed escapes stay as they are.
+std::string percent_decoded(std::string_view s) {
+    std::string out;
+    out.reserve(s.size());
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        int hi = -1, lo = -1;
+        if (s[i] == '%' && i + 2 < s.size()) {
+            hi = hex_value(s[i + 1]);
+            lo = hex_value(s[i + 2]);
+        }
+        if (hi >= 0 && lo >= 0) {
+            out += static_cast<char>(hi * 16 + lo);
+            i += 2;
+        } else {
+            out += s[i];
+        }
+    }
+    return out;
+}
+
+bool contains_ci(std::string_view haystack, std::string_view needle) noexcept {
+    if (needle.size() > haystack.size()) return false;
+    for (std::size_t i = 0; i + needle.size() <= haystack.size(); ++i) {
+        std::size_t j = 0;
+        for (; j < needle.size(); ++j) {
+            char c = haystack[i + j];
+            if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+            if (c != needle[j]) break;
+        }
+        if (j == needle.size()) return true;
+    }
+    return false;
+}
+
+bool carries_secret(std::string_view s) noexcept {
+    return contains_ci(s, "ob_live_") || contains_ci(s, "ob_sess_");
+}
+
+// A path segment that is, or decodes to, something that looks like a key or a token.
+bool secret_segment(std::string_view segment) {
+    if (carries_secret(segment)) return true;
+    std::string decoded(segment);
+    for (int round = 0; round < kDecodeRounds && decoded.find('%') != std::string::npos; ++round) {
+        decoded = percent_decoded(decoded);
+        if (carries_secret(decoded)) return true;
+    }
+    return false;
+}
+
+}  // namespace
+
+std::string_view loggable_method(http::verb method, std::string_view method_text) noexcept {
+    if (method_text.empty()) return "-";
+    switch (method) {
+        case http::verb::get:
+        case http::verb::head:
+        case http::verb::post:
+        case http::verb::put:
+        case http::verb::delete_:
+        case http::verb::connect:
+        case http::verb::options:
+        case http::verb::trace:
+        case http::verb::patch:
+            return http::to_string(method);
+        default:
+            return "OTHER";
+    }
+}
+
+void append_loggable_path(std::string& out, std::string_view target) {
+    const std::optional<std::string_view> origin = origin_form(target);
+    std::string_view path = target_path(origin ? *origin : std::string_view());
+    if (path.empty()) {
+        out += '-';
+        return;
+    }
+    const std::size_t start = out.size();
+    while (!path.empty()) {
+        const std::size_t slash = path.find('/', 1);
+        const std::string_view segment = path.substr(0, slash);
+        path = slash == std::string_view::npos ? std::string_view() : path.substr(slash);
+        const std::string_view body = segment.substr(segment.empty() || segment[0] != '/' ? 0 : 1);
+        if (segment.size() != body.size()) out += '/';
+        if (secret_segment(body)) {
+            out += "[redacted]";
+        } else {
+            for (char c : body) {
+                const auto u = static_cast<unsigned char>(c);
+                if (u <= 0x20 || u >= 0x7f || c == '%') {
+                    static constexpr char hex[] = "0123456789ABCDEF";
+                    out += '%';
+                    out += hex[u >> 4];
+                    out += hex[u & 0xF];
+                } else {
+                    out += c;
+                }
+            }
+        }
+        if (out.size() - start > kMaxLoggedPath) {
+            out.resize(start + kMaxLoggedPath);
+            out += "...";
+            return;
+        }
+    }
+}
+
+std::string access_log_line(http::verb method, std::string_view method_text,
+                            std::string_view target, unsigned status, double milliseconds) {
+    std::string line;
+    line.reserve(48 + target.size());
+    line += "http: ";
+    line += loggable_method(method, method_text);
+    line += ' ';
+    append_loggable_path(line, target);
+    line += ' ';
+    line += std::to_string(status);
+    char buf[32];
+    std::snprintf(buf, sizeof buf, " %.3fms", milliseconds);
+    line += buf;
+    return line;
+}
+
+}  // namespace chatbotmgr::beast::detail
