@@ -432,5 +432,6 @@ TEST_CASE("concurrent patches of different members all survive", "[http]") {
     CHECK(settings.size() == kThreads * kPerThread);
     for (int t = 0; t < kThreads; ++t)
         for (int i = 0; i < kPerThread; ++i)
-            CHECK(settings.contains("t" + std::to_string(t) + "_" + std::to_string(i)));
+            CHECK(settings.contains(
+                std::string("t").append(std::to_string(t)).append("_").append(std::to_string(i))));
 }

@@ -101,7 +101,8 @@ TEST_CASE("FailureLimiter: a blocked client stays blocked while others fill the 
     // 10,000 other clients fail once each: only 99 fit, the rest are not counted, and
     // nothing -- least of all x -- is evicted.
     std::size_t counted = 0;
-    for (int i = 0; i < 10'000; ++i) counted += limiter.record_failure("c" + std::to_string(i));
+    for (int i = 0; i < 10'000; ++i)
+        counted += limiter.record_failure(std::string("c").append(std::to_string(i)));
     CHECK(counted == 99);
     CHECK(limiter.refused_failures() == 10'000 - 99);
     CHECK(limiter.tracked_clients() == 100);

@@ -67,7 +67,8 @@ class SqliteStore final : public ChatbotStore, public StoreInspection, public Ac
     // of SqliteStore objects in one process may share a file; another process may not:
     // the first store takes an exclusive lock on "<path>-lock" for its process.
     // Throws Error(unavailable) when the file cannot be opened, is not a database, has a
-    // schema newer than this build knows, or is open in another process.
+    // schema newer than this build knows, or is open in another process. (A process that
+    // forks while a store is open keeps the lock in both halves: don't.)
     explicit SqliteStore(SqliteOptions options = {});
     // Finishes every queued write, then closes the connections.
     ~SqliteStore() override;
