@@ -8,6 +8,7 @@
 #include <boost/json.hpp>
 
 #include <atomic>
+#include <limits>
 #include <filesystem>
 #include <memory>
 #include <mutex>
@@ -61,8 +62,12 @@ std::shared_ptr<World> world(std::size_t bots, bool cache_keys = true) {
     w->store = Store::open();
     w->registry = std::make_unique<ChatbotRegistry>(
         w->store,
-        RegistryOptions{
-            .cache_keys = cache_keys, .key_cache_capacity = 100'000, .clock = {}, .random = {}});
+        // One organization takes every create of a run: no per-organization limit here.
+        RegistryOptions{.cache_keys = cache_keys,
+                        .key_cache_capacity = 100'000,
+                        .max_chatbots_per_org = std::numeric_limits<std::size_t>::max(),
+                        .clock = {},
+                        .random = {}});
     // Creating from several threads lets group commit share fsyncs on SQLite.
     std::mutex bots_mutex;
     std::atomic<std::size_t> next{0};
