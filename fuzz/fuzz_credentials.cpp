@@ -85,11 +85,14 @@ World& world() {
 void check_core(std::string_view s) {
     const bool key = is_api_key_format(s);
     const bool session = is_session_token_format(s);
+    const bool invitation = is_invitation_token_format(s);
     FUZZ_CHECK(key == reference_format(s, "ob_live_", 40));
     FUZZ_CHECK(session == reference_format(s, "ob_sess_", 72));
-    FUZZ_CHECK(!(key && session));
+    FUZZ_CHECK(invitation == reference_format(s, "ob_inv_", 71));
+    FUZZ_CHECK(int{key} + int{session} + int{invitation} <= 1);
     FUZZ_CHECK(looks_like_secret(s) == (s.find("ob_live_") != std::string_view::npos ||
-                                        s.find("ob_sess_") != std::string_view::npos));
+                                        s.find("ob_sess_") != std::string_view::npos ||
+                                        s.find("ob_inv_") != std::string_view::npos));
 
     World& w = world();
     const std::optional<VerifiedKey> verified = w.registry.authenticate(s);
