@@ -8,8 +8,8 @@
 #include <boost/json.hpp>
 
 #include <atomic>
-#include <limits>
 #include <filesystem>
+#include <limits>
 #include <memory>
 #include <mutex>
 #include <string>
