@@ -301,7 +301,10 @@ TEST_CASE("capture from C++ refuses what the HTTP API refuses, naming the same f
     const auto bot = t.add_chatbot();
     const auto key = t.registry.authenticate(bot.api_key);
     REQUIRE(key);
-    for (auto& [batch, field] : bad_batches()) {
+    for (auto& entry : bad_batches()) {
+        // Named copies: clang 14 cannot capture structured bindings in a lambda.
+        CaptureBatch& batch = entry.first;
+        const std::string& field = entry.second;
         INFO(field);
         const auto error = testing::error_of([&] { t.registry.capture(*key, batch); });
         REQUIRE(error);
