@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "chatbotmgr/secrets.hpp"
 #include "request_head.hpp"
 #include "routes.hpp"
 
@@ -57,8 +58,10 @@ bool contains_ci(std::string_view haystack, std::string_view needle) noexcept {
     return false;
 }
 
+// The prefixes of looks_like_secret (secrets.hpp), matched in any letter case.
 bool carries_secret(std::string_view s) noexcept {
-    return contains_ci(s, "ob_live_") || contains_ci(s, "ob_sess_");
+    return contains_ci(s, kApiKeyPrefix) || contains_ci(s, kSessionTokenPrefix) ||
+           contains_ci(s, kInvitationTokenPrefix);
 }
 
 // A path segment that is, or decodes to, something that looks like a key or a token.
