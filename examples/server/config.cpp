@@ -210,7 +210,13 @@ po::options_description serve_options() {
         ("public-origin", arg("URL"),
          "default http://<listen>; cookie-authenticated writes must send this Origin")
         ("access-log", arg("on|off", d.access_log ? "on" : "off"),
-         "one line per request on stderr");
+         "one line per request on stderr")
+        ("log-format", arg("text|json", d.log_json ? "json" : "text"),
+         "access-log lines as text, or as one JSON object each (time, level, method, route, "
+         "path, status, duration_ms, bytes, request_id, client)")
+        ("metrics-listen", arg("HOST:PORT"),
+         "serve Prometheus metrics at GET /metrics on this separate address (no credentials: "
+         "keep it private); default off");
     return o;
 }
 
@@ -422,6 +428,15 @@ std::string redact_url(const std::string& url) {
     if (at != std::string::npos && at >= start) {
         const std::size_t colon = out.find(':', start);
         if (colon < at) out.replace(colon + 1, at - colon - 1, "***");
+    }
+    if (auto v = s["log-format"]) {
+        if (*v != "text" && *v != "json") throw UsageError(s.name("log-format") + ": text or json");
+        c.log_json = *v == "json";
+    }
+    if (auto v = s["metrics-listen"]) {
+        std::string host;
+        parse_listen(*v, s.name("metrics-listen"), host, c.metrics_port);
+        c.metrics_host = host;
     }
     // ?key=value&...: libpq percent-decodes the keys, so "pass%77ord" is a password too.
     char separator = '?';

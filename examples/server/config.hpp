@@ -58,6 +58,10 @@ struct ServeConfig {
     std::chrono::seconds session_ttl = std::chrono::hours(12);
     std::optional<std::string> public_origin;  // default: http://<listen>
     bool access_log = true;
+    bool log_json = false;  // --log-format json: the access log as JSON lines
+    // --metrics-listen HOST:PORT: GET /metrics there (Prometheus text); unset: off.
+    std::optional<std::string> metrics_host;
+    std::uint16_t metrics_port = 0;
 };
 
 struct UserAddConfig {

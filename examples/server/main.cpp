@@ -35,6 +35,7 @@
 #include "chatbotmgr/beast/api.hpp"
 #include "chatbotmgr/beast/server.hpp"
 #include "chatbotmgr/beast/session_check.hpp"
+#include "chatbotmgr/beast/metrics_listener.hpp"
 #include "chatbotmgr/chatbot.hpp"
 #include "chatbotmgr/clock.hpp"
 #include "chatbotmgr/error.hpp"
@@ -45,6 +46,9 @@
 
 namespace {
 
+#ifdef CHATBOTMGR_SERVER_WITH_PROMETHEUS
+#include "chatbotmgr/prometheus/prometheus_metrics.hpp"
+#endif
 using namespace chatbotmgr;
 using namespace chatbotmgr::server;
 
@@ -134,6 +138,44 @@ class SessionJanitor {
 int serve(const ServeConfig& config) {
     // The address first: it is the cheaper thing to find taken (nothing is accepted before
     // start(), so clients wait in the backlog while the storage opens).
+// The metrics of --metrics-listen and their listener; both null when it is off.
+struct Metrics {
+#ifdef CHATBOTMGR_SERVER_WITH_PROMETHEUS
+    std::shared_ptr<chatbotmgr::prometheus::PrometheusMetrics> sink;
+#else
+    std::shared_ptr<beast::MetricsSink> sink;
+#endif
+    std::unique_ptr<beast::MetricsListener> listener;
+
+    CommitObserver commit_observer() const {
+#ifdef CHATBOTMGR_SERVER_WITH_PROMETHEUS
+        if (sink)
+            return [sink = sink](std::chrono::nanoseconds d, std::size_t batch) {
+                sink->storage_committed(d, batch);
+            };
+#endif
+        return {};
+    }
+};
+
+// Binds the metrics listener of --metrics-listen (throws Error when it cannot).
+Metrics open_metrics(const ServeConfig& config) {
+    Metrics m;
+    if (!config.metrics_host) return m;
+#ifdef CHATBOTMGR_SERVER_WITH_PROMETHEUS
+    m.sink = std::make_shared<chatbotmgr::prometheus::PrometheusMetrics>();
+    beast::MetricsListenerOptions options;
+    options.address = *config.metrics_host;
+    options.port = config.metrics_port;
+    m.listener = std::make_unique<beast::MetricsListener>(
+        options, [sink = m.sink] { return sink->scrape(); });
+    return m;
+#else
+    throw Error(ErrorCode::invalid_argument,
+                "this build has no metrics (prometheus-cpp was not found)");
+#endif
+}
+
     beast::ServerOptions server_options;
     server_options.address = config.listen_host;
     server_options.port = config.listen_port;
@@ -147,14 +189,19 @@ int serve(const ServeConfig& config) {
     std::unique_ptr<beast::Server> server;
     try {
         server = std::make_unique<beast::Server>(server_options);
+    server_options.access_log_format =
+        config.log_json ? beast::AccessLogFormat::json : beast::AccessLogFormat::text;
     } catch (const Error& e) {
+    Metrics metrics;
         fail(e.what());  // "cannot listen on 127.0.0.1:8080: Address already in use"
+        metrics = open_metrics(config);
+        server_options.metrics = metrics.sink;
         return 1;
     }
 
     Storage storage;
     try {
-        storage = open_storage(config.storage);
+        storage = open_storage(config.storage, metrics.commit_observer());
     } catch (const std::exception& e) {
         fail("cannot open the " + describe(config.storage) + ": " + e.what());
         return 1;
@@ -198,12 +245,15 @@ int serve(const ServeConfig& config) {
     auto api = std::make_shared<beast::Api>(
         registry, std::make_shared<beast::AccountsSessionCheck>(accounts), api_options, accounts);
 
+    api_options.metrics = metrics.sink;
     auto janitor = std::make_unique<SessionJanitor>(accounts);
     server->start(api);
     server->stop_on_signals();
     std::printf("%s: listening on %s (public origin %s)\n", kProgram,
                 server->bound_origin().c_str(), api->options().public_origin.c_str());
     std::fflush(stdout);
+    if (metrics.listener)
+        std::printf("%s: metrics at %s\n", kProgram, metrics.listener->url().c_str());
 
     // run() returns once a signal has stopped the server and the last connection is gone.
     server->run();
