@@ -86,12 +86,25 @@ struct UserSetRoleConfig {
     Role role = Role::member;
 };
 
+// backup: an online copy of a (possibly live) SQLite database.
+struct BackupConfig {
+    std::string db;
+    std::string to;
+};
+
+// restore: a backup copied over a database that no process holds.
+struct RestoreConfig {
+    std::string from;
+    std::string db;
+    bool force = false;  // --force: replace an existing database
+};
+
 struct HelpRequest {
     std::string text;
 };
 
-using Command =
-    std::variant<ServeConfig, UserAddConfig, UserListConfig, UserSetRoleConfig, HelpRequest>;
+using Command = std::variant<ServeConfig, UserAddConfig, UserListConfig, UserSetRoleConfig,
+                             BackupConfig, RestoreConfig, HelpRequest>;
 
 // A flag or value the user got wrong; what() is the message to print.
 class UsageError : public std::runtime_error {
