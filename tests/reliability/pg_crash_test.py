@@ -116,13 +116,8 @@ def pg_state_reader(psql):
 
 def tamper(psql, uri, ledger):
     """crash.tamper on PostgreSQL: undoes two acknowledged writes of one chatbot."""
-    busy = {d["id"] for _, d in ledger.pending.values() if "id" in d}
-    candidates = [b for b in ledger.bots.values()
-                  if not b.deleted and b.id not in busy and b.conversations]
-    check(candidates, "self-check: no chatbot with acknowledged messages to tamper with")
-    bot = candidates[0]
-    conv, ids = next((c, i) for c, i in bot.conversations.items() if i)
-    bot_id, mid = bot.id.replace("'", "''"), sorted(ids)[0].replace("'", "''")
+    bot, conv, mid = crash.tamper_target(ledger)
+    bot_id, mid = bot.id.replace("'", "''"), mid.replace("'", "''")
     conv = conv.replace("'", "''")
     psql_rows(psql, uri, f"DELETE FROM messages WHERE external_id = '{mid}' AND "
                          f"conversation_id = (SELECT id FROM conversations WHERE "
@@ -268,36 +263,19 @@ def main():
 
     problems += ledger.unexpected
     if args.self_check:
-        found = (any("messages missing" in x for x in lost) and
-                 any("name/settings not stored" in x for x in lost))
-        print(f"{test}: self-check: injected losses {'detected' if found else 'MISSED'} "
-              f"({len(lost)} reported)")
-        return 0 if found and all(tampered in x for x in lost) and not problems else 1
+        return crash.self_check_verdict(test, lost, problems, tampered)
     if PgWorker.missing_retry_after:
         problems.append(f"{PgWorker.missing_retry_after} answers 503 without Retry-After")
     if args.fault == "pg-restart" and PgWorker.outage_answers == 0:
         problems.append("no request saw the outage (503): the fault did not bite")
-    kinds = ", ".join(f"{k} {v}" for k, v in sorted(ledger.acked_by_kind.items()))
-    print(f"{test}: fault points survived: {survived}")
-    print(f"{test}: acknowledged writes checked: {ledger.acked} ({kinds})")
-    print(f"{test}: in flight or answered 503 at a fault: {ledger.inflight_applied} applied "
-          f"whole, {ledger.inflight_dropped} not applied")
+    extra = []
     if args.fault == "pg-restart":
-        print(f"{test}: answers 503 with Retry-After during the outages: "
-              f"{PgWorker.outage_answers - PgWorker.missing_retry_after}")
-        print(f"{test}: servers back to /readyz 200 without a restart: {len(recovery)} of "
-              f"{len(recovery)}")
-    print(f"{test}: rotated-away keys checked over HTTP: {dead_checked}")
-    print(f"{test}: {len(lost)} acknowledged writes lost")
-    for p in (lost + problems)[:20]:
-        print(f"{test}: PROBLEM: {p}")
-    if lost or problems:
-        return 1
-    if ledger.acked < args.points:
-        print(f"{test}: too few acknowledged writes to mean anything")
-        return 1
-    return 0
-
+        extra = [f"answers 503 with Retry-After during the outages: "
+                 f"{PgWorker.outage_answers - PgWorker.missing_retry_after} (their writes "
+                 "counted as in flight)",
+                 f"servers back to /readyz 200 without a restart: {len(recovery)}"]
+    print(f"{test}: fault points survived: {survived}")
+    return crash.verdict(test, ledger, args.points, dead_checked, lost, problems, extra)
 
 if __name__ == "__main__":
     try:
