@@ -460,8 +460,9 @@ int restore(const RestoreConfig& config) {
         fail(std::string("restore: ") + e.what());
         if (std::string_view(e.what()).find("another process has it open") !=
             std::string_view::npos)
-            fail("restore: a chatbotmgr-server (or another command) holds " + config.db +
-                 "; stop it first");
+            fail(std::string("restore: a chatbotmgr-server (or another command) holds ")
+                     .append(config.db)
+                     .append("; stop it first"));
         return 1;
     }
     return flush_stdout("restore");

@@ -172,10 +172,11 @@ std::uint16_t MetricsListener::port() const noexcept {
 std::string MetricsListener::url() const {
     const std::string host = impl_->bound.address().to_string();
     std::string out = "http://";
-    out.append(impl_->bound.address().is_v6() ? "[" + host + "]" : host)
-        .append(":")
-        .append(std::to_string(impl_->bound.port()))
-        .append(impl_->shared->options.path);
+    if (impl_->bound.address().is_v6())
+        out.append("[").append(host).append("]");
+    else
+        out.append(host);
+    out.append(":").append(std::to_string(impl_->bound.port())).append(impl_->shared->options.path);
     return out;
 }
 

@@ -31,6 +31,14 @@ constexpr int kBusyTimeoutMs = 10'000;
     throw Error(code, std::move(message));
 }
 
+// a + b + ..., without the temporaries of a "literal" + std::string chain.
+template <class... Parts>
+std::string cat(const Parts&... parts) {
+    std::string out;
+    (out.append(parts), ...);
+    return out;
+}
+
 std::string errno_text(const std::string& path) {
     return std::string(path).append(": ").append(std::strerror(errno));
 }
@@ -50,7 +58,7 @@ RowCounts row_counts(SQLite::Database& db) {
     while (list.executeStep()) tables.push_back(list.getColumn(0).getString());
     RowCounts out;
     for (const std::string& table : tables) {
-        SQLite::Statement count(db, "SELECT count(*) FROM " + quoted(table));
+        SQLite::Statement count(db, cat("SELECT count(*) FROM ", quoted(table)));
         count.executeStep();
         out.emplace_back(table, count.getColumn(0).getInt64());
     }
@@ -92,7 +100,7 @@ void sync_path(const std::string& path, bool directory) {
     if (fd < 0 || ::fsync(fd) != 0) {
         const std::string what = errno_text(path);
         if (fd >= 0) ::close(fd);
-        fail(ErrorCode::unavailable, "cannot sync " + what);
+        fail(ErrorCode::unavailable, cat("cannot sync ", what));
     }
     ::close(fd);
 }
@@ -128,7 +136,7 @@ void copy_pages(SQLite::Database& src, const std::string& to) {
     SQLite::Backup backup(dst, src);
     backup.executeStep(-1);
     if (backup.getRemainingPageCount() != 0)
-        fail(ErrorCode::unavailable, "the copy ended early: " + to);
+        fail(ErrorCode::unavailable, cat("the copy ended early: ", to));
     dst.exec("PRAGMA journal_mode = DELETE");
 }
 
@@ -136,7 +144,7 @@ void copy_pages(SQLite::Database& src, const std::string& to) {
 DatabaseSummary verify_copy(const std::string& path, const RowCounts& expected) {
     DatabaseSummary copy = inspect_database(path);
     if (copy.integrity != "ok")
-        fail(ErrorCode::unavailable, "the copy failed its integrity check: " + copy.integrity);
+        fail(ErrorCode::unavailable, cat("the copy failed its integrity check: ", copy.integrity));
     if (copy.row_counts != expected)
         fail(ErrorCode::unavailable, "the copy's row counts differ from the source's snapshot");
     return copy;
@@ -154,19 +162,20 @@ auto sqlite_errors(const std::string& what, F&& body) {
 }  // namespace
 
 DatabaseSummary inspect_database(const std::string& path) {
-    if (!fs::is_regular_file(path)) fail(ErrorCode::unavailable, "there is no database " + path);
-    return sqlite_errors("cannot read " + path, [&] {
+    if (!fs::is_regular_file(path))
+        fail(ErrorCode::unavailable, cat("there is no database ", path));
+    return sqlite_errors(cat("cannot read ", path), [&] {
         SQLite::Database db(path, SQLite::OPEN_READONLY, kBusyTimeoutMs);
         return summarize(db, path);
     });
 }
 
 DatabaseSummary backup_database(const std::string& db, const std::string& to) {
-    if (!fs::is_regular_file(db)) fail(ErrorCode::unavailable, "there is no database " + db);
+    if (!fs::is_regular_file(db)) fail(ErrorCode::unavailable, cat("there is no database ", db));
     std::error_code ec;
-    if (fs::exists(to, ec)) fail(ErrorCode::conflict, to + " exists already");
-    Scratch scratch(to + ".partial");
-    const RowCounts snapshot = sqlite_errors("backup of " + db, [&] {
+    if (fs::exists(to, ec)) fail(ErrorCode::conflict, cat(to, " exists already"));
+    Scratch scratch(cat(to, ".partial"));
+    const RowCounts snapshot = sqlite_errors(cat("backup of ", db), [&] {
         // Not read-only: a WAL database needs its -shm, which a server may not have made
         // readable to others. Nothing is written to it.
         SQLite::Database src(db, SQLite::OPEN_READWRITE, kBusyTimeoutMs);
@@ -190,20 +199,20 @@ DatabaseSummary backup_database(const std::string& db, const std::string& to) {
 DatabaseSummary restore_database(const std::string& from, const std::string& db, bool overwrite) {
     const DatabaseSummary source = inspect_database(from);
     if (source.integrity != "ok")
-        fail(ErrorCode::unavailable, from + " failed its integrity check: " + source.integrity);
+        fail(ErrorCode::unavailable, cat(from, " failed its integrity check: ", source.integrity));
     if (source.schema_version < 1 || source.schema_version > SqliteStore::schema_version())
         fail(ErrorCode::unavailable,
-             from + " has schema version " + std::to_string(source.schema_version) +
-                 "; this build opens 1 to " + std::to_string(SqliteStore::schema_version()));
+             cat(from, " has schema version ", std::to_string(source.schema_version),
+                 "; this build opens 1 to ", std::to_string(SqliteStore::schema_version())));
     std::error_code ec;
     const bool existed = fs::exists(db, ec) && fs::file_size(db, ec) > 0;
     if (existed && !overwrite)
-        fail(ErrorCode::conflict, db + " exists; restoring over it needs the overwrite flag");
+        fail(ErrorCode::conflict, cat(db, " exists; restoring over it needs the overwrite flag"));
     // The lock a SqliteStore holds for its process: refused while a server has db open,
     // and held until the new file is in place, so that none starts meanwhile.
     const auto held = detail::FileHub::open(db);
-    Scratch scratch(db + ".restoring");
-    sqlite_errors("restore from " + from, [&] {
+    Scratch scratch(cat(db, ".restoring"));
+    sqlite_errors(cat("restore from ", from), [&] {
         SQLite::Database src(from, SQLite::OPEN_READONLY, kBusyTimeoutMs);
         copy_pages(src, scratch.path());
         return 0;
