@@ -101,11 +101,15 @@ class Worker(threading.Thread):
         finally:
             self.client.close()
 
+    def on_answer(self, status, headers):
+        """A subclass may raise here to leave the write in flight (uncertain)."""
+
     def send(self, kind, details, method, path, body=None, headers=None):
         with self.ledger.lock:
             self.ledger.pending[self.n] = (kind, details)
-        status, _, doc = self.client.json(method, path, body,
-                                          headers or bearer(self.token))
+        status, hdrs, doc = self.client.json(method, path, body,
+                                             headers or bearer(self.token))
+        self.on_answer(status, hdrs)
         if status != 200:
             with self.ledger.lock:
                 self.ledger.unexpected.append(f"{kind} answered {status}: {doc}")

@@ -62,23 +62,13 @@ class PgWorker(crash.Worker):
     missing_retry_after = 0
     counter_lock = threading.Lock()
 
-    def send(self, kind, details, method, path, body=None, headers=None):
-        with self.ledger.lock:
-            self.ledger.pending[self.n] = (kind, details)
-        status, hdrs, doc = self.client.json(method, path, body,
-                                             headers or crash.bearer(self.token))
+    def on_answer(self, status, headers):
         if status == 503:
             with PgWorker.counter_lock:
                 PgWorker.outage_answers += 1
-                if not hdrs.get("retry-after", "").isdigit():
+                if not headers.get("retry-after", "").isdigit():
                     PgWorker.missing_retry_after += 1
             raise Outage("503")
-        if status != 200:
-            with self.ledger.lock:
-                self.ledger.unexpected.append(f"{kind} answered {status}: {doc}")
-                self.ledger.pending.pop(self.n, None)
-            return None
-        return doc
 
 
 def psql_rows(psql, uri, sql):
