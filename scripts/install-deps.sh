@@ -8,11 +8,12 @@ set -euo pipefail
 profile=${1:-build}
 packages=(g++ cmake ninja-build pkg-config libboost1.81-dev libboost-json1.81-dev
           libboost-program-options1.81-dev libsqlitecpp-dev libsqlite3-dev libsodium-dev
-          libpq-dev)
+          libpq-dev prometheus-cpp-dev)
 case "$profile" in
   build) ;;
   test) packages+=(catch2 clang libclang-rt-14-dev postgresql curl python3 python3-yaml
-                   python3-jsonschema sqlite3 procps doxygen libbenchmark-dev wrk) ;;
+                   python3-jsonschema sqlite3 procps doxygen libbenchmark-dev wrk
+                   prometheus) ;;
   bench) packages+=(catch2 libbenchmark-dev wrk curl python3) ;;
   *) echo "usage: $0 [build|test|bench]" >&2; exit 2 ;;
 esac

@@ -210,7 +210,13 @@ po::options_description serve_options() {
         ("public-origin", arg("URL"),
          "default http://<listen>; cookie-authenticated writes must send this Origin")
         ("access-log", arg("on|off", d.access_log ? "on" : "off"),
-         "one line per request on stderr");
+         "one line per request on stderr")
+        ("log-format", arg("text|json", d.log_json ? "json" : "text"),
+         "access-log lines as text, or as one JSON object each (time, level, method, route, "
+         "path, status, duration_ms, bytes, request_id, client)")
+        ("metrics-listen", arg("HOST:PORT"),
+         "serve Prometheus metrics at GET /metrics on this separate address (no credentials: "
+         "keep it private); default off");
     return o;
 }
 
@@ -241,6 +247,23 @@ po::options_description user_set_role_options() {
     return o;
 }
 // clang-format on
+
+po::options_description backup_options() {
+    po::options_description o("backup (SQLite; works while a server runs)", kHelpWidth,
+                              kHelpWidth / 2);
+    o.add_options()("db", arg("PATH"), "the SQLite database to copy (required)")(
+        "to", arg("FILE"), "the new backup file, mode 0600; must not exist (required)");
+    return o;
+}
+
+po::options_description restore_options() {
+    po::options_description o("restore (SQLite; no server may hold the database)", kHelpWidth,
+                              kHelpWidth / 2);
+    o.add_options()("from", arg("FILE"), "a backup made by the backup command (required)")(
+        "db", arg("PATH"), "the database to create or replace (required)")(
+        "force", po::bool_switch(), "replace the database at --db when it exists");
+    return o;
+}
 
 po::options_description help_option() {
     po::options_description o(kHelpWidth, kHelpWidth / 2);
@@ -406,6 +429,15 @@ void apply_serve(ServeConfig& c, const Source& s) {
     if (auto v = s["session-ttl"]) c.session_ttl = parse_duration(*v, s.name("session-ttl"));
     if (auto v = s["public-origin"]) c.public_origin = parse_origin(*v, s.name("public-origin"));
     if (auto v = s["access-log"]) c.access_log = parse_on_off(*v, s.name("access-log"));
+    if (auto v = s["log-format"]) {
+        if (*v != "text" && *v != "json") throw UsageError(s.name("log-format") + ": text or json");
+        c.log_json = *v == "json";
+    }
+    if (auto v = s["metrics-listen"]) {
+        std::string host;
+        parse_listen(*v, s.name("metrics-listen"), host, c.metrics_port);
+        c.metrics_host = host;
+    }
 }
 
 }  // namespace
@@ -452,6 +484,8 @@ std::string usage() {
         .add(user_add_options())
         .add(user_list_options())
         .add(user_set_role_options())
+        .add(backup_options())
+        .add(restore_options())
         .add(help_option());
     std::ostringstream out;
     out << "Usage:\n"
@@ -461,6 +495,8 @@ std::string usage() {
            "  chatbotmgr-server user list (--db PATH | --storage URL) [--org NAME]\n"
            "  chatbotmgr-server user set-role (--db PATH | --storage URL) --email EMAIL --role "
            "ROLE\n"
+           "  chatbotmgr-server backup --db PATH --to FILE\n"
+           "  chatbotmgr-server restore --from FILE --db PATH [--force]\n"
            "\n"
            "Roles, lowest first: viewer, member, admin, owner.\n"
            "\n"
@@ -476,8 +512,13 @@ std::string usage() {
            "PostgreSQL they work while servers run, and a role change applies to the user's\n"
            "next request on every instance.\n"
            "\n"
+           "backup copies a consistent snapshot of an SQLite database, also while a server\n"
+           "is writing to it, checks the copy (integrity_check, row counts) and prints them.\n"
+           "restore checks a backup and copies it to --db; it refuses while a process holds\n"
+           "--db, and refuses to replace an existing database without --force.\n"
+           "\n"
            "Exit codes: 0 success; 1 failure (storage, address in use, email taken, no such\n"
-           "user or organization, last owner); 2 bad command line.\n"
+           "user or organization, last owner, backup or restore refused); 2 bad command line.\n"
            "\n"
            "A flag marked (env NAME) can come from the environment variable NAME instead; the\n"
            "flag wins over the variable. A PostgreSQL password is best kept out of the command\n"
@@ -537,7 +578,8 @@ void parse_listen(const std::string& text, const std::string& what, std::string&
 
 Command parse_command_line(const std::vector<std::string>& args) {
     if (args.empty())
-        throw UsageError("missing command (serve, user add, user list or user set-role)");
+        throw UsageError(
+            "missing command (serve, user add, user list, user set-role, backup or restore)");
     if (args[0] == "-h" || args[0] == "--help" || args[0] == "help") return HelpRequest{usage()};
 
     if (args[0] == "serve") {
@@ -554,6 +596,21 @@ Command parse_command_line(const std::vector<std::string>& args) {
             apply_serve(c, s);
         }
         return c;
+    }
+
+    if (args[0] == "backup" || args[0] == "restore") {
+        const bool backup = args[0] == "backup";
+        const po::variables_map flags =
+            parse_flags(args, 1, backup ? backup_options() : restore_options(), args[0]);
+        if (flags.count("help")) return HelpRequest{usage()};
+        const Source command_line{flags, false};
+        const auto required = [&](const char* option) {
+            const std::string* v = command_line[option];
+            if (!v || v->empty()) throw UsageError(args[0] + ": --" + option + " is required");
+            return *v;
+        };
+        if (backup) return BackupConfig{required("db"), required("to")};
+        return RestoreConfig{required("from"), required("db"), flags["force"].as<bool>()};
     }
 
     if (args[0] == "user") {
@@ -607,7 +664,7 @@ Command parse_command_line(const std::vector<std::string>& args) {
                                            "\" (expected add, list or set-role)");
     }
     throw UsageError("unknown command \"" + args[0] +
-                     "\" (expected serve, user add, user list or user set-role)");
+                     "\" (expected serve, user add, user list, user set-role, backup or restore)");
 }
 
 }  // namespace chatbotmgr::server

@@ -58,6 +58,10 @@ struct ServeConfig {
     std::chrono::seconds session_ttl = std::chrono::hours(12);
     std::optional<std::string> public_origin;  // default: http://<listen>
     bool access_log = true;
+    bool log_json = false;  // --log-format json: the access log as JSON lines
+    // --metrics-listen HOST:PORT: GET /metrics there (Prometheus text); unset: off.
+    std::optional<std::string> metrics_host;
+    std::uint16_t metrics_port = 0;
 };
 
 struct UserAddConfig {
@@ -82,12 +86,25 @@ struct UserSetRoleConfig {
     Role role = Role::member;
 };
 
+// backup: an online copy of a (possibly live) SQLite database.
+struct BackupConfig {
+    std::string db;
+    std::string to;
+};
+
+// restore: a backup copied over a database that no process holds.
+struct RestoreConfig {
+    std::string from;
+    std::string db;
+    bool force = false;  // --force: replace an existing database
+};
+
 struct HelpRequest {
     std::string text;
 };
 
-using Command =
-    std::variant<ServeConfig, UserAddConfig, UserListConfig, UserSetRoleConfig, HelpRequest>;
+using Command = std::variant<ServeConfig, UserAddConfig, UserListConfig, UserSetRoleConfig,
+                             BackupConfig, RestoreConfig, HelpRequest>;
 
 // A flag or value the user got wrong; what() is the message to print.
 class UsageError : public std::runtime_error {

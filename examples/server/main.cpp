@@ -6,6 +6,8 @@
 //                              [--role ROLE]             (password on stdin)
 //   chatbotmgr-server user list (--db PATH | --storage URL) [--org NAME]
 //   chatbotmgr-server user set-role (--db PATH | --storage URL) --email EMAIL --role ROLE
+//   chatbotmgr-server backup --db PATH --to FILE
+//   chatbotmgr-server restore --from FILE --db PATH [--force]
 //
 // Exit codes: 0 success (and clean stop on SIGTERM/SIGINT), 1 runtime failure (storage,
 // listen address, user exists, no such user or organization, last owner), 2 bad command
@@ -33,6 +35,7 @@
 
 #include "chatbotmgr/accounts.hpp"
 #include "chatbotmgr/beast/api.hpp"
+#include "chatbotmgr/beast/metrics_listener.hpp"
 #include "chatbotmgr/beast/server.hpp"
 #include "chatbotmgr/beast/session_check.hpp"
 #include "chatbotmgr/chatbot.hpp"
@@ -40,8 +43,12 @@
 #include "chatbotmgr/error.hpp"
 #include "chatbotmgr/json.hpp"
 #include "chatbotmgr/registry.hpp"
+#include "chatbotmgr/sqlite/backup.hpp"
 #include "config.hpp"
 #include "storage.hpp"
+#ifdef CHATBOTMGR_SERVER_WITH_PROMETHEUS
+#include "chatbotmgr/prometheus/prometheus_metrics.hpp"
+#endif
 
 namespace {
 
@@ -131,6 +138,44 @@ class SessionJanitor {
     std::thread thread_;  // last: starts once the rest is ready
 };
 
+// The metrics of --metrics-listen and their listener; both null when it is off.
+struct Metrics {
+#ifdef CHATBOTMGR_SERVER_WITH_PROMETHEUS
+    std::shared_ptr<chatbotmgr::prometheus::PrometheusMetrics> sink;
+#else
+    std::shared_ptr<beast::MetricsSink> sink;
+#endif
+    std::unique_ptr<beast::MetricsListener> listener;
+
+    CommitObserver commit_observer() const {
+#ifdef CHATBOTMGR_SERVER_WITH_PROMETHEUS
+        if (sink)
+            return [sink = sink](std::chrono::nanoseconds d, std::size_t batch) {
+                sink->storage_committed(d, batch);
+            };
+#endif
+        return {};
+    }
+};
+
+// Binds the metrics listener of --metrics-listen (throws Error when it cannot).
+Metrics open_metrics(const ServeConfig& config) {
+    Metrics m;
+    if (!config.metrics_host) return m;
+#ifdef CHATBOTMGR_SERVER_WITH_PROMETHEUS
+    m.sink = std::make_shared<chatbotmgr::prometheus::PrometheusMetrics>();
+    beast::MetricsListenerOptions options;
+    options.address = *config.metrics_host;
+    options.port = config.metrics_port;
+    m.listener = std::make_unique<beast::MetricsListener>(
+        options, [sink = m.sink] { return sink->scrape(); });
+    return m;
+#else
+    throw Error(ErrorCode::invalid_argument,
+                "this build has no metrics (prometheus-cpp was not found)");
+#endif
+}
+
 int serve(const ServeConfig& config) {
     // The address first: it is the cheaper thing to find taken (nothing is accepted before
     // start(), so clients wait in the backlog while the storage opens).
@@ -144,8 +189,13 @@ int serve(const ServeConfig& config) {
     server_options.max_connection_lifetime = config.max_connection_lifetime;
     server_options.max_buffered_body_bytes = config.max_buffered_body_bytes;
     server_options.access_log = config.access_log;
+    server_options.access_log_format =
+        config.log_json ? beast::AccessLogFormat::json : beast::AccessLogFormat::text;
     std::unique_ptr<beast::Server> server;
+    Metrics metrics;
     try {
+        metrics = open_metrics(config);
+        server_options.metrics = metrics.sink;
         server = std::make_unique<beast::Server>(server_options);
     } catch (const Error& e) {
         fail(e.what());  // "cannot listen on 127.0.0.1:8080: Address already in use"
@@ -154,7 +204,7 @@ int serve(const ServeConfig& config) {
 
     Storage storage;
     try {
-        storage = open_storage(config.storage);
+        storage = open_storage(config.storage, metrics.commit_observer());
     } catch (const std::exception& e) {
         fail("cannot open the " + describe(config.storage) + ": " + e.what());
         return 1;
@@ -195,12 +245,15 @@ int serve(const ServeConfig& config) {
     if (config.storage.postgres_url)
         api_options.write_threads =
             std::min(api_options.write_threads, config.storage.postgres_pool);
+    api_options.metrics = metrics.sink;
     auto api = std::make_shared<beast::Api>(
         registry, std::make_shared<beast::AccountsSessionCheck>(accounts), api_options, accounts);
 
     auto janitor = std::make_unique<SessionJanitor>(accounts);
     server->start(api);
     server->stop_on_signals();
+    if (metrics.listener)
+        std::printf("%s: metrics at %s\n", kProgram, metrics.listener->url().c_str());
     std::printf("%s: listening on %s (public origin %s)\n", kProgram,
                 server->bound_origin().c_str(), api->options().public_origin.c_str());
     std::fflush(stdout);
@@ -387,6 +440,40 @@ int user_set_role(const UserSetRoleConfig& config) {
     return flush_stdout("user set-role");
 }
 
+// The summary backup and restore print: the file, then one line per table.
+void print_summary(const char* done, const sqlite::DatabaseSummary& s) {
+    std::printf("%s: %s \"%s\": %llu bytes, schema version %d, integrity_check %s\n", kProgram,
+                done, s.path.c_str(), static_cast<unsigned long long>(s.bytes), s.schema_version,
+                s.integrity.c_str());
+    for (const auto& [table, rows] : s.row_counts)
+        std::printf("  %-24s %lld rows\n", table.c_str(), static_cast<long long>(rows));
+}
+
+int backup(const BackupConfig& config) {
+    try {
+        print_summary("backup written to", sqlite::backup_database(config.db, config.to));
+    } catch (const Error& e) {
+        fail(std::string("backup: ") + e.what());
+        return 1;
+    }
+    return flush_stdout("backup");
+}
+
+int restore(const RestoreConfig& config) {
+    try {
+        print_summary("restored", sqlite::restore_database(config.from, config.db, config.force));
+    } catch (const Error& e) {
+        fail(std::string("restore: ") + e.what());
+        if (std::string_view(e.what()).find("another process has it open") !=
+            std::string_view::npos)
+            fail(std::string("restore: a chatbotmgr-server (or another command) holds ")
+                     .append(config.db)
+                     .append("; stop it first"));
+        return 1;
+    }
+    return flush_stdout("restore");
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -417,6 +504,8 @@ int main(int argc, char** argv) {
         if (auto* list = std::get_if<UserListConfig>(&command)) return user_list(*list);
         if (auto* set_role = std::get_if<UserSetRoleConfig>(&command))
             return user_set_role(*set_role);
+        if (auto* b = std::get_if<BackupConfig>(&command)) return backup(*b);
+        if (auto* r = std::get_if<RestoreConfig>(&command)) return restore(*r);
         return user_add(std::get<UserAddConfig>(command));
     } catch (const std::exception& e) {
         fail(e.what());

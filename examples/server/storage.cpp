@@ -8,7 +8,7 @@
 
 namespace chatbotmgr::server {
 
-Storage open_storage(const StorageConfig& config) {
+Storage open_storage(const StorageConfig& config, CommitObserver on_commit) {
     if (config.postgres_url) {
 #ifdef CHATBOTMGR_SERVER_WITH_POSTGRES
         // Shared by every instance on the same URL: the store caches nothing in the process
@@ -29,6 +29,7 @@ Storage open_storage(const StorageConfig& config) {
     }
     sqlite::SqliteOptions options;
     options.path = config.sqlite_path;
+    options.on_commit = std::move(on_commit);
     auto store = std::make_shared<sqlite::SqliteStore>(std::move(options));
     Storage s{store, store, [store] { store->ping(); }};
     s.ping();

@@ -1,6 +1,8 @@
 // Storage selection of chatbotmgr-server.
 #pragma once
 
+#include <chrono>
+#include <cstddef>
 #include <functional>
 #include <memory>
 
@@ -16,8 +18,11 @@ struct Storage {
     std::function<void()> ping;  // throws Error(unavailable) when storage does not answer
 };
 
+// Called after each storage commit with its time and number of writes (SQLite only).
+using CommitObserver = std::function<void(std::chrono::nanoseconds, std::size_t)>;
+
 // Opens (creating when missing) the configured storage and checks that it answers.
 // Throws chatbotmgr::Error (or std::exception) with a readable message.
-Storage open_storage(const StorageConfig& config);
+Storage open_storage(const StorageConfig& config, CommitObserver on_commit = {});
 
 }  // namespace chatbotmgr::server

@@ -101,11 +101,15 @@ class Worker(threading.Thread):
         finally:
             self.client.close()
 
+    def on_answer(self, status, headers):
+        """A subclass may raise here to leave the write in flight (uncertain)."""
+
     def send(self, kind, details, method, path, body=None, headers=None):
         with self.ledger.lock:
             self.ledger.pending[self.n] = (kind, details)
-        status, _, doc = self.client.json(method, path, body,
-                                          headers or bearer(self.token))
+        status, hdrs, doc = self.client.json(method, path, body,
+                                             headers or bearer(self.token))
+        self.on_answer(status, hdrs)
         if status != 200:
             with self.ledger.lock:
                 self.ledger.unexpected.append(f"{kind} answered {status}: {doc}")
@@ -329,19 +333,26 @@ def verify(server, db, token, ledger, problems, lost):
     return dead_checked
 
 
-def tamper(db, ledger):
-    """Undoes two acknowledged writes behind the server's back (for --self-check)."""
+def tamper_target(ledger):
+    """(chatbot, conversation, message id): an acknowledged message of a chatbot that no
+    write in flight touches, for tamper() to delete (and the chatbot to rename)."""
     busy = {d["id"] for _, d in ledger.pending.values() if "id" in d}
     candidates = [b for b in ledger.bots.values()
                   if not b.deleted and b.id not in busy and b.conversations]
     check(candidates, "self-check: no chatbot with acknowledged messages to tamper with")
     bot = candidates[0]
     conv, ids = next((c, i) for c, i in bot.conversations.items() if i)
+    return bot, conv, sorted(ids)[0]
+
+
+def tamper(db, ledger):
+    """Undoes two acknowledged writes behind the server's back (for --self-check)."""
+    bot, conv, mid = tamper_target(ledger)
     con = sqlite3.connect(db)
     try:
         con.execute("DELETE FROM messages WHERE external_id = ? AND conversation_id = "
                     "(SELECT id FROM conversations WHERE chatbot_id = ? AND external_id = ?)",
-                    (sorted(ids)[0], bot.id, conv))
+                    (mid, bot.id, conv))
         con.execute("UPDATE chatbots SET name = 'tampered' WHERE id = ?", (bot.id,))
         con.commit()
     finally:
@@ -413,25 +424,37 @@ def main():
 
     problems += ledger.unexpected
     if args.self_check:
-        found = (any("messages missing" in x for x in lost) and
-                 any("name/settings not stored" in x for x in lost))
-        print(f"crash: self-check: injected losses {'detected' if found else 'MISSED'} "
-              f"({len(lost)} reported)")
-        # Nothing but the tampered chatbot may be reported.
-        return 0 if found and all(tampered in x for x in lost) and not problems else 1
-    kinds = ", ".join(f"{k} {v}" for k, v in sorted(ledger.acked_by_kind.items()))
+        return self_check_verdict("crash", lost, problems, tampered)
     print(f"crash: kill points survived: {survived}")
-    print(f"crash: acknowledged writes: {ledger.acked} ({kinds})")
-    print(f"crash: in-flight at a kill: {ledger.inflight_applied} applied whole, "
+    return verdict("crash", ledger, args.kill_points, dead_checked, lost, problems)
+
+
+def self_check_verdict(test, lost, problems, tampered):
+    """The exit code of a --self-check run: the two injected losses of tamper() reported,
+    and nothing but the tampered chatbot."""
+    found = (any("messages missing" in x for x in lost) and
+             any("name/settings not stored" in x for x in lost))
+    print(f"{test}: self-check: injected losses {'detected' if found else 'MISSED'} "
+          f"({len(lost)} reported)")
+    return 0 if found and all(tampered in x for x in lost) and not problems else 1
+
+
+def verdict(test, ledger, points, dead_checked, lost, problems, extra=()):
+    """Prints the figures (and extra lines) and returns the exit code."""
+    kinds = ", ".join(f"{k} {v}" for k, v in sorted(ledger.acked_by_kind.items()))
+    print(f"{test}: acknowledged writes: {ledger.acked} ({kinds})")
+    print(f"{test}: in-flight at a fault: {ledger.inflight_applied} applied whole, "
           f"{ledger.inflight_dropped} not applied")
-    print(f"crash: rotated-away keys checked over HTTP: {dead_checked}")
-    print(f"crash: {len(lost)} acknowledged writes lost")
+    for line in extra:
+        print(f"{test}: {line}")
+    print(f"{test}: rotated-away keys checked over HTTP: {dead_checked}")
+    print(f"{test}: {len(lost)} acknowledged writes lost")
     for p in (lost + problems)[:20]:
-        print(f"crash: PROBLEM: {p}")
+        print(f"{test}: PROBLEM: {p}")
     if lost or problems:
         return 1
-    if ledger.acked < args.kill_points:
-        print("crash: too few acknowledged writes to mean anything")
+    if ledger.acked < points:
+        print(f"{test}: too few acknowledged writes to mean anything")
         return 1
     return 0
 

@@ -86,8 +86,11 @@ def _kill_leftover_servers():
 class Server:
     """chatbotmgr-server serve on 127.0.0.1:<free port>, on a given SQLite file."""
 
-    def __init__(self, binary, db, name, extra_args=(), env=None, preexec_fn=None):
+    def __init__(self, binary, db, name, extra_args=(), env=None, preexec_fn=None,
+                 storage=None):
+        """storage: the storage flags instead of --db DB (e.g. ["--storage", URL])."""
         self.binary, self.db, self.name = binary, db, name
+        self.storage = list(storage) if storage else ["--db", db]
         self.preexec_fn = preexec_fn
         self.extra_args = list(extra_args)
         self.env = dict(os.environ, **(env or {}))
@@ -104,7 +107,7 @@ class Server:
         out = open(self.stdout_path, "wb")
         err = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen(
-            [self.binary, "serve", "--listen", "127.0.0.1:0", "--db", self.db]
+            [self.binary, "serve", "--listen", "127.0.0.1:0"] + self.storage
             + self.extra_args,
             stdout=out, stderr=err, stdin=subprocess.DEVNULL, env=self.env,
             preexec_fn=self.preexec_fn)

@@ -9,10 +9,15 @@ an API route. Then the server's stderr (the access log) must contain neither sec
 nor its 32 or 64 hex digits, nor an encoded form -- and every such request must still have
 been logged, with the method as "OTHER" and the path segment as "[redacted]".
 
-Usage: log_redaction_test.py --server PATH
+With --log-format json the same against the JSON access log (one object a line), whose
+method and path fields must show the same; and in both formats a request whose
+X-Request-Id is a secret gets a fresh id: the secret is neither echoed nor logged.
+
+Usage: log_redaction_test.py --server PATH [--log-format text|json]
 """
 
 import argparse
+import json
 import os
 import random
 import re
@@ -44,16 +49,19 @@ def encoded_forms(secret):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--server")
+    ap.add_argument("--log-format", choices=("text", "json"), default="text")
     args = ap.parse_args()
+    fmt = args.log_format
+    test = TEST if fmt == "text" else TEST + "-json"
     binary = rawhttp.server_binary_from(args.server)
     check(binary, "give --server or CHATBOTMGR_SERVER")
-    harness.reset_logs(TEST)
+    harness.reset_logs(test)
     problems, figures = [], {}
     with harness.ScratchDir("chatbotmgr-logredact-") as scratch:
         db = scratch.file("logredact.db")
         email, password = "logredact@example.com", f"redact-pw-{random.randrange(10**12)}"
         harness.add_user(binary, db, email, "Redact Org", password)
-        server = harness.Server(binary, db, TEST).start()
+        server = harness.Server(binary, db, test, extra_args=["--log-format", fmt]).start()
         port = server.port
         token = harness.login(port, email, password, test=TEST)
         c = harness.Client(port, test=TEST)
@@ -82,7 +90,21 @@ def main():
             if first is None:
                 problems.append(f"{what}: no answer")
             elif first.status >= 400:
-                harness.record_error_body(TEST, first.status, first.body)
+                harness.record_error_body(test, first.status, first.body)
+        # A secret as the X-Request-Id: replaced by a fresh id, never echoed.
+        id_requests = 0
+        for name, secret in (("API key", key), ("session token", token)):
+            for value in (secret, "req-" + secret, secret.upper()):
+                first, _, _ = rawhttp.exchange(
+                    port, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Request-Id: " +
+                    value.encode() + b"\r\nConnection: close\r\n\r\n")
+                id_requests += 1
+                echoed = first.header("x-request-id") if first else None
+                if first is None or not echoed:
+                    problems.append(f"{name} as X-Request-Id: no answer or no X-Request-Id")
+                elif secret[8:].lower() in echoed.lower():
+                    problems.append(f"{name} as X-Request-Id: echoed in the answer")
+        figures["requests with a secret as X-Request-Id"] = id_requests
         check(server.alive(), "the server died")
         server.stop()
         log = server.stderr_text()
@@ -101,6 +123,19 @@ def main():
         leaks += [f"secret-shaped text: {m[:12]}..." for m in
                   re.findall(r"ob_(?:live|sess)_[0-9a-fA-F]{16,}", log, re.I)]
         logged = [line for line in log.splitlines() if line.startswith("http: ")]
+        if fmt == "json":
+            # The same view of each JSON line ("http: METHOD PATH STATUS"), and every line
+            # of the access log must be one JSON object.
+            logged = []
+            for line in log.splitlines():
+                if not line.startswith("{"):
+                    continue
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    problems.append(f"not JSON: {line[:80]}")
+                    continue
+                logged.append(f"http: {entry['method']} {entry['path']} {entry['status']}")
         missing = [what for what, _, shown in requests
                    if not any(line.startswith("http: " + shown + " ") for line in logged)]
         figures["requests with a secret in the method or an encoded path"] = len(requests)
@@ -109,9 +144,9 @@ def main():
         problems += leaks
         problems += [f"not logged as expected: {m}" for m in missing]
     for k, v in figures.items():
-        print(f"logredact: {k}: {v}")
+        print(f"logredact ({fmt}): {k}: {v}")
     for p in problems:
-        print(f"logredact: PROBLEM: {p}")
+        print(f"logredact ({fmt}): PROBLEM: {p}")
     return 1 if problems else 0
 
 

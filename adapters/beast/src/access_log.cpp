@@ -1,6 +1,11 @@
 #include "access_log.hpp"
 
 #include <cstdio>
+#include <ctime>
+#include <random>
+
+#include <boost/json/serialize.hpp>
+#include <boost/json/string_view.hpp>
 
 #include "chatbotmgr/secrets.hpp"
 #include "request_head.hpp"
@@ -58,11 +63,14 @@ bool contains_ci(std::string_view haystack, std::string_view needle) noexcept {
     return false;
 }
 
-// The prefixes of looks_like_secret (secrets.hpp), matched in any letter case.
+}  // namespace
+
 bool carries_secret(std::string_view s) noexcept {
     return contains_ci(s, kApiKeyPrefix) || contains_ci(s, kSessionTokenPrefix) ||
            contains_ci(s, kInvitationTokenPrefix);
 }
+
+namespace {
 
 // A path segment that is, or decodes to, something that looks like a key or a token.
 bool secret_segment(std::string_view segment) {
@@ -149,3 +157,121 @@ std::string access_log_line(http::verb method, std::string_view method_text,
 }
 
 }  // namespace chatbotmgr::beast::detail
+
+namespace chatbotmgr::beast::detail {
+
+namespace {
+
+// "2025-01-31T09:30:00.123Z"
+std::string rfc3339_millis(std::chrono::system_clock::time_point t) {
+    const auto ms = std::chrono::time_point_cast<std::chrono::milliseconds>(t);
+    const std::time_t seconds = std::chrono::system_clock::to_time_t(ms);
+    std::tm tm{};
+    gmtime_r(&seconds, &tm);
+    char buf[80];
+    std::snprintf(buf, sizeof buf, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                  tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+                  static_cast<int>(ms.time_since_epoch().count() % 1000));
+    return buf;
+}
+
+bool request_id_char(char c) noexcept {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '_' || c == ':' || c == '-';
+}
+
+}  // namespace
+
+std::string access_log_json(const RequestRecord& request) {
+    // Strings through Boost.JSON (escaping), numbers by hand: "duration_ms":0.412 rather
+    // than the serializer's 4.12E-1.
+    const auto field = [](std::string& out, std::string_view name, std::string_view value) {
+        out.append(",\"").append(name).append("\":").append(
+            boost::json::serialize(boost::json::string_view(value.data(), value.size())));
+    };
+    std::string line = "{\"time\":\"";
+    line.append(rfc3339_millis(request.time)).append("\"");
+    field(line, "level", request.status == 0 || request.status >= 500 ? "error" : "info");
+    field(line, "method", request.method);
+    field(line, "route", request.route);
+    field(line, "path", request.path);
+    char numbers[96];
+    std::snprintf(numbers, sizeof numbers, ",\"status\":%u,\"duration_ms\":%.3f,\"bytes\":%llu",
+                  request.status,
+                  std::chrono::duration<double, std::milli>(request.duration).count(),
+                  static_cast<unsigned long long>(request.bytes));
+    line.append(numbers);
+    field(line, "request_id", request.request_id);
+    field(line, "client", request.client_address);
+    line += '}';
+    return line;
+}
+
+bool acceptable_request_id(std::string_view id) noexcept {
+    if (id.empty() || id.size() > kMaxRequestIdLength) return false;
+    for (char c : id)
+        if (!request_id_char(c)) return false;
+    return !carries_secret(id);
+}
+
+std::string new_request_id() {
+    thread_local std::mt19937_64 random{std::random_device{}()};
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string id(32, '0');
+    for (std::size_t i = 0; i < id.size(); i += 16) {
+        std::uint64_t bits = random();
+        for (std::size_t j = 0; j < 16; ++j, bits >>= 4) id[i + j] = hex[bits & 0xF];
+    }
+    return id;
+}
+
+LoginOutcome login_outcome(unsigned status) noexcept {
+    switch (status) {
+        case 200:
+            return LoginOutcome::success;
+        case 401:
+            return LoginOutcome::failure;
+        case 429:
+            return LoginOutcome::rate_limited;
+        default:
+            return status < 500 ? LoginOutcome::rejected : LoginOutcome::unavailable;
+    }
+}
+
+}  // namespace chatbotmgr::beast::detail
+
+namespace chatbotmgr::beast {
+
+std::string_view to_string(KeyVerification v) noexcept {
+    switch (v) {
+        case KeyVerification::valid:
+            return "valid";
+        case KeyVerification::previous_key:
+            return "previous_key";
+        case KeyVerification::invalid:
+            return "invalid";
+        case KeyVerification::expired:
+            return "expired";
+        case KeyVerification::rate_limited:
+            return "rate_limited";
+    }
+    return "invalid";
+}
+
+std::string_view to_string(LoginOutcome v) noexcept {
+    switch (v) {
+        case LoginOutcome::success:
+            return "success";
+        case LoginOutcome::failure:
+            return "failure";
+        case LoginOutcome::rate_limited:
+            return "rate_limited";
+        case LoginOutcome::rejected:
+            return "rejected";
+        case LoginOutcome::unavailable:
+            return "unavailable";
+    }
+    return "unavailable";
+}
+
+}  // namespace chatbotmgr::beast

@@ -22,6 +22,7 @@
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/field.hpp>
 
+#include "access_log.hpp"
 #include "chatbotmgr/error.hpp"
 #include "chatbotmgr/secrets.hpp"
 #include "handlers.hpp"
@@ -156,7 +157,20 @@ struct Api::Impl {
     // reads the body only when they pass, and hands what step 3 found to this pass.
     Response answer(const Request& req, const RequestContext& ctx, const Match& match) {
         Call call(services, req, ctx, match);
-        return finish(req, match.endpoint ? serve(call, match) : refuse_route(call, match));
+        Response res = finish(req, match.endpoint ? serve(call, match) : refuse_route(call, match));
+        note_login(match, res.result_int());
+        return res;
+    }
+
+    // ---- Operations hooks (operations.hpp)
+
+    void note_login(const Match& match, unsigned status) const noexcept {
+        if (services.options.metrics && match.endpoint && match.route->name == "login")
+            services.options.metrics->login_answered(detail::login_outcome(status));
+    }
+
+    void note_key(KeyVerification result) const noexcept {
+        if (services.options.metrics) services.options.metrics->key_verified(result);
     }
 
     // A path id that is not a canonical UUID answers exactly as an unknown id of that
@@ -275,10 +289,25 @@ struct Api::Impl {
             case Credential::api_key: {
                 const std::string_view authorization = call.request()[http::field::authorization];
                 // Only an API key is a capture credential; a session token here is a failure.
-                if (auto token = bearer_token(authorization); token && is_api_key_format(*token))
-                    call.key = services.registry->authenticate(*token);
-                if (call.key) return std::nullopt;
-                return auth_failure(call, !authorization.empty(), false);
+                KeyVerdict verdict = KeyVerdict::invalid;
+                if (auto token = bearer_token(authorization); token && is_api_key_format(*token)) {
+                    KeyCheck checked = services.registry->check_key(*token);
+                    verdict = checked.verdict;
+                    call.key = std::move(checked.key);
+                }
+                if (call.key) {
+                    note_key(verdict == KeyVerdict::previous_key ? KeyVerification::previous_key
+                                                                 : KeyVerification::valid);
+                    return std::nullopt;
+                }
+                // The reason goes to the metrics only: the answer is the same 401 for all.
+                Response refused = auth_failure(call, !authorization.empty(), false);
+                if (!authorization.empty())
+                    note_key(refused.result() == http::status::too_many_requests
+                                 ? KeyVerification::rate_limited
+                             : verdict == KeyVerdict::expired ? KeyVerification::expired
+                                                              : KeyVerification::invalid);
+                return refused;
             }
         }
         throw Error(ErrorCode::internal, "unknown credential kind");
@@ -418,6 +447,12 @@ std::uint64_t Api::body_limit(std::string_view target) const noexcept {
     return match.route ? options.*match.route->body_limit : options.max_body_bytes;
 }
 
+std::string_view Api::route_name(std::string_view target) const noexcept {
+    // The route does not depend on the method; a bad id still names its route.
+    const Match match = detail::match_request(impl_->routes, http::verb::get, target);
+    return match.route ? match.route->name : detail::kUnmatchedRoute;
+}
+
 void Api::handle(Request request, RequestContext context, std::function<void(Response)> done) {
     Impl& impl = *impl_;
     impl.serving.store(true, std::memory_order_relaxed);
@@ -442,7 +477,9 @@ void Api::handle(Request request, RequestContext context, std::function<void(Res
     if (login && !slot) {
         lock.unlock();
         Call call(impl.services, request, context, match);
-        done(finish(request, Impl::busy(call)));
+        Response res = finish(request, Impl::busy(call));
+        impl.note_login(match, res.result_int());
+        done(std::move(res));
         return;
     }
     auto& pool = match.endpoint->pool == detail::Pool::writes ? impl.writes

@@ -67,6 +67,9 @@ struct RouteSet {
     bool accounts = true;
 };
 
+// The route name of logs and metrics for a target that matches no route.
+inline constexpr std::string_view kUnmatchedRoute = "unmatched";
+
 // The result of matching a request once.
 struct Match {
     const Route* route = nullptr;        // nullptr: no such route (404)

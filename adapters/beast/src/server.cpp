@@ -222,6 +222,7 @@ class Session : public std::enable_shared_from_this<Session> {
 
     ~Session() {
         release_body();
+        if (in_flight_) finish_request(0);  // closed before an answer went out
         server_->session_closed(this, peer_);
     }
 
@@ -273,6 +274,7 @@ class Session : public std::enable_shared_from_this<Session> {
     void read_header() {
         busy_ = true;
         started_at_ = Clock::now();
+        started_wall_ = std::chrono::system_clock::now();
         stream_.expires_after(server_->options.header_timeout);
         parse_header();
     }
@@ -323,6 +325,7 @@ class Session : public std::enable_shared_from_this<Session> {
         // memory); the exact rule -- the whole block, CRLFs included -- is parse_header's.
         if (ec == http::error::header_limit) return answer_locally(HttpError::header_too_large);
         if (ec) return on_read_error(ec);
+        begin_request();  // in flight from here, while its body is read as well
         auto& req = parser_->get();
         // Framing two implementations could read differently, an unusable Host: 400 and
         // close, before a byte of the body is read (nothing after it is ever parsed).
@@ -450,6 +453,16 @@ class Session : public std::enable_shared_from_this<Session> {
         log_verb_ = req.method();
         log_method_.assign(req.method_string());
         log_target_.assign(req.target());
+        const std::string_view id = req[detail::kRequestIdField];
+        if (detail::acceptable_request_id(id)) request_id_.assign(id);
+        begin_request();
+    }
+
+    // The request counts as in flight from here until finish_request().
+    void begin_request() {
+        if (in_flight_) return;
+        in_flight_ = true;
+        if (server_->options.metrics) server_->options.metrics->request_started();
     }
 
     void answer_locally(HttpError e) {
@@ -469,7 +482,10 @@ class Session : public std::enable_shared_from_this<Session> {
 
     void write(Api::Response res) {
         if (closed_) return;
-        release_body();  // the answer is in: the request and its body are done with
+        release_body();   // the answer is in: the request and its body are done with
+        begin_request();  // an answer before the request line was read
+        if (request_id_.empty()) request_id_ = detail::new_request_id();
+        res.set(detail::kRequestIdField, request_id_);
         if (server_->stopping) close_after_write_ = true;
         if (close_after_write_) res.keep_alive(false);
         res_ = std::move(res);
@@ -480,7 +496,7 @@ class Session : public std::enable_shared_from_this<Session> {
     }
 
     void on_written(error_code ec) {
-        log_access();
+        finish_request(res_.result_int());
         first_request_ = false;
         busy_ = false;
         if (ec) return close();
@@ -489,12 +505,35 @@ class Session : public std::enable_shared_from_this<Session> {
         next_request();
     }
 
-    void log_access() {
-        if (!server_->log_sink) return;
+    // The access-log line and the metrics of the request that ends now; status 0 when no
+    // answer was sent.
+    void finish_request(unsigned status) {
+        in_flight_ = false;
         const auto elapsed = Clock::now() - started_at_;
-        server_->log_sink(
-            detail::access_log_line(log_verb_, log_method_, log_target_, res_.result_int(),
-                                    std::chrono::duration<double, std::milli>(elapsed).count()));
+        const ServerCore& server = *server_;
+        if (server.log_sink && server.options.access_log_format == AccessLogFormat::text && status)
+            server.log_sink(detail::access_log_line(
+                log_verb_, log_method_, log_target_, status,
+                std::chrono::duration<double, std::milli>(elapsed).count()));
+        const bool json =
+            server.log_sink && server.options.access_log_format == AccessLogFormat::json;
+        if (json || server.options.metrics) {
+            std::string path;
+            detail::append_loggable_path(path, log_target_);
+            RequestRecord record;
+            record.time = started_wall_;
+            record.method = detail::loggable_method(log_verb_, log_method_);
+            record.route = server.api->route_name(log_target_);
+            record.path = path;
+            record.status = status;
+            record.duration = elapsed;
+            record.bytes = status ? res_.body().size() : 0;
+            record.request_id = request_id_;
+            record.client_address = client_;
+            if (json) server.log_sink(detail::access_log_json(record));
+            if (server.options.metrics) server.options.metrics->request_finished(record);
+        }
+        request_id_.clear();
     }
 
     void linger_close() {
@@ -544,7 +583,10 @@ class Session : public std::enable_shared_from_this<Session> {
     http::verb log_verb_ = http::verb::unknown;
     std::string log_method_;
     std::string log_target_;
+    std::string request_id_;  // X-Request-Id of the request being answered
+    bool in_flight_ = false;  // between begin_request() and finish_request()
     Clock::time_point started_at_{};
+    std::chrono::system_clock::time_point started_wall_{};
     std::size_t scanned_ = 0;     // bytes of the buffer searched for the header's end
     bool line_probed_ = false;    // the request line was complete when last probed
     std::size_t requests_ = 0;    // requests read on this connection
@@ -589,6 +631,7 @@ void ServerCore::on_accept(error_code ec, tcp::socket socket) {
     error_code ignored;
     socket.set_option(tcp::no_delay(true), ignored);
     ++connections;
+    if (options.metrics) options.metrics->connection_opened();
     auto session = std::make_shared<Session>(std::move(socket), shared_from_this(),
                                              exempt ? std::nullopt : std::optional(key));
     {
@@ -602,6 +645,7 @@ void ServerCore::on_accept(error_code ec, tcp::socket socket) {
 void ServerCore::session_closed(Session* s,
                                 const std::optional<detail::ConnectionLimiter::Key>& peer) {
     if (peer) per_address.release(*peer);
+    if (options.metrics) options.metrics->connection_closed();
     {
         std::lock_guard lock(sessions_mutex);
         sessions.erase(s);

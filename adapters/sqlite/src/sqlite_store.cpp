@@ -267,7 +267,7 @@ struct SqliteStore::Impl {
               [config = config] {
                   return std::make_unique<Connection>(config, detail::Role::writer);
               },
-              options.max_batch),
+              options.max_batch, options.on_commit),
           readers(config, options.read_connections) {}
 
     // Runs body on a read connection; engine errors become Error (see to_error).

@@ -14,10 +14,12 @@ thread_local const Writer* committing = nullptr;
 }  // namespace
 
 Writer::Writer(std::unique_ptr<Connection> initial,
-               std::function<std::unique_ptr<Connection>()> open, std::size_t max_batch)
+               std::function<std::unique_ptr<Connection>()> open, std::size_t max_batch,
+               CommitObserver on_commit)
     : connection_(std::move(initial)),
       open_(std::move(open)),
-      max_batch_(max_batch == 0 ? 1 : max_batch) {
+      max_batch_(max_batch == 0 ? 1 : max_batch),
+      on_commit_(std::move(on_commit)) {
     group_.reserve(std::min<std::size_t>(max_batch_, 1024));
 }
 
@@ -75,6 +77,7 @@ void Writer::lead(std::unique_lock<std::mutex>& lock) {
 // every job of the group.
 void Writer::commit(Group group) noexcept {
     if (auto error = open_if_needed()) return fail_remaining(group, *error);
+    const auto began = std::chrono::steady_clock::now();
     if (auto error = exec("BEGIN IMMEDIATE", "begin write transaction")) {
         return fail_remaining(group, *error);
     }
@@ -97,6 +100,7 @@ void Writer::commit(Group group) noexcept {
         abandon_transaction();
         return fail_remaining(group, *error);
     }
+    if (on_commit_) on_commit_(std::chrono::steady_clock::now() - began, group.size());
 }
 
 // Runs the job inside SAVEPOINT job. If it throws, the job gets its error and the

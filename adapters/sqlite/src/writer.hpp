@@ -6,6 +6,7 @@
 // there instead of waiting. Internal.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <exception>
@@ -24,9 +25,11 @@ namespace chatbotmgr::sqlite::detail {
 class Writer {
   public:
     // initial: the already opened (and migrated) writer connection. open: how to open a
-    // new one after a fault that needs it.
+    // new one after a fault that needs it. on_commit (optional): told of each successful
+    // commit, its time and its number of jobs (SqliteOptions::on_commit).
+    using CommitObserver = std::function<void(std::chrono::nanoseconds, std::size_t)>;
     Writer(std::unique_ptr<Connection> initial, std::function<std::unique_ptr<Connection>()> open,
-           std::size_t max_batch);
+           std::size_t max_batch, CommitObserver on_commit = {});
     // Waits until every caller inside run() has returned (what is queued gets committed
     // by its callers), then closes the connection.
     ~Writer();
@@ -93,6 +96,7 @@ class Writer {
     std::unique_ptr<Connection> connection_;
     std::function<std::unique_ptr<Connection>()> open_;
     const std::size_t max_batch_;
+    const CommitObserver on_commit_;
     bool reopen_ = false;  // the connection saw a fault; open a fresh one before the next batch
     std::vector<Job*> group_;
 

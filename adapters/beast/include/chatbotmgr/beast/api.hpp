@@ -24,6 +24,7 @@
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include "chatbotmgr/beast/operations.hpp"
 #include "chatbotmgr/beast/session_check.hpp"
 #include "chatbotmgr/clock.hpp"
 
@@ -116,6 +117,8 @@ struct ApiOptions {
     std::chrono::seconds unavailable_retry_after = std::chrono::seconds(1);
     // Time source of the rate-limit windows. Default: system_clock().
     std::shared_ptr<Clock> clock;
+    // Hears of every API-key check and login (operations.hpp). Default: none.
+    std::shared_ptr<MetricsSink> metrics;
 };
 
 // What Api::admit() learned from a request head (the caller's principal or key), for
@@ -158,6 +161,10 @@ class Api {
     // once the header is read, and answers over-limit bodies through handle() with
     // RequestContext::body_over_limit.
     std::uint64_t body_limit(std::string_view target) const noexcept;
+    // The name of the route of target in the route table ("chatbot" for
+    // /api/v1/chatbots/{id}), or "unmatched": a bounded label for logs and metrics, never
+    // a raw path or id.
+    std::string_view route_name(std::string_view target) const noexcept;
 
     // What admit() decides: a refusal to send as it is (the body is never read: the host
     // answers and closes the connection), or the go-ahead, with the admission for

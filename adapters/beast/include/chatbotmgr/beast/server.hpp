@@ -29,9 +29,15 @@
 
 #include <boost/asio/io_context.hpp>
 
+#include "chatbotmgr/beast/operations.hpp"
+
 namespace chatbotmgr::beast {
 
 class Api;
+
+// The access log's line format: text ("http: GET /api/v1/chatbots 200 0.412ms") or one
+// JSON object per line (fields in access_log_json, docs/OPERATIONS.md).
+enum class AccessLogFormat { text, json };
 
 struct ServerOptions {
     // Address to listen on (IPv4 or IPv6 literal). Default: "127.0.0.1".
@@ -91,6 +97,13 @@ struct ServerOptions {
     bool access_log = true;
     // Where access-log lines go. Default (empty): stderr, one write(2) per line.
     std::function<void(std::string_view line)> access_log_sink;
+    // Default: AccessLogFormat::text.
+    AccessLogFormat access_log_format = AccessLogFormat::text;
+    // Every answer carries X-Request-Id: the request's own when it is 1 to 128 characters
+    // of [A-Za-z0-9._:-] and does not look like a key or token, a fresh 32-hex-digit id
+    // otherwise. The id is in the access log (JSON format) and in RequestRecord.
+    // Hears of every connection and request (operations.hpp). Default: none.
+    std::shared_ptr<MetricsSink> metrics;
 };
 
 class Server {

@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -49,6 +50,12 @@ struct SqliteOptions {
     std::shared_ptr<Clock> clock;
     // Source of conversation ids. Default: system_random().
     std::shared_ptr<RandomSource> random;
+    // Called after each group commit with its time (BEGIN to the end of COMMIT, fsync
+    // included) and the number of writes it committed -- for metrics
+    // (prometheus::PrometheusMetrics::storage_committed). It runs on the committing
+    // caller's thread before any writer of the group is woken: keep it short, must not
+    // throw, must not call the store. Default: none.
+    std::function<void(std::chrono::nanoseconds duration, std::size_t batch)> on_commit;
 };
 
 // Connection settings as SQLite reports them (for tests and diagnostics).
