@@ -24,14 +24,23 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
 
 namespace chatbotmgr::beast {
 
 class Api;
+
+// Answers requests beside the Api (static files, a dashboard: see ServerOptions::fallback).
+// Its request and response types are those of Api::Request and Api::Response.
+using FallbackHandler =
+    std::function<std::optional<boost::beast::http::response<boost::beast::http::string_body>>(
+        const boost::beast::http::request<boost::beast::http::string_body>&)>;
 
 struct ServerOptions {
     // Address to listen on (IPv4 or IPv6 literal). Default: "127.0.0.1".
@@ -91,6 +100,15 @@ struct ServerOptions {
     bool access_log = true;
     // Where access-log lines go. Default (empty): stderr, one write(2) per line.
     std::function<void(std::string_view line)> access_log_sink;
+    // Offered every request whose target the Api does not handle (Api::handles() is
+    // false: not /api/v1/..., not the health routes) before the Api answers it with 404:
+    // an answer is sent as it is (keep-alive, limits and access log as for the Api's);
+    // nullopt leaves the request to the Api. It runs on an I/O thread, so it must not
+    // block: it is meant for answers from memory, such as chatbotmgr::dashboard's
+    // (dashboard.hpp). A request whose body was not read with its head is answered by the
+    // Api from the head alone (404) and never gets here. Default: none (v1: every such
+    // target is a 404).
+    FallbackHandler fallback;
 };
 
 class Server {
