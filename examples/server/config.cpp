@@ -210,7 +210,10 @@ po::options_description serve_options() {
         ("public-origin", arg("URL"),
          "default http://<listen>; cookie-authenticated writes must send this Origin")
         ("access-log", arg("on|off", d.access_log ? "on" : "off"),
-         "one line per request on stderr");
+         "one line per request on stderr")
+        ("no-dashboard", po::value<std::string>()->zero_tokens()->implicit_value("1"),
+         "do not serve the web dashboard at / (the variable: 1 or 0); the API is the same "
+         "either way");
     return o;
 }
 
@@ -406,6 +409,10 @@ void apply_serve(ServeConfig& c, const Source& s) {
     if (auto v = s["session-ttl"]) c.session_ttl = parse_duration(*v, s.name("session-ttl"));
     if (auto v = s["public-origin"]) c.public_origin = parse_origin(*v, s.name("public-origin"));
     if (auto v = s["access-log"]) c.access_log = parse_on_off(*v, s.name("access-log"));
+    if (auto v = s["no-dashboard"]) {
+        if (*v != "1" && *v != "0") throw UsageError(s.name("no-dashboard") + ": 1 or 0");
+        c.dashboard = *v == "0";
+    }
 }
 
 }  // namespace

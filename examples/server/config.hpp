@@ -58,6 +58,7 @@ struct ServeConfig {
     std::chrono::seconds session_ttl = std::chrono::hours(12);
     std::optional<std::string> public_origin;  // default: http://<listen>
     bool access_log = true;
+    bool dashboard = true;  // serve chatbotmgr::dashboard at / (--no-dashboard: off)
 };
 
 struct UserAddConfig {

@@ -37,6 +37,9 @@
 #include "chatbotmgr/beast/session_check.hpp"
 #include "chatbotmgr/chatbot.hpp"
 #include "chatbotmgr/clock.hpp"
+#if defined(CHATBOTMGR_SERVER_WITH_DASHBOARD)
+#include "chatbotmgr/dashboard/dashboard.hpp"
+#endif
 #include "chatbotmgr/error.hpp"
 #include "chatbotmgr/json.hpp"
 #include "chatbotmgr/registry.hpp"
@@ -144,6 +147,9 @@ int serve(const ServeConfig& config) {
     server_options.max_connection_lifetime = config.max_connection_lifetime;
     server_options.max_buffered_body_bytes = config.max_buffered_body_bytes;
     server_options.access_log = config.access_log;
+#if defined(CHATBOTMGR_SERVER_WITH_DASHBOARD)
+    if (config.dashboard) server_options.fallback = dashboard::handler();
+#endif
     std::unique_ptr<beast::Server> server;
     try {
         server = std::make_unique<beast::Server>(server_options);
