@@ -12,7 +12,8 @@ packages=(g++ cmake ninja-build pkg-config libboost1.81-dev libboost-json1.81-de
 case "$profile" in
   build) ;;
   test) packages+=(catch2 clang libclang-rt-14-dev postgresql curl python3 python3-yaml
-                   python3-jsonschema sqlite3 procps doxygen libbenchmark-dev wrk) ;;
+                   python3-jsonschema sqlite3 procps doxygen libbenchmark-dev wrk
+                   chromium chromium-driver python3-selenium) ;;
   bench) packages+=(catch2 libbenchmark-dev wrk curl python3) ;;
   *) echo "usage: $0 [build|test|bench]" >&2; exit 2 ;;
 esac
