@@ -2,11 +2,11 @@
 // error shape {"ok": false, "error": {"code", "message"}}.
 //
 // CSRF (API.md section 5): a cookie-authenticated POST, PATCH or DELETE must carry the
-// server's own Origin. The browser sets Origin itself (scripts cannot), and it sends the
-// real origin only for requests in "cors" mode: for other modes (a form post, or fetch
-// with mode "same-origin") under this page's Referrer-Policy: no-referrer it sends
-// "Origin: null", which the server refuses. So every request goes through fetch() here,
-// with mode "cors" spelled out, to this page's own origin only.
+// server's own Origin. The browser sets Origin itself (scripts cannot) and does so on every
+// fetch() write. A form submission would not do: under this page's Referrer-Policy:
+// no-referrer a form POST carries "Origin: null" (Fetch, "append a request Origin
+// header"), which the server refuses. So every write goes through fetch() here, to this
+// page's own origin only, and the forms of the pages only ever call it (preventDefault).
 
 export class ApiError extends Error {
   constructor(status, code, message) {
@@ -27,7 +27,7 @@ export function setUnauthorizedHandler(fn) {
 
 // (method, "/api/v1/...", body?) -> {data, headers}; throws ApiError on a non-2xx answer.
 export async function api(method, path, body) {
-  const init = { method, mode: 'cors', credentials: 'same-origin', cache: 'no-store', headers: {} };
+  const init = { method, credentials: 'same-origin', cache: 'no-store', headers: {} };
   if (body !== undefined) {
     init.headers['Content-Type'] = 'application/json';
     init.body = JSON.stringify(body);
