@@ -458,6 +458,27 @@ def flow(args, base, creds):
         check(b.qs("#new-name") and not b.qs("button[data-action]"), "a member's chatbot list")
         b.checked("chatbot list (member)")
 
+        step("revoke an invitation; remove a member (their session ends)")
+        a.load("/#/members")
+        a.heading("Members")
+        a.q("#invite-email").send_keys("later@example.com" + Keys.ENTER)
+        later = a.take_secret(TOKEN_RE)
+        a.dismiss_secret(later)
+        a.wait(lambda: a.qs('button[aria-label="Revoke the invitation of later@example.com"]'), "the invitation")
+        a.q('button[aria-label="Revoke the invitation of later@example.com"]').click()
+        a.wait(lambda: a.dialog_open("confirm"), "the revoke dialog")
+        a.q("#confirm-ok").click()
+        a.wait(lambda: "was revoked" in a.status_text(), "the revocation")
+        s, _, _ = http("POST", base + "/api/v1/invitations/accept", {"token": later, "password": "pw-later-123"})
+        check(s == 401, "a revoked invitation was accepted: %d" % s)
+        a.wait(lambda: a.qs('button[aria-label="Remove viewer@example.com"]'), "the member's Remove button")
+        a.q('button[aria-label="Remove viewer@example.com"]').click()
+        a.wait(lambda: a.dialog_open("confirm"), "the remove dialog")
+        a.q("#confirm-ok").click()
+        a.wait(lambda: "was removed" in a.status_text(), "the removal")
+        b.q('nav a[href="#/members"]').click()
+        b.heading("Sign in")
+
         step("1,000 chatbots: time to render the list (reported, not asserted)")
         def create(i):
             return http("POST", base + "/api/v1/chatbots", {"name": "Bot %04d" % i}, bearer)[0]

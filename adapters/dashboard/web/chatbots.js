@@ -1,7 +1,7 @@
 // Chatbots: the list (with each key's last use and expiry), create with the one-time key
 // reveal, rotate with a grace period, end grace, delete, and the settings editor.
 import { api, get, ApiError } from './api.js';
-import { el, time, announce, showError, clearError, reveal, confirmAction, chooseRotation } from './ui.js';
+import { el, time, announce, attempt, rerender, reveal, confirmAction, chooseRotation } from './ui.js';
 import { can } from './app.js';
 import { mergePatch } from './merge.js';
 
@@ -125,17 +125,6 @@ async function remove(id, name) {
 
 const ACTIONS = { rotate, 'end-grace': endGrace, delete: remove };
 
-// Runs an action; errors go to the alert region.
-async function run(fn, ...args) {
-  clearError();
-  try {
-    return await fn(...args);
-  } catch (e) {
-    showError(e);
-    return false;
-  }
-}
-
 // ---- The list page
 
 export async function renderChatbots() {
@@ -147,7 +136,7 @@ export async function renderChatbots() {
     const button = e.target.closest('button[data-action]');
     if (!button) return;
     const row = button.closest('tr');
-    if (await run(ACTIONS[button.dataset.action], row.dataset.id, row.dataset.name)) refresh();
+    if (await attempt(() => ACTIONS[button.dataset.action](row.dataset.id, row.dataset.name))) rerender();
   });
   const table = el(
     'table',
@@ -181,10 +170,6 @@ export async function renderChatbots() {
   return page;
 }
 
-function refresh() {
-  window.dispatchEvent(new HashChangeEvent('hashchange'));
-}
-
 function createForm() {
   const form = el(
     'form',
@@ -196,7 +181,7 @@ function createForm() {
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     const input = form.querySelector('#new-name');
-    const created = await run(async () => {
+    const created = await attempt(async () => {
       const { data } = await api('POST', BASE, { name: input.value });
       input.value = '';
       await reveal({
@@ -207,7 +192,7 @@ function createForm() {
       });
       return true;
     });
-    if (created) refresh();
+    if (created) rerender();
   });
   return form;
 }
@@ -223,12 +208,12 @@ export async function renderChatbot(id) {
     if (!(e instanceof ApiError && e.noRoute)) throw e;
   }
   const after = (ok) => {
-    if (ok) refresh();
+    if (ok) rerender();
   };
   const actions = el('p', {});
-  if (can('rotate')) actions.append(el('button', { type: 'button', text: 'Rotate key', onclick: async () => after(await run(rotate, id, bot.name)) }));
+  if (can('rotate')) actions.append(el('button', { type: 'button', text: 'Rotate key', onclick: async () => after(await attempt(() => rotate(id, bot.name))) }));
   if (can('endGrace') && info && info.previous)
-    actions.append(el('button', { type: 'button', text: 'End grace', onclick: async () => after(await run(endGrace, id, bot.name)) }));
+    actions.append(el('button', { type: 'button', text: 'End grace', onclick: async () => after(await attempt(() => endGrace(id, bot.name))) }));
   if (can('delete'))
     actions.append(
       el('button', {
@@ -236,7 +221,7 @@ export async function renderChatbot(id) {
         class: 'danger',
         text: 'Delete',
         onclick: async () => {
-          if (await run(remove, id, bot.name)) location.hash = '#/chatbots';
+          if (await attempt(() => remove(id, bot.name))) location.hash = '#/chatbots';
         },
       }),
     );
@@ -324,7 +309,7 @@ function settingsEditor(bot) {
     if (!patch) return;
     const body = { settings: patch };
     if (name.value.trim() !== bot.name) body.name = name.value;
-    const ok = await run(async () => {
+    const ok = await attempt(async () => {
       const { data } = await api('PATCH', BASE + '/' + bot.id, body);
       bot = data;
       base = data.settings;

@@ -3,7 +3,7 @@
 // for members they may manage (never above their own role; an admin never manages an
 // owner).
 import { api, get } from './api.js';
-import { el, time, announce, showError, clearError, reveal, confirmAction } from './ui.js';
+import { el, time, announce, attempt, rerender, reveal, confirmAction } from './ui.js';
 import { can, rank, roles, session } from './app.js';
 
 // The roles the caller may grant: up to its own.
@@ -20,19 +20,12 @@ function roleSelect(id, label, selected) {
   ];
 }
 
-async function run(fn) {
-  clearError();
-  try {
-    await fn();
-    return true;
-  } catch (e) {
-    showError(e);
-    return false;
+// Confirms, then DELETEs path and says so.
+async function confirmDelete(question, path, said) {
+  if ((await confirmAction(question)) && (await attempt(() => api('DELETE', path)))) {
+    announce(said);
+    rerender();
   }
-}
-
-function refresh() {
-  window.dispatchEvent(new HashChangeEvent('hashchange'));
 }
 
 function memberRow(m, index) {
@@ -49,9 +42,9 @@ function memberRow(m, index) {
         text: 'Change role',
         onclick: async () => {
           if (select.value === m.role) return announce('The role is unchanged.');
-          if (await run(() => api('PATCH', '/api/v1/members/' + m.user_id, { role: select.value }))) {
+          if (await attempt(() => api('PATCH', '/api/v1/members/' + m.user_id, { role: select.value }))) {
             announce(m.email + ' is now ' + select.value + '.');
-            refresh();
+            rerender();
           }
         },
       }),
@@ -60,17 +53,12 @@ function memberRow(m, index) {
         class: 'danger',
         'aria-label': 'Remove ' + m.email,
         text: 'Remove',
-        onclick: async () => {
-          const ok = await confirmAction({
-            title: 'Remove ' + m.email,
-            text: 'They lose access at once: every session of theirs ends.',
-            action: 'Remove member',
-          });
-          if (ok && (await run(() => api('DELETE', '/api/v1/members/' + m.user_id)))) {
-            announce(m.email + ' was removed.');
-            refresh();
-          }
-        },
+        onclick: () =>
+          confirmDelete(
+            { title: 'Remove ' + m.email, text: 'They lose access at once: every session of theirs ends.', action: 'Remove member' },
+            '/api/v1/members/' + m.user_id,
+            m.email + ' was removed.',
+          ),
       }),
     );
   }
@@ -113,7 +101,7 @@ async function invitations() {
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     const email = form.querySelector('#invite-email');
-    const ok = await run(async () => {
+    const ok = await attempt(async () => {
       const { data } = await api('POST', '/api/v1/invitations', { email: email.value, role: select.value });
       email.value = '';
       await reveal({
@@ -123,7 +111,7 @@ async function invitations() {
         secret: data.token,
       });
     });
-    if (ok) refresh();
+    if (ok) rerender();
   });
   const rows = pending.map((inv) =>
     el(
@@ -140,17 +128,12 @@ async function invitations() {
           class: 'danger',
           'aria-label': 'Revoke the invitation of ' + inv.email,
           text: 'Revoke',
-          onclick: async () => {
-            const ok = await confirmAction({
-              title: 'Revoke the invitation of ' + inv.email,
-              text: 'Its token stops working now.',
-              action: 'Revoke invitation',
-            });
-            if (ok && (await run(() => api('DELETE', '/api/v1/invitations/' + inv.id)))) {
-              announce('The invitation of ' + inv.email + ' was revoked.');
-              refresh();
-            }
-          },
+          onclick: () =>
+            confirmDelete(
+              { title: 'Revoke the invitation of ' + inv.email, text: 'Its token stops working now.', action: 'Revoke invitation' },
+              '/api/v1/invitations/' + inv.id,
+              'The invitation of ' + inv.email + ' was revoked.',
+            ),
         }),
       ),
     ),

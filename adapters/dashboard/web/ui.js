@@ -48,6 +48,23 @@ export function clearError() {
   box.textContent = '';
 }
 
+// Runs an action of a page: errors go to the alert region. Resolves with what fn resolves
+// with (true for nothing), or false when it failed.
+export async function attempt(fn) {
+  clearError();
+  try {
+    return (await fn()) ?? true;
+  } catch (e) {
+    showError(e);
+    return false;
+  }
+}
+
+// Renders the current page again (after a change).
+export function rerender() {
+  window.dispatchEvent(new HashChangeEvent('hashchange'));
+}
+
 // Enter never confirms a destructive action: the dialogs have no <form> (so no implicit
 // submission), and Enter on their confirm button is swallowed (Space or a click only).
 function guardEnter(dialog) {
