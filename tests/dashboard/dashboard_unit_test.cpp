@@ -1,7 +1,9 @@
 // chatbotmgr::dashboard without a browser: what each path answers, with which headers
 // (API.md section 17), ETag and If-None-Match, HEAD; and ServerOptions::fallback on a real
 // socket -- the dashboard beside the Api, the Api's own paths unchanged.
+#include <optional>
 #include <regex>
+#include <stdexcept>
 #include <string>
 
 #include <catch2/catch.hpp>
@@ -30,7 +32,8 @@ void require_dashboard_headers(const Message& res) {
 // The first asset index.html names: "/assets/<16 hex>/app.css".
 std::string first_asset(const std::string& html) {
     std::smatch m;
-    REQUIRE(std::regex_search(html, m, std::regex(R"re("(/assets/[0-9a-f]{16}/[a-z]+\.(js|css))")re")));
+    REQUIRE(
+        std::regex_search(html, m, std::regex(R"re("(/assets/[0-9a-f]{16}/[a-z]+\.(js|css))")re")));
     return m[1];
 }
 
@@ -149,4 +152,18 @@ TEST_CASE("dashboard: without the fallback, / is the v1 404") {
     CHECK(res.status == 404);
     CHECK(res.header("Content-Type") == "application/json");
     CHECK_FALSE(res.has_header("Content-Security-Policy"));
+}
+
+TEST_CASE("dashboard: a fallback that throws is a 500, and the connection goes on") {
+    using namespace chatbotmgr::test;
+    TestServerOptions options;
+    options.server.fallback = [](const Api::Request&) -> std::optional<Api::Response> {
+        throw std::runtime_error("broken host handler");
+    };
+    TestServer server(std::move(options));
+    HttpClient client(server.port());
+    auto res = client.request("GET", "/");
+    CHECK(res.status == 500);
+    CHECK(res.json().at("error").at("code") == "internal");
+    CHECK(client.request("GET", "/healthz").status == 200);
 }

@@ -452,7 +452,13 @@ class Session : public std::enable_shared_from_this<Session> {
         const auto& fallback = server_->options.fallback;
         if (!fallback || body_over_limit || server_->api->handles(req.target()))
             return std::nullopt;
-        return fallback(req);
+        try {
+            return fallback(req);
+        } catch (const std::exception& e) {
+            detail::write_stderr_line(std::string("chatbotmgr: fallback handler failed: ") +
+                                      e.what());
+            return detail::error_response(HttpError::internal, {req.version(), req.keep_alive()});
+        }
     }
 
     void note_request_line(const Api::Request& req) {

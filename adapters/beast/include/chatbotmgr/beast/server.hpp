@@ -103,8 +103,9 @@ struct ServerOptions {
     // Offered every request whose target the Api does not handle (Api::handles() is
     // false: not /api/v1/..., not the health routes) before the Api answers it with 404:
     // an answer is sent as it is (keep-alive, limits and access log as for the Api's);
-    // nullopt leaves the request to the Api. It runs on an I/O thread, so it must not
-    // block: it is meant for answers from memory, such as chatbotmgr::dashboard's
+    // nullopt leaves the request to the Api; an exception is logged and answered 500. It
+    // runs on an I/O thread, so it must not block: it is meant for answers from memory,
+    // such as chatbotmgr::dashboard's
     // (dashboard.hpp). A request whose body was not read with its head is answered by the
     // Api from the head alone (404) and never gets here. Default: none (v1: every such
     // target is a 404).
