@@ -23,9 +23,15 @@ struct ConversationRow {
     std::size_t analysis_results = 0;
 };
 
+struct StoredKey {
+    Digest digest{};
+    KeyState state;
+};
+
 struct ChatbotRow {
     Chatbot chatbot;
-    Digest key_digest{};
+    StoredKey key;                      // current
+    std::optional<StoredKey> previous;  // kept after its grace, until the next rotation
     // external conversation id -> conversation; deleting the row deletes them all.
     std::unordered_map<std::string, ConversationRow> conversations;
 };
@@ -60,8 +66,8 @@ bool older(const T& a, const T& b) {
 // correctness (every method is one critical section) over scalability.
 struct MemoryStore::State {
     std::shared_mutex mutex;
-    std::unordered_map<std::string, ChatbotRow> chatbots;  // by id
-    std::unordered_map<Digest, std::string, DigestHash> id_by_digest;
+    std::unordered_map<std::string, ChatbotRow> chatbots;              // by id
+    std::unordered_map<Digest, std::string, DigestHash> id_by_digest;  // current and previous
     std::unordered_map<std::string, std::size_t> chatbots_per_org;
     std::unordered_map<std::string, std::string> chatbot_by_conversation;  // internal conv id
     std::uint64_t next_conversation = 1;
@@ -80,6 +86,12 @@ struct MemoryStore::State {
         const auto it = chatbots.find(std::string(id));
         if (it == chatbots.end() || it->second.chatbot.org_id != org_id) return nullptr;
         return &it->second;
+    }
+
+    void drop_previous(ChatbotRow& row) {
+        if (!row.previous) return;
+        id_by_digest.erase(row.previous->digest);
+        row.previous.reset();
     }
 
     UserRow* find_user(std::string_view org_id, std::string_view id) {
@@ -102,16 +114,17 @@ struct MemoryStore::State {
 MemoryStore::MemoryStore() : state_(std::make_unique<State>()) {}
 MemoryStore::~MemoryStore() = default;
 
-bool MemoryStore::insert(const Chatbot& chatbot, const Digest& key_digest, std::size_t max_in_org) {
+bool MemoryStore::insert(const Chatbot& chatbot, const NewKey& key, std::size_t max_in_org) {
     std::unique_lock lock(state_->mutex);
     if (state_->chatbots.contains(chatbot.id))
         throw Error(ErrorCode::conflict, "chatbot id exists already");
-    if (state_->id_by_digest.contains(key_digest))
+    if (state_->id_by_digest.contains(key.digest))
         throw Error(ErrorCode::conflict, "key digest exists already");
     std::size_t& in_org = state_->chatbots_per_org[chatbot.org_id];
     if (in_org >= max_in_org) return false;
-    state_->chatbots.emplace(chatbot.id, ChatbotRow{chatbot, key_digest, {}});
-    state_->id_by_digest.emplace(key_digest, chatbot.id);
+    StoredKey stored{key.digest, KeyState{key.prefix, key.issued_at, key.expires_at, std::nullopt}};
+    state_->chatbots.emplace(chatbot.id, ChatbotRow{chatbot, std::move(stored), std::nullopt, {}});
+    state_->id_by_digest.emplace(key.digest, chatbot.id);
     ++in_org;
     return true;
 }
@@ -154,34 +167,80 @@ bool MemoryStore::remove(std::string_view org_id, std::string_view id) {
     if (!row) return false;
     for (const auto& [external, conversation] : row->conversations)
         state_->chatbot_by_conversation.erase(conversation.id);
-    state_->id_by_digest.erase(row->key_digest);
+    state_->id_by_digest.erase(row->key.digest);
+    state_->drop_previous(*row);
     --state_->chatbots_per_org[row->chatbot.org_id];
     state_->chatbots.erase(std::string(id));
     ++state_->key_generation;
     return true;
 }
 
-std::optional<Chatbot> MemoryStore::replace_key(std::string_view org_id, std::string_view id,
-                                                const Digest& new_digest,
-                                                std::string_view new_prefix) {
+std::optional<Chatbot> MemoryStore::replace_key(
+    std::string_view org_id, std::string_view id, const NewKey& key,
+    std::optional<std::chrono::sys_seconds> previous_until) {
     std::unique_lock lock(state_->mutex);
     ChatbotRow* row = state_->find(org_id, id);
     if (!row) return std::nullopt;
-    if (state_->id_by_digest.contains(new_digest))
+    if (state_->id_by_digest.contains(key.digest))
         throw Error(ErrorCode::conflict, "key digest exists already");
-    state_->id_by_digest.erase(row->key_digest);
-    row->key_digest = new_digest;
-    row->chatbot.key_prefix = std::string(new_prefix);
-    state_->id_by_digest.emplace(new_digest, row->chatbot.id);
+    state_->drop_previous(*row);
+    if (previous_until) {
+        row->previous = std::move(row->key);
+        auto& until = row->previous->state.expires_at;
+        until = until ? std::min(*until, *previous_until) : *previous_until;
+    } else {
+        state_->id_by_digest.erase(row->key.digest);
+    }
+    row->key =
+        StoredKey{key.digest, KeyState{key.prefix, key.issued_at, key.expires_at, std::nullopt}};
+    row->chatbot.key_prefix = key.prefix;
+    state_->id_by_digest.emplace(key.digest, row->chatbot.id);
     ++state_->key_generation;
     return row->chatbot;
+}
+
+std::optional<bool> MemoryStore::drop_previous_key(std::string_view org_id, std::string_view id,
+                                                   std::chrono::sys_seconds now) {
+    std::unique_lock lock(state_->mutex);
+    ChatbotRow* row = state_->find(org_id, id);
+    if (!row) return std::nullopt;
+    if (!row->previous) return false;
+    const bool live = row->previous->state.expires_at > now;
+    state_->drop_previous(*row);
+    ++state_->key_generation;
+    return live;
+}
+
+std::optional<ChatbotKeys> MemoryStore::keys(std::string_view org_id, std::string_view id) {
+    std::shared_lock lock(state_->mutex);
+    const ChatbotRow* row = state_->find(org_id, id);
+    if (!row) return std::nullopt;
+    ChatbotKeys out{row->key.state, std::nullopt};
+    if (row->previous) out.previous = row->previous->state;
+    return out;
 }
 
 std::optional<KeyOwner> MemoryStore::find_by_key_digest(const Digest& digest) {
     std::shared_lock lock(state_->mutex);
     const auto it = state_->id_by_digest.find(digest);
     if (it == state_->id_by_digest.end()) return std::nullopt;
-    return KeyOwner{it->second, state_->chatbots.at(it->second).chatbot.org_id};
+    const ChatbotRow& row = state_->chatbots.at(it->second);
+    const bool current = row.key.digest == digest;
+    const StoredKey& key = current ? row.key : *row.previous;
+    return KeyOwner{it->second, row.chatbot.org_id, current ? KeySlot::current : KeySlot::previous,
+                    key.state.expires_at};
+}
+
+void MemoryStore::record_key_usage(std::span<const KeyUsage> usage) {
+    std::unique_lock lock(state_->mutex);
+    for (const KeyUsage& u : usage) {
+        const auto it = state_->id_by_digest.find(u.digest);
+        if (it == state_->id_by_digest.end()) continue;
+        ChatbotRow& row = state_->chatbots.at(it->second);
+        StoredKey& key = row.key.digest == u.digest ? row.key : *row.previous;
+        auto& last = key.state.last_used_at;
+        if (!last || *last < u.last_used_at) last = u.last_used_at;
+    }
 }
 
 std::optional<std::uint64_t> MemoryStore::key_generation() const noexcept {

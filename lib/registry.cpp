@@ -1,11 +1,17 @@
 #include "chatbotmgr/registry.hpp"
 
+#include <condition_variable>
+#include <mutex>
+#include <stop_token>
+#include <thread>
+
 #include <boost/json/object.hpp>
 
 #include "chatbotmgr/error.hpp"
 #include "chatbotmgr/json.hpp"
 #include "chatbotmgr/permissions.hpp"
 #include "chatbotmgr/secrets.hpp"
+#include "key_usage.hpp"
 #include "settings.hpp"
 #include "verified_cache.hpp"
 
@@ -29,6 +35,35 @@ void check_chatbot_id(std::string_view id) {
     if (!is_canonical_uuid(id)) throw_not_found();
 }
 
+using std::chrono::sys_seconds;
+
+sys_seconds whole_seconds(std::chrono::system_clock::time_point t) {
+    return std::chrono::floor<std::chrono::seconds>(t);
+}
+
+// API.md section 12: in the future, at most kMaxKeyLifetime ahead.
+void check_key_expiry(const std::optional<sys_seconds>& expires_at,
+                      std::chrono::system_clock::time_point now) {
+    if (!expires_at) return;
+    if (*expires_at <= now)
+        throw Error(ErrorCode::invalid_argument, "key_expires_at must be in the future",
+                    "key_expires_at");
+    if (*expires_at > now + kMaxKeyLifetime)
+        throw Error(ErrorCode::invalid_argument, "key_expires_at must be at most 366 days ahead",
+                    "key_expires_at");
+}
+
+void check_grace(std::chrono::seconds grace) {
+    if (grace < std::chrono::seconds::zero() || grace > kMaxGracePeriod)
+        throw Error(ErrorCode::invalid_argument,
+                    "grace_seconds must be an integer from 0 to 604800", "grace_seconds");
+}
+
+NewKey issue_key(const std::string& key, sys_seconds issued_at,
+                 std::optional<sys_seconds> expires_at) {
+    return NewKey{sha256(key), key.substr(0, kApiKeyVisiblePrefixLength), issued_at, expires_at};
+}
+
 constexpr int kMaxInsertAttempts = 3;  // ids and keys are 122/128 random bits: retries are
                                        // for a broken random source, not for luck
 
@@ -41,6 +76,10 @@ struct ChatbotRegistry::Impl {
     bool cache_keys;
     std::size_t max_chatbots_per_org;
     mutable detail::VerifiedCache<KeyOwner> key_cache;
+    detail::KeyUsageLog key_usage;
+    std::mutex flush_mutex;  // one batch at a time, so a later one never lands first
+    // Last: stopped and joined first, while everything it uses still exists.
+    std::jthread flusher;
 
     Impl(std::shared_ptr<ChatbotStore> s, RegistryOptions& o)
         : store(std::move(s)),
@@ -48,7 +87,40 @@ struct ChatbotRegistry::Impl {
           random(o.random ? std::move(o.random) : system_random()),
           cache_keys(o.cache_keys && store->key_generation().has_value()),
           max_chatbots_per_org(o.max_chatbots_per_org),
-          key_cache(o.key_cache_capacity) {}
+          key_cache(o.key_cache_capacity) {
+        if (o.key_usage_flush_interval > std::chrono::milliseconds::zero())
+            flusher = std::jthread([this, every = o.key_usage_flush_interval](
+                                       std::stop_token stop) { flush_periodically(stop, every); });
+    }
+
+    void flush() {
+        std::lock_guard lock(flush_mutex);
+        std::vector<KeyUsage> batch = key_usage.take();
+        if (batch.empty()) return;
+        try {
+            store->record_key_usage(batch);
+        } catch (...) {
+            key_usage.restore(batch);
+            throw;
+        }
+    }
+
+    void flush_periodically(std::stop_token stop, std::chrono::milliseconds every) {
+        std::mutex m;
+        std::condition_variable_any wake;
+        std::unique_lock lock(m);
+        for (;;) {
+            // Returns at the interval, or at once when the registry is being destroyed
+            // (the destructor writes what is left).
+            wake.wait_for(lock, stop, every, [] { return false; });
+            if (stop.stop_requested()) return;
+            try {
+                flush();
+            } catch (...) {
+                // Kept in memory; the next round retries. Readiness reports the store.
+            }
+        }
+    }
 
     std::optional<KeyOwner> find_key_owner(const Digest& digest) const {
         if (!cache_keys) return store->find_by_key_digest(digest);
@@ -65,7 +137,17 @@ ChatbotRegistry::ChatbotRegistry(std::shared_ptr<ChatbotStore> store, RegistryOp
     impl_ = std::make_unique<Impl>(std::move(store), options);
 }
 
-ChatbotRegistry::~ChatbotRegistry() = default;
+ChatbotRegistry::~ChatbotRegistry() {
+    if (impl_->flusher.joinable()) {
+        impl_->flusher.request_stop();
+        impl_->flusher.join();
+    }
+    try {
+        impl_->flush();  // a clean shutdown loses no usage
+    } catch (...) {
+        // The store is gone or failing: nothing left to write it to.
+    }
+}
 
 ChatbotStore& ChatbotRegistry::store() const noexcept {
     return *impl_->store;
@@ -84,21 +166,25 @@ Chatbot ChatbotRegistry::get(const Actor& actor, std::string_view chatbot_id) co
     return std::move(*found);
 }
 
-ChatbotWithKey ChatbotRegistry::create(const Actor& actor, NewChatbot input) {
+ChatbotWithKey ChatbotRegistry::create(const Actor& actor, NewChatbot input,
+                                       std::optional<sys_seconds> key_expires_at) {
     admit(actor, Action::create_chatbot);
     Chatbot chatbot;
     chatbot.org_id = actor.org_id;
     chatbot.name = normalize_name(input.name);
     detail::checked_settings_json(input.settings);
     chatbot.settings = std::move(input.settings);
-    chatbot.created_at = std::chrono::floor<std::chrono::seconds>(impl_->clock->now());
+    const auto now = impl_->clock->now();
+    check_key_expiry(key_expires_at, now);
+    chatbot.created_at = whole_seconds(now);
     for (int attempt = 1;; ++attempt) {
         chatbot.id = generate_uuid_v4(*impl_->random);
         std::string key = generate_api_key(*impl_->random);
-        chatbot.key_prefix = key.substr(0, kApiKeyVisiblePrefixLength);
+        const NewKey issued = issue_key(key, chatbot.created_at, key_expires_at);
+        chatbot.key_prefix = issued.prefix;
         bool inserted = false;
         try {
-            inserted = impl_->store->insert(chatbot, sha256(key), impl_->max_chatbots_per_org);
+            inserted = impl_->store->insert(chatbot, issued, impl_->max_chatbots_per_org);
         } catch (const Error& e) {
             if (e.code() != ErrorCode::conflict || attempt == kMaxInsertAttempts) throw;
             continue;  // an id or key collision: draw again
@@ -107,7 +193,7 @@ ChatbotWithKey ChatbotRegistry::create(const Actor& actor, NewChatbot input) {
             throw Error(ErrorCode::conflict,
                         "the organization has " + std::to_string(impl_->max_chatbots_per_org) +
                             " chatbots, the most it may have; delete one first");
-        return {std::move(chatbot), std::move(key)};
+        return {std::move(chatbot), std::move(key), std::nullopt};
     }
 }
 
@@ -139,36 +225,81 @@ void ChatbotRegistry::remove(const Actor& actor, std::string_view chatbot_id) {
     if (!impl_->store->remove(actor.org_id, chatbot_id)) throw_not_found();
 }
 
-ChatbotWithKey ChatbotRegistry::rotate_key(const Actor& actor, std::string_view chatbot_id) {
+ChatbotWithKey ChatbotRegistry::rotate_key(const Actor& actor, std::string_view chatbot_id,
+                                           RotateOptions options) {
     admit(actor, Action::rotate_key);
-    const std::string& org_id = actor.org_id;
+    const auto now = impl_->clock->now();
+    check_grace(options.grace);
+    check_key_expiry(options.key_expires_at, now);
     check_chatbot_id(chatbot_id);
+    const sys_seconds rotated_at = whole_seconds(now);
+    std::optional<sys_seconds> previous_until;
+    if (options.grace > std::chrono::seconds::zero()) previous_until = rotated_at + options.grace;
     for (int attempt = 1;; ++attempt) {
         std::string key = generate_api_key(*impl_->random);
         try {
             auto updated = impl_->store->replace_key(
-                org_id, chatbot_id, sha256(key),
-                std::string_view(key).substr(0, kApiKeyVisiblePrefixLength));
+                actor.org_id, chatbot_id, issue_key(key, rotated_at, options.key_expires_at),
+                previous_until);
             if (!updated) throw_not_found();
-            return {std::move(*updated), std::move(key)};
+            return {std::move(*updated), std::move(key), previous_until};
         } catch (const Error& e) {
             if (e.code() != ErrorCode::conflict || attempt == kMaxInsertAttempts) throw;
         }
     }
 }
 
+bool ChatbotRegistry::end_grace(const Actor& actor, std::string_view chatbot_id) {
+    admit(actor, Action::end_grace);
+    check_chatbot_id(chatbot_id);
+    const auto dropped = impl_->store->drop_previous_key(actor.org_id, chatbot_id,
+                                                         whole_seconds(impl_->clock->now()));
+    if (!dropped) throw_not_found();
+    return *dropped;
+}
+
+ChatbotKeys ChatbotRegistry::keys(const Actor& actor, std::string_view chatbot_id) const {
+    admit(actor, Action::get_key);
+    check_chatbot_id(chatbot_id);
+    auto found = impl_->store->keys(actor.org_id, chatbot_id);
+    if (!found) throw_not_found();
+    // A previous key is shown while it is accepted (API.md section 18: null once over).
+    if (found->previous &&
+        !(found->previous->expires_at && impl_->clock->now() < *found->previous->expires_at))
+        found->previous.reset();
+    return std::move(*found);
+}
+
 std::optional<VerifiedKey> ChatbotRegistry::authenticate(std::string_view api_key) const {
-    if (!is_api_key_format(api_key)) return std::nullopt;
-    auto owner = impl_->find_key_owner(sha256(api_key));
-    if (!owner) return std::nullopt;
-    return VerifiedKey(std::move(owner->chatbot_id), std::move(owner->org_id), KeySlot::current);
+    return check_key(api_key).key;
+}
+
+KeyCheck ChatbotRegistry::check_key(std::string_view api_key) const {
+    if (!is_api_key_format(api_key)) return {};
+    const Digest digest = sha256(api_key);
+    auto owner = impl_->find_key_owner(digest);
+    if (!owner) return {};
+    // Expiry is a comparison, not a query: exact for cached lookups too.
+    if (owner->expires_at && impl_->clock->now() >= *owner->expires_at)
+        return {KeyVerdict::expired, std::nullopt};
+    const bool previous = owner->slot == KeySlot::previous;
+    return {
+        previous ? KeyVerdict::previous_key : KeyVerdict::valid,
+        VerifiedKey(std::move(owner->chatbot_id), std::move(owner->org_id), owner->slot, digest)};
 }
 
 CaptureResult ChatbotRegistry::capture(const VerifiedKey& key, CaptureBatch batch) {
     validate_capture(batch);
+    // Read before the capture commits, floored: a last use is never later than the truth.
+    const sys_seconds used_at = whole_seconds(impl_->clock->now());
     auto result = impl_->store->append_capture(key.chatbot_id(), batch);
     if (!result) throw Error(ErrorCode::unauthenticated, "invalid API key");
+    impl_->key_usage.record(key.digest_, used_at);
     return std::move(*result);
+}
+
+void ChatbotRegistry::flush_key_usage() {
+    impl_->flush();
 }
 
 }  // namespace chatbotmgr

@@ -216,6 +216,12 @@ int serve(const ServeConfig& config) {
     std::fprintf(stderr, "%s: stopping\n", kProgram);
 
     api->stop();  // blocking work still queued finishes here
+    try {
+        registry->flush_key_usage();  // last_used_at survives a clean stop
+    } catch (const std::exception& e) {
+        std::fprintf(stderr, "%s: could not write when keys were last used: %s\n", kProgram,
+                     e.what());
+    }
     janitor.reset();
     server.reset();
     api.reset();

@@ -8,6 +8,7 @@
 // synchronously; an HTTP host runs them off its I/O threads.
 #pragma once
 
+#include <chrono>
 #include <cstddef>
 #include <memory>
 #include <optional>
@@ -20,6 +21,7 @@
 #include "chatbotmgr/capture.hpp"
 #include "chatbotmgr/chatbot.hpp"
 #include "chatbotmgr/clock.hpp"
+#include "chatbotmgr/keys.hpp"
 #include "chatbotmgr/storage.hpp"
 
 namespace chatbotmgr {
@@ -36,7 +38,13 @@ struct RegistryOptions {
     // naming the limit. Enforced by the store atomically with the insert.
     // Default: 10,000.
     std::size_t max_chatbots_per_org = 10'000;
-    // Time source for created_at. Default: system_clock().
+    // How often the registry writes back when keys were last used (API.md section 12:
+    // usage is kept in memory and written in one batch, never a write per capture). Also
+    // written by flush_key_usage() and when the registry is destroyed. Zero: no
+    // background writes (the host calls flush_key_usage()). Default: 60 s.
+    std::chrono::milliseconds key_usage_flush_interval{60'000};
+    // Time source for created_at, key issue and expiry, grace ends and last use.
+    // Default: system_clock().
     std::shared_ptr<Clock> clock;
     // Source of keys and ids. Default: system_random() (libsodium).
     std::shared_ptr<RandomSource> random;
@@ -46,11 +54,26 @@ struct RegistryOptions {
 struct ChatbotWithKey {
     Chatbot chatbot;
     std::string api_key;
+    // rotate_key with a grace period: rotation time (whole seconds) + grace.
+    std::optional<std::chrono::sys_seconds> previous_key_expires_at;
 };
 
-// Which of a chatbot's keys an API key matched. previous is only ever reported for the
-// old key of a rotation with a grace period (API.md section 11).
-enum class KeySlot { current, previous };
+// Options of rotate_key (API.md sections 11 and 12).
+struct RotateOptions {
+    // How long the old key stays accepted: 0 (the default, v1) kills it at once; at most
+    // kMaxGracePeriod.
+    std::chrono::seconds grace{0};
+    // When the new key expires; none: never. In the future, at most kMaxKeyLifetime ahead.
+    std::optional<std::chrono::sys_seconds> key_expires_at;
+};
+
+// What check_key found. authenticate answers the key only for valid and previous_key.
+enum class KeyVerdict {
+    valid,         // the chatbot's current key
+    previous_key,  // the old key of a rotation, within its grace period
+    invalid,       // malformed, unknown, rotated away, or its chatbot deleted
+    expired,       // a known key past its expiry, or a previous key past its grace
+};
 
 // Proof that an API key was valid when authenticate checked it: what capture takes. Only
 // ChatbotRegistry makes one, so a hand-built value cannot stand in for a checked key.
@@ -62,11 +85,20 @@ class VerifiedKey {
 
   private:
     friend class ChatbotRegistry;
-    VerifiedKey(std::string chatbot_id, std::string org_id, KeySlot slot)
-        : chatbot_id_(std::move(chatbot_id)), org_id_(std::move(org_id)), slot_(slot) {}
+    VerifiedKey(std::string chatbot_id, std::string org_id, KeySlot slot, const Digest& digest)
+        : chatbot_id_(std::move(chatbot_id)),
+          org_id_(std::move(org_id)),
+          slot_(slot),
+          digest_(digest) {}
     std::string chatbot_id_;
     std::string org_id_;
     KeySlot slot_;
+    Digest digest_;  // which key to credit with the capture's use
+};
+
+struct KeyCheck {
+    KeyVerdict verdict = KeyVerdict::invalid;
+    std::optional<VerifiedKey> key;  // set for valid and previous_key
 };
 
 // The registry: chatbots of every organization, over one ChatbotStore.
@@ -87,23 +119,42 @@ class ChatbotRegistry {
 
     std::vector<Chatbot> list(const Actor& actor) const;
     Chatbot get(const Actor& actor, std::string_view chatbot_id) const;
-    ChatbotWithKey create(const Actor& actor, NewChatbot input);
+    // key_expires_at: when the chatbot's API key expires (none: never); in the future, at
+    // most kMaxKeyLifetime ahead, else invalid_argument naming "key_expires_at".
+    ChatbotWithKey create(const Actor& actor, NewChatbot input,
+                          std::optional<std::chrono::sys_seconds> key_expires_at = std::nullopt);
     // Name replaced and settings merged (RFC 7396) in one atomic step; an empty patch
     // returns the chatbot unchanged.
     Chatbot update(const Actor& actor, std::string_view chatbot_id, ChatbotPatch patch);
     // Deletes the chatbot with its conversations, messages and analysis results; its key
     // is rejected by authenticate (of every registry over the same data) when this returns.
     void remove(const Actor& actor, std::string_view chatbot_id);
-    // New key; the old one is rejected by authenticate (of every registry over the same
-    // data) when this returns.
-    ChatbotWithKey rotate_key(const Actor& actor, std::string_view chatbot_id);
-    // The chatbot whose key api_key is; nullopt for a malformed, unknown or revoked key
-    // (never throws for a bad key). Throws unavailable when the store fails.
+    // New key. Without a grace the old one is rejected by authenticate (of every registry
+    // over the same data) when this returns; with one, it is accepted until rotation time
+    // (whole seconds) + grace, and rejected from that instant on. Any rotation kills a
+    // previous key still in its grace. invalid_argument names "grace_seconds" or
+    // "key_expires_at".
+    ChatbotWithKey rotate_key(const Actor& actor, std::string_view chatbot_id,
+                              RotateOptions options = {});
+    // Ends the chatbot's grace period now: once this returns, authenticate (of every
+    // registry over the same data) rejects the previous key. False when no previous key
+    // was still accepted.
+    bool end_grace(const Actor& actor, std::string_view chatbot_id);
+    // The chatbot's current key and, while it is accepted, its previous key.
+    ChatbotKeys keys(const Actor& actor, std::string_view chatbot_id) const;
+    // The chatbot whose key api_key is; nullopt for a malformed, unknown, revoked or
+    // expired key (never throws for a bad key). Throws unavailable when the store fails.
     std::optional<VerifiedKey> authenticate(std::string_view api_key) const;
+    // authenticate, with the reason a key was refused (for metrics; never tell a client).
+    KeyCheck check_key(std::string_view api_key) const;
     // Validates the batch (validate_capture, capture.hpp) and stores it for the key's
-    // chatbot. Throws invalid_argument naming the field; unauthenticated when the chatbot
-    // was deleted since authenticate.
+    // chatbot, then notes the key's use in memory (see key_usage_flush_interval). Throws
+    // invalid_argument naming the field; unauthenticated when the chatbot was deleted
+    // since authenticate.
     CaptureResult capture(const VerifiedKey& key, CaptureBatch batch);
+    // Writes the key usage noted so far to the store now, in one batch. Throws
+    // unavailable when the store fails (the usage is kept and written next time).
+    void flush_key_usage();
 
     ChatbotStore& store() const noexcept;
 

@@ -21,21 +21,28 @@
 #include <functional>
 #include <limits>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "chatbotmgr/capture.hpp"
 #include "chatbotmgr/chatbot.hpp"
+#include "chatbotmgr/keys.hpp"
 #include "chatbotmgr/secrets.hpp"
 
 namespace chatbotmgr {
 
 // Who holds a key: what find_by_key_digest answers (small on purpose: authentication is
-// the hot path and needs neither name nor settings).
+// the hot path and needs neither name nor settings). Whether the key is still accepted is
+// the caller's comparison of expires_at with its clock, never a query.
 struct KeyOwner {
     std::string chatbot_id;
     std::string org_id;
+    KeySlot slot = KeySlot::current;
+    // When the key stops being accepted: a current key's own expiry; for a previous key
+    // the grace end, or its own expiry if earlier. None: never.
+    std::optional<std::chrono::sys_seconds> expires_at;
     friend bool operator==(const KeyOwner&, const KeyOwner&) = default;
 };
 
@@ -45,15 +52,17 @@ class ChatbotStore {
   public:
     virtual ~ChatbotStore() = default;
 
-    // Stores a new chatbot whose current key has the given digest -- unless its
-    // organization holds max_in_org chatbots already: then false, and nothing is written.
-    // The count and the insert are one atomic step, so concurrent inserts never take an
-    // organization past max_in_org. Throws conflict if the id or the digest exists already.
-    virtual bool insert(const Chatbot& chatbot, const Digest& key_digest,
-                        std::size_t max_in_org) = 0;
-    // The same without a limit (for tools and tests).
+    // Stores a new chatbot with its current key (key.prefix is chatbot.key_prefix, and
+    // key.issued_at is chatbot.created_at) -- unless its organization holds max_in_org
+    // chatbots already: then false, and nothing is written. The count and the insert are
+    // one atomic step, so concurrent inserts never take an organization past max_in_org.
+    // Throws conflict if the id or the digest (of any chatbot's current or previous key)
+    // exists already.
+    virtual bool insert(const Chatbot& chatbot, const NewKey& key, std::size_t max_in_org) = 0;
+    // The same without a limit, for a key that never expires (for tools and tests).
     void insert(const Chatbot& chatbot, const Digest& key_digest) {
-        insert(chatbot, key_digest, std::numeric_limits<std::size_t>::max());
+        insert(chatbot, NewKey{key_digest, chatbot.key_prefix, chatbot.created_at, std::nullopt},
+               std::numeric_limits<std::size_t>::max());
     }
 
     // The organization's chatbots, newest created_at first, ties by id descending.
@@ -73,14 +82,34 @@ class ChatbotStore {
     // analysis results. False when not found.
     virtual bool remove(std::string_view org_id, std::string_view id) = 0;
 
-    // Replaces the key digest and prefix in one atomic write: once this returns, the old
-    // digest finds nothing. nullopt when not found. Throws conflict if new_digest exists.
-    virtual std::optional<Chatbot> replace_key(std::string_view org_id, std::string_view id,
-                                               const Digest& new_digest,
-                                               std::string_view new_prefix) = 0;
+    // Issues key as the chatbot's current key in one atomic write. With previous_until, the
+    // key that was current becomes the previous key, accepted until previous_until or its
+    // own expiry, whichever comes first (its last use goes with it); without, it dies.
+    // Either way a previous key of an earlier rotation dies. Once this returns, a dead
+    // digest finds nothing. nullopt when not found. Throws conflict if key.digest exists.
+    virtual std::optional<Chatbot> replace_key(
+        std::string_view org_id, std::string_view id, const NewKey& key,
+        std::optional<std::chrono::sys_seconds> previous_until) = 0;
 
-    // Lookup through the unique index on the key digest (any organization).
+    // Ends a grace period now: the previous key, if any, dies in one atomic write. nullopt
+    // when the chatbot is not found; true when the dropped key was still accepted at now
+    // (its expires_at was later than now), false otherwise.
+    virtual std::optional<bool> drop_previous_key(std::string_view org_id, std::string_view id,
+                                                  std::chrono::sys_seconds now) = 0;
+
+    // The chatbot's keys as stored (a previous key is reported even after its grace ended:
+    // callers compare expires_at with their clock). nullopt when not found.
+    virtual std::optional<ChatbotKeys> keys(std::string_view org_id, std::string_view id) = 0;
+
+    // Lookup through the unique index on key digests, current and previous (any
+    // organization). Reports a previous key and an expired key too: see KeyOwner.
     virtual std::optional<KeyOwner> find_by_key_digest(const Digest& digest) = 0;
+
+    // Writes back when keys were last used, in one transaction: for each entry, the
+    // last_used_at of the key with that digest (current or previous, whichever it is now)
+    // becomes the later of the stored value and the entry's. Digests that find no key
+    // (rotated away, deleted) are skipped. Never changes what find_by_key_digest answers.
+    virtual void record_key_usage(std::span<const KeyUsage> usage) = 0;
 
     // Upserts the conversation (chatbot_id, batch.external_conversation_id) and appends
     // the batch's messages that are not stored yet (a message whose external_id is already
@@ -97,10 +126,10 @@ class ChatbotStore {
 
     // Lets registries cache key lookups and stay exact. A store that returns a value
     // promises: the value changes (grows) after every committed write that changes what
-    // find_by_key_digest answers (replace_key, remove) -- made through this object or any
-    // other object or process that writes the same data -- and before that write's call
-    // returns. Registries serve a cached lookup only while the value is the one it was
-    // read under. nullopt (the default): lookups are never cached (always exact).
+    // find_by_key_digest answers (replace_key, drop_previous_key, remove) -- made through this
+    // object or any other object or process that writes the same data -- and before that write's
+    // call returns. Registries serve a cached lookup only while the value is the one it was read
+    // under. nullopt (the default): lookups are never cached (always exact).
     virtual std::optional<std::uint64_t> key_generation() const noexcept { return std::nullopt; }
 };
 

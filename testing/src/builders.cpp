@@ -34,8 +34,19 @@ std::string ChatbotFactory::uuid() {
     return generate_uuid_v4(random_);
 }
 
+NewKey new_key(const Digest& d, std::int64_t issued, std::optional<std::int64_t> expires) {
+    NewKey key{d, prefix_for(d), at(issued), std::nullopt};
+    if (expires) key.expires_at = at(*expires);
+    return key;
+}
+
 void insert(ChatbotStore& store, const Chatbot& c) {
     store.insert(c, digest_for(c.id));
+}
+
+bool insert_limited(ChatbotStore& store, const Chatbot& c, std::size_t max_in_org) {
+    return store.insert(c, NewKey{digest_for(c.id), c.key_prefix, c.created_at, std::nullopt},
+                        max_in_org);
 }
 
 CapturedMessage message(std::string role, std::string content,
@@ -61,7 +72,7 @@ boost::json::object settings_of(const Chatbot& c) {
 }
 
 KeyOwner owner_of(const Chatbot& c) {
-    return KeyOwner{c.id, c.org_id};
+    return KeyOwner{c.id, c.org_id, KeySlot::current, std::nullopt};
 }
 
 boost::json::object object_of(std::string_view json_text) {

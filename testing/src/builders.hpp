@@ -56,8 +56,15 @@ class ChatbotFactory {
     DeterministicRandom random_;
 };
 
-// Inserts c with the digest derived from its id.
+// The key the suite issues under digest d: prefix_for(d), issued at issued, expiring at
+// expires (never when none).
+NewKey new_key(const Digest& d, std::int64_t issued = kBaseTime,
+               std::optional<std::int64_t> expires = std::nullopt);
+
+// Inserts c with the digest derived from its id (a key that never expires).
 void insert(ChatbotStore& store, const Chatbot& c);
+// The same under an organization limit: what insert answers.
+bool insert_limited(ChatbotStore& store, const Chatbot& c, std::size_t max_in_org);
 
 CapturedMessage message(std::string role, std::string content,
                         std::optional<std::string> external_id = std::nullopt);

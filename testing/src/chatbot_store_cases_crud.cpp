@@ -92,18 +92,17 @@ void insert_existing_digest_conflicts(ConformanceTarget& target) {
 void insert_respects_organization_limit(ConformanceTarget& target) {
     auto store = target.open();
     ChatbotFactory f(5);
-    for (int i = 0; i < 2; ++i)
-        CHECK(store->insert(f.make("org-a", "Before"), digest_for(f.uuid()), 3));
+    for (int i = 0; i < 2; ++i) CHECK(insert_limited(*store, f.make("org-a", "Before"), 3));
     const Chatbot third = f.make("org-a", "Third");
-    CHECK(store->insert(third, digest_for(third.id), 3));
+    CHECK(insert_limited(*store, third, 3));
     const Chatbot fourth = f.make("org-a", "Fourth");
-    CHECK_FALSE(store->insert(fourth, digest_for(fourth.id), 3));
+    CHECK_FALSE(insert_limited(*store, fourth, 3));
     CHECK_FALSE(store->get("org-a", fourth.id));
     CHECK_FALSE(store->find_by_key_digest(digest_for(fourth.id)));
     // Another organization has its own count; a delete makes room again.
-    CHECK(store->insert(f.make("org-b", "Elsewhere"), digest_for(f.uuid()), 3));
+    CHECK(insert_limited(*store, f.make("org-b", "Elsewhere"), 3));
     REQUIRE(store->remove("org-a", third.id));
-    CHECK(store->insert(fourth, digest_for(fourth.id), 3));
+    CHECK(insert_limited(*store, fourth, 3));
 
     // 16 threads insert into a fresh organization whose limit is 5: exactly 5 succeed.
     constexpr std::size_t kThreads = 16;
@@ -111,7 +110,7 @@ void insert_respects_organization_limit(ConformanceTarget& target) {
     for (std::size_t i = 0; i < kThreads; ++i) racers.push_back(f.make("org-race", "Racer"));
     std::atomic<std::size_t> inserted{0};
     const auto problems = run_threads(kThreads, [&](std::size_t i) {
-        if (store->insert(racers[i], digest_for(racers[i].id), 5)) ++inserted;
+        if (insert_limited(*store, racers[i], 5)) ++inserted;
     });
     require_no_problems(problems);
     CHECK(inserted == 5);

@@ -27,7 +27,7 @@ void key_generation_moves_on_revocation(ConformanceTarget& target) {
     insert(*store, b);
     const auto before_rotation = *store->key_generation();
     const Digest fresh = digest_for("fresh");
-    REQUIRE(store->replace_key("org-a", a.id, fresh, prefix_for(fresh)));
+    REQUIRE(store->replace_key("org-a", a.id, new_key(fresh), std::nullopt));
     const auto after_rotation = *store->key_generation();
     CHECK(after_rotation > before_rotation);
     REQUIRE(store->remove("org-a", b.id));
@@ -40,7 +40,7 @@ void replace_key_retires_old_digest(ConformanceTarget& target) {
     const Chatbot c = f.make("org-a", "Rotating");
     insert(*store, c);
     const Digest fresh = digest_for("fresh");
-    const auto rotated = store->replace_key("org-a", c.id, fresh, prefix_for(fresh));
+    const auto rotated = store->replace_key("org-a", c.id, new_key(fresh), std::nullopt);
     REQUIRE(rotated);
     Chatbot expected = c;
     expected.key_prefix = prefix_for(fresh);
@@ -63,7 +63,7 @@ void replace_key_to_existing_digest_conflicts(ConformanceTarget& target) {
     insert(*store, a);
     insert(*store, b);
     CHECK(code_of([&] {
-              store->replace_key("org-a", a.id, digest_for(b.id), prefix_for(digest_for(b.id)));
+              store->replace_key("org-a", a.id, new_key(digest_for(b.id)), std::nullopt);
           }) == ErrorCode::conflict);
     // Both keys still work, and a's prefix is unchanged.
     CHECK(store->find_by_key_digest(digest_for(a.id)) == owner_of(a));
@@ -77,8 +77,8 @@ void replace_key_not_found(ConformanceTarget& target) {
     const Chatbot c = f.make("org-a", "Mine");
     insert(*store, c);
     const Digest fresh = digest_for("fresh");
-    CHECK_FALSE(store->replace_key("org-b", c.id, fresh, prefix_for(fresh)));
-    CHECK_FALSE(store->replace_key("org-a", f.uuid(), fresh, prefix_for(fresh)));
+    CHECK_FALSE(store->replace_key("org-b", c.id, new_key(fresh), std::nullopt));
+    CHECK_FALSE(store->replace_key("org-a", f.uuid(), new_key(fresh), std::nullopt));
     CHECK(store->find_by_key_digest(digest_for(c.id)) == owner_of(c));
     CHECK_FALSE(store->find_by_key_digest(fresh));
 }
@@ -147,7 +147,7 @@ void rotation_storm(ConformanceTarget& target) {
         const std::size_t before = lookups.load();
         while (lookups.load() < before + kReaders && readers_alive.load() > 0)
             std::this_thread::yield();
-        const auto r = store->replace_key("org-a", c.id, digests[i], prefix_for(digests[i]));
+        const auto r = store->replace_key("org-a", c.id, new_key(digests[i]), std::nullopt);
         if (!r) main_problems.push_back("replace_key found no chatbot");
         retired.store(i);
         if (store->find_by_key_digest(digests[i - 1]))

@@ -25,7 +25,7 @@ void reopen_keeps_acknowledged_writes(ConformanceTarget& target) {
             x.name = "Kept (renamed)";
             x.settings = object_of(R"({"theme":"dark"})");
         }));
-        REQUIRE(store->replace_key("org-a", kept.id, rotated, prefix_for(rotated)));
+        REQUIRE(store->replace_key("org-a", kept.id, new_key(rotated), std::nullopt));
         const auto r = store->append_capture(
             kept.id, batch("conv-1", {message("user", "hi", "m1"), message("assistant", "yo")}));
         REQUIRE(r);

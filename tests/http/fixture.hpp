@@ -29,9 +29,9 @@ class FlakyStore final : public ChatbotStore, public StoreInspection, public Acc
     std::function<void()> on_list;  // set before the server runs
 
     using ChatbotStore::insert;
-    bool insert(const Chatbot& c, const Digest& d, std::size_t max_in_org) override {
+    bool insert(const Chatbot& c, const NewKey& k, std::size_t max_in_org) override {
         check();
-        return inner_.insert(c, d, max_in_org);
+        return inner_.insert(c, k, max_in_org);
     }
     std::vector<Chatbot> list(std::string_view org) override {
         check();
@@ -51,14 +51,27 @@ class FlakyStore final : public ChatbotStore, public StoreInspection, public Acc
         check();
         return inner_.remove(org, id);
     }
-    std::optional<Chatbot> replace_key(std::string_view org, std::string_view id, const Digest& d,
-                                       std::string_view prefix) override {
+    std::optional<Chatbot> replace_key(std::string_view org, std::string_view id, const NewKey& k,
+                                       std::optional<std::chrono::sys_seconds> until) override {
         check();
-        return inner_.replace_key(org, id, d, prefix);
+        return inner_.replace_key(org, id, k, until);
+    }
+    std::optional<bool> drop_previous_key(std::string_view org, std::string_view id,
+                                          std::chrono::sys_seconds now) override {
+        check();
+        return inner_.drop_previous_key(org, id, now);
+    }
+    std::optional<ChatbotKeys> keys(std::string_view org, std::string_view id) override {
+        check();
+        return inner_.keys(org, id);
     }
     std::optional<KeyOwner> find_by_key_digest(const Digest& d) override {
         check();
         return inner_.find_by_key_digest(d);
+    }
+    void record_key_usage(std::span<const KeyUsage> usage) override {
+        check();
+        inner_.record_key_usage(usage);
     }
     std::optional<CaptureResult> append_capture(std::string_view chatbot_id,
                                                 const CaptureBatch& batch) override {

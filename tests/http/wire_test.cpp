@@ -29,7 +29,7 @@ std::string capture_field(std::string_view body) {
     return e->field().empty() ? "<body>" : e->field();
 }
 
-std::string message_of(std::string_view body, NewChatbot (*decode)(std::string_view)) {
+std::string message_of(std::string_view body, wire::CreateRequest (*decode)(std::string_view)) {
     const auto e = error_of([&] { decode(body); });
     return e ? e->what() : "<accepted>";
 }
@@ -37,10 +37,10 @@ std::string message_of(std::string_view body, NewChatbot (*decode)(std::string_v
 }  // namespace
 
 TEST_CASE("create body: name required, settings an optional object", "[wire]") {
-    const NewChatbot a = wire::decode_new_chatbot(R"({"name":"Bot"})");
+    const NewChatbot a = wire::decode_new_chatbot(R"({"name":"Bot"})").chatbot;
     CHECK(a.name == "Bot");
     CHECK(a.settings.empty());
-    const NewChatbot b = wire::decode_new_chatbot(R"({"name":" Bot ","settings":{"x":1}})");
+    const NewChatbot b = wire::decode_new_chatbot(R"({"name":" Bot ","settings":{"x":1}})").chatbot;
     CHECK(b.name == " Bot ");  // trimming is the core's rule (normalize_name)
     CHECK(b.settings.at("x") == 1);
 
@@ -217,8 +217,62 @@ TEST_CASE("answers: a chatbot has exactly the documented fields", "[wire]") {
                  R"("created_at":"2024-01-15T10:00:00Z"})");
     CHECK(wire::encode_chatbot_list({}) == "[]");
     CHECK(wire::encode_chatbot_list({c, c}) == "[" + one + "," + one + "]");
-    CHECK(wire::encode_chatbot_with_key({c, "ob_live_0123"}) ==
+    CHECK(wire::encode_chatbot_with_key({c, "ob_live_0123", std::nullopt}) ==
           R"({"ok":true,"chatbot":)" + one + R"(,"apiKey":"ob_live_0123"})");
+    // A rotation with a grace adds one member; without, the answer is the v1 bytes above.
+    CHECK(
+        wire::encode_chatbot_with_key({c, "ob_live_0123", c.created_at + std::chrono::hours(1)}) ==
+        R"({"ok":true,"chatbot":)" + one +
+            R"(,"apiKey":"ob_live_0123","previousKeyExpiresAt":"2024-01-15T11:00:00Z"})");
+}
+
+TEST_CASE("key lifecycle bodies: create and rotate options, key information", "[wire]") {
+    using std::chrono::seconds;
+    const auto t = [](const char* text) {
+        return std::chrono::floor<seconds>(*parse_rfc3339(text));
+    };
+    CHECK(wire::decode_new_chatbot(R"({"name":"a"})").key_expires_at == std::nullopt);
+    CHECK(wire::decode_new_chatbot(R"({"name":"a","key_expires_at":"2024-02-01T00:00:00.9Z"})")
+              .key_expires_at == t("2024-02-01T00:00:00Z"));
+    CHECK(field_of([] { wire::decode_new_chatbot(R"({"name":"a","key_expires_at":"soon"})"); }) ==
+          "key_expires_at");
+    CHECK(field_of([] { wire::decode_new_chatbot(R"({"name":"a","key_expires_at":5})"); }) ==
+          "key_expires_at");
+
+    const JsonLimits limits;
+    // No body, or {}: the v1 rotation.
+    CHECK(wire::decode_rotate("", limits).grace == seconds(0));
+    CHECK(wire::decode_rotate("{}", limits).grace == seconds(0));
+    const RotateOptions o = wire::decode_rotate(
+        R"({"grace_seconds":3600,"key_expires_at":"2024-03-01T10:00:00+02:00"})", limits);
+    CHECK(o.grace == seconds(3600));
+    CHECK(o.key_expires_at == t("2024-03-01T08:00:00Z"));
+    for (const char* bad : {R"({"grace_seconds":1.0})", R"({"grace_seconds":"60"})",
+                            R"({"grace_seconds":null})", R"({"grace_seconds":true})"})
+        CHECK(field_of([&] { wire::decode_rotate(bad, limits); }) == "grace_seconds");
+    // Past int64: out of the core's range (rotate_key refuses it, naming the field).
+    CHECK(wire::decode_rotate(R"({"grace_seconds":18446744073709551615})", limits).grace >
+          kMaxGracePeriod);
+    CHECK(field_of([&] { wire::decode_rotate(R"({"grace":60})", limits); }) == "grace");
+    CHECK(field_of([&] { wire::decode_rotate("[]", limits); }).empty());
+
+    ChatbotKeys keys{
+        KeyState{"ob_live_a1b2c3", t("2024-01-15T10:00:00Z"), std::nullopt, std::nullopt},
+        std::nullopt};
+    CHECK(wire::encode_keys(keys) ==
+          R"({"api_key_prefix":"ob_live_a1b2c3...","created_at":"2024-01-15T10:00:00Z",)"
+          R"("expires_at":null,"last_used_at":null,"previous":null})");
+    keys.current.expires_at = t("2025-01-01T00:00:00Z");
+    keys.current.last_used_at = t("2024-01-15T10:05:00Z");
+    keys.previous = KeyState{"ob_live_000000", t("2024-01-01T00:00:00Z"), t("2024-01-16T10:00:00Z"),
+                             t("2024-01-15T10:04:59Z")};
+    CHECK(wire::encode_keys(keys) ==
+          R"({"api_key_prefix":"ob_live_a1b2c3...","created_at":"2024-01-15T10:00:00Z",)"
+          R"("expires_at":"2025-01-01T00:00:00Z","last_used_at":"2024-01-15T10:05:00Z",)"
+          R"("previous":{"api_key_prefix":"ob_live_000000...","expires_at":"2024-01-16T10:00:00Z",)"
+          R"("last_used_at":"2024-01-15T10:04:59Z"}})");
+    CHECK(wire::encode_grace_ended(true) == R"({"ok":true,"revoked":true})");
+    CHECK(wire::encode_grace_ended(false) == R"({"ok":true,"revoked":false})");
 }
 
 TEST_CASE("answers: login, capture, ok and errors", "[wire]") {

@@ -18,6 +18,7 @@ source address of its own in 127.0.0.0/8 (all of it is loopback on Linux).
 """
 
 import argparse
+import calendar
 import http.client
 import json
 import os
@@ -400,6 +401,126 @@ def case_rotate(args):
         status, got = one_request(p.b, "GET", "/api/v1/chatbots/" + bot["id"], token=token)
         check(status == 200 and got["api_key_prefix"] == new_key[:14] + "...",
               "B shows the new prefix: %s" % got)
+    finally:
+        p.close()
+
+
+def parse_utc(text):
+    """Seconds since the epoch of an RFC 3339 "YYYY-MM-DDTHH:MM:SSZ"."""
+    return calendar.timegm(time.strptime(text, "%Y-%m-%dT%H:%M:%SZ"))
+
+
+def case_grace(args):
+    """Rotate with a grace on A: the previous key works on B until the instant
+    previousKeyExpiresAt (every answer that came back before it was a 200), and is a 401 on B
+    for every request sent from that instant on."""
+    p = Pair(args)
+    try:
+        token = p.login(p.a)
+        bot, old_key = create_chatbot(p.a, token, "Graceful")
+        status, body = one_request(p.a, "POST", "/api/v1/chatbots/%s/rotate-key" % bot["id"],
+                                   {"grace_seconds": 3}, token)
+        check(status == 200 and "previousKeyExpiresAt" in body, "rotate on A: %d %s" %
+              (status, body))
+        until = parse_utc(body["previousKeyExpiresAt"])
+        new_key = body["apiKey"]
+        b = Client(p.b)
+        try:
+            accepted = refused = 0
+            while True:
+                sent = time.time()
+                if sent > until + 1.5:
+                    break
+                status, answer = b.request("POST", "/api/v1/capture", capture_body("g"), old_key)
+                returned = time.time()
+                if returned < until:
+                    check(status == 200, "previous key on B %.3f s before the end: %d %s" %
+                          (until - returned, status, answer))
+                    accepted += 1
+                elif sent >= until:
+                    check(status == 401, "previous key on B %.3f s after the end: %d %s" %
+                          (sent - until, status, answer))
+                    refused += 1
+                time.sleep(0.05)
+            check(accepted > 0 and refused > 0, "accepted %d, refused %d" % (accepted, refused))
+            status, answer = b.request("POST", "/api/v1/capture", capture_body("n"), new_key)
+            check(status == 200, "new key on B: %d %s" % (status, answer))
+            status, info = b.request("GET", "/api/v1/chatbots/%s/key" % bot["id"], token=token)
+            check(status == 200 and info["previous"] is None, "key on B after the grace: %s" %
+                  info)
+        finally:
+            b.close()
+    finally:
+        p.close()
+
+
+def case_end_grace(args):
+    """End the grace on A: the previous key is a 401 on B's very next request; ending it again
+    answers revoked: false."""
+    p = Pair(args)
+    try:
+        token = p.login(p.a)
+        bot, old_key = create_chatbot(p.a, token, "Ended")
+        status, body = one_request(p.a, "POST", "/api/v1/chatbots/%s/rotate-key" % bot["id"],
+                                   {"grace_seconds": 3600}, token)
+        check(status == 200, "rotate on A: %d %s" % (status, body))
+        new_key = body["apiKey"]
+        b = Client(p.b)
+        try:
+            status, answer = b.request("POST", "/api/v1/capture", capture_body("p"), old_key)
+            check(status == 200, "previous key on B in its grace: %d %s" % (status, answer))
+            status, info = b.request("GET", "/api/v1/chatbots/%s/key" % bot["id"], token=token)
+            check(status == 200 and info["previous"]["api_key_prefix"] == old_key[:14] + "...",
+                  "key on B: %s" % info)
+            status, answer = one_request(p.a, "DELETE",
+                                         "/api/v1/chatbots/%s/previous-key" % bot["id"],
+                                         token=token)
+            check(status == 200 and answer == {"ok": True, "revoked": True},
+                  "end grace on A: %d %s" % (status, answer))
+            status, answer = b.request("POST", "/api/v1/capture", capture_body("p2"), old_key)
+            check(status == 401, "previous key on B right after the end on A: %d %s" %
+                  (status, answer))
+            status, answer = b.request("POST", "/api/v1/capture", capture_body("n"), new_key)
+            check(status == 200, "new key on B: %d %s" % (status, answer))
+            status, answer = b.request("DELETE", "/api/v1/chatbots/%s/previous-key" % bot["id"],
+                                       token=token)
+            check(status == 200 and answer == {"ok": True, "revoked": False},
+                  "end grace again on B: %d %s" % (status, answer))
+        finally:
+            b.close()
+    finally:
+        p.close()
+
+
+def case_last_used(args):
+    """Captures on A and on B, then a clean stop of both (SIGTERM): after a restart,
+    last_used_at is the latest capture of either instance, in whole seconds, never later
+    than the truth."""
+    p = Pair(args)
+    try:
+        token = p.login(p.a)
+        bot, key = create_chatbot(p.a, token, "Used")
+        status, info = one_request(p.b, "GET", "/api/v1/chatbots/%s/key" % bot["id"],
+                                   token=token)
+        check(status == 200 and info["last_used_at"] is None, "before any use: %s" % info)
+        check(one_request(p.a, "POST", "/api/v1/capture", capture_body("a"), key)[0] == 200,
+              "capture on A")
+        time.sleep(1.1)
+        before_last = int(time.time())
+        check(one_request(p.b, "POST", "/api/v1/capture", capture_body("b"), key)[0] == 200,
+              "capture on B")
+        after_last = time.time()
+        for s in (p.a, p.b):
+            check(s.stop() == 0, "%s: exit code after SIGTERM" % s.name)
+        p.servers = []
+        p.a = p.start("A2")
+        status, info = one_request(p.a, "GET", "/api/v1/chatbots/%s/key" % bot["id"],
+                                   token=p.login(p.a))
+        check(status == 200 and info["last_used_at"] is not None, "after restart: %s" % info)
+        used = parse_utc(info["last_used_at"])
+        check(before_last <= used <= after_last,
+              "last_used_at %s is not the second of B's capture (%d..%.1f)" %
+              (info["last_used_at"], before_last, after_last))
     finally:
         p.close()
 

@@ -163,14 +163,18 @@ TEST_CASE("pg store: replace_key, remove and cascade", "[postgres]") {
     s.insert(bot("a", "o", 1), digest_of(1));
     s.insert(bot("b", "o", 1), digest_of(2));
 
-    CHECK(code_of([&] { s.replace_key("o", "a", digest_of(2), "ob_live_222222"); }) ==
-          ErrorCode::conflict);
-    const auto rotated = s.replace_key("o", "a", digest_of(3), "ob_live_333333");
+    CHECK(code_of([&] {
+              s.replace_key("o", "a", NewKey{digest_of(2), "ob_live_222222", {}, std::nullopt},
+                            std::nullopt);
+          }) == ErrorCode::conflict);
+    const auto rotated = s.replace_key(
+        "o", "a", NewKey{digest_of(3), "ob_live_333333", {}, std::nullopt}, std::nullopt);
     REQUIRE(rotated);
     CHECK(rotated->key_prefix == "ob_live_333333");
     CHECK_FALSE(s.find_by_key_digest(digest_of(1)));
     CHECK(s.find_by_key_digest(digest_of(3))->chatbot_id == "a");
-    CHECK_FALSE(s.replace_key("other", "a", digest_of(4), "ob_live_444444"));
+    CHECK_FALSE(s.replace_key(
+        "other", "a", NewKey{digest_of(4), "ob_live_444444", {}, std::nullopt}, std::nullopt));
 
     CaptureBatch batch{"conv-1",
                        "user-1",
@@ -355,7 +359,8 @@ TEST_CASE("pg store: schema version checks", "[postgres]") {
     CHECK(code_of([&] { PostgresStore s(opts); }) == ErrorCode::internal);
 }
 
-TEST_CASE("pg store: version 1 databases upgrade to roles and invitations", "[postgres]") {
+TEST_CASE("pg store: version 1 databases upgrade to roles, invitations and key lifecycle",
+          "[postgres]") {
     TempDatabase db;
     { PostgresStore migrated(options_for(db.conninfo())); }
     {
@@ -364,6 +369,12 @@ TEST_CASE("pg store: version 1 databases upgrade to roles and invitations", "[po
         for (const char* sql :
              {"DROP TABLE invitations",
               "ALTER TABLE users DROP COLUMN role, DROP COLUMN created_at",
+              "ALTER TABLE chatbots DROP COLUMN key_issued_at, DROP COLUMN key_expires_at, "
+              "DROP COLUMN key_last_used_at, DROP COLUMN prev_key_digest, "
+              "DROP COLUMN prev_key_prefix, DROP COLUMN prev_key_issued_at, "
+              "DROP COLUMN prev_key_expires_at, DROP COLUMN prev_key_last_used_at",
+              "INSERT INTO chatbots VALUES ('bot-1', 'org-1', 'Old', 'ob_live_0123ab', "
+              "decode('02' || repeat('00', 31), 'hex'), '{}', 1700000000)",
               "DELETE FROM schema_migrations WHERE version > 1",
               "INSERT INTO organizations VALUES ('org-1', 'Acme')",
               "INSERT INTO users VALUES ('u2', 'org-1', 'bob@example.com', 'bob@example.com', 'h')",
@@ -385,6 +396,15 @@ TEST_CASE("pg store: version 1 databases upgrade to roles and invitations", "[po
     CHECK(session->email == "bob@example.com");
     CHECK(s.set_role("org-1", "u1", Role::viewer) == MemberChange::done);
     CHECK(s.remove_user("org-1", "u2") == MemberChange::last_owner);
+    // A version 1 key: issued when its chatbot was created (the best known), never
+    // expires, never used, no previous key; it still authenticates.
+    const std::chrono::sys_seconds created{std::chrono::seconds{1'700'000'000}};
+    CHECK(
+        s.keys("org-1", "bot-1") ==
+        ChatbotKeys{KeyState{"ob_live_0123ab", created, std::nullopt, std::nullopt}, std::nullopt});
+    Digest two{};
+    two[0] = 2;
+    CHECK(s.find_by_key_digest(two) == KeyOwner{"bot-1", "org-1", KeySlot::current, std::nullopt});
 
     AdminConn admin(db.conninfo());
     CHECK(admin.exec("SELECT max(version) FROM schema_migrations") ==

@@ -22,8 +22,8 @@ namespace {
 class ForwardingStore : public ChatbotStore {
   public:
     using ChatbotStore::insert;
-    bool insert(const Chatbot& c, const Digest& d, std::size_t max_in_org) override {
-        return inner_->insert(c, d, max_in_org);
+    bool insert(const Chatbot& c, const NewKey& k, std::size_t max_in_org) override {
+        return inner_->insert(c, k, max_in_org);
     }
     std::vector<Chatbot> list(std::string_view org) override { return inner_->list(org); }
     std::optional<Chatbot> get(std::string_view org, std::string_view id) override {
@@ -36,12 +36,22 @@ class ForwardingStore : public ChatbotStore {
     bool remove(std::string_view org, std::string_view id) override {
         return inner_->remove(org, id);
     }
-    std::optional<Chatbot> replace_key(std::string_view org, std::string_view id, const Digest& d,
-                                       std::string_view prefix) override {
-        return inner_->replace_key(org, id, d, prefix);
+    std::optional<Chatbot> replace_key(std::string_view org, std::string_view id, const NewKey& k,
+                                       std::optional<std::chrono::sys_seconds> until) override {
+        return inner_->replace_key(org, id, k, until);
+    }
+    std::optional<bool> drop_previous_key(std::string_view org, std::string_view id,
+                                          std::chrono::sys_seconds now) override {
+        return inner_->drop_previous_key(org, id, now);
+    }
+    std::optional<ChatbotKeys> keys(std::string_view org, std::string_view id) override {
+        return inner_->keys(org, id);
     }
     std::optional<KeyOwner> find_by_key_digest(const Digest& d) override {
         return inner_->find_by_key_digest(d);
+    }
+    void record_key_usage(std::span<const KeyUsage> usage) override {
+        inner_->record_key_usage(usage);
     }
     std::optional<CaptureResult> append_capture(std::string_view id,
                                                 const CaptureBatch& b) override {
@@ -57,19 +67,19 @@ class ForwardingStore : public ChatbotStore {
 class LingeringKeyStore final : public ForwardingStore {
   public:
     using ChatbotStore::insert;
-    bool insert(const Chatbot& c, const Digest& d, std::size_t max_in_org) override {
-        if (!ForwardingStore::insert(c, d, max_in_org)) return false;
+    bool insert(const Chatbot& c, const NewKey& k, std::size_t max_in_org) override {
+        if (!ForwardingStore::insert(c, k, max_in_org)) return false;
         std::lock_guard lock(mutex_);
-        current_[c.id] = d;
+        current_[c.id] = k.digest;
         return true;
     }
-    std::optional<Chatbot> replace_key(std::string_view org, std::string_view id, const Digest& d,
-                                       std::string_view prefix) override {
-        auto result = ForwardingStore::replace_key(org, id, d, prefix);
+    std::optional<Chatbot> replace_key(std::string_view org, std::string_view id, const NewKey& k,
+                                       std::optional<std::chrono::sys_seconds> until) override {
+        auto result = ForwardingStore::replace_key(org, id, k, until);
         std::lock_guard lock(mutex_);
         if (result) {
             old_[current_[std::string(id)]] = {std::string(org), std::string(id)};
-            current_[std::string(id)] = d;
+            current_[std::string(id)] = k.digest;
         }
         return result;
     }
@@ -83,7 +93,7 @@ class LingeringKeyStore final : public ForwardingStore {
             owner = it->second;
         }
         if (!ForwardingStore::get(owner.first, owner.second)) return std::nullopt;
-        return KeyOwner{owner.second, owner.first};
+        return KeyOwner{owner.second, owner.first, KeySlot::current, std::nullopt};
     }
 
   private:

@@ -81,6 +81,15 @@ bool contains(const std::string& haystack, const std::string& needle) {
     return haystack.find(needle) != std::string::npos;
 }
 
+// The chatbots table as versions 1 to 3 had it: no key lifecycle columns.
+void drop_key_lifecycle(SQLite::Database& raw) {
+    raw.exec("DROP INDEX chatbots_prev_key_digest");
+    for (const char* column :
+         {"key_issued_at", "key_expires_at", "key_last_used_at", "prev_key_digest",
+          "prev_key_prefix", "prev_key_issued_at", "prev_key_expires_at", "prev_key_last_used_at"})
+        raw.exec(std::string("ALTER TABLE chatbots DROP COLUMN ").append(column));
+}
+
 }  // namespace
 
 TEST_CASE("sqlite: a new file gets the current schema", "[sqlite][schema]") {
@@ -120,6 +129,7 @@ TEST_CASE("sqlite: migrations run step by step from an older version", "[sqlite]
     {
         // Make the file look like one written by a build that knew only version 1.
         SQLite::Database raw(path, SQLite::OPEN_READWRITE);
+        drop_key_lifecycle(raw);
         raw.exec(
             "DROP TABLE invitations; DROP TABLE sessions; DROP TABLE users; "
             "DROP TABLE organizations;");
@@ -142,6 +152,7 @@ TEST_CASE("sqlite: version 2 files upgrade to roles and invitations", "[sqlite][
     {
         // The accounts tables exactly as version 2 made them, with a user and a session.
         SQLite::Database raw(path, SQLite::OPEN_READWRITE);
+        drop_key_lifecycle(raw);
         raw.exec(
             "DROP TABLE invitations; DROP TABLE sessions; DROP TABLE users; "
             "CREATE TABLE users (id TEXT NOT NULL PRIMARY KEY, org_id TEXT NOT NULL REFERENCES "
@@ -183,6 +194,37 @@ TEST_CASE("sqlite: version 2 files upgrade to roles and invitations", "[sqlite][
     CHECK(store.remove_user("org-1", "user-2") == MemberChange::done);
     CHECK_FALSE(store.find_session(session_digest));
     CHECK(store.list_invitations("org-1", std::chrono::sys_seconds{}).empty());
+}
+
+TEST_CASE("sqlite: version 3 files upgrade to the key lifecycle", "[sqlite][schema]") {
+    using namespace chatbotmgr;
+    TempDir dir;
+    const std::string path = dir.file("v3.db");
+    const Chatbot bot = make_chatbot("bot-1");
+    {
+        SqliteStore store(options_for(path));
+        store.insert(bot, key_of("bot-1"));
+    }
+    {
+        SQLite::Database raw(path, SQLite::OPEN_READWRITE);
+        drop_key_lifecycle(raw);
+        raw.exec("PRAGMA user_version = 3");
+    }
+    SqliteStore store(options_for(path));
+    CHECK(store.writer_settings().user_version == SqliteStore::schema_version());
+    // A key of version 3: issued when its chatbot was created (the best known), never
+    // expires, never used; it still authenticates, and rotates with a grace.
+    CHECK(store.keys("org-a", "bot-1") ==
+          ChatbotKeys{KeyState{bot.key_prefix, bot.created_at, std::nullopt, std::nullopt},
+                      std::nullopt});
+    CHECK(store.find_by_key_digest(key_of("bot-1")) ==
+          KeyOwner{"bot-1", "org-a", KeySlot::current, std::nullopt});
+    const auto until = bot.created_at + std::chrono::hours(1);
+    REQUIRE(store.replace_key("org-a", "bot-1",
+                              NewKey{key_of("new"), "ob_live_newkey", bot.created_at, std::nullopt},
+                              until));
+    CHECK(store.find_by_key_digest(key_of("bot-1")) ==
+          KeyOwner{"bot-1", "org-a", KeySlot::previous, until});
 }
 
 TEST_CASE("sqlite: roles are checked by the database", "[sqlite][schema]") {

@@ -183,9 +183,9 @@ Response list_chatbots(Call& call) {
 }
 
 Response create_chatbot(Call& call) {
-    NewChatbot input = wire::decode_new_chatbot(call.body(), call.json_limits());
-    return call.ok(
-        wire::encode_chatbot_with_key(call.registry().create(call.actor(), std::move(input))));
+    wire::CreateRequest in = wire::decode_new_chatbot(call.body(), call.json_limits());
+    return call.ok(wire::encode_chatbot_with_key(
+        call.registry().create(call.actor(), std::move(in.chatbot), in.key_expires_at)));
 }
 
 Response get_chatbot(Call& call) {
@@ -204,8 +204,18 @@ Response delete_chatbot(Call& call) {
 }
 
 Response rotate_key(Call& call) {
+    const RotateOptions options = wire::decode_rotate(call.body(), call.json_limits());
+    return call.ok(wire::encode_chatbot_with_key(
+        call.registry().rotate_key(call.actor(), call.path_id(), options)));
+}
+
+Response get_key(Call& call) {
+    return call.ok(wire::encode_keys(call.registry().keys(call.actor(), call.path_id())));
+}
+
+Response end_grace(Call& call) {
     return call.ok(
-        wire::encode_chatbot_with_key(call.registry().rotate_key(call.actor(), call.path_id())));
+        wire::encode_grace_ended(call.registry().end_grace(call.actor(), call.path_id())));
 }
 
 Response capture(Call& call) {

@@ -116,6 +116,8 @@ Response get_chatbot(Call& call);     // GET    /api/v1/chatbots/{id}
 Response update_chatbot(Call& call);  // PATCH  /api/v1/chatbots/{id}
 Response delete_chatbot(Call& call);  // DELETE /api/v1/chatbots/{id}
 Response rotate_key(Call& call);      // POST   /api/v1/chatbots/{id}/rotate-key
+Response get_key(Call& call);         // GET    /api/v1/chatbots/{id}/key
+Response end_grace(Call& call);       // DELETE /api/v1/chatbots/{id}/previous-key
 Response get_session(Call& call);          // GET    /api/v1/auth/session
 Response list_members(Call& call);         // GET    /api/v1/members
 Response change_member_role(Call& call);   // PATCH  /api/v1/members/{id}

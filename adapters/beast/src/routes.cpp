@@ -21,7 +21,9 @@ constexpr Endpoint kChatbots[]    = {{verb::get,     Credential::session,       
 constexpr Endpoint kChatbot[]     = {{verb::get,     Credential::session,        false, Pool::reads,   get_chatbot,         Action::get_chatbot},
                                      {verb::patch,   Credential::session,        true,  Pool::writes,  update_chatbot,      Action::update_chatbot},
                                      {verb::delete_, Credential::session,        false, Pool::writes,  delete_chatbot,      Action::delete_chatbot}};
-constexpr Endpoint kRotateKey[]   = {{verb::post,    Credential::session,        false, Pool::writes,  rotate_key,          Action::rotate_key}};
+constexpr Endpoint kRotateKey[]   = {{verb::post,    Credential::session,        true,  Pool::writes,  rotate_key,          Action::rotate_key}};
+constexpr Endpoint kKey[]         = {{verb::get,     Credential::session,        false, Pool::reads,   get_key,             Action::get_key}};
+constexpr Endpoint kPreviousKey[] = {{verb::delete_, Credential::session,        false, Pool::writes,  end_grace,           Action::end_grace}};
 constexpr Endpoint kMembers[]     = {{verb::get,     Credential::session,        false, Pool::reads,   list_members,        Action::list_members}};
 constexpr Endpoint kMember[]      = {{verb::patch,   Credential::session,        true,  Pool::writes,  change_member_role,  Action::change_role},
                                      {verb::delete_, Credential::session,        false, Pool::writes,  remove_member,       Action::remove_member}};
@@ -44,6 +46,8 @@ constexpr Route kRoutes[] = {
     {"chatbots",     "/api/v1/chatbots",                  kBody,        Presence::always,        kChatbots},
     {"chatbot",      "/api/v1/chatbots/{id}",             kBody,        Presence::always,        kChatbot},
     {"rotate_key",   "/api/v1/chatbots/{id}/rotate-key",  kBody,        Presence::always,        kRotateKey},
+    {"key",          "/api/v1/chatbots/{id}/key",         kBody,        Presence::always,        kKey},
+    {"previous_key", "/api/v1/chatbots/{id}/previous-key", kBody,       Presence::always,        kPreviousKey},
     {"members",      "/api/v1/members",                   kBody,        Presence::accounts,      kMembers},
     {"member",       "/api/v1/members/{id}",              kBody,        Presence::accounts,      kMember},
     {"invitations",  "/api/v1/invitations",               kBody,        Presence::accounts,      kInvitations},

@@ -53,6 +53,15 @@ json::object object_of(json::value&& v, const std::string& field) {
     return std::move(v.get_object());
 }
 
+// An RFC 3339 date-time, floored to whole seconds.
+std::chrono::sys_seconds time_of(const json::value& v, const std::string& field) {
+    const auto* s = v.if_string();
+    if (!s) wrong_type(field, "an RFC 3339 date-time string");
+    const auto t = parse_rfc3339(*s);
+    if (!t) invalid(field, "must be an RFC 3339 date-time");
+    return std::chrono::floor<std::chrono::seconds>(*t);
+}
+
 void require(bool present, const std::string& field) {
     if (!present) invalid(field, "is required");
 }
@@ -141,21 +150,46 @@ void append_chatbot(std::string& out, const Chatbot& c) {
 
 // ---- Request bodies
 
-NewChatbot decode_new_chatbot(std::string_view body, const JsonLimits& limits) {
-    NewChatbot out;
+CreateRequest decode_new_chatbot(std::string_view body, const JsonLimits& limits) {
+    CreateRequest out;
     bool has_name = false;
     for (auto& member : body_object(body, limits)) {
         const std::string_view key = member.key();
         if (key == "name") {
-            out.name = string_of(member.value(), "name");
+            out.chatbot.name = string_of(member.value(), "name");
             has_name = true;
         } else if (key == "settings") {
-            out.settings = object_of(std::move(member.value()), "settings");
+            out.chatbot.settings = object_of(std::move(member.value()), "settings");
+        } else if (key == "key_expires_at") {
+            out.key_expires_at = time_of(member.value(), "key_expires_at");
         } else {
             unknown_field(key);
         }
     }
     require(has_name, "name");
+    return out;
+}
+
+RotateOptions decode_rotate(std::string_view body, const JsonLimits& limits) {
+    RotateOptions out;
+    if (body.empty()) return out;  // v1: no body
+    for (auto& member : body_object(body, limits)) {
+        const std::string_view key = member.key();
+        if (key == "grace_seconds") {
+            // An integer (1.0 and 1e3 are not); a value past int64 is out of range anyway.
+            const json::value& v = member.value();
+            if (v.is_int64())
+                out.grace = std::chrono::seconds(v.get_int64());
+            else if (v.is_uint64())
+                out.grace = kMaxGracePeriod + std::chrono::seconds(1);
+            else
+                wrong_type("grace_seconds", "an integer from 0 to 604800");
+        } else if (key == "key_expires_at") {
+            out.key_expires_at = time_of(member.value(), "key_expires_at");
+        } else {
+            unknown_field(key);
+        }
+    }
     return out;
 }
 
@@ -288,8 +322,63 @@ std::string encode_chatbot_with_key(const ChatbotWithKey& created) {
     append_chatbot(out, created.chatbot);
     out += R"(,"apiKey":)";
     append_json_string(out, created.api_key);
+    if (created.previous_key_expires_at) {
+        out += R"(,"previousKeyExpiresAt":")";
+        out += format_rfc3339(*created.previous_key_expires_at);
+        out += '"';
+    }
     out += '}';
     return out;
+}
+
+namespace {
+
+void append_time_or_null(std::string& out, const std::optional<std::chrono::sys_seconds>& t) {
+    if (!t) {
+        out += "null";
+        return;
+    }
+    out += '"';
+    out += format_rfc3339(*t);
+    out += '"';
+}
+
+// "api_key_prefix", then (for a current key) "created_at", then "expires_at" and
+// "last_used_at".
+void append_key_state(std::string& out, const KeyState& key, bool with_created_at) {
+    out += R"({"api_key_prefix":)";
+    std::string prefix = key.prefix;
+    prefix += "...";
+    append_json_string(out, prefix);
+    if (with_created_at) {
+        out += R"(,"created_at":")";
+        out += format_rfc3339(key.issued_at);
+        out += '"';
+    }
+    out += R"(,"expires_at":)";
+    append_time_or_null(out, key.expires_at);
+    out += R"(,"last_used_at":)";
+    append_time_or_null(out, key.last_used_at);
+}
+
+}  // namespace
+
+std::string encode_keys(const ChatbotKeys& keys) {
+    std::string out;
+    append_key_state(out, keys.current, true);
+    out += R"(,"previous":)";
+    if (keys.previous) {
+        append_key_state(out, *keys.previous, false);
+        out += '}';
+    } else {
+        out += "null";
+    }
+    out += '}';
+    return out;
+}
+
+std::string encode_grace_ended(bool revoked) {
+    return revoked ? R"({"ok":true,"revoked":true})" : R"({"ok":true,"revoked":false})";
 }
 
 std::string encode_login(const LoginResult& login) {

@@ -37,11 +37,18 @@ inline constexpr std::size_t kMaxWarnings = 20;
 
 // ---- Request bodies
 
-// POST /api/v1/chatbots: {"name": string, "settings"?: object}.
-NewChatbot decode_new_chatbot(std::string_view body, const JsonLimits& limits);
-inline NewChatbot decode_new_chatbot(std::string_view body) {
+// POST /api/v1/chatbots: {"name": string, "settings"?: object, "key_expires_at"?: RFC 3339}.
+struct CreateRequest {
+    NewChatbot chatbot;
+    std::optional<std::chrono::sys_seconds> key_expires_at;  // floored to whole seconds
+};
+CreateRequest decode_new_chatbot(std::string_view body, const JsonLimits& limits);
+inline CreateRequest decode_new_chatbot(std::string_view body) {
     return decode_new_chatbot(body, JsonLimits{});
 }
+// POST /api/v1/chatbots/{id}/rotate-key: empty, or {"grace_seconds"?: integer,
+// "key_expires_at"?: RFC 3339}. The ranges are the core's rules (rotate_key).
+RotateOptions decode_rotate(std::string_view body, const JsonLimits& limits);
 // PATCH /api/v1/chatbots/{id}: {"name"?: string, "settings"?: object}.
 ChatbotPatch decode_chatbot_patch(std::string_view body, const JsonLimits& limits);
 inline ChatbotPatch decode_chatbot_patch(std::string_view body) {
@@ -101,7 +108,13 @@ std::string encode_chatbot(const Chatbot& chatbot);
 // The chatbots of GET /api/v1/chatbots, as an array.
 std::string encode_chatbot_list(const std::vector<Chatbot>& chatbots);
 // {"ok":true,"chatbot":{...},"apiKey":"ob_live_..."} of create and rotate-key.
+// {"ok":true,"chatbot":...,"apiKey":...}, and "previousKeyExpiresAt" after a rotation with
+// a grace (exactly the v1 bytes without one).
 std::string encode_chatbot_with_key(const ChatbotWithKey& created);
+// GET /api/v1/chatbots/{id}/key.
+std::string encode_keys(const ChatbotKeys& keys);
+// DELETE /api/v1/chatbots/{id}/previous-key.
+std::string encode_grace_ended(bool revoked);
 // {"ok":true,"token":...,"user":{"id","email"},"organization":{"id","name"}}.
 std::string encode_login(const LoginResult& login);
 // {"ok":true,"conversationId":...,"messagesStored":N,"analysisQueued":false,"warnings":[...]}.

@@ -50,6 +50,24 @@ std::int64_t unix_seconds(std::chrono::sys_seconds t) {
     return static_cast<std::int64_t>(t.time_since_epoch().count());
 }
 
+std::optional<std::chrono::sys_seconds> optional_seconds_at(const Result& r, int row, int column) {
+    if (r.is_null(row, column)) return std::nullopt;
+    return seconds_at(r, row, column);
+}
+
+Params& optional_seconds(Params& p, const std::optional<std::chrono::sys_seconds>& t) {
+    return t ? p.int64(unix_seconds(*t)) : p.null();
+}
+
+// The digest's uniqueness across current and previous keys (each column has its own
+// unique index; a 128-bit random key makes a collision a broken random source).
+void check_digest_free(detail::Connection& conn, const Digest& digest) {
+    Params p;
+    p.bytes(digest);
+    if (conn.exec(Stmt::digest_taken, p).rows() > 0)
+        throw Error(ErrorCode::conflict, "postgres: a chatbot has this key already");
+}
+
 Role role_at(const Result& r, int row, int column) {
     const std::optional<Role> role = role_from_string(r.text(row, column));
     if (!role) throw Error(ErrorCode::internal, "postgres: stored role is not a known role");
@@ -146,8 +164,7 @@ int PostgresStore::schema_version() noexcept {
     return detail::latest_schema_version();
 }
 
-bool PostgresStore::insert(const Chatbot& chatbot, const Digest& key_digest,
-                           std::size_t max_in_org) {
+bool PostgresStore::insert(const Chatbot& chatbot, const NewKey& key, std::size_t max_in_org) {
     auto conn = impl_->pool.acquire();
     std::optional<Transaction> tx;
     if (max_in_org != std::numeric_limits<std::size_t>::max()) {
@@ -160,15 +177,17 @@ bool PostgresStore::insert(const Chatbot& chatbot, const Digest& key_digest,
         const Result r = conn->exec(Stmt::count_org_chatbots, org);
         if (static_cast<std::size_t>(r.int64(0, 0)) >= max_in_org) return false;
     }
+    check_digest_free(*conn, key.digest);
     const std::string settings = to_compact_json(chatbot.settings);  // Params keeps a view
     Params p;
     p.text(chatbot.id)
         .text(chatbot.org_id)
         .text(chatbot.name)
-        .text(chatbot.key_prefix)
-        .bytes(key_digest)
+        .text(key.prefix)
+        .bytes(key.digest)
         .text(settings)
-        .int64(chatbot.created_at.time_since_epoch().count());
+        .int64(unix_seconds(chatbot.created_at));
+    optional_seconds(p, key.expires_at);
     conn->exec(Stmt::insert_chatbot, p);
     if (tx) tx->commit();
     return true;
@@ -222,13 +241,42 @@ bool PostgresStore::remove(std::string_view org_id, std::string_view id) {
     return conn->exec(Stmt::delete_chatbot, p).affected() > 0;
 }
 
-std::optional<Chatbot> PostgresStore::replace_key(std::string_view org_id, std::string_view id,
-                                                  const Digest& new_digest,
-                                                  std::string_view new_prefix) {
+std::optional<Chatbot> PostgresStore::replace_key(
+    std::string_view org_id, std::string_view id, const NewKey& key,
+    std::optional<std::chrono::sys_seconds> previous_until) {
+    auto conn = impl_->pool.acquire();
+    check_digest_free(*conn, key.digest);
+    Params p;
+    p.text(org_id).text(id).bytes(key.digest).text(key.prefix);
+    optional_seconds(p, previous_until).int64(unix_seconds(key.issued_at));
+    optional_seconds(p, key.expires_at);
+    return first_chatbot(conn->exec(Stmt::replace_key, p));
+}
+
+std::optional<bool> PostgresStore::drop_previous_key(std::string_view org_id, std::string_view id,
+                                                     std::chrono::sys_seconds now) {
     auto conn = impl_->pool.acquire();
     Params p;
-    p.text(org_id).text(id).bytes(new_digest).text(new_prefix);
-    return first_chatbot(conn->exec(Stmt::replace_key, p));
+    p.text(org_id).text(id);
+    const Result r = conn->exec(Stmt::drop_previous_key, p);
+    if (r.rows() == 0) return std::nullopt;
+    const auto until = optional_seconds_at(r, 0, 1);
+    return r.text(0, 0) == "t" && until && *until > now;
+}
+
+std::optional<ChatbotKeys> PostgresStore::keys(std::string_view org_id, std::string_view id) {
+    auto conn = impl_->pool.acquire();
+    Params p;
+    p.text(org_id).text(id);
+    const Result r = conn->exec(Stmt::select_keys, p);
+    if (r.rows() == 0) return std::nullopt;
+    ChatbotKeys keys{KeyState{r.string(0, 0), seconds_at(r, 0, 1), optional_seconds_at(r, 0, 2),
+                              optional_seconds_at(r, 0, 3)},
+                     std::nullopt};
+    if (!r.is_null(0, 4))
+        keys.previous = KeyState{r.string(0, 4), seconds_at(r, 0, 5), optional_seconds_at(r, 0, 6),
+                                 optional_seconds_at(r, 0, 7)};
+    return keys;
 }
 
 std::optional<KeyOwner> PostgresStore::find_by_key_digest(const Digest& digest) {
@@ -237,7 +285,21 @@ std::optional<KeyOwner> PostgresStore::find_by_key_digest(const Digest& digest) 
     p.bytes(digest);
     const Result r = conn->exec(Stmt::find_by_key_digest, p);
     if (r.rows() == 0) return std::nullopt;
-    return KeyOwner{r.string(0, 0), r.string(0, 1)};
+    return KeyOwner{r.string(0, 0), r.string(0, 1),
+                    r.int64(0, 2) == 0 ? KeySlot::current : KeySlot::previous,
+                    optional_seconds_at(r, 0, 3)};
+}
+
+void PostgresStore::record_key_usage(std::span<const KeyUsage> usage) {
+    if (usage.empty()) return;
+    auto conn = impl_->pool.acquire();
+    Transaction tx(*conn);
+    for (const KeyUsage& u : usage) {
+        Params p;
+        p.bytes(u.digest).int64(unix_seconds(u.last_used_at));
+        conn->exec(Stmt::record_key_use, p);
+    }
+    tx.commit();
 }
 
 std::optional<CaptureResult> PostgresStore::append_capture(std::string_view chatbot_id,

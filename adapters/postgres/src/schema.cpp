@@ -107,7 +107,25 @@ CREATE INDEX invitations_org_pending ON invitations (org_id, created_at, id)
     WHERE accepted_at IS NULL AND revoked_at IS NULL;
 )sql";
 
-constexpr std::array kMigrations{Migration{1, kSchemaV1}, Migration{2, kSchemaV2}};
+// Key lifecycle: when the current key was issued (earlier keys: when their chatbot was
+// created, the best known), expires and was last used; and a previous key in grace, found
+// through its own unique index.
+constexpr const char* kSchemaV3 = R"sql(
+ALTER TABLE chatbots
+    ADD COLUMN key_issued_at bigint,
+    ADD COLUMN key_expires_at bigint,
+    ADD COLUMN key_last_used_at bigint,
+    ADD COLUMN prev_key_digest bytea CONSTRAINT chatbots_prev_key_digest_key UNIQUE,
+    ADD COLUMN prev_key_prefix text,
+    ADD COLUMN prev_key_issued_at bigint,
+    ADD COLUMN prev_key_expires_at bigint,
+    ADD COLUMN prev_key_last_used_at bigint;
+UPDATE chatbots SET key_issued_at = created_at;
+ALTER TABLE chatbots ALTER COLUMN key_issued_at SET NOT NULL;
+)sql";
+
+constexpr std::array kMigrations{Migration{1, kSchemaV1}, Migration{2, kSchemaV2},
+                                 Migration{3, kSchemaV3}};
 
 // pg_advisory_xact_lock key shared by every chatbotmgr process on a database
 // (the ASCII bytes of "cbtmgr_1").
@@ -188,8 +206,8 @@ const std::array<std::string, static_cast<std::size_t>(Stmt::count_)>& statement
         at(Stmt::count_org_chatbots) = "SELECT count(*) FROM chatbots WHERE org_id = $1::text";
         at(Stmt::insert_chatbot) =
             "INSERT INTO chatbots (id, org_id, name, key_prefix, key_digest, settings_json, "
-            "created_at) VALUES ($1::text, $2::text, $3::text, $4::text, $5::bytea, $6::text, "
-            "$7::bigint)";
+            "created_at, key_issued_at, key_expires_at) VALUES ($1::text, $2::text, $3::text, "
+            "$4::text, $5::bytea, $6::text, $7::bigint, $7::bigint, $8::bigint)";
         at(Stmt::list_chatbots) =
             chatbot_query("WHERE org_id = $1::text ORDER BY created_at DESC, id DESC");
         at(Stmt::get_chatbot) = chatbot_query("WHERE org_id = $1::text AND id = $2::text");
@@ -199,13 +217,53 @@ const std::array<std::string, static_cast<std::size_t>(Stmt::count_)>& statement
             "UPDATE chatbots SET name = $3::text, settings_json = $4::text "
             "WHERE org_id = $1::text AND id = $2::text";
         at(Stmt::delete_chatbot) = "DELETE FROM chatbots WHERE org_id = $1::text AND id = $2::text";
-        at(Stmt::replace_key) = std::string(
-                                    "UPDATE chatbots SET key_digest = $3::bytea, key_prefix = "
-                                    "$4::text WHERE org_id = $1::text AND id = $2::text "
-                                    "RETURNING ") +
-                                kChatbotColumns;
+        // $5: the grace end, null for none. Every right-hand side reads the row as it was;
+        // LEAST ignores a null (a key that never expires).
+        at(Stmt::replace_key) =
+            std::string(
+                "UPDATE chatbots SET "
+                "prev_key_digest = CASE WHEN $5::bigint IS NULL THEN NULL ELSE key_digest END, "
+                "prev_key_prefix = CASE WHEN $5::bigint IS NULL THEN NULL ELSE key_prefix END, "
+                "prev_key_issued_at = "
+                "CASE WHEN $5::bigint IS NULL THEN NULL ELSE key_issued_at END, "
+                "prev_key_expires_at = "
+                "CASE WHEN $5::bigint IS NULL THEN NULL ELSE LEAST($5::bigint, key_expires_at) "
+                "END, "
+                "prev_key_last_used_at = "
+                "CASE WHEN $5::bigint IS NULL THEN NULL ELSE key_last_used_at END, "
+                "key_digest = $3::bytea, key_prefix = $4::text, key_issued_at = $6::bigint, "
+                "key_expires_at = $7::bigint, key_last_used_at = NULL "
+                "WHERE org_id = $1::text AND id = $2::text RETURNING ") +
+            kChatbotColumns;
+        // A digest may be a current key or a previous one, never both.
+        at(Stmt::digest_taken) =
+            "SELECT 1 FROM chatbots WHERE key_digest = $1::bytea "
+            "UNION ALL SELECT 1 FROM chatbots WHERE prev_key_digest = $1::bytea";
+        // One row when the chatbot exists: whether it had a previous key, and until when.
+        at(Stmt::drop_previous_key) =
+            "WITH old AS (SELECT id, prev_key_digest IS NOT NULL AS present, "
+            "prev_key_expires_at FROM chatbots WHERE org_id = $1::text AND id = $2::text "
+            "FOR UPDATE) "
+            "UPDATE chatbots c SET prev_key_digest = NULL, prev_key_prefix = NULL, "
+            "prev_key_issued_at = NULL, prev_key_expires_at = NULL, "
+            "prev_key_last_used_at = NULL FROM old WHERE c.id = old.id "
+            "RETURNING old.present, old.prev_key_expires_at";
+        at(Stmt::select_keys) =
+            "SELECT key_prefix, key_issued_at, key_expires_at, key_last_used_at, "
+            "prev_key_prefix, prev_key_issued_at, prev_key_expires_at, prev_key_last_used_at "
+            "FROM chatbots WHERE org_id = $1::text AND id = $2::text";
+        // The later of the stored last use and $2 (GREATEST ignores a null): instances
+        // that flush their own views leave the latest.
+        at(Stmt::record_key_use) =
+            "UPDATE chatbots SET key_last_used_at = CASE WHEN key_digest = $1::bytea "
+            "THEN GREATEST(key_last_used_at, $2::bigint) ELSE key_last_used_at END, "
+            "prev_key_last_used_at = CASE WHEN prev_key_digest = $1::bytea "
+            "THEN GREATEST(prev_key_last_used_at, $2::bigint) ELSE prev_key_last_used_at END "
+            "WHERE key_digest = $1::bytea OR prev_key_digest = $1::bytea";
         at(Stmt::find_by_key_digest) =
-            "SELECT id, org_id FROM chatbots WHERE key_digest = $1::bytea";
+            "SELECT id, org_id, 0, key_expires_at FROM chatbots WHERE key_digest = $1::bytea "
+            "UNION ALL SELECT id, org_id, 1, prev_key_expires_at FROM chatbots "
+            "WHERE prev_key_digest = $1::bytea";
         at(Stmt::upsert_conversation) = kUpsertConversation;
         at(Stmt::record_analysis) =
             "INSERT INTO analysis_results (conversation_id, kind, result_json, created_at) "

@@ -111,6 +111,22 @@ CREATE TABLE invitations (
 CREATE INDEX invitations_org_pending ON invitations (org_id, created_at, id)
     WHERE accepted_at IS NULL AND revoked_at IS NULL;
 )sql"},
+    // Key lifecycle: when the current key was issued (earlier keys: when their chatbot
+    // was created, the best known), expires and was last used; and a previous key in
+    // grace, found through its own unique index.
+    {4, R"sql(
+ALTER TABLE chatbots ADD COLUMN key_issued_at INTEGER NOT NULL DEFAULT 0;
+UPDATE chatbots SET key_issued_at = created_at;
+ALTER TABLE chatbots ADD COLUMN key_expires_at INTEGER;
+ALTER TABLE chatbots ADD COLUMN key_last_used_at INTEGER;
+ALTER TABLE chatbots ADD COLUMN prev_key_digest BLOB;
+ALTER TABLE chatbots ADD COLUMN prev_key_prefix TEXT;
+ALTER TABLE chatbots ADD COLUMN prev_key_issued_at INTEGER;
+ALTER TABLE chatbots ADD COLUMN prev_key_expires_at INTEGER;
+ALTER TABLE chatbots ADD COLUMN prev_key_last_used_at INTEGER;
+CREATE UNIQUE INDEX chatbots_prev_key_digest ON chatbots (prev_key_digest)
+    WHERE prev_key_digest IS NOT NULL;
+)sql"},
 };
 
 int user_version(Connection& c) {

@@ -24,8 +24,8 @@ using detail::StatementUse;
 #define CHATBOT_COLUMNS "id, org_id, name, key_prefix, settings, created_at"
 
 constexpr const char* kInsertChatbot =
-    "INSERT INTO chatbots (id, org_id, name, key_prefix, key_digest, settings, created_at) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+    "INSERT INTO chatbots (id, org_id, name, key_prefix, key_digest, settings, created_at, "
+    "key_issued_at, key_expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)";
 constexpr const char* kCountOrgChatbots = "SELECT count(*) FROM chatbots WHERE org_id = ?1";
 constexpr const char* kSelectChatbot =
     "SELECT " CHATBOT_COLUMNS " FROM chatbots WHERE id = ?1 AND org_id = ?2";
@@ -34,10 +34,41 @@ constexpr const char* kListChatbots = "SELECT " CHATBOT_COLUMNS
                                       "ORDER BY created_at DESC, id DESC";
 constexpr const char* kUpdateChatbot = "UPDATE chatbots SET name = ?1, settings = ?2 WHERE id = ?3";
 constexpr const char* kDeleteChatbot = "DELETE FROM chatbots WHERE id = ?1 AND org_id = ?2";
+// ?5: the grace end, NULL for none. Every right-hand side reads the row as it was.
 constexpr const char* kReplaceKey =
-    "UPDATE chatbots SET key_digest = ?1, key_prefix = ?2 WHERE id = ?3 AND org_id = ?4 "
-    "RETURNING " CHATBOT_COLUMNS;
-constexpr const char* kFindByDigest = "SELECT id, org_id FROM chatbots WHERE key_digest = ?1";
+    "UPDATE chatbots SET "
+    "prev_key_digest = iif(?5 IS NULL, NULL, key_digest), "
+    "prev_key_prefix = iif(?5 IS NULL, NULL, key_prefix), "
+    "prev_key_issued_at = iif(?5 IS NULL, NULL, key_issued_at), "
+    "prev_key_expires_at = iif(?5 IS NULL, NULL, min(?5, coalesce(key_expires_at, ?5))), "
+    "prev_key_last_used_at = iif(?5 IS NULL, NULL, key_last_used_at), "
+    "key_digest = ?1, key_prefix = ?2, key_issued_at = ?6, key_expires_at = ?7, "
+    "key_last_used_at = NULL "
+    "WHERE id = ?3 AND org_id = ?4 RETURNING " CHATBOT_COLUMNS;
+// A digest may be a current key or a previous one, never both (checked on every write).
+constexpr const char* kDigestExists =
+    "SELECT 1 FROM chatbots WHERE key_digest = ?1 UNION ALL "
+    "SELECT 1 FROM chatbots WHERE prev_key_digest = ?1";
+constexpr const char* kFindByDigest =
+    "SELECT id, org_id, 0, key_expires_at FROM chatbots WHERE key_digest = ?1 UNION ALL "
+    "SELECT id, org_id, 1, prev_key_expires_at FROM chatbots WHERE prev_key_digest = ?1";
+constexpr const char* kSelectPreviousKey =
+    "SELECT prev_key_digest IS NOT NULL, prev_key_expires_at FROM chatbots "
+    "WHERE id = ?1 AND org_id = ?2";
+constexpr const char* kDropPreviousKey =
+    "UPDATE chatbots SET prev_key_digest = NULL, prev_key_prefix = NULL, "
+    "prev_key_issued_at = NULL, prev_key_expires_at = NULL, prev_key_last_used_at = NULL "
+    "WHERE id = ?1";
+constexpr const char* kSelectKeys =
+    "SELECT key_prefix, key_issued_at, key_expires_at, key_last_used_at, prev_key_prefix, "
+    "prev_key_issued_at, prev_key_expires_at, prev_key_last_used_at FROM chatbots "
+    "WHERE id = ?1 AND org_id = ?2";
+constexpr const char* kRecordCurrentKeyUse =
+    "UPDATE chatbots SET key_last_used_at = max(coalesce(key_last_used_at, ?2), ?2) "
+    "WHERE key_digest = ?1";
+constexpr const char* kRecordPreviousKeyUse =
+    "UPDATE chatbots SET prev_key_last_used_at = max(coalesce(prev_key_last_used_at, ?2), ?2) "
+    "WHERE prev_key_digest = ?1";
 constexpr const char* kChatbotExists = "SELECT 1 FROM chatbots WHERE id = ?1";
 constexpr const char* kUpsertConversation =
     "INSERT INTO conversations "
@@ -179,6 +210,26 @@ bool only_owner(Connection& c, const User& user) {
     return s->getColumn(0).getInt64() <= 1;
 }
 
+std::optional<std::chrono::sys_seconds> optional_seconds_at(SQLite::Statement& s, int column) {
+    if (s.getColumn(column).isNull()) return std::nullopt;
+    return seconds_at(s, column);
+}
+
+void bind_optional(StatementUse& s, int index, const std::optional<std::chrono::sys_seconds>& t) {
+    if (t) {
+        s.bind(index, unix_seconds(*t));
+    } else {
+        s.bind_null(index);
+    }
+}
+
+// Inside a write job: the digest's uniqueness across both key columns.
+void check_digest_free(Connection& c, const Digest& digest) {
+    StatementUse s(c, kDigestExists);
+    s.bind(1, digest);
+    if (s->executeStep()) throw Error(ErrorCode::conflict, "a chatbot has this key already");
+}
+
 std::optional<Chatbot> select_chatbot(Connection& c, std::string_view org_id, std::string_view id) {
     StatementUse s(c, kSelectChatbot);
     s.bind(1, id);
@@ -258,7 +309,7 @@ int SqliteStore::schema_version() noexcept {
 
 // --- ChatbotStore ---
 
-bool SqliteStore::insert(const Chatbot& chatbot, const Digest& key_digest, std::size_t max_in_org) {
+bool SqliteStore::insert(const Chatbot& chatbot, const NewKey& key, std::size_t max_in_org) {
     bool inserted = false;
     impl_->writer.run(
         "insert chatbot", "a chatbot with this id or key exists already", [&](Connection& c) {
@@ -270,14 +321,16 @@ bool SqliteStore::insert(const Chatbot& chatbot, const Digest& key_digest, std::
                 count->executeStep();
                 if (static_cast<std::size_t>(count->getColumn(0).getInt64()) >= max_in_org) return;
             }
+            check_digest_free(c, key.digest);
             StatementUse s(c, kInsertChatbot);
             s.bind(1, chatbot.id);
             s.bind(2, chatbot.org_id);
             s.bind(3, chatbot.name);
-            s.bind(4, chatbot.key_prefix);
-            s.bind(5, key_digest);
+            s.bind(4, key.prefix);
+            s.bind(5, key.digest);
             s.bind(6, to_compact_json(chatbot.settings));
-            s.bind(7, static_cast<std::int64_t>(chatbot.created_at.time_since_epoch().count()));
+            s.bind(7, unix_seconds(chatbot.created_at));
+            bind_optional(s, 8, key.expires_at);
             s->exec();
             inserted = true;
         });
@@ -334,17 +387,21 @@ bool SqliteStore::remove(std::string_view org_id, std::string_view id) {
     return removed;
 }
 
-std::optional<Chatbot> SqliteStore::replace_key(std::string_view org_id, std::string_view id,
-                                                const Digest& new_digest,
-                                                std::string_view new_prefix) {
+std::optional<Chatbot> SqliteStore::replace_key(
+    std::string_view org_id, std::string_view id, const NewKey& key,
+    std::optional<std::chrono::sys_seconds> previous_until) {
     std::optional<Chatbot> result;
     impl_->writer.run("replace key", "another chatbot has this key already", [&](Connection& c) {
         result.reset();
+        check_digest_free(c, key.digest);
         StatementUse s(c, kReplaceKey);
-        s.bind(1, new_digest);
-        s.bind(2, new_prefix);
+        s.bind(1, key.digest);
+        s.bind(2, key.prefix);
         s.bind(3, id);
         s.bind(4, org_id);
+        bind_optional(s, 5, previous_until);
+        s.bind(6, unix_seconds(key.issued_at));
+        bind_optional(s, 7, key.expires_at);
         if (s->executeStep()) {
             result = chatbot_from_row(*s);
             s->executeStep();  // finishes the statement (RETURNING yields one row here)
@@ -354,12 +411,71 @@ std::optional<Chatbot> SqliteStore::replace_key(std::string_view org_id, std::st
     return result;
 }
 
+std::optional<bool> SqliteStore::drop_previous_key(std::string_view org_id, std::string_view id,
+                                                   std::chrono::sys_seconds now) {
+    std::optional<bool> result;
+    bool present = false;
+    impl_->writer.run("end grace period", nullptr, [&](Connection& c) {
+        result.reset();
+        present = false;
+        {
+            StatementUse s(c, kSelectPreviousKey);
+            s.bind(1, id);
+            s.bind(2, org_id);
+            if (!s->executeStep()) return;
+            present = s->getColumn(0).getInt() != 0;
+            const auto until = optional_seconds_at(*s, 1);
+            result = present && until && *until > now;
+        }
+        if (!present) return;
+        StatementUse drop(c, kDropPreviousKey);
+        drop.bind(1, id);
+        drop->exec();
+    });
+    if (present) ++impl_->hub->key_generation;  // committed: cached lookups are stale now
+    return result;
+}
+
+std::optional<ChatbotKeys> SqliteStore::keys(std::string_view org_id, std::string_view id) {
+    return impl_->read("read keys", [&](Connection& c) -> std::optional<ChatbotKeys> {
+        StatementUse s(c, kSelectKeys);
+        s.bind(1, id);
+        s.bind(2, org_id);
+        if (!s->executeStep()) return std::nullopt;
+        ChatbotKeys keys{KeyState{s->getColumn(0).getString(), seconds_at(*s, 1),
+                                  optional_seconds_at(*s, 2), optional_seconds_at(*s, 3)},
+                         std::nullopt};
+        if (!s->getColumn(4).isNull())
+            keys.previous = KeyState{s->getColumn(4).getString(), seconds_at(*s, 5),
+                                     optional_seconds_at(*s, 6), optional_seconds_at(*s, 7)};
+        return keys;
+    });
+}
+
 std::optional<KeyOwner> SqliteStore::find_by_key_digest(const Digest& digest) {
     return impl_->read("find chatbot by key", [&](Connection& c) -> std::optional<KeyOwner> {
         StatementUse s(c, kFindByDigest);
         s.bind(1, digest);
         if (!s->executeStep()) return std::nullopt;
-        return KeyOwner{s->getColumn(0).getString(), s->getColumn(1).getString()};
+        return KeyOwner{s->getColumn(0).getString(), s->getColumn(1).getString(),
+                        s->getColumn(2).getInt() == 0 ? KeySlot::current : KeySlot::previous,
+                        optional_seconds_at(*s, 3)};
+    });
+}
+
+void SqliteStore::record_key_usage(std::span<const KeyUsage> usage) {
+    if (usage.empty()) return;
+    impl_->writer.run("record key usage", nullptr, [&](Connection& c) {
+        StatementUse current(c, kRecordCurrentKeyUse);
+        StatementUse previous(c, kRecordPreviousKeyUse);
+        for (const KeyUsage& u : usage) {
+            for (StatementUse* s : {&current, &previous}) {
+                (*s)->tryReset();
+                s->bind(1, u.digest);
+                s->bind(2, unix_seconds(u.last_used_at));
+                (*s)->exec();
+            }
+        }
     });
 }
 

@@ -16,17 +16,24 @@ TinyStore::Row* TinyStore::find(std::string_view org_id, std::string_view id) {
     return it == rows_.end() || it->second.chatbot.org_id != org_id ? nullptr : &it->second;
 }
 
-bool TinyStore::insert(const Chatbot& chatbot, const chatbotmgr::Digest& key_digest,
+void TinyStore::drop_previous(Row& row) {
+    if (row.previous) ids_by_digest_.erase(row.previous->digest);
+    row.previous.reset();
+}
+
+bool TinyStore::insert(const Chatbot& chatbot, const chatbotmgr::NewKey& key,
                        std::size_t max_in_org) {
     std::lock_guard lock(mutex_);
-    if (rows_.contains(chatbot.id) || ids_by_digest_.contains(key_digest))
+    if (rows_.contains(chatbot.id) || ids_by_digest_.contains(key.digest))
         throw Error(ErrorCode::conflict, "chatbot id or key exists already");
     const auto in_org = std::count_if(rows_.begin(), rows_.end(), [&](const auto& entry) {
         return entry.second.chatbot.org_id == chatbot.org_id;
     });
     if (static_cast<std::size_t>(in_org) >= max_in_org) return false;
-    rows_.emplace(chatbot.id, Row{chatbot, key_digest});
-    ids_by_digest_.emplace(key_digest, chatbot.id);
+    rows_.emplace(
+        chatbot.id,
+        Row{chatbot, Key{key.digest, {key.prefix, key.issued_at, key.expires_at, {}}}, {}});
+    ids_by_digest_.emplace(key.digest, chatbot.id);
     return true;
 }
 
@@ -63,10 +70,11 @@ std::optional<Chatbot> TinyStore::update(std::string_view org_id, std::string_vi
 
 bool TinyStore::remove(std::string_view org_id, std::string_view id) {
     std::lock_guard lock(mutex_);
-    const Row* row = find(org_id, id);
+    Row* row = find(org_id, id);
     if (!row) return false;
     const std::string chatbot_id = row->chatbot.id;
-    ids_by_digest_.erase(row->digest);
+    ids_by_digest_.erase(row->key.digest);
+    drop_previous(*row);
     rows_.erase(chatbot_id);
     // Cascade: the chatbot's conversations (with their messages and analyses).
     const auto first = conversations_.lower_bound({chatbot_id, ""});
@@ -77,19 +85,49 @@ bool TinyStore::remove(std::string_view org_id, std::string_view id) {
     return true;
 }
 
-std::optional<Chatbot> TinyStore::replace_key(std::string_view org_id, std::string_view id,
-                                              const chatbotmgr::Digest& new_digest,
-                                              std::string_view new_prefix) {
+std::optional<Chatbot> TinyStore::replace_key(
+    std::string_view org_id, std::string_view id, const chatbotmgr::NewKey& key,
+    std::optional<std::chrono::sys_seconds> previous_until) {
     std::lock_guard lock(mutex_);
     Row* row = find(org_id, id);
     if (!row) return std::nullopt;
-    if (ids_by_digest_.contains(new_digest)) throw Error(ErrorCode::conflict, "key exists");
-    ids_by_digest_.erase(row->digest);
-    ids_by_digest_.emplace(new_digest, row->chatbot.id);
-    row->digest = new_digest;
-    row->chatbot.key_prefix = new_prefix;
+    if (ids_by_digest_.contains(key.digest)) throw Error(ErrorCode::conflict, "key exists");
+    drop_previous(*row);
+    if (previous_until) {
+        // The old key lives on until the grace end or its own expiry, whichever is first.
+        row->previous = row->key;
+        auto& until = row->previous->state.expires_at;
+        until = until ? std::min(*until, *previous_until) : *previous_until;
+    } else {
+        ids_by_digest_.erase(row->key.digest);
+    }
+    row->key = Key{key.digest, {key.prefix, key.issued_at, key.expires_at, {}}};
+    ids_by_digest_.emplace(key.digest, row->chatbot.id);
+    row->chatbot.key_prefix = key.prefix;
     ++key_generation_;  // the old key no longer finds the chatbot: cached lookups are stale
     return row->chatbot;
+}
+
+std::optional<bool> TinyStore::drop_previous_key(std::string_view org_id, std::string_view id,
+                                                 std::chrono::sys_seconds now) {
+    std::lock_guard lock(mutex_);
+    Row* row = find(org_id, id);
+    if (!row) return std::nullopt;
+    if (!row->previous) return false;
+    const bool live = row->previous->state.expires_at > now;
+    drop_previous(*row);
+    ++key_generation_;
+    return live;
+}
+
+std::optional<chatbotmgr::ChatbotKeys> TinyStore::keys(std::string_view org_id,
+                                                       std::string_view id) {
+    std::lock_guard lock(mutex_);
+    const Row* row = find(org_id, id);
+    if (!row) return std::nullopt;
+    chatbotmgr::ChatbotKeys out{row->key.state, std::nullopt};
+    if (row->previous) out.previous = row->previous->state;
+    return out;
 }
 
 std::optional<chatbotmgr::KeyOwner> TinyStore::find_by_key_digest(
@@ -97,7 +135,23 @@ std::optional<chatbotmgr::KeyOwner> TinyStore::find_by_key_digest(
     std::lock_guard lock(mutex_);
     const auto it = ids_by_digest_.find(digest);
     if (it == ids_by_digest_.end()) return std::nullopt;
-    return chatbotmgr::KeyOwner{it->second, rows_.find(it->second)->second.chatbot.org_id};
+    const Row& row = rows_.find(it->second)->second;
+    const bool current = row.key.digest == digest;
+    return chatbotmgr::KeyOwner{
+        it->second, row.chatbot.org_id,
+        current ? chatbotmgr::KeySlot::current : chatbotmgr::KeySlot::previous,
+        current ? row.key.state.expires_at : row.previous->state.expires_at};
+}
+
+void TinyStore::record_key_usage(std::span<const chatbotmgr::KeyUsage> usage) {
+    std::lock_guard lock(mutex_);
+    for (const auto& u : usage) {
+        const auto it = ids_by_digest_.find(u.digest);
+        if (it == ids_by_digest_.end()) continue;
+        Row& row = rows_.find(it->second)->second;
+        auto& last = (row.key.digest == u.digest ? row.key : *row.previous).state.last_used_at;
+        if (!last || *last < u.last_used_at) last = u.last_used_at;
+    }
 }
 
 std::optional<chatbotmgr::CaptureResult> TinyStore::append_capture(

@@ -27,7 +27,7 @@ class TinyStore final : public chatbotmgr::ChatbotStore, public chatbotmgr::Stor
         : random_(std::move(random)) {}
 
     using chatbotmgr::ChatbotStore::insert;
-    bool insert(const chatbotmgr::Chatbot& chatbot, const chatbotmgr::Digest& key_digest,
+    bool insert(const chatbotmgr::Chatbot& chatbot, const chatbotmgr::NewKey& key,
                 std::size_t max_in_org) override;
     std::vector<chatbotmgr::Chatbot> list(std::string_view org_id) override;
     std::optional<chatbotmgr::Chatbot> get(std::string_view org_id, std::string_view id) override;
@@ -35,15 +35,20 @@ class TinyStore final : public chatbotmgr::ChatbotStore, public chatbotmgr::Stor
         std::string_view org_id, std::string_view id,
         const std::function<void(chatbotmgr::Chatbot&)>& mutate) override;
     bool remove(std::string_view org_id, std::string_view id) override;
-    std::optional<chatbotmgr::Chatbot> replace_key(std::string_view org_id, std::string_view id,
-                                                   const chatbotmgr::Digest& new_digest,
-                                                   std::string_view new_prefix) override;
+    std::optional<chatbotmgr::Chatbot> replace_key(
+        std::string_view org_id, std::string_view id, const chatbotmgr::NewKey& key,
+        std::optional<std::chrono::sys_seconds> previous_until) override;
+    std::optional<bool> drop_previous_key(std::string_view org_id, std::string_view id,
+                                          std::chrono::sys_seconds now) override;
+    std::optional<chatbotmgr::ChatbotKeys> keys(std::string_view org_id,
+                                                std::string_view id) override;
     std::optional<chatbotmgr::KeyOwner> find_by_key_digest(
         const chatbotmgr::Digest& digest) override;
+    void record_key_usage(std::span<const chatbotmgr::KeyUsage> usage) override;
     std::optional<chatbotmgr::CaptureResult> append_capture(
         std::string_view chatbot_id, const chatbotmgr::CaptureBatch& batch) override;
     void ping() override {}
-    // Grows after every remove and replace_key, before they return.
+    // Grows after every remove, replace_key and drop_previous_key, before they return.
     std::optional<std::uint64_t> key_generation() const noexcept override {
         return key_generation_.load();
     }
@@ -54,9 +59,14 @@ class TinyStore final : public chatbotmgr::ChatbotStore, public chatbotmgr::Stor
     chatbotmgr::ChatbotDataCounts count_data(std::string_view chatbot_id) override;
 
   private:
+    struct Key {
+        chatbotmgr::Digest digest{};
+        chatbotmgr::KeyState state;
+    };
     struct Row {
         chatbotmgr::Chatbot chatbot;
-        chatbotmgr::Digest digest{};
+        Key key;
+        std::optional<Key> previous;
     };
     struct Conversation {
         std::string id;  // internal UUID
@@ -67,6 +77,7 @@ class TinyStore final : public chatbotmgr::ChatbotStore, public chatbotmgr::Stor
     using ConversationKey = std::pair<std::string, std::string>;  // chatbot id, external id
 
     Row* find(std::string_view org_id, std::string_view id);
+    void drop_previous(Row& row);
 
     std::mutex mutex_;                              // guards everything below
     std::map<std::string, Row, std::less<>> rows_;  // by chatbot id

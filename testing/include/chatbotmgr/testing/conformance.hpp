@@ -118,6 +118,31 @@ using AccountConformanceTargetFactory = std::function<std::unique_ptr<AccountCon
     X(rotation_storm, "rotation storm: a retired digest is never found", __VA_ARGS__)              \
     X(key_generation_moves_on_revocation,                                                          \
       "key_generation, when reported, moves before replace_key and remove return", __VA_ARGS__)    \
+    X(rotation_with_grace_keeps_previous_key,                                                      \
+      "replace_key with a grace keeps the old key as the previous key", __VA_ARGS__)               \
+    X(previous_key_grace_capped_by_its_expiry,                                                     \
+      "a previous key is accepted until its grace end or its own expiry, whichever is first",      \
+      __VA_ARGS__)                                                                                 \
+    X(second_rotation_kills_previous_key, "a second rotation kills the previous key at once",      \
+      __VA_ARGS__)                                                                                 \
+    X(drop_previous_key_rules, "drop_previous_key kills the previous key and says if it was live", \
+      __VA_ARGS__)                                                                                 \
+    X(remove_kills_both_keys, "remove kills the current and the previous key", __VA_ARGS__)        \
+    X(record_key_usage_keeps_latest, "record_key_usage keeps the latest use of each key",          \
+      __VA_ARGS__)                                                                                 \
+    X(previous_key_digest_conflicts, "the digest of a previous key is taken", __VA_ARGS__)         \
+    X(rotation_storm_with_grace,                                                                   \
+      "rotation storm with grace: the key before the previous one is never found", __VA_ARGS__)    \
+    X(registry_grace_boundary_to_the_second,                                                       \
+      "registry: a previous key is accepted until the second its grace ends", __VA_ARGS__)         \
+    X(registry_key_expiry_boundary, "registry: a key is rejected from its expires_at on",          \
+      __VA_ARGS__)                                                                                 \
+    X(registry_end_grace_and_delete,                                                               \
+      "registry: end_grace and delete kill keys for every registry at once", __VA_ARGS__)          \
+    X(registry_rotation_race,                                                                      \
+      "registry: no old-key success after rotate_key or end_grace returns", __VA_ARGS__)           \
+    X(registry_records_last_use, "registry: last use is written in batches, the latest wins",      \
+      __VA_ARGS__)                                                                                 \
     X(append_capture_upserts_conversation,                                                         \
       "append_capture upserts the conversation with a stable id", __VA_ARGS__)                     \
     X(append_capture_deduplicates, "append_capture deduplicates by message id", __VA_ARGS__)       \
@@ -132,9 +157,10 @@ using AccountConformanceTargetFactory = std::function<std::unique_ptr<AccountCon
     X(concurrent_inserts_of_one_id, "concurrent inserts of one id: exactly one wins", __VA_ARGS__) \
     X(ping_answers, "ping answers", __VA_ARGS__)
 
-#define CHATBOTMGR_CONFORMANCE_PERSISTENT_STORE_CASES(X, ...)                                 \
-    X(reopen_keeps_acknowledged_writes, "reopen keeps every acknowledged write", __VA_ARGS__) \
-    X(reopen_keeps_concurrent_writes, "reopen keeps concurrent acknowledged writes", __VA_ARGS__)
+#define CHATBOTMGR_CONFORMANCE_PERSISTENT_STORE_CASES(X, ...)                                     \
+    X(reopen_keeps_acknowledged_writes, "reopen keeps every acknowledged write", __VA_ARGS__)     \
+    X(reopen_keeps_concurrent_writes, "reopen keeps concurrent acknowledged writes", __VA_ARGS__) \
+    X(reopen_keeps_key_lifecycle, "reopen keeps previous keys, expiries and last uses", __VA_ARGS__)
 
 #define CHATBOTMGR_CONFORMANCE_ACCOUNT_CASES(X, ...)                                              \
     X(organizations, "organizations are found or created by exact name", __VA_ARGS__)             \

@@ -82,16 +82,20 @@ class SqliteStore final : public ChatbotStore, public StoreInspection, public Ac
     // possibly on another caller's thread (the one committing the batch): keep it short,
     // and do not call the store's write methods from it (that throws Error(internal)).
     using ChatbotStore::insert;
-    bool insert(const Chatbot& chatbot, const Digest& key_digest, std::size_t max_in_org) override;
+    bool insert(const Chatbot& chatbot, const NewKey& key, std::size_t max_in_org) override;
     std::vector<Chatbot> list(std::string_view org_id) override;
     std::optional<Chatbot> get(std::string_view org_id, std::string_view id) override;
     std::optional<Chatbot> update(std::string_view org_id, std::string_view id,
                                   const std::function<void(Chatbot&)>& mutate) override;
     bool remove(std::string_view org_id, std::string_view id) override;
-    std::optional<Chatbot> replace_key(std::string_view org_id, std::string_view id,
-                                       const Digest& new_digest,
-                                       std::string_view new_prefix) override;
+    std::optional<Chatbot> replace_key(
+        std::string_view org_id, std::string_view id, const NewKey& key,
+        std::optional<std::chrono::sys_seconds> previous_until) override;
+    std::optional<bool> drop_previous_key(std::string_view org_id, std::string_view id,
+                                          std::chrono::sys_seconds now) override;
+    std::optional<ChatbotKeys> keys(std::string_view org_id, std::string_view id) override;
     std::optional<KeyOwner> find_by_key_digest(const Digest& digest) override;
+    void record_key_usage(std::span<const KeyUsage> usage) override;
     std::optional<CaptureResult> append_capture(std::string_view chatbot_id,
                                                 const CaptureBatch& batch) override;
     bool record_analysis(std::string_view chatbot_id, std::string_view conversation_id,
