@@ -20,12 +20,20 @@ function roleSelect(id, label, selected) {
   ];
 }
 
-// Confirms, then DELETEs path and says so.
-async function confirmDelete(question, path, said) {
-  if ((await confirmAction(question)) && (await attempt(() => api('DELETE', path)))) {
-    announce(said);
-    rerender();
-  }
+// A button that asks question (confirmAction), then DELETEs path and announces said.
+function deleteButton(text, label, question, path, said) {
+  return el('button', {
+    type: 'button',
+    class: 'danger',
+    'aria-label': label,
+    text,
+    onclick: async () => {
+      if ((await confirmAction(question)) && (await attempt(() => api('DELETE', path)))) {
+        announce(said);
+        rerender();
+      }
+    },
+  });
 }
 
 function memberRow(m, index) {
@@ -48,18 +56,13 @@ function memberRow(m, index) {
           }
         },
       }),
-      el('button', {
-        type: 'button',
-        class: 'danger',
-        'aria-label': 'Remove ' + m.email,
-        text: 'Remove',
-        onclick: () =>
-          confirmDelete(
-            { title: 'Remove ' + m.email, text: 'They lose access at once: every session of theirs ends.', action: 'Remove member' },
-            '/api/v1/members/' + m.user_id,
-            m.email + ' was removed.',
-          ),
-      }),
+      deleteButton(
+        'Remove',
+        'Remove ' + m.email,
+        { title: 'Remove ' + m.email, text: 'They lose access at once: every session of theirs ends.', action: 'Remove member' },
+        '/api/v1/members/' + m.user_id,
+        m.email + ' was removed.',
+      ),
     );
   }
   return el('tr', {}, el('th', { scope: 'row', text: m.email }), roleCell, el('td', {}, time(m.created_at)), actions);
@@ -123,18 +126,13 @@ async function invitations() {
       el(
         'td',
         { class: 'actions' },
-        el('button', {
-          type: 'button',
-          class: 'danger',
-          'aria-label': 'Revoke the invitation of ' + inv.email,
-          text: 'Revoke',
-          onclick: () =>
-            confirmDelete(
-              { title: 'Revoke the invitation of ' + inv.email, text: 'Its token stops working now.', action: 'Revoke invitation' },
-              '/api/v1/invitations/' + inv.id,
-              'The invitation of ' + inv.email + ' was revoked.',
-            ),
-        }),
+        deleteButton(
+          'Revoke',
+          'Revoke the invitation of ' + inv.email,
+          { title: 'Revoke the invitation of ' + inv.email, text: 'Its token stops working now.', action: 'Revoke invitation' },
+          '/api/v1/invitations/' + inv.id,
+          'The invitation of ' + inv.email + ' was revoked.',
+        ),
       ),
     ),
   );
