@@ -13,9 +13,9 @@ Parts (--part):
              confirmation; invite a member and accept in a second browser; role-restricted
              views; first-load transfer size; 1,000 chatbots rendered (time reported, never
              asserted); sign out. Screenshots with --screenshots DIR.
-  grace      needs the key lifecycle (issue 13): rotate with a grace of 1 hour, both keys
-             work, the list shows the previous key's expiry and then the key's last use; end
-             grace, the old key is refused.
+  grace      needs the key lifecycle (issue 13): create with a key expiry, rotate with a
+             grace of 1 hour and a new expiry, both keys work, the list shows the expiries
+             and the previous key's; end grace, the old key is refused.
   audit      needs the audit log (issue 14) too: the grace flow, then the audit page shows
              the actions and pages through them.
 """
@@ -533,13 +533,19 @@ def lifecycle(args, base, creds):
 def grace(a, base, creds):
     step("rotate with a grace of 1 hour: both keys work until the grace ends")
     a.sign_in(*creds)
+    first_expiry = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 30 * 86400))
+    second_expiry = time.strftime("%Y-%m-%d", time.gmtime(time.time() + 90 * 86400))
+    a.js("arguments[0].value = arguments[1]", a.q("#new-expires"), first_expiry)
     a.q("#new-name").send_keys("Grace Bot" + Keys.ENTER)
     key = a.take_secret(KEY_RE)
     a.dismiss_secret(key)
     a.wait(lambda: a.qs('tr[data-name="Grace Bot"]'), "the new row")
+    a.wait(lambda: a.q('tr[data-name="Grace Bot"] .expires').text == first_expiry + " 00:00 UTC",
+           "the key's expiry (%s) in the row" % first_expiry)
     a.row_button("Rotate key", "Grace Bot").click()
     a.wait(lambda: a.dialog_open("rotate"), "the rotate dialog")
     a.q("#grace-3600").send_keys(Keys.SPACE)
+    a.js("arguments[0].value = arguments[1]", a.q("#rotate-expires"), second_expiry)
     a.q("#rotate-ok").click()
     new_key = a.take_secret(KEY_RE)
     check("keeps working until" in a.q("#reveal-text").text, "the reveal does not say until when")
@@ -557,9 +563,10 @@ def grace(a, base, creds):
     a.wait(lambda: "no longer works" in a.status_text(), "the end of the grace")
     check(capture(base, key) == 401, "the previous key works after End grace")
     check(capture(base, new_key) == 200, "the current key stopped working after End grace")
-    # Key info (GET …/key) fills the row: "never" or a time for the last use (it may lag
-    # by up to 60 s, API.md section 12), and the expiry ("never": no key_expires_at).
-    a.wait(lambda: a.q('tr[data-name="Grace Bot"] .expires').text == "never", "the key's expiry")
+    # Key info (GET …/key) fills the row: the new key's expiry, and "never" or a time for
+    # the last use (it may lag by up to 60 s, API.md section 12).
+    a.wait(lambda: a.q('tr[data-name="Grace Bot"] .expires').text == second_expiry + " 00:00 UTC",
+           "the new key's expiry (%s)" % second_expiry)
     check(a.q('tr[data-name="Grace Bot"] .last-used').text != "—", "no last use shown")
 
 

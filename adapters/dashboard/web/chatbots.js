@@ -1,7 +1,7 @@
 // Chatbots: the list (with each key's last use and expiry), create with the one-time key
 // reveal, rotate with a grace period, end grace, delete, and the settings editor.
 import { api, get, ApiError } from './api.js';
-import { el, time, announce, attempt, rerender, reveal, confirmAction, chooseRotation } from './ui.js';
+import { el, time, announce, attempt, rerender, reveal, confirmAction, chooseRotation, limitExpiry, expiryOf } from './ui.js';
 import { can } from './app.js';
 import { mergePatch } from './merge.js';
 
@@ -83,10 +83,10 @@ function chatbotRow(bot) {
 // ---- Actions, shared by the list and the chatbot page. Each resolves true when done.
 
 async function rotate(id, name) {
-  const grace = await chooseRotation(name);
-  if (grace === null) return false;
-  // No body is v1 (the old key dies at once); a grace needs issue 13's server.
-  const { data } = await api('POST', BASE + '/' + id + '/rotate-key', grace ? { grace_seconds: grace } : undefined);
+  const body = await chooseRotation(name);
+  if (body === null) return false;
+  // No body is v1: the old key dies at once.
+  const { data } = await api('POST', BASE + '/' + id + '/rotate-key', Object.keys(body).length ? body : undefined);
   await reveal({
     title: 'New API key for ' + name,
     text: data.previousKeyExpiresAt
@@ -176,14 +176,16 @@ function createForm() {
     { class: 'inline', 'aria-labelledby': 'create-title' },
     el('h2', { id: 'create-title', class: 'visually-hidden', text: 'Create a chatbot' }),
     el('div', {}, el('label', { for: 'new-name', text: 'New chatbot name' }), el('input', { id: 'new-name', required: true, maxlength: '100' })),
+    el('div', {}, el('label', { for: 'new-expires', text: 'Key expires on (optional, UTC)' }), limitExpiry(el('input', { id: 'new-expires', type: 'date' }))),
     el('button', { type: 'submit', class: 'primary', text: 'Create chatbot' }),
   );
   form.addEventListener('submit', async (e) => {
     e.preventDefault();
     const input = form.querySelector('#new-name');
+    const expires = form.querySelector('#new-expires');
     const created = await attempt(async () => {
-      const { data } = await api('POST', BASE, { name: input.value });
-      input.value = '';
+      const { data } = await api('POST', BASE, { name: input.value, key_expires_at: expiryOf(expires) });
+      input.value = expires.value = '';
       await reveal({
         title: 'API key for ' + data.chatbot.name,
         text: 'Copy this key now. It cannot be shown again once you close this dialog; you could only rotate it.',

@@ -190,11 +190,30 @@ export async function confirmAction({ title, text, action, typed }) {
   return ok;
 }
 
-// The rotate dialog: resolves with grace_seconds, or null when cancelled.
+// A date input for a key's expiry (API.md section 12: in the future, at most 366 days
+// ahead): bounded to that range; its value as key_expires_at (midnight UTC), or undefined.
+const DAY_MS = 86_400_000;
+export function limitExpiry(input) {
+  const day = (ms) => new Date(ms).toISOString().slice(0, 10);
+  input.min = day(Date.now() + DAY_MS);
+  input.max = day(Date.now() + 365 * DAY_MS);
+  return input;
+}
+export const expiryOf = (input) => (input.value ? input.value + 'T00:00:00Z' : undefined);
+
+// The rotate dialog: resolves with {grace_seconds, key_expires_at} (either may be absent:
+// nothing is v1, the old key dies now and the new one never expires), or null when
+// cancelled.
 export async function chooseRotation(name) {
   $('rotate-title').textContent = 'Rotate the key of ' + name;
   $('grace-0').checked = true;
+  const expires = limitExpiry($('rotate-expires'));
+  expires.value = '';
   const ok = (await openDialog($('rotate'))) === 'confirm';
   if (!ok) return null;
-  return Number(document.querySelector('input[name="grace"]:checked').value);
+  const grace = Number(document.querySelector('input[name="grace"]:checked').value);
+  const body = {};
+  if (grace) body.grace_seconds = grace;
+  if (expires.value) body.key_expires_at = expiryOf(expires);
+  return body;
 }
