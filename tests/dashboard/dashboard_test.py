@@ -391,6 +391,13 @@ def flow(args, base, creds):
         a.heading("Chatbots")
 
         step("delete with typed confirmation; Enter does not confirm")
+        a.row_button("Delete", "Support Bot").send_keys(Keys.ENTER)
+        a.wait(lambda: a.dialog_open("confirm"), "the delete dialog")
+        check(a.focused_id() == "confirm-type", "the delete dialog does not focus the name field")
+        a.driver.switch_to.active_element.send_keys(Keys.ESCAPE)
+        a.wait(lambda: not a.dialog_open("confirm"), "Escape to cancel")
+        check(a.js("return document.activeElement.getAttribute('aria-label')") == "Delete for Support Bot",
+              "focus did not return to the Delete button after the dialog closed")
         a.row_button("Delete", "Support Bot").click()
         a.wait(lambda: a.dialog_open("confirm"), "the delete dialog")
         ok = a.q("#confirm-ok")
@@ -504,6 +511,11 @@ def flow(args, base, creds):
         print("   1,002 chatbots, from navigation start: in the DOM after %s ms, painted after %s ms"
               % ([round(t[0]) for t in timings], [round(t[1]) for t in timings]))
         a.checked("chatbot list of 1,002")
+
+        step("the audit page (the table with issue 14's server, a note without it)")
+        a.q("#nav-audit").click()
+        a.heading("Audit log")
+        a.checked("audit page")
 
         step("sign out")
         a.q("#sign-out").click()
