@@ -70,7 +70,8 @@ TEST_CASE("dashboard: hashed assets are immutable, with a strong ETag and 304") 
     CHECK(std::regex_match(etag, std::regex(R"("[0-9a-f]{32}")")));
 
     for (const std::string& condition :
-         {etag, "W/" + etag, "\"nope\", " + etag, std::string("*")}) {
+         {etag, std::string("W/").append(etag), std::string("\"nope\", ").append(etag),
+          std::string("*")}) {
         Api::Request req = get(asset);
         req.set(http::field::if_none_match, condition);
         auto not_modified = chatbotmgr::dashboard::answer(req);
