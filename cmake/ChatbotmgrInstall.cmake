@@ -23,7 +23,7 @@ export(EXPORT chatbotmgrTargets NAMESPACE chatbotmgr::
 
 # The optional components this configuration built, in the order the config loads them.
 set(CHATBOTMGR_COMPONENTS)
-foreach(component sqlite postgres beast prometheus testing)
+foreach(component sqlite postgres beast prometheus dashboard testing)
   if(component STREQUAL "testing")
     set(include_dir ${PROJECT_SOURCE_DIR}/testing/include)
   else()

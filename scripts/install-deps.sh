@@ -13,7 +13,7 @@ case "$profile" in
   build) ;;
   test) packages+=(catch2 clang libclang-rt-14-dev postgresql curl python3 python3-yaml
                    python3-jsonschema sqlite3 procps doxygen libbenchmark-dev wrk
-                   prometheus) ;;
+                   prometheus chromium chromium-driver python3-selenium) ;;
   bench) packages+=(catch2 libbenchmark-dev wrk curl python3) ;;
   *) echo "usage: $0 [build|test|bench]" >&2; exit 2 ;;
 esac

@@ -216,7 +216,10 @@ po::options_description serve_options() {
          "path, status, duration_ms, bytes, request_id, client)")
         ("metrics-listen", arg("HOST:PORT"),
          "serve Prometheus metrics at GET /metrics on this separate address (no credentials: "
-         "keep it private); default off");
+         "keep it private); default off")
+        ("no-dashboard", po::value<std::string>()->zero_tokens()->implicit_value("1"),
+         "do not serve the web dashboard at / (the variable: 1 or 0); the API is the same "
+         "either way");
     return o;
 }
 
@@ -437,6 +440,10 @@ void apply_serve(ServeConfig& c, const Source& s) {
         std::string host;
         parse_listen(*v, s.name("metrics-listen"), host, c.metrics_port);
         c.metrics_host = host;
+    }
+    if (auto v = s["no-dashboard"]) {
+        if (*v != "1" && *v != "0") throw UsageError(s.name("no-dashboard") + ": 1 or 0");
+        c.dashboard = *v == "0";
     }
 }
 

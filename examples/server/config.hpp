@@ -62,6 +62,7 @@ struct ServeConfig {
     // --metrics-listen HOST:PORT: GET /metrics there (Prometheus text); unset: off.
     std::optional<std::string> metrics_host;
     std::uint16_t metrics_port = 0;
+    bool dashboard = true;  // serve chatbotmgr::dashboard at / (--no-dashboard: off)
 };
 
 struct UserAddConfig {

@@ -40,6 +40,9 @@
 #include "chatbotmgr/beast/session_check.hpp"
 #include "chatbotmgr/chatbot.hpp"
 #include "chatbotmgr/clock.hpp"
+#if defined(CHATBOTMGR_SERVER_WITH_DASHBOARD)
+#include "chatbotmgr/dashboard/dashboard.hpp"
+#endif
 #include "chatbotmgr/error.hpp"
 #include "chatbotmgr/json.hpp"
 #include "chatbotmgr/registry.hpp"
@@ -191,6 +194,9 @@ int serve(const ServeConfig& config) {
     server_options.access_log = config.access_log;
     server_options.access_log_format =
         config.log_json ? beast::AccessLogFormat::json : beast::AccessLogFormat::text;
+#if defined(CHATBOTMGR_SERVER_WITH_DASHBOARD)
+    if (config.dashboard) server_options.fallback = dashboard::handler();
+#endif
     std::unique_ptr<beast::Server> server;
     Metrics metrics;
     try {

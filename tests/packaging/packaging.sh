@@ -67,8 +67,9 @@ install)
     "$CMAKE" --install "$WORK/stage-build"
     for f in include/chatbotmgr/registry.hpp include/chatbotmgr/storage.hpp \
         include/chatbotmgr/sqlite/sqlite_store.hpp include/chatbotmgr/beast/api.hpp \
-        include/chatbotmgr/testing/conformance.hpp \
+        include/chatbotmgr/testing/conformance.hpp include/chatbotmgr/dashboard/dashboard.hpp \
         lib/libchatbotmgr.a lib/libchatbotmgr_sqlite.a lib/libchatbotmgr_beast.a \
+        lib/libchatbotmgr_dashboard.a lib/cmake/chatbotmgr/chatbotmgr-dashboard-targets.cmake \
         lib/libchatbotmgr_testing.a \
         lib/cmake/chatbotmgr/chatbotmgrConfig.cmake \
         lib/cmake/chatbotmgr/chatbotmgrConfigVersion.cmake \
@@ -161,10 +162,12 @@ readme)
     extract "## Embedding the library" cmake >"$dir/src/snippet.cmake"
     extract "### Serving the HTTP API without a server of your own" cpp >"$dir/src/serve_api.cpp"
     extract "### Mounting the HTTP API in your own server" cpp >"$dir/src/mount_fragment.inc"
-    for f in snippet.cpp snippet.cmake serve_api.cpp mount_fragment.inc; do
+    extract "### Mounting the dashboard in a host" cpp >"$dir/src/dashboard_fragment.inc"
+    for f in snippet.cpp snippet.cmake serve_api.cpp mount_fragment.inc dashboard_fragment.inc; do
         [ -s "$dir/src/$f" ] || fail "README.md: no code block for $f where packaging.sh looks"
     done
-    cp "$SRC/tests/packaging/readme_mount_host.cpp" "$dir/src/"
+    cp "$SRC/tests/packaging/readme_mount_host.cpp" "$SRC/tests/packaging/readme_dashboard_host.cpp" \
+        "$dir/src/"
     {
         echo 'cmake_minimum_required(VERSION 3.25)'
         echo 'project(readme_snippet LANGUAGES CXX)'
@@ -175,6 +178,9 @@ readme)
         echo 'add_executable(mount_host readme_mount_host.cpp)'
         echo 'target_include_directories(mount_host PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})'
         echo 'target_link_libraries(mount_host PRIVATE chatbotmgr::beast)'
+        echo 'add_executable(dashboard_host readme_dashboard_host.cpp)'
+        echo 'target_include_directories(dashboard_host PRIVATE ${CMAKE_CURRENT_SOURCE_DIR})'
+        echo 'target_link_libraries(dashboard_host PRIVATE chatbotmgr::dashboard)'
     } >"$dir/src/CMakeLists.txt"
     configure "$dir/src" "$dir/build" -DCMAKE_PREFIX_PATH="$PREFIX"
     build "$dir/build"
@@ -186,6 +192,7 @@ readme)
     grep -q '^rejected$' "$dir/output.txt" || fail "the old key was not rejected"
     grep -q '^invalid_argument: name' "$dir/output.txt" || fail "the blank name was accepted"
     "$dir/build/mount_host"
+    "$dir/build/dashboard_host" || fail "the README's dashboard fragment did not answer /"
     # The serving example: up on a free port, answers, stops cleanly on SIGTERM.
     rm -f "$dir/run"/bots.db*
     (cd "$dir/run" && "${PYTHON:?}" - "$dir/build/serve_api" <<'PY'

@@ -434,6 +434,7 @@ class Session : public std::enable_shared_from_this<Session> {
         ++requests_;
         close_after_write_ = body_over_limit || !req.keep_alive() || spent();
         stream_.expires_never();  // nothing is read or written while the Api works
+        if (auto answer = fallback_answer(req, body_over_limit)) return write(std::move(*answer));
         RequestContext ctx = context(body_over_limit);
         ctx.admission = std::move(admission_);
         // The tracked executor keeps the io_context running until the answer is back.
@@ -447,6 +448,20 @@ class Session : public std::enable_shared_from_this<Session> {
                                      self->write(std::move(res));
                                  });
                              });
+    }
+
+    // ServerOptions::fallback, for a target that is not the Api's.
+    std::optional<Api::Response> fallback_answer(const Api::Request& req, bool body_over_limit) {
+        const auto& fallback = server_->options.fallback;
+        if (!fallback || body_over_limit || server_->api->handles(req.target()))
+            return std::nullopt;
+        try {
+            return fallback(req);
+        } catch (const std::exception& e) {
+            detail::write_stderr_line(std::string("chatbotmgr: fallback handler failed: ") +
+                                      e.what());
+            return detail::error_response(HttpError::internal, {req.version(), req.keep_alive()});
+        }
     }
 
     void note_request_line(const Api::Request& req) {

@@ -24,10 +24,13 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 
 #include <boost/asio/io_context.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
 
 #include "chatbotmgr/beast/operations.hpp"
 
@@ -38,6 +41,12 @@ class Api;
 // The access log's line format: text ("http: GET /api/v1/chatbots 200 0.412ms") or one
 // JSON object per line (fields in access_log_json, docs/OPERATIONS.md).
 enum class AccessLogFormat { text, json };
+
+// Answers requests beside the Api (static files, a dashboard: see ServerOptions::fallback).
+// Its request and response types are those of Api::Request and Api::Response.
+using FallbackHandler =
+    std::function<std::optional<boost::beast::http::response<boost::beast::http::string_body>>(
+        const boost::beast::http::request<boost::beast::http::string_body>&)>;
 
 struct ServerOptions {
     // Address to listen on (IPv4 or IPv6 literal). Default: "127.0.0.1".
@@ -104,6 +113,17 @@ struct ServerOptions {
     // otherwise. The id is in the access log (JSON format) and in RequestRecord.
     // Hears of every connection and request (operations.hpp). Default: none.
     std::shared_ptr<MetricsSink> metrics;
+
+    // Offered every request whose target the Api does not handle (Api::handles() is
+    // false: not /api/v1/..., not the health routes) before the Api answers it with 404:
+    // an answer is sent as it is (keep-alive, limits and access log as for the Api's);
+    // nullopt leaves the request to the Api; an exception is logged and answered 500. It
+    // runs on an I/O thread, so it must not block: it is meant for answers from memory,
+    // such as chatbotmgr::dashboard's
+    // (dashboard.hpp). A request whose body was not read with its head is answered by the
+    // Api from the head alone (404) and never gets here. Default: none (v1: every such
+    // target is a 404).
+    FallbackHandler fallback;
 };
 
 class Server {
