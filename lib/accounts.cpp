@@ -6,6 +6,7 @@
 
 #include "chatbotmgr/error.hpp"
 #include "chatbotmgr/permissions.hpp"
+#include "paging.hpp"
 #include "sodium_init.hpp"
 #include "text.hpp"
 #include "verified_cache.hpp"
@@ -208,6 +209,13 @@ void check_not_last_owner(MemberChange change) {
 std::vector<User> Accounts::list_members(const Actor& actor) {
     check_permitted(actor, Action::list_members);
     return impl_->store->list_users(actor.org_id);
+}
+
+Page<User> Accounts::list_members(const Actor& actor, const PageRequest& page) {
+    check_permitted(actor, Action::list_members);
+    return detail::fetch_page<User>(page, [&](const auto& after, std::size_t limit) {
+        return impl_->store->list_users_page(actor.org_id, after, limit);
+    });
 }
 
 User Accounts::change_role(const Actor& actor, std::string_view user_id, Role role) {

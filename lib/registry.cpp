@@ -12,6 +12,7 @@
 #include "chatbotmgr/permissions.hpp"
 #include "chatbotmgr/secrets.hpp"
 #include "key_usage.hpp"
+#include "paging.hpp"
 #include "settings.hpp"
 #include "verified_cache.hpp"
 
@@ -156,6 +157,13 @@ ChatbotStore& ChatbotRegistry::store() const noexcept {
 std::vector<Chatbot> ChatbotRegistry::list(const Actor& actor) const {
     admit(actor, Action::list_chatbots);
     return impl_->store->list(actor.org_id);
+}
+
+Page<Chatbot> ChatbotRegistry::list(const Actor& actor, const PageRequest& page) const {
+    admit(actor, Action::list_chatbots);
+    return detail::fetch_page<Chatbot>(page, [&](const auto& after, std::size_t limit) {
+        return impl_->store->list_page(actor.org_id, after, limit);
+    });
 }
 
 Chatbot ChatbotRegistry::get(const Actor& actor, std::string_view chatbot_id) const {

@@ -16,6 +16,7 @@
 
 #include "chatbotmgr/actor.hpp"
 #include "chatbotmgr/clock.hpp"
+#include "chatbotmgr/page.hpp"
 #include "chatbotmgr/role.hpp"
 #include "chatbotmgr/secrets.hpp"
 
@@ -97,6 +98,11 @@ class AccountStore {
 
     // The organization's users, oldest first by (created_at, id).
     virtual std::vector<User> list_users(std::string_view org_id) = 0;
+    // At most limit of them in the same order, starting strictly after `after` (none: from
+    // the first). The default filters list_users(); stores override it with a keyset query.
+    virtual std::vector<User> list_users_page(std::string_view org_id,
+                                              const std::optional<PagePosition>& after,
+                                              std::size_t limit);
     virtual std::optional<User> find_user(std::string_view org_id, std::string_view user_id) = 0;
     // Sets the user's role, in one transaction that keeps at least one owner in the
     // organization (last_owner when role is not owner and the user is its only owner).
@@ -218,6 +224,9 @@ class Accounts {
     // an owner or grants owner (forbidden), a user of another organization is not_found,
     // and the last owner can be neither demoted nor removed (conflict).
     std::vector<User> list_members(const Actor& actor);
+    // One page of them (API.md section 15); limit 1 to kMaxPageSize (invalid_argument,
+    // field "limit").
+    Page<User> list_members(const Actor& actor, const PageRequest& page);
     User change_role(const Actor& actor, std::string_view user_id, Role role);
     // Deletes the member and revokes all of their sessions at once (every Accounts over
     // the same data refuses them when this returns).

@@ -22,6 +22,7 @@
 #include "chatbotmgr/chatbot.hpp"
 #include "chatbotmgr/clock.hpp"
 #include "chatbotmgr/keys.hpp"
+#include "chatbotmgr/page.hpp"
 #include "chatbotmgr/storage.hpp"
 
 namespace chatbotmgr {
@@ -118,6 +119,9 @@ class ChatbotRegistry {
     // id converts to that organization's owner, who may do everything.
 
     std::vector<Chatbot> list(const Actor& actor) const;
+    // One page of the list (API.md section 15); limit 1 to kMaxPageSize (invalid_argument,
+    // field "limit").
+    Page<Chatbot> list(const Actor& actor, const PageRequest& page) const;
     Chatbot get(const Actor& actor, std::string_view chatbot_id) const;
     // key_expires_at: when the chatbot's API key expires (none: never); in the future, at
     // most kMaxKeyLifetime ahead, else invalid_argument naming "key_expires_at".

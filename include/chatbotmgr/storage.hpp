@@ -29,6 +29,7 @@
 #include "chatbotmgr/capture.hpp"
 #include "chatbotmgr/chatbot.hpp"
 #include "chatbotmgr/keys.hpp"
+#include "chatbotmgr/page.hpp"
 #include "chatbotmgr/secrets.hpp"
 
 namespace chatbotmgr {
@@ -67,6 +68,11 @@ class ChatbotStore {
 
     // The organization's chatbots, newest created_at first, ties by id descending.
     virtual std::vector<Chatbot> list(std::string_view org_id) = 0;
+    // At most limit of them in the same order, starting strictly after `after` (none: from
+    // the first). The default filters list(); stores override it with a keyset query.
+    virtual std::vector<Chatbot> list_page(std::string_view org_id,
+                                           const std::optional<PagePosition>& after,
+                                           std::size_t limit);
 
     virtual std::optional<Chatbot> get(std::string_view org_id, std::string_view id) = 0;
 

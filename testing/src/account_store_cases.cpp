@@ -120,6 +120,33 @@ void list_users_order(AccountConformanceTarget& target) {
     CHECK(store->list_users("unknown").empty());
 }
 
+void list_users_page_walks_the_list(AccountConformanceTarget& target) {
+    auto store = target.open();
+    store->find_or_create_organization("Acme", "org-1");
+    store->find_or_create_organization("Other", "org-2");
+    for (int i = 0; i < 7; ++i)
+        add_user(*store,
+                 member(cat("user-", i), "org-1", cat("u", i, "@example.com"), Role::member,
+                        kBaseTime + 60 * (i % 3)),
+                 "h");
+    add_user(*store, member("user-x", "org-2", "x@example.com", Role::owner), "h");
+    const std::vector<User> all = store->list_users("org-1");
+    REQUIRE(all.size() == 7);
+    for (std::size_t size : {1u, 3u, 7u, 8u}) {
+        INFO("page size " << size);
+        std::vector<User> walked;
+        std::optional<PagePosition> after;
+        for (int pages = 0; pages < 20; ++pages) {
+            const auto page = store->list_users_page("org-1", after, size);
+            walked.insert(walked.end(), page.begin(), page.end());
+            if (page.size() < size) break;
+            after = PagePosition{page.back().created_at, page.back().id};
+        }
+        CHECK(walked == all);
+    }
+    CHECK(store->list_users_page("org-2", std::nullopt, 5) == store->list_users("org-2"));
+}
+
 void find_user_is_scoped(AccountConformanceTarget& target) {
     auto store = target.open();
     store->find_or_create_organization("Acme", "org-1");

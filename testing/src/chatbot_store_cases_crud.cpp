@@ -137,6 +137,38 @@ void list_order(ConformanceTarget& target) {
     CHECK(store->list("org-a") == expected);
 }
 
+// Keyset pages (API.md section 15): walking with any page size gives list() exactly; a
+// page starts strictly after its position, even a position no row has (a deleted one).
+void list_page_walks_the_list(ConformanceTarget& target) {
+    auto store = target.open();
+    ChatbotFactory f(7);
+    for (int i = 0; i < 4; ++i) insert(*store, f.make("org-a", cat("tie ", i)));
+    for (int i = 1; i <= 5; ++i)
+        insert(*store, f.make("org-a", cat("spread ", i), kBaseTime + 60 * i));
+    insert(*store, f.make("org-b", "foreign", kBaseTime + 30));
+    const std::vector<Chatbot> all = store->list("org-a");
+    REQUIRE(all.size() == 9);
+    for (std::size_t size : {1u, 2u, 4u, 9u, 10u}) {
+        INFO("page size " << size);
+        std::vector<Chatbot> walked;
+        std::optional<PagePosition> after;
+        for (int pages = 0; pages < 20; ++pages) {
+            const auto page = store->list_page("org-a", after, size);
+            CHECK(page.size() <= size);
+            walked.insert(walked.end(), page.begin(), page.end());
+            if (page.size() < size) break;
+            after = PagePosition{page.back().created_at, page.back().id};
+        }
+        CHECK(walked == all);
+    }
+    CHECK(store->list_page("org-b", std::nullopt, 5) == store->list("org-b"));
+    CHECK(store->list_page("org-c", std::nullopt, 5).empty());
+    // After a position between rows: the next one on.
+    const PagePosition between{all[4].created_at, all[4].id + "!"};  // sorts just after all[4]
+    CHECK(store->list_page("org-a", between, 1) == std::vector<Chatbot>{all[4]});
+    CHECK(store->list_page("org-a", PagePosition{all[8].created_at, all[8].id}, 3).empty());
+}
+
 void list_is_scoped_to_organization(ConformanceTarget& target) {
     auto store = target.open();
     ChatbotFactory f(6);

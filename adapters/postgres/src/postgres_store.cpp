@@ -204,6 +204,38 @@ std::vector<Chatbot> PostgresStore::list(std::string_view org_id) {
     return out;
 }
 
+namespace {
+
+// Runs a keyset page statement ($1 org, $2/$3 the position or unbounded_time and "", $4
+// the limit) and converts its rows.
+template <class Row>
+std::vector<Row> read_page(detail::Connection& conn, Stmt statement, std::string_view org_id,
+                           const std::optional<PagePosition>& after, std::size_t limit,
+                           std::int64_t unbounded_time, Row (*row)(const Result&, int)) {
+    Params p;
+    p.text(org_id);
+    if (after)
+        p.int64(unix_seconds(after->created_at)).text(after->id);
+    else
+        p.int64(unbounded_time).text("");
+    p.int64(static_cast<std::int64_t>(std::min<std::size_t>(limit, INT64_MAX)));
+    const Result r = conn.exec(statement, p);
+    std::vector<Row> out;
+    out.reserve(static_cast<std::size_t>(r.rows()));
+    for (int i = 0; i < r.rows(); ++i) out.push_back(row(r, i));
+    return out;
+}
+
+}  // namespace
+
+std::vector<Chatbot> PostgresStore::list_page(std::string_view org_id,
+                                              const std::optional<PagePosition>& after,
+                                              std::size_t limit) {
+    auto conn = impl_->pool.acquire();
+    return read_page(*conn, Stmt::list_chatbots_page, org_id, after, limit,
+                     std::numeric_limits<std::int64_t>::max(), chatbot_at);
+}
+
 std::optional<Chatbot> PostgresStore::get(std::string_view org_id, std::string_view id) {
     auto conn = impl_->pool.acquire();
     Params p;
@@ -457,6 +489,14 @@ std::vector<User> PostgresStore::list_users(std::string_view org_id) {
     out.reserve(static_cast<std::size_t>(r.rows()));
     for (int i = 0; i < r.rows(); ++i) out.push_back(user_at(r, i));
     return out;
+}
+
+std::vector<User> PostgresStore::list_users_page(std::string_view org_id,
+                                                 const std::optional<PagePosition>& after,
+                                                 std::size_t limit) {
+    auto conn = impl_->pool.acquire();
+    return read_page(*conn, Stmt::list_users_page, org_id, after, limit,
+                     std::numeric_limits<std::int64_t>::min(), user_at);
 }
 
 std::optional<User> PostgresStore::find_user(std::string_view org_id, std::string_view user_id) {

@@ -210,6 +210,11 @@ const std::array<std::string, static_cast<std::size_t>(Stmt::count_)>& statement
             "$4::text, $5::bytea, $6::text, $7::bigint, $7::bigint, $8::bigint)";
         at(Stmt::list_chatbots) =
             chatbot_query("WHERE org_id = $1::text ORDER BY created_at DESC, id DESC");
+        // Keyset pages: $2/$3 the (created_at, id) the page starts after (the first page
+        // passes a position beyond every row), $4 the limit.
+        at(Stmt::list_chatbots_page) = chatbot_query(
+            "WHERE org_id = $1::text AND (created_at, id) < ($2::bigint, $3::text COLLATE \"C\") "
+            "ORDER BY created_at DESC, id DESC LIMIT $4::bigint");
         at(Stmt::get_chatbot) = chatbot_query("WHERE org_id = $1::text AND id = $2::text");
         at(Stmt::get_chatbot_for_update) =
             chatbot_query("WHERE org_id = $1::text AND id = $2::text FOR UPDATE");
@@ -289,6 +294,9 @@ const std::array<std::string, static_cast<std::size_t>(Stmt::count_)>& statement
         at(Stmt::count_users) = "SELECT count(*) FROM users";
         at(Stmt::list_users) =
             user_query(" FROM users WHERE org_id = $1::text ORDER BY created_at, id");
+        at(Stmt::list_users_page) = user_query(
+            " FROM users WHERE org_id = $1::text AND (created_at, id) > "
+            "($2::bigint, $3::text COLLATE \"C\") ORDER BY created_at, id LIMIT $4::bigint");
         at(Stmt::find_user) = user_query(" FROM users WHERE org_id = $1::text AND id = $2::text");
         // The organization's row lock serializes the member changes of one organization
         // (FOR NO KEY UPDATE: inserts that only check the foreign key are not blocked).

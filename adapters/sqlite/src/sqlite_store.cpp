@@ -32,6 +32,12 @@ constexpr const char* kSelectChatbot =
 constexpr const char* kListChatbots = "SELECT " CHATBOT_COLUMNS
                                       " FROM chatbots WHERE org_id = ?1 "
                                       "ORDER BY created_at DESC, id DESC";
+// Keyset pages: ?2/?3 the (created_at, id) the page starts after; the first page passes
+// a position before every row.
+constexpr const char* kListChatbotsPage =
+    "SELECT " CHATBOT_COLUMNS
+    " FROM chatbots WHERE org_id = ?1 AND (created_at, id) < (?2, ?3) "
+    "ORDER BY created_at DESC, id DESC LIMIT ?4";
 constexpr const char* kUpdateChatbot = "UPDATE chatbots SET name = ?1, settings = ?2 WHERE id = ?3";
 constexpr const char* kDeleteChatbot = "DELETE FROM chatbots WHERE id = ?1 AND org_id = ?2";
 // ?5: the grace end, NULL for none. Every right-hand side reads the row as it was.
@@ -116,6 +122,10 @@ constexpr const char* kUserEmailExists = "SELECT 1 FROM users WHERE email_lower 
 constexpr const char* kCountUsers = "SELECT count(*) FROM users";
 constexpr const char* kListUsers =
     "SELECT " USER_COLUMNS " FROM users WHERE org_id = ?1 ORDER BY created_at, id";
+constexpr const char* kListUsersPage =
+    "SELECT " USER_COLUMNS
+    " FROM users WHERE org_id = ?1 AND (created_at, id) > (?2, ?3) "
+    "ORDER BY created_at, id LIMIT ?4";
 constexpr const char* kSelectUser =
     "SELECT " USER_COLUMNS " FROM users WHERE org_id = ?1 AND id = ?2";
 constexpr const char* kCountOwners =
@@ -344,6 +354,40 @@ std::vector<Chatbot> SqliteStore::list(std::string_view org_id) {
         s.bind(1, org_id);
         while (s->executeStep()) out.push_back(chatbot_from_row(*s));
         return out;
+    });
+}
+
+namespace {
+
+// Runs a keyset page statement: ?1 org, ?2/?3 the position (or one before/after every
+// row), ?4 the limit.
+template <class Row>
+std::vector<Row> read_page(Connection& c, const char* sql, std::string_view org_id,
+                           const std::optional<PagePosition>& after, std::size_t limit,
+                           std::int64_t unbounded_time, Row (*row)(SQLite::Statement&)) {
+    std::vector<Row> out;
+    StatementUse s(c, sql);
+    s.bind(1, org_id);
+    if (after) {
+        s.bind(2, unix_seconds(after->created_at));
+        s.bind(3, after->id);
+    } else {
+        s.bind(2, unbounded_time);
+        s.bind(3, std::string_view());
+    }
+    s.bind(4, static_cast<std::int64_t>(std::min<std::size_t>(limit, INT64_MAX)));
+    while (s->executeStep()) out.push_back(row(*s));
+    return out;
+}
+
+}  // namespace
+
+std::vector<Chatbot> SqliteStore::list_page(std::string_view org_id,
+                                            const std::optional<PagePosition>& after,
+                                            std::size_t limit) {
+    return impl_->read("list chatbots", [&](Connection& c) {
+        return read_page(c, kListChatbotsPage, org_id, after, limit,
+                         std::numeric_limits<std::int64_t>::max(), chatbot_from_row);
     });
 }
 
@@ -672,6 +716,15 @@ std::vector<User> SqliteStore::list_users(std::string_view org_id) {
         s.bind(1, org_id);
         while (s->executeStep()) out.push_back(user_from_row(*s));
         return out;
+    });
+}
+
+std::vector<User> SqliteStore::list_users_page(std::string_view org_id,
+                                               const std::optional<PagePosition>& after,
+                                               std::size_t limit) {
+    return impl_->read("list users", [&](Connection& c) {
+        return read_page(c, kListUsersPage, org_id, after, limit,
+                         std::numeric_limits<std::int64_t>::min(), user_from_row);
     });
 }
 

@@ -98,6 +98,7 @@ using AccountConformanceTargetFactory = std::function<std::unique_ptr<AccountCon
       "insert stops at max_in_org exactly, also under concurrent inserts", __VA_ARGS__)            \
     X(list_order, "list is newest first, ties by id descending", __VA_ARGS__)                      \
     X(list_is_scoped_to_organization, "list is scoped to the organization", __VA_ARGS__)           \
+    X(list_page_walks_the_list, "list_page walks list in keyset pages of any size", __VA_ARGS__)  \
     X(update_changes_name_and_settings, "update stores name and settings", __VA_ARGS__)            \
     X(update_not_found, "update of a missing or foreign chatbot is nullopt", __VA_ARGS__)          \
     X(update_whose_mutate_throws_writes_nothing, "update whose mutate throws writes nothing",      \
@@ -172,6 +173,8 @@ using AccountConformanceTargetFactory = std::function<std::unique_ptr<AccountCon
     X(users, "users are unique by email, case-insensitively, and keep role and created_at",       \
       __VA_ARGS__)                                                                                \
     X(list_users_order, "list_users is oldest first, ties by id, scoped to the organization",     \
+      __VA_ARGS__)                                                                                \
+    X(list_users_page_walks_the_list, "list_users_page walks list_users in keyset pages",         \
       __VA_ARGS__)                                                                                \
     X(find_user_is_scoped, "find_user is scoped to the organization", __VA_ARGS__)                \
     X(sessions, "sessions are stored, found and deleted", __VA_ARGS__)                            \

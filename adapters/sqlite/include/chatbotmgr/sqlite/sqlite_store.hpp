@@ -91,6 +91,9 @@ class SqliteStore final : public ChatbotStore, public StoreInspection, public Ac
     using ChatbotStore::insert;
     bool insert(const Chatbot& chatbot, const NewKey& key, std::size_t max_in_org) override;
     std::vector<Chatbot> list(std::string_view org_id) override;
+    std::vector<Chatbot> list_page(std::string_view org_id,
+                                   const std::optional<PagePosition>& after,
+                                   std::size_t limit) override;
     std::optional<Chatbot> get(std::string_view org_id, std::string_view id) override;
     std::optional<Chatbot> update(std::string_view org_id, std::string_view id,
                                   const std::function<void(Chatbot&)>& mutate) override;
@@ -129,6 +132,9 @@ class SqliteStore final : public ChatbotStore, public StoreInspection, public Ac
         std::string_view email_lower) override;
     std::size_t count_users() override;
     std::vector<User> list_users(std::string_view org_id) override;
+    std::vector<User> list_users_page(std::string_view org_id,
+                                      const std::optional<PagePosition>& after,
+                                      std::size_t limit) override;
     std::optional<User> find_user(std::string_view org_id, std::string_view user_id) override;
     MemberChange set_role(std::string_view org_id, std::string_view user_id, Role role) override;
     MemberChange remove_user(std::string_view org_id, std::string_view user_id) override;

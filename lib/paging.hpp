@@ -1,0 +1,60 @@
+// Internal: keyset pages (API.md section 15) over lists in (created_at, id) order.
+#pragma once
+
+#include <algorithm>
+#include <cstddef>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "chatbotmgr/error.hpp"
+#include "chatbotmgr/page.hpp"
+
+namespace chatbotmgr::detail {
+
+enum class Order { newest_first, oldest_first };
+
+// Whether item comes strictly after position in the list's order.
+template <class T>
+bool comes_after(const T& item, const PagePosition& position, Order order) {
+    if (item.created_at != position.created_at)
+        return order == Order::newest_first ? item.created_at < position.created_at
+                                            : item.created_at > position.created_at;
+    return order == Order::newest_first ? item.id < position.id : item.id > position.id;
+}
+
+// What a store's default list_page answers: the first limit items of the whole list
+// (already in its order) after `after`.
+template <class T>
+std::vector<T> page_of_list(std::vector<T> all, const std::optional<PagePosition>& after,
+                            std::size_t limit, Order order) {
+    auto first = all.begin();
+    if (after)
+        first = std::find_if(all.begin(), all.end(),
+                             [&](const T& item) { return comes_after(item, *after, order); });
+    const std::size_t available = static_cast<std::size_t>(all.end() - first);
+    std::vector<T> out;
+    out.reserve(std::min(available, limit));
+    for (auto it = first; it != all.end() && out.size() < limit; ++it)
+        out.push_back(std::move(*it));
+    return out;
+}
+
+inline void check_page_limit(std::size_t limit) {
+    if (limit < 1 || limit > kMaxPageSize)
+        throw Error(ErrorCode::invalid_argument, "limit must be an integer from 1 to 100", "limit");
+}
+
+// A page from what a store answered for limit + 1: the extra item only says there is more.
+template <class T, class Fetch>
+Page<T> fetch_page(const PageRequest& request, Fetch&& fetch) {
+    check_page_limit(request.limit);
+    Page<T> page{fetch(request.after, request.limit + 1), std::nullopt};
+    if (page.items.size() > request.limit) {
+        page.items.resize(request.limit);
+        page.next = PagePosition{page.items.back().created_at, page.items.back().id};
+    }
+    return page;
+}
+
+}  // namespace chatbotmgr::detail
