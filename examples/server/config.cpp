@@ -265,6 +265,14 @@ po::options_description restore_options() {
     return o;
 }
 
+po::options_description migrate_options() {
+    po::options_description o("migrate (SQLite to an empty PostgreSQL database)", kHelpWidth,
+                              kHelpWidth / 2);
+    o.add_options()("from", arg("PATH"), "the SQLite database; no server may hold it (required)")(
+        "to", arg("URL"), "postgres://... of an empty database (required)");
+    return o;
+}
+
 po::options_description help_option() {
     po::options_description o(kHelpWidth, kHelpWidth / 2);
     o.add_options()("help,h", "print this help");
@@ -486,6 +494,7 @@ std::string usage() {
         .add(user_set_role_options())
         .add(backup_options())
         .add(restore_options())
+        .add(migrate_options())
         .add(help_option());
     std::ostringstream out;
     out << "Usage:\n"
@@ -497,6 +506,7 @@ std::string usage() {
            "ROLE\n"
            "  chatbotmgr-server backup --db PATH --to FILE\n"
            "  chatbotmgr-server restore --from FILE --db PATH [--force]\n"
+           "  chatbotmgr-server migrate --from PATH --to postgres://...\n"
            "\n"
            "Roles, lowest first: viewer, member, admin, owner.\n"
            "\n"
@@ -516,6 +526,10 @@ std::string usage() {
            "is writing to it, checks the copy (integrity_check, row counts) and prints them.\n"
            "restore checks a backup and copies it to --db; it refuses while a process holds\n"
            "--db, and refuses to replace an existing database without --force.\n"
+           "migrate copies every organization, user, invitation, chatbot (all its keys),\n"
+           "conversation, message and analysis result into an empty PostgreSQL database in\n"
+           "one transaction, verifies the counts, digests and password hashes, and prints the\n"
+           "rows per table; sessions are not copied (everyone logs in again).\n"
            "\n"
            "Exit codes: 0 success; 1 failure (storage, address in use, email taken, no such\n"
            "user or organization, last owner, backup or restore refused); 2 bad command line.\n"
@@ -579,7 +593,8 @@ void parse_listen(const std::string& text, const std::string& what, std::string&
 Command parse_command_line(const std::vector<std::string>& args) {
     if (args.empty())
         throw UsageError(
-            "missing command (serve, user add, user list, user set-role, backup or restore)");
+            "missing command (serve, user add, user list, user set-role, backup, restore or "
+            "migrate)");
     if (args[0] == "-h" || args[0] == "--help" || args[0] == "help") return HelpRequest{usage()};
 
     if (args[0] == "serve") {
@@ -611,6 +626,18 @@ Command parse_command_line(const std::vector<std::string>& args) {
         };
         if (backup) return BackupConfig{required("db"), required("to")};
         return RestoreConfig{required("from"), required("db"), flags["force"].as<bool>()};
+    }
+
+    if (args[0] == "migrate") {
+        const po::variables_map flags = parse_flags(args, 1, migrate_options(), "migrate");
+        if (flags.count("help")) return HelpRequest{usage()};
+        const Source command_line{flags, false};
+        const std::string* from = command_line["from"];
+        const std::string* to = command_line["to"];
+        if (!from || from->empty()) throw UsageError("migrate: --from PATH is required");
+        if (!to || !is_postgres_url(*to))
+            throw UsageError("migrate: --to postgres://... (or postgresql://...) is required");
+        return MigrateConfig{*from, *to};
     }
 
     if (args[0] == "user") {
@@ -664,7 +691,8 @@ Command parse_command_line(const std::vector<std::string>& args) {
                                            "\" (expected add, list or set-role)");
     }
     throw UsageError("unknown command \"" + args[0] +
-                     "\" (expected serve, user add, user list, user set-role, backup or restore)");
+                     "\" (expected serve, user add, user list, user set-role, backup, restore or "
+                     "migrate)");
 }
 
 }  // namespace chatbotmgr::server
