@@ -289,17 +289,22 @@ struct Api::Impl {
             case Credential::api_key: {
                 const std::string_view authorization = call.request()[http::field::authorization];
                 // Only an API key is a capture credential; a session token here is a failure.
+                KeyCheck check;
                 if (auto token = bearer_token(authorization); token && is_api_key_format(*token))
-                    call.key = services.registry->authenticate(*token);
+                    check = services.registry->check_key(*token);
+                call.key = std::move(check.key);
                 if (call.key) {
-                    note_key(KeyVerification::valid);
+                    note_key(check.verdict == KeyVerdict::previous_key
+                                 ? KeyVerification::previous_key
+                                 : KeyVerification::valid);
                     return std::nullopt;
                 }
                 Response refused = auth_failure(call, !authorization.empty(), false);
                 if (!authorization.empty())
                     note_key(refused.result() == http::status::too_many_requests
                                  ? KeyVerification::rate_limited
-                                 : KeyVerification::invalid);
+                             : check.verdict == KeyVerdict::expired ? KeyVerification::expired
+                                                                    : KeyVerification::invalid);
                 return refused;
             }
         }
