@@ -246,32 +246,35 @@ po::options_description user_set_role_options() {
         ("role", arg("ROLE"), "viewer, member, admin or owner (required)");
     return o;
 }
-// clang-format on
 
 po::options_description backup_options() {
     po::options_description o("backup (SQLite; works while a server runs)", kHelpWidth,
                               kHelpWidth / 2);
-    o.add_options()("db", arg("PATH"), "the SQLite database to copy (required)")(
-        "to", arg("FILE"), "the new backup file, mode 0600; must not exist (required)");
+    o.add_options()
+        ("db", arg("PATH"), "the SQLite database to copy (required)")
+        ("to", arg("FILE"), "the new backup file, mode 0600; must not exist (required)");
     return o;
 }
 
 po::options_description restore_options() {
     po::options_description o("restore (SQLite; no server may hold the database)", kHelpWidth,
                               kHelpWidth / 2);
-    o.add_options()("from", arg("FILE"), "a backup made by the backup command (required)")(
-        "db", arg("PATH"), "the database to create or replace (required)")(
-        "force", po::bool_switch(), "replace the database at --db when it exists");
+    o.add_options()
+        ("from", arg("FILE"), "a backup made by the backup command (required)")
+        ("db", arg("PATH"), "the database to create or replace (required)")
+        ("force", po::bool_switch(), "replace the database at --db when it exists");
     return o;
 }
 
 po::options_description migrate_options() {
     po::options_description o("migrate (SQLite to an empty PostgreSQL database)", kHelpWidth,
                               kHelpWidth / 2);
-    o.add_options()("from", arg("PATH"), "the SQLite database; no server may hold it (required)")(
-        "to", arg("URL"), "postgres://... of an empty database (required)");
+    o.add_options()
+        ("from", arg("PATH"), "the SQLite database; no server may hold it (required)")
+        ("to", arg("URL"), "postgres://... of an empty database (required)");
     return o;
 }
+// clang-format on
 
 po::options_description help_option() {
     po::options_description o(kHelpWidth, kHelpWidth / 2);
