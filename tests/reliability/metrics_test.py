@@ -57,9 +57,20 @@ REQUIRED = [
     "process_max_fds",
     "process_start_time_seconds",
 ]
-ROUTES = {"healthz", "readyz", "login", "logout", "session", "chatbots", "chatbot",
-          "rotate_key", "members", "member", "invitations", "accept", "invitation", "capture",
-          "unmatched"}
+ROUTES_CPP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "adapters",
+                          "beast", "src", "routes.cpp")
+
+
+def route_names():
+    """The names of the route table (kRoutes rows: {"name", "/pattern", ...}) and
+    "unmatched"."""
+    with open(ROUTES_CPP) as f:
+        names = set(re.findall(r'^\s*\{"(\w+)",\s+"/', f.read(), re.M))
+    check(len(names) >= 10, f"found only {len(names)} routes in {ROUTES_CPP}")
+    return names | {"unmatched"}
+
+
+ROUTES = route_names()
 KEY_RESULTS = {"valid", "previous_key", "invalid", "expired", "rate_limited"}
 # OpenTelemetry's http.server.request.duration buckets.
 OTEL_BUCKETS = ["0.005", "0.01", "0.025", "0.05", "0.075", "0.1", "0.25", "0.5", "0.75", "1",
