@@ -15,6 +15,8 @@ ENDPOINTS = {
     "/api/v1/chatbots": {"get", "post"},
     "/api/v1/chatbots/{id}": {"get", "patch", "delete"},
     "/api/v1/chatbots/{id}/rotate-key": {"post"},
+    "/api/v1/chatbots/{id}/key": {"get"},
+    "/api/v1/chatbots/{id}/previous-key": {"delete"},
     "/api/v1/capture": {"post"},
     "/api/v1/auth/login": {"post"},
     "/api/v1/auth/logout": {"post"},
@@ -33,7 +35,8 @@ ERROR_CODES = {"invalid_request", "unauthorized", "csrf_rejected", "forbidden", 
 # Session routes: a role may be refused (API.md section 10).
 ROLE_CHECKED = {
     ("post", "/api/v1/chatbots"), ("patch", "/api/v1/chatbots/{id}"), ("delete", "/api/v1/chatbots/{id}"),
-    ("post", "/api/v1/chatbots/{id}/rotate-key"), ("get", "/api/v1/invitations"),
+    ("post", "/api/v1/chatbots/{id}/rotate-key"), ("delete", "/api/v1/chatbots/{id}/previous-key"),
+    ("get", "/api/v1/invitations"),
     ("post", "/api/v1/invitations"), ("delete", "/api/v1/invitations/{id}"),
     ("patch", "/api/v1/members/{user_id}"), ("delete", "/api/v1/members/{user_id}"),
 }
@@ -272,6 +275,20 @@ def main():
     check(accepts(api, "ForbiddenError", {"ok": False, "error": {
         "code": "forbidden", "message": "your role does not allow this", "required_role": "owner"}}), "ForbiddenError")
     check(accepts(api, "Error", {"ok": False, "error": {"code": "conflict", "message": "last owner"}}), "conflict")
+    # Key lifecycle (API.md sections 11 and 12).
+    key_info = {"api_key_prefix": "ob_live_a1b2c3...", "created_at": "2024-01-15T10:00:00Z",
+                "expires_at": None, "last_used_at": None, "previous": None}
+    check(accepts(api, "KeyInfo", key_info), "KeyInfo")
+    check(accepts(api, "KeyInfo", dict(key_info, previous={
+        "api_key_prefix": "ob_live_000000...", "expires_at": "2024-01-16T10:00:00Z",
+        "last_used_at": "2024-01-15T10:05:00Z"})), "KeyInfo with a previous key")
+    check(accepts(api, "RotateKeyRequest", {"grace_seconds": 604800}), "RotateKeyRequest")
+    check(not accepts(api, "RotateKeyRequest", {"grace_seconds": 604801}), "a grace of 7 days + 1 s")
+    check(not accepts(api, "RotateKeyRequest", {"grace_seconds": 1.5}), "a fractional grace")
+    check(accepts(api, "GraceEnded", {"ok": True, "revoked": False}), "GraceEnded")
+    check(not accepts(api, "ChatbotWithKey", {"ok": True, "chatbot": CHATBOT, "apiKey": KEY,
+                                              "previousKeyExpiresAt": "2024-01-16T10:00:00Z"}),
+          "a create answer with previousKeyExpiresAt")
     # ...and what it forbids is not.
     check(not accepts(api, "RoleChangeRequest", {"role": "boss"}), "an unknown role is accepted")
     check(not accepts(api, "RoleChangeRequest", {"role": "admin", "user_id": USER["id"]}), "an extra field accepted")
