@@ -155,3 +155,35 @@ TEST_CASE("a MetricsSink hears connections, requests, key checks and logins", "[
     CHECK(has("POST capture 200"));
     CHECK(has("GET chatbot 200"));
 }
+
+TEST_CASE("key checks tell a previous key and an expired key apart, for the metrics only",
+          "[http][ops]") {
+    auto sink = std::make_shared<RecordingSink>();
+    TestServerOptions options;
+    options.api.metrics = sink;
+    TestServer server(options);
+    auto [user, token] = server.user_with_session("ada@example.com", "Acme");
+    HttpClient client(server.port());
+    const Headers json_body = with(bearer(token), {{"Content-Type", "application/json"}});
+    const Bot bot = create_bot(client, token);
+    auto rotated = client.request("POST", "/api/v1/chatbots/" + bot.id + "/rotate-key",
+                                  R"({"grace_seconds":60})", json_body);
+    REQUIRE(rotated.status == 200);
+    auto expiring =
+        client.request("POST", "/api/v1/chatbots",
+                       R"({"name":"E","key_expires_at":"2024-01-15T10:00:30Z"})", json_body);
+    REQUIRE(expiring.status == 200);
+    const std::string capture =
+        R"({"conversationId":"c","messages":[{"role":"user","content":"x"}]})";
+    const auto status_with = [&](const std::string& key) {
+        return client.request("POST", "/api/v1/capture", capture, bearer(key)).status;
+    };
+    CHECK(status_with(bot.key) == 200);  // the previous key, in its grace
+    CHECK(status_with(std::string(rotated.json().at("apiKey").as_string())) == 200);
+    server.clock->advance(std::chrono::seconds(60));
+    CHECK(status_with(bot.key) == 401);  // its grace is over
+    CHECK(status_with(std::string(expiring.json().at("apiKey").as_string())) == 401);
+    std::lock_guard lock(sink->mutex);
+    CHECK(sink->keys ==
+          std::map<std::string, int>{{"previous_key", 1}, {"valid", 1}, {"expired", 2}});
+}

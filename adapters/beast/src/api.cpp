@@ -289,22 +289,24 @@ struct Api::Impl {
             case Credential::api_key: {
                 const std::string_view authorization = call.request()[http::field::authorization];
                 // Only an API key is a capture credential; a session token here is a failure.
-                KeyCheck check;
-                if (auto token = bearer_token(authorization); token && is_api_key_format(*token))
-                    check = services.registry->check_key(*token);
-                call.key = std::move(check.key);
+                KeyVerdict verdict = KeyVerdict::invalid;
+                if (auto token = bearer_token(authorization); token && is_api_key_format(*token)) {
+                    KeyCheck checked = services.registry->check_key(*token);
+                    verdict = checked.verdict;
+                    call.key = std::move(checked.key);
+                }
                 if (call.key) {
-                    note_key(check.verdict == KeyVerdict::previous_key
-                                 ? KeyVerification::previous_key
-                                 : KeyVerification::valid);
+                    note_key(verdict == KeyVerdict::previous_key ? KeyVerification::previous_key
+                                                                 : KeyVerification::valid);
                     return std::nullopt;
                 }
+                // The reason goes to the metrics only: the answer is the same 401 for all.
                 Response refused = auth_failure(call, !authorization.empty(), false);
                 if (!authorization.empty())
                     note_key(refused.result() == http::status::too_many_requests
                                  ? KeyVerification::rate_limited
-                             : check.verdict == KeyVerdict::expired ? KeyVerification::expired
-                                                                    : KeyVerification::invalid);
+                             : verdict == KeyVerdict::expired ? KeyVerification::expired
+                                                              : KeyVerification::invalid);
                 return refused;
             }
         }
