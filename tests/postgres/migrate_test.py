@@ -41,6 +41,17 @@ TABLES = ["organizations", "users", "invitations", "chatbots", "conversations", 
           "analysis_results"]
 
 
+_started = []  # stopped at exit, whatever happened
+
+
+def start_sqlite(args, db, name):
+    server = ServerProcess([args.server, "serve", "--listen", "127.0.0.1:0", "--db", db,
+                            "--access-log", "off"], name=name)
+    _started.append(server)
+    server.wait_listening()
+    return server
+
+
 def run(args, *words, stdin=""):
     return subprocess.run([args.server, *words], input=stdin, capture_output=True, text=True,
                           timeout=300)
@@ -107,9 +118,7 @@ def main():
             check(r.returncode == 0, "user add %s: %s" % (email, r.stderr))
 
         # 1. Populate over HTTP.
-        source = ServerProcess([args.server, "serve", "--listen", "127.0.0.1:0", "--db", db,
-                                "--access-log", "off"], name="sqlite")
-        source.wait_listening()
+        source = start_sqlite(args, db, "sqlite")
         tokens = {email: login(source, email) for email, _, _ in USERS}
         owner = tokens["owner@acme.test"]
         bots = []
@@ -155,9 +164,7 @@ def main():
 
         # Read back after a clean stop and a restart: the last-use times are on disk then.
         check(source.stop() == 0, "the SQLite server did not stop cleanly")
-        source = ServerProcess([args.server, "serve", "--listen", "127.0.0.1:0", "--db", db,
-                                "--access-log", "off"], name="sqlite-again")
-        source.wait_listening()
+        source = start_sqlite(args, db, "sqlite-again")
         before = view(source, tokens)
         keys = before["owner@acme.test"]["keys"].values()
         used = sum(1 for k in keys if k["last_used_at"]) + \
@@ -231,3 +238,6 @@ if __name__ == "__main__":
     except Failure as e:
         print("migrate: FAILED: %s" % e)
         sys.exit(1)
+    finally:
+        for server in _started:
+            server.stop()
