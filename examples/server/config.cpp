@@ -249,24 +249,35 @@ po::options_description user_set_role_options() {
         ("role", arg("ROLE"), "viewer, member, admin or owner (required)");
     return o;
 }
-// clang-format on
 
 po::options_description backup_options() {
     po::options_description o("backup (SQLite; works while a server runs)", kHelpWidth,
                               kHelpWidth / 2);
-    o.add_options()("db", arg("PATH"), "the SQLite database to copy (required)")(
-        "to", arg("FILE"), "the new backup file, mode 0600; must not exist (required)");
+    o.add_options()
+        ("db", arg("PATH"), "the SQLite database to copy (required)")
+        ("to", arg("FILE"), "the new backup file, mode 0600; must not exist (required)");
     return o;
 }
 
 po::options_description restore_options() {
     po::options_description o("restore (SQLite; no server may hold the database)", kHelpWidth,
                               kHelpWidth / 2);
-    o.add_options()("from", arg("FILE"), "a backup made by the backup command (required)")(
-        "db", arg("PATH"), "the database to create or replace (required)")(
-        "force", po::bool_switch(), "replace the database at --db when it exists");
+    o.add_options()
+        ("from", arg("FILE"), "a backup made by the backup command (required)")
+        ("db", arg("PATH"), "the database to create or replace (required)")
+        ("force", po::bool_switch(), "replace the database at --db when it exists");
     return o;
 }
+
+po::options_description migrate_options() {
+    po::options_description o("migrate (SQLite to an empty PostgreSQL database)", kHelpWidth,
+                              kHelpWidth / 2);
+    o.add_options()
+        ("from", arg("PATH"), "the SQLite database; no server may hold it (required)")
+        ("to", arg("URL"), "postgres://... of an empty database (required)");
+    return o;
+}
+// clang-format on
 
 po::options_description help_option() {
     po::options_description o(kHelpWidth, kHelpWidth / 2);
@@ -493,6 +504,7 @@ std::string usage() {
         .add(user_set_role_options())
         .add(backup_options())
         .add(restore_options())
+        .add(migrate_options())
         .add(help_option());
     std::ostringstream out;
     out << "Usage:\n"
@@ -504,6 +516,7 @@ std::string usage() {
            "ROLE\n"
            "  chatbotmgr-server backup --db PATH --to FILE\n"
            "  chatbotmgr-server restore --from FILE --db PATH [--force]\n"
+           "  chatbotmgr-server migrate --from PATH --to postgres://...\n"
            "\n"
            "Roles, lowest first: viewer, member, admin, owner.\n"
            "\n"
@@ -523,6 +536,10 @@ std::string usage() {
            "is writing to it, checks the copy (integrity_check, row counts) and prints them.\n"
            "restore checks a backup and copies it to --db; it refuses while a process holds\n"
            "--db, and refuses to replace an existing database without --force.\n"
+           "migrate copies every organization, user, invitation, chatbot (all its keys),\n"
+           "conversation, message and analysis result into an empty PostgreSQL database in\n"
+           "one transaction, verifies the counts, digests and password hashes, and prints the\n"
+           "rows per table; sessions are not copied (everyone logs in again).\n"
            "\n"
            "Exit codes: 0 success; 1 failure (storage, address in use, email taken, no such\n"
            "user or organization, last owner, backup or restore refused); 2 bad command line.\n"
@@ -586,7 +603,8 @@ void parse_listen(const std::string& text, const std::string& what, std::string&
 Command parse_command_line(const std::vector<std::string>& args) {
     if (args.empty())
         throw UsageError(
-            "missing command (serve, user add, user list, user set-role, backup or restore)");
+            "missing command (serve, user add, user list, user set-role, backup, restore or "
+            "migrate)");
     if (args[0] == "-h" || args[0] == "--help" || args[0] == "help") return HelpRequest{usage()};
 
     if (args[0] == "serve") {
@@ -618,6 +636,18 @@ Command parse_command_line(const std::vector<std::string>& args) {
         };
         if (backup) return BackupConfig{required("db"), required("to")};
         return RestoreConfig{required("from"), required("db"), flags["force"].as<bool>()};
+    }
+
+    if (args[0] == "migrate") {
+        const po::variables_map flags = parse_flags(args, 1, migrate_options(), "migrate");
+        if (flags.count("help")) return HelpRequest{usage()};
+        const Source command_line{flags, false};
+        const std::string* from = command_line["from"];
+        const std::string* to = command_line["to"];
+        if (!from || from->empty()) throw UsageError("migrate: --from PATH is required");
+        if (!to || !is_postgres_url(*to))
+            throw UsageError("migrate: --to postgres://... (or postgresql://...) is required");
+        return MigrateConfig{*from, *to};
     }
 
     if (args[0] == "user") {
@@ -671,7 +701,8 @@ Command parse_command_line(const std::vector<std::string>& args) {
                                            "\" (expected add, list or set-role)");
     }
     throw UsageError("unknown command \"" + args[0] +
-                     "\" (expected serve, user add, user list, user set-role, backup or restore)");
+                     "\" (expected serve, user add, user list, user set-role, backup, restore or "
+                     "migrate)");
 }
 
 }  // namespace chatbotmgr::server

@@ -100,12 +100,18 @@ struct RestoreConfig {
     bool force = false;  // --force: replace an existing database
 };
 
+// migrate: an SQLite database copied into an empty PostgreSQL database.
+struct MigrateConfig {
+    std::string from;  // SQLite file
+    std::string to;    // postgres:// URL (may carry a password: print it through redact_url)
+};
+
 struct HelpRequest {
     std::string text;
 };
 
 using Command = std::variant<ServeConfig, UserAddConfig, UserListConfig, UserSetRoleConfig,
-                             BackupConfig, RestoreConfig, HelpRequest>;
+                             BackupConfig, RestoreConfig, MigrateConfig, HelpRequest>;
 
 // A flag or value the user got wrong; what() is the message to print.
 class UsageError : public std::runtime_error {

@@ -57,9 +57,20 @@ REQUIRED = [
     "process_max_fds",
     "process_start_time_seconds",
 ]
-ROUTES = {"healthz", "readyz", "login", "logout", "session", "chatbots", "chatbot",
-          "rotate_key", "members", "member", "invitations", "accept", "invitation", "capture",
-          "unmatched"}
+ROUTES_CPP = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "adapters",
+                          "beast", "src", "routes.cpp")
+
+
+def route_names():
+    """The names of the route table (kRoutes rows: {"name", "/pattern", ...}) and
+    "unmatched"."""
+    with open(ROUTES_CPP) as f:
+        names = set(re.findall(r'^\s*\{"(\w+)",\s+"/', f.read(), re.M))
+    check(len(names) >= 10, f"found only {len(names)} routes in {ROUTES_CPP}")
+    return names | {"unmatched"}
+
+
+ROUTES = route_names()
 KEY_RESULTS = {"valid", "previous_key", "invalid", "expired", "rate_limited"}
 # OpenTelemetry's http.server.request.duration buckets.
 OTEL_BUCKETS = ["0.005", "0.01", "0.025", "0.05", "0.075", "0.1", "0.25", "0.5", "0.75", "1",
@@ -146,6 +157,26 @@ def mixed_load(port, email, password):
     check(status == 200, f"rotate answered {status}")
     harness.remember_secret(doc["apiKey"])
     seen.append(doc["apiKey"])
+    # A rotation with a grace period (the old key counts as previous_key), and one whose
+    # grace of 1 s is waited out (the old key then counts as expired).
+    status, _, doc = c.json("POST", f"/api/v1/chatbots/{bots[1][0]}/rotate-key",
+                            {"grace_seconds": 3600}, bearer(token))
+    check(status == 200, f"rotate with grace answered {status}")
+    harness.remember_secret(doc["apiKey"])
+    seen.append(doc["apiKey"])
+    body = {"conversationId": "grace", "messages": [{"role": "user", "content": "x", "id": "g"}]}
+    status, _, _ = c.json("POST", "/api/v1/capture", body, bearer(bots[1][1]))
+    check(status == 200, f"capture with the previous key in grace answered {status}")
+    count("capture with the previous key")
+    status, _, doc = c.json("POST", f"/api/v1/chatbots/{bots[2][0]}/rotate-key",
+                            {"grace_seconds": 1}, bearer(token))
+    check(status == 200, f"rotate with 1 s of grace answered {status}")
+    harness.remember_secret(doc["apiKey"])
+    seen.append(doc["apiKey"])
+    time.sleep(2.1)  # past the grace (whole seconds), not a timing assertion
+    status, _, _ = c.json("POST", "/api/v1/capture", body, bearer(bots[2][1]))
+    check(status == 401, f"capture with a key past its grace answered {status}")
+    count("capture with an expired key")
     check(c.json("GET", "/api/v1/chatbots", None, bearer(token))[0] == 200, "list")
     check(c.request("GET", "/no/such/route")[0] == 404, "unknown route")
     check(c.request("GET", "/readyz")[0] == 200, "readyz")
@@ -213,6 +244,10 @@ def check_moves(before, after, did, problems, figures):
           did["capture with a bad key"], result="invalid")
     moved("chatbotmgr_key_verifications_total", "rate-limited key verifications", 1,
           result="rate_limited")
+    moved("chatbotmgr_key_verifications_total", "previous-key verifications",
+          did["capture with the previous key"], result="previous_key")
+    moved("chatbotmgr_key_verifications_total", "expired-key verifications",
+          did["capture with an expired key"], result="expired")
     moved("chatbotmgr_logins_total", "successful logins", 1, result="success")
     moved("chatbotmgr_logins_total", "failed logins", 1, result="failure")
     moved("chatbotmgr_storage_commit_duration_seconds_count", "storage commits observed",
