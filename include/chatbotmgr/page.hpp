@@ -8,6 +8,7 @@
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace chatbotmgr {
@@ -32,5 +33,15 @@ struct Page {
 
 // Most items one page of chatbots or members holds.
 inline constexpr std::size_t kMaxPageSize = 100;
+
+// The opaque cursor of API.md section 15: a position in one organization's list, in
+// URL-safe characters. decode_page_cursor answers nullopt for anything but a cursor that
+// encode_page_cursor made for the same list and organization, so a malformed, edited or
+// foreign cursor is refused rather than read. (Cursors are not secret: they name a
+// creation time and an id the caller could read anyway.)
+std::string encode_page_cursor(std::string_view list, std::string_view org_id,
+                               const PagePosition& position);
+std::optional<PagePosition> decode_page_cursor(std::string_view list, std::string_view org_id,
+                                               std::string_view cursor);
 
 }  // namespace chatbotmgr

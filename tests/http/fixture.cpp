@@ -18,7 +18,7 @@ void FlakyStore::check() const {
 
 TestServer::TestServer(TestServerOptions options) {
     if (options.prepare) options.prepare(*store);
-    RegistryOptions registry_options;
+    RegistryOptions registry_options = options.registry;
     registry_options.clock = clock;
     registry = std::make_shared<ChatbotRegistry>(store, registry_options);
 

@@ -185,6 +185,7 @@ struct TestServerOptions {
     beast::ApiOptions api;
     beast::ServerOptions server;  // address/port/access log are set by the fixture
     bool with_accounts = true;
+    RegistryOptions registry;  // its clock is the fixture's
     // Runs before the server starts (e.g. to install FlakyStore::on_list).
     std::function<void(FlakyStore&)> prepare;
 };

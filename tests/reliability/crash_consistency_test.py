@@ -87,6 +87,10 @@ class Worker(threading.Thread):
         self.rng, self.stop = rng, stop
         self.client = harness.Client(port, timeout=30, test=TEST)
         self.seq = 0
+        # Workers are made anew at every fault point with the same n (and so the same bots)
+        # and seq from 0: message ids carry this worker's own tag, or an in-flight capture
+        # could share ids with one stored at an earlier point and look half stored.
+        self.tag = rng.randrange(10**9)
 
     def mine(self):
         with self.ledger.lock:
@@ -164,7 +168,7 @@ class Worker(threading.Thread):
             if not bot.key:
                 return  # its key was rotated by an in-flight request we never saw answered
             conv = f"conv-{rng.randrange(3)}"
-            ids = [f"m{seq}-{i}" for i in range(rng.randrange(1, 5))]
+            ids = [f"m{self.tag}-{seq}-{i}" for i in range(rng.randrange(1, 5))]
             body = {"conversationId": conv,
                     "messages": [{"role": "user", "content": f"message {i} " * 20, "id": i}
                                  for i in ids]}

@@ -6,6 +6,7 @@
 
 #include "chatbotmgr/error.hpp"
 #include "chatbotmgr/secrets.hpp"
+#include "routes.hpp"
 #include "wire.hpp"
 
 namespace chatbotmgr::beast::detail {
@@ -178,8 +179,33 @@ Response logout(Call& call) {
     return res;
 }
 
+namespace {
+
+// A list answer: the whole list (v1) or, with ?limit / ?cursor, one page and the Link to the
+// next (API.md section 15). The body is a plain array either way.
+template <class Whole, class Paged, class Encode>
+Response list_answer(Call& call, std::string_view list, Whole&& whole, Paged&& paged,
+                     Encode&& encode) {
+    const Actor actor = call.actor();
+    const std::string_view target(call.request().target().data(), call.request().target().size());
+    const auto request =
+        wire::decode_page_query(target, list, actor.org_id, kMaxPageSize, kMaxPageSize);
+    if (!request) return call.ok(encode(whole(actor)));
+    auto page = paged(actor, *request);
+    Response res = call.ok(encode(page.items));
+    if (page.next)
+        res.set(http::field::link, wire::next_page_link(target_path(target), list, actor.org_id,
+                                                        request->limit, *page.next));
+    return res;
+}
+
+}  // namespace
+
 Response list_chatbots(Call& call) {
-    return call.ok(wire::encode_chatbot_list(call.registry().list(call.actor())));
+    return list_answer(
+        call, "chatbots", [&](const Actor& a) { return call.registry().list(a); },
+        [&](const Actor& a, const PageRequest& p) { return call.registry().list(a, p); },
+        wire::encode_chatbot_list);
 }
 
 Response create_chatbot(Call& call) {
@@ -235,7 +261,10 @@ Response get_session(Call& call) {
 }
 
 Response list_members(Call& call) {
-    return call.ok(wire::encode_member_list(call.accounts().list_members(call.actor())));
+    return list_answer(
+        call, "members", [&](const Actor& a) { return call.accounts().list_members(a); },
+        [&](const Actor& a, const PageRequest& p) { return call.accounts().list_members(a, p); },
+        wire::encode_member_list);
 }
 
 Response change_member_role(Call& call) {

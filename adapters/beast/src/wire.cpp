@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <array>
+#include <charconv>
 #include <optional>
 #include <utility>
 
@@ -294,6 +295,98 @@ std::string describe_unknown_field(std::string_view name) {
     if (looks_like_secret(name)) return "unknown field";
     std::string out = "unknown field ";
     append_json_string(out, echoable_prefix(name));
+    return out;
+}
+
+// ---- Query strings
+
+namespace {
+
+// Percent-decodes one query component; nullopt for a malformed escape.
+std::optional<std::string> percent_decoded(std::string_view text) {
+    std::string out;
+    out.reserve(text.size());
+    const auto hex = [](char c) -> int {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+        return -1;
+    };
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        if (text[i] != '%') {
+            out += text[i];
+            continue;
+        }
+        const int high = i + 1 < text.size() ? hex(text[i + 1]) : -1;
+        const int low = i + 2 < text.size() ? hex(text[i + 2]) : -1;
+        if (high < 0 || low < 0) return std::nullopt;
+        out += static_cast<char>(high * 16 + low);
+        i += 2;
+    }
+    return out;
+}
+
+// The first value of parameter name in the query of target (raw, still encoded).
+std::optional<std::string_view> query_parameter(std::string_view target, std::string_view name) {
+    const std::size_t q = target.find('?');
+    if (q == std::string_view::npos) return std::nullopt;
+    std::string_view query = target.substr(q + 1);
+    while (!query.empty()) {
+        const std::size_t amp = std::min(query.find('&'), query.size());
+        const std::string_view pair = query.substr(0, amp);
+        query.remove_prefix(std::min(amp + 1, query.size()));
+        const std::size_t eq = pair.find('=');
+        if (pair.substr(0, eq) == name)
+            return eq == std::string_view::npos ? std::string_view() : pair.substr(eq + 1);
+    }
+    return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<PageRequest> decode_page_query(std::string_view target, std::string_view list,
+                                             std::string_view org_id, std::size_t default_limit,
+                                             std::size_t max_limit) {
+    const auto raw_limit = query_parameter(target, "limit");
+    const auto raw_cursor = query_parameter(target, "cursor");
+    if (!raw_limit && !raw_cursor) return std::nullopt;
+    PageRequest page;
+    page.limit = default_limit;
+    if (raw_limit) {
+        // Digits only (from_chars takes no sign or space), at most three of them.
+        const auto text = percent_decoded(*raw_limit);
+        std::size_t limit = 0;
+        bool ok = text && !text->empty() && text->size() <= 3;
+        if (ok) {
+            const char* last = text->data() + text->size();
+            const auto parsed = std::from_chars(text->data(), last, limit);
+            ok = parsed.ec == std::errc() && parsed.ptr == last;
+        }
+        if (!ok || limit < 1 || limit > max_limit)
+            throw Error(ErrorCode::invalid_argument,
+                        "limit must be an integer from 1 to " + std::to_string(max_limit), "limit");
+        page.limit = limit;
+    }
+    if (raw_cursor) {
+        const auto text = percent_decoded(*raw_cursor);
+        page.after = text ? decode_page_cursor(list, org_id, *text) : std::nullopt;
+        if (!page.after)
+            throw Error(ErrorCode::invalid_argument,
+                        "cursor is not a cursor of this list (use the Link of the page before)",
+                        "cursor");
+    }
+    return page;
+}
+
+std::string next_page_link(std::string_view path, std::string_view list, std::string_view org_id,
+                           std::size_t limit, const PagePosition& next) {
+    std::string out = "<";
+    out.append(path)
+        .append("?limit=")
+        .append(std::to_string(limit))
+        .append("&cursor=")
+        .append(encode_page_cursor(list, org_id, next))
+        .append(">; rel=\"next\"");
     return out;
 }
 

@@ -101,6 +101,20 @@ inline void decode_no_body(std::string_view body) {
 // "unknown field "x"" -- or just "unknown field" when x looks like a secret.
 std::string describe_unknown_field(std::string_view name);
 
+// ---- Query strings (API.md section 15)
+
+// The page a list request asks for: nullopt when its query has neither "limit" nor
+// "cursor" (the whole list, as in v1; other parameters are ignored). "limit" is a decimal
+// integer from 1 to max_limit (default_limit when only a cursor is given); "cursor" one
+// that encode_page_cursor made for this list and organization. Anything else: 400 naming
+// the parameter.
+std::optional<PageRequest> decode_page_query(std::string_view target, std::string_view list,
+                                             std::string_view org_id, std::size_t default_limit,
+                                             std::size_t max_limit);
+// Link: <path?limit=N&cursor=C>; rel="next".
+std::string next_page_link(std::string_view path, std::string_view list, std::string_view org_id,
+                           std::size_t limit, const PagePosition& next);
+
 // ---- Answers
 
 // A chatbot (API.md section 1): id, name, api_key_prefix, settings, created_at.
