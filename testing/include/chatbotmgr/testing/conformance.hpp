@@ -98,7 +98,7 @@ using AccountConformanceTargetFactory = std::function<std::unique_ptr<AccountCon
       "insert stops at max_in_org exactly, also under concurrent inserts", __VA_ARGS__)            \
     X(list_order, "list is newest first, ties by id descending", __VA_ARGS__)                      \
     X(list_is_scoped_to_organization, "list is scoped to the organization", __VA_ARGS__)           \
-    X(list_page_walks_the_list, "list_page walks list in keyset pages of any size", __VA_ARGS__)  \
+    X(list_page_walks_the_list, "list_page walks list in keyset pages of any size", __VA_ARGS__)   \
     X(update_changes_name_and_settings, "update stores name and settings", __VA_ARGS__)            \
     X(update_not_found, "update of a missing or foreign chatbot is nullopt", __VA_ARGS__)          \
     X(update_whose_mutate_throws_writes_nothing, "update whose mutate throws writes nothing",      \
