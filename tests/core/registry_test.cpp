@@ -324,3 +324,41 @@ TEST_CASE("capture from C++ keeps the first of two messages with the same id") {
     batch.messages.push_back({"user", "second", "m1", std::nullopt});
     CHECK(t.registry.capture(*key, batch).messages_stored == 1);
 }
+
+// API.md section 12: usage is written by the registry itself, in the background, at its
+// interval -- no flush_key_usage() call here -- and what is left is written when the
+// registry goes away.
+TEST_CASE("last use is written in the background at the flush interval, and at destruction") {
+    auto clock = std::make_shared<testing::FakeClock>();
+    auto store = std::make_shared<MemoryStore>();
+    RegistryOptions options;
+    options.clock = clock;
+    options.key_usage_flush_interval = std::chrono::milliseconds(20);
+    std::string id;
+    {
+        ChatbotRegistry registry(store, options);
+        const auto bot = registry.create("org-1", {"Used", {}});
+        id = bot.chatbot.id;
+        CaptureBatch batch;
+        batch.external_conversation_id = "c";
+        batch.messages.push_back({"user", "hi", std::nullopt, std::nullopt});
+        registry.capture(*registry.authenticate(bot.api_key), batch);
+        const auto used = std::chrono::floor<std::chrono::seconds>(clock->now());
+        // Bounded wait for the background write (it is due after 20 ms).
+        std::optional<std::chrono::sys_seconds> seen;
+        for (int i = 0; i < 500 && !seen; ++i) {
+            seen = store->keys("org-1", id)->current.last_used_at;
+            if (!seen) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+        }
+        CHECK(seen == used);
+
+        // A later use, then the registry is destroyed before the next interval could
+        // matter: the destructor writes it.
+        options.key_usage_flush_interval = std::chrono::hours(1);
+        ChatbotRegistry slow(store, options);
+        clock->advance(std::chrono::seconds(30));
+        slow.capture(*slow.authenticate(bot.api_key), batch);
+    }
+    CHECK(store->keys("org-1", id)->current.last_used_at ==
+          std::chrono::floor<std::chrono::seconds>(clock->now()));
+}
