@@ -10,6 +10,7 @@
 #include "chatbotmgr/secrets.hpp"
 #include "request_head.hpp"
 #include "routes.hpp"
+#include "text.hpp"
 
 namespace chatbotmgr::beast::detail {
 
@@ -21,33 +22,6 @@ constexpr std::size_t kMaxLoggedPath = 256;
 // Percent-decoding rounds before a segment is judged: a client (or a proxy) may encode
 // twice ("%256F" -> "%6F" -> "o"); three rounds cover what any real stack does.
 constexpr int kDecodeRounds = 3;
-
-int hex_value(char c) noexcept {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-// One round of percent-decoding; malformed escapes stay as they are.
-std::string percent_decoded(std::string_view s) {
-    std::string out;
-    out.reserve(s.size());
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        int hi = -1, lo = -1;
-        if (s[i] == '%' && i + 2 < s.size()) {
-            hi = hex_value(s[i + 1]);
-            lo = hex_value(s[i + 2]);
-        }
-        if (hi >= 0 && lo >= 0) {
-            out += static_cast<char>(hi * 16 + lo);
-            i += 2;
-        } else {
-            out += s[i];
-        }
-    }
-    return out;
-}
 
 bool contains_ci(std::string_view haystack, std::string_view needle) noexcept {
     if (needle.size() > haystack.size()) return false;
@@ -77,7 +51,7 @@ bool secret_segment(std::string_view segment) {
     if (carries_secret(segment)) return true;
     std::string decoded(segment);
     for (int round = 0; round < kDecodeRounds && decoded.find('%') != std::string::npos; ++round) {
-        decoded = percent_decoded(decoded);
+        decoded = *detail::percent_decoded(decoded, detail::MalformedEscape::keep);
         if (carries_secret(decoded)) return true;
     }
     return false;

@@ -14,6 +14,7 @@
 #include "chatbotmgr/error.hpp"
 #include "chatbotmgr/json.hpp"
 #include "chatbotmgr/secrets.hpp"
+#include "text.hpp"
 
 namespace chatbotmgr::beast::wire {
 namespace {
@@ -302,30 +303,6 @@ std::string describe_unknown_field(std::string_view name) {
 
 namespace {
 
-// Percent-decodes one query component; nullopt for a malformed escape.
-std::optional<std::string> percent_decoded(std::string_view text) {
-    std::string out;
-    out.reserve(text.size());
-    const auto hex = [](char c) -> int {
-        if (c >= '0' && c <= '9') return c - '0';
-        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-        return -1;
-    };
-    for (std::size_t i = 0; i < text.size(); ++i) {
-        if (text[i] != '%') {
-            out += text[i];
-            continue;
-        }
-        const int high = i + 1 < text.size() ? hex(text[i + 1]) : -1;
-        const int low = i + 2 < text.size() ? hex(text[i + 2]) : -1;
-        if (high < 0 || low < 0) return std::nullopt;
-        out += static_cast<char>(high * 16 + low);
-        i += 2;
-    }
-    return out;
-}
-
 // The first value of parameter name in the query of target (raw, still encoded).
 std::optional<std::string_view> query_parameter(std::string_view target, std::string_view name) {
     const std::size_t q = target.find('?');
@@ -354,7 +331,7 @@ std::optional<PageRequest> decode_page_query(std::string_view target, std::strin
     page.limit = default_limit;
     if (raw_limit) {
         // Digits only (from_chars takes no sign or space), at most three of them.
-        const auto text = percent_decoded(*raw_limit);
+        const auto text = detail::percent_decoded(*raw_limit, detail::MalformedEscape::reject);
         std::size_t limit = 0;
         bool ok = text && !text->empty() && text->size() <= 3;
         if (ok) {
@@ -368,7 +345,7 @@ std::optional<PageRequest> decode_page_query(std::string_view target, std::strin
         page.limit = limit;
     }
     if (raw_cursor) {
-        const auto text = percent_decoded(*raw_cursor);
+        const auto text = detail::percent_decoded(*raw_cursor, detail::MalformedEscape::reject);
         page.after = text ? decode_page_cursor(list, org_id, *text) : std::nullopt;
         if (!page.after)
             throw Error(ErrorCode::invalid_argument,
