@@ -6,6 +6,8 @@
 
 #include "chatbotmgr/error.hpp"
 #include "chatbotmgr/permissions.hpp"
+#include "idempotency.hpp"
+#include "journal.hpp"
 #include "paging.hpp"
 #include "sodium_init.hpp"
 #include "text.hpp"
@@ -58,6 +60,24 @@ struct Accounts::Impl {
     bool cache_sessions;
     mutable detail::VerifiedCache<SessionRecord> session_cache{kSessionCacheCapacity};
     std::string dummy_hash;  // verified against for unknown emails, to equalize timing
+    detail::InFlightCalls in_flight;
+
+    JournalEntry entry(const Actor& actor, AuditAction action, AuditTarget target) const {
+        return {detail::make_event(actor, action, std::move(target), clock->now(), *random),
+                std::nullopt,
+                {}};
+    }
+
+    // The actor a user is for their own session events, seen from origin.
+    static Actor as_user(const User& user, const Actor& origin) {
+        Actor actor(user.org_id);
+        actor.user_id = user.id;
+        actor.email = user.email;
+        actor.role = user.role;
+        actor.client_address = origin.client_address;
+        actor.user_agent = origin.user_agent;
+        return actor;
+    }
 
     std::string hash_password(std::string_view password) const {
         char out[crypto_pwhash_STRBYTES];
@@ -74,7 +94,7 @@ struct Accounts::Impl {
         return std::chrono::floor<std::chrono::seconds>(clock->now());
     }
 
-    LoginResult start_session(User user, Organization org) {
+    LoginResult start_session(User user, Organization org, const Actor& origin) {
         LoginResult result;
         result.token = generate_session_token(*random);
         result.user = std::move(user);
@@ -85,9 +105,15 @@ struct Accounts::Impl {
         session.user_id = result.user.id;
         session.org_id = result.user.org_id;
         session.expires_at = result.expires_at;
-        store->insert_session(session);
+        store->insert_session(session,
+                              entry(as_user(result.user, origin), AuditAction::session_created,
+                                    {"user", result.user.id, result.user.email}));
         return result;
     }
+
+    InvitationWithToken invite(
+        const Actor& actor, std::string_view email, Role role,
+        const std::function<IdempotencyRecord(const InvitationWithToken&)>& keep);
 
     // The member an actor changes: found in the actor's organization (else not_found),
     // and only an owner may touch an owner (API.md section 18: required_role "owner").
@@ -144,11 +170,16 @@ std::pair<User, Organization> Accounts::add_user(std::string_view email, std::st
     const bool created_org = org.id == new_org_id;
     User user{generate_uuid_v4(*impl_->random), org.id, std::string(email),
               role.value_or(created_org ? Role::owner : Role::member), impl_->now()};
-    impl_->store->insert_user(user, detail::lowercase_ascii(email), hash);
+    // An operator's act: the system is the actor.
+    JournalEntry entry =
+        impl_->entry(Actor(org.id), AuditAction::member_joined, {"member", user.id, user.email});
+    entry.event.changes["role"] = to_string(user.role);
+    impl_->store->insert_user(user, detail::lowercase_ascii(email), hash, std::move(entry));
     return {std::move(user), std::move(org)};
 }
 
-LoginResult Accounts::login(std::string_view email, std::string_view password) {
+LoginResult Accounts::login(std::string_view email, std::string_view password,
+                            const Actor& origin) {
     auto found = email.size() <= kMaxEmailBytes
                      ? impl_->store->find_user_by_email(detail::lowercase_ascii(email))
                      : std::nullopt;
@@ -160,7 +191,7 @@ LoginResult Accounts::login(std::string_view email, std::string_view password) {
     auto org = impl_->store->find_organization(found->first.org_id);
     if (!org) throw Error(ErrorCode::internal, "user without organization");
 
-    return impl_->start_session(std::move(found->first), std::move(*org));
+    return impl_->start_session(std::move(found->first), std::move(*org), origin);
 }
 
 std::optional<SessionUser> Accounts::check_session(std::string_view token) {
@@ -170,12 +201,22 @@ std::optional<SessionUser> Accounts::check_session(std::string_view token) {
     return SessionUser{session->user_id, session->org_id, session->email, session->role};
 }
 
-bool Accounts::logout(std::string_view token) {
+bool Accounts::logout(std::string_view token, const Actor& origin) {
     if (!is_session_token_format(token)) return false;
-    const bool was_live = check_session(token).has_value();
+    const Digest digest = sha256(token);
+    const auto session = impl_->find_session(digest);
+    if (!session) return false;
+    const bool was_live = session->expires_at > impl_->now();
+    Actor actor(session->org_id);
+    actor.user_id = session->user_id;
+    actor.email = session->email;
+    actor.client_address = origin.client_address;
+    actor.user_agent = origin.user_agent;
     // The store's session_generation moves before delete_session returns, so every
     // Accounts over the same data stops serving this session from its cache.
-    const bool deleted = impl_->store->delete_session(sha256(token));
+    const bool deleted = impl_->store->delete_session(
+        digest, impl_->entry(actor, AuditAction::session_revoked,
+                             {"user", session->user_id, session->email}));
     return was_live && deleted;
 }
 
@@ -222,7 +263,11 @@ User Accounts::change_role(const Actor& actor, std::string_view user_id, Role ro
     check_permitted(actor, Action::change_role);
     check_may_grant(actor, role);
     User user = impl_->member_to_change(actor, user_id);
-    check_not_last_owner(impl_->store->set_role(actor.org_id, user.id, role));
+    JournalEntry entry =
+        impl_->entry(actor, AuditAction::member_role_changed, {"member", user.id, user.email});
+    entry.event.changes["from"] = to_string(user.role);
+    entry.event.changes["to"] = to_string(role);
+    check_not_last_owner(impl_->store->set_role(actor.org_id, user.id, role, std::move(entry)));
     user.role = role;
     return user;
 }
@@ -230,23 +275,54 @@ User Accounts::change_role(const Actor& actor, std::string_view user_id, Role ro
 void Accounts::remove_member(const Actor& actor, std::string_view user_id) {
     check_permitted(actor, Action::remove_member);
     const User user = impl_->member_to_change(actor, user_id);
-    check_not_last_owner(impl_->store->remove_user(actor.org_id, user.id));
+    check_not_last_owner(impl_->store->remove_user(
+        actor.org_id, user.id,
+        impl_->entry(actor, AuditAction::member_removed, {"member", user.id, user.email})));
 }
 
 InvitationWithToken Accounts::invite(const Actor& actor, std::string_view email, Role role) {
+    return impl_->invite(actor, email, role, nullptr);
+}
+
+IdempotentAnswer Accounts::invite(const Actor& actor, std::string_view email, Role role,
+                                  const IdempotentCall& call,
+                                  const AnswerEncoder<InvitationWithToken>& encode) {
+    check_permitted(actor, Action::invite_member);
+    const detail::IdempotentRun run(actor, call, impl_->now());
+    return detail::run_once(
+        impl_->in_flight, run,
+        [&] { return impl_->store->find_idempotency_record(run.scope(), impl_->now()); },
+        [&] {
+            std::string answer;
+            impl_->invite(actor, email, role, [&](const InvitationWithToken& created) {
+                answer = encode(created);
+                return run.record(answer);
+            });
+            return answer;
+        });
+}
+
+InvitationWithToken Accounts::Impl::invite(
+    const Actor& actor, std::string_view email, Role role,
+    const std::function<IdempotencyRecord(const InvitationWithToken&)>& keep) {
     check_permitted(actor, Action::invite_member);
     check_may_grant(actor, role);
     check_email(email);
     InvitationWithToken out;
-    out.token = generate_invitation_token(*impl_->random);
+    out.token = generate_invitation_token(*random);
     Invitation& inv = out.invitation;
-    inv.id = generate_uuid_v4(*impl_->random);
+    inv.id = generate_uuid_v4(*random);
     inv.org_id = actor.org_id;
     inv.email = std::string(email);
     inv.role = role;
-    inv.created_at = impl_->now();
+    inv.created_at = now();
     inv.expires_at = inv.created_at + kInvitationLifetime;
-    impl_->store->insert_invitation(inv, detail::lowercase_ascii(email), sha256(out.token));
+    JournalEntry journal =
+        entry(actor, AuditAction::member_invited, {"invitation", inv.id, inv.email});
+    journal.event.changes["role"] = to_string(role);
+    if (keep) journal.idempotency = keep(out);
+    store->insert_invitation(inv, detail::lowercase_ascii(email), sha256(out.token),
+                             std::move(journal));
     return out;
 }
 
@@ -257,24 +333,30 @@ std::vector<Invitation> Accounts::list_invitations(const Actor& actor) {
 
 void Accounts::revoke_invitation(const Actor& actor, std::string_view invitation_id) {
     check_permitted(actor, Action::revoke_invitation);
-    if (!impl_->store->revoke_invitation(actor.org_id, invitation_id, impl_->now()))
+    if (!impl_->store->revoke_invitation(
+            actor.org_id, invitation_id, impl_->now(),
+            impl_->entry(actor, AuditAction::invitation_revoked,
+                         {"invitation", std::string(invitation_id), ""})))
         throw Error(ErrorCode::not_found, "invitation not found");
 }
 
-LoginResult Accounts::accept_invitation(std::string_view token, std::string_view password) {
+LoginResult Accounts::accept_invitation(std::string_view token, std::string_view password,
+                                        const Actor& origin) {
     check_password(password);
     if (!is_invitation_token_format(token))
         throw Error(ErrorCode::unauthenticated, "invalid invitation");
     const std::string hash = impl_->hash_password(password);
-    auto [outcome, user] = impl_->store->accept_invitation(sha256(token), impl_->now(),
-                                                           generate_uuid_v4(*impl_->random), hash);
+    // The store completes the event from the invitation (organization, the new user).
+    auto [outcome, user] = impl_->store->accept_invitation(
+        sha256(token), impl_->now(), generate_uuid_v4(*impl_->random), hash,
+        impl_->entry(origin, AuditAction::member_joined, {"member", "", ""}));
     if (outcome == InvitationAcceptance::email_taken)
         throw Error(ErrorCode::conflict, "a user with this email exists already");
     if (outcome != InvitationAcceptance::accepted || !user)
         throw Error(ErrorCode::unauthenticated, "invalid invitation");
     auto org = impl_->store->find_organization(user->org_id);
     if (!org) throw Error(ErrorCode::internal, "user without organization");
-    return impl_->start_session(std::move(*user), std::move(*org));
+    return impl_->start_session(std::move(*user), std::move(*org), origin);
 }
 
 }  // namespace chatbotmgr

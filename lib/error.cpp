@@ -14,6 +14,10 @@ std::string_view to_string(ErrorCode code) noexcept {
             return "forbidden";
         case ErrorCode::conflict:
             return "conflict";
+        case ErrorCode::idempotency_in_progress:
+            return "idempotency_in_progress";
+        case ErrorCode::idempotency_key_reused:
+            return "idempotency_key_reused";
         case ErrorCode::unavailable:
             return "unavailable";
         case ErrorCode::internal:

@@ -10,6 +10,7 @@
 #include <unordered_set>
 
 #include "chatbotmgr/error.hpp"
+#include "paging.hpp"
 
 namespace chatbotmgr {
 namespace {
@@ -60,6 +61,19 @@ bool older(const T& a, const T& b) {
     return a.id < b.id;
 }
 
+// What accept_invitation's entry learns from the invitation (AccountStore's contract).
+void complete_joined(JournalEntry& entry, const User& user) {
+    entry.event.org_id = user.org_id;
+    entry.event.actor = {"user", user.id, user.email};
+    entry.event.target = {"member", user.id, user.email};
+}
+
+bool matches(const AuditEvent& e, const AuditQuery& q) {
+    return (!q.action || e.action == *q.action) && (!q.target_id || e.target.id == *q.target_id) &&
+           (!q.actor_id || e.actor.id == *q.actor_id) && (!q.since || e.created_at >= *q.since) &&
+           (!q.until || e.created_at <= *q.until);
+}
+
 }  // namespace
 
 // One reader-writer lock over everything: the reference implementation favours obvious
@@ -81,6 +95,30 @@ struct MemoryStore::State {
     std::unordered_map<Digest, SessionRecord, DigestHash> sessions;
     std::unordered_map<std::string, InvitationRow> invitations;  // by id
     std::unordered_map<Digest, std::string, DigestHash> invitation_by_digest;
+
+    std::vector<AuditEvent> events;                                         // in the order written
+    std::unordered_map<Digest, IdempotencyRecord, DigestHash> idempotency;  // by scope
+
+    // Refuses an entry whose idempotency scope is taken by a live record: called before
+    // a write changes anything, so a refusal leaves nothing behind.
+    void check_journal(const JournalEntry& entry) const {
+        if (!entry.idempotency) return;
+        const auto it = idempotency.find(entry.idempotency->scope);
+        if (it != idempotency.end() && it->second.expires_at > entry.event.created_at)
+            throw Error(ErrorCode::conflict, "the Idempotency-Key has a record already",
+                        "Idempotency-Key");
+    }
+
+    void write_journal(JournalEntry&& entry) {
+        if (entry.idempotency)
+            idempotency.insert_or_assign(entry.idempotency->scope, std::move(*entry.idempotency));
+        events.push_back(std::move(entry.event));
+    }
+
+    // For the writes whose entry the row completes.
+    static void complete(JournalEntry& entry, const Chatbot& chatbot) {
+        if (entry.complete) entry.complete(chatbot, entry);
+    }
 
     ChatbotRow* find(std::string_view org_id, std::string_view id) {
         const auto it = chatbots.find(std::string(id));
@@ -114,7 +152,8 @@ struct MemoryStore::State {
 MemoryStore::MemoryStore() : state_(std::make_unique<State>()) {}
 MemoryStore::~MemoryStore() = default;
 
-bool MemoryStore::insert(const Chatbot& chatbot, const NewKey& key, std::size_t max_in_org) {
+bool MemoryStore::insert(const Chatbot& chatbot, const NewKey& key, std::size_t max_in_org,
+                         JournalEntry entry) {
     std::unique_lock lock(state_->mutex);
     if (state_->chatbots.contains(chatbot.id))
         throw Error(ErrorCode::conflict, "chatbot id exists already");
@@ -122,10 +161,12 @@ bool MemoryStore::insert(const Chatbot& chatbot, const NewKey& key, std::size_t 
         throw Error(ErrorCode::conflict, "key digest exists already");
     std::size_t& in_org = state_->chatbots_per_org[chatbot.org_id];
     if (in_org >= max_in_org) return false;
+    state_->check_journal(entry);
     StoredKey stored{key.digest, KeyState{key.prefix, key.issued_at, key.expires_at, std::nullopt}};
     state_->chatbots.emplace(chatbot.id, ChatbotRow{chatbot, std::move(stored), std::nullopt, {}});
     state_->id_by_digest.emplace(key.digest, chatbot.id);
     ++in_org;
+    state_->write_journal(std::move(entry));
     return true;
 }
 
@@ -150,21 +191,30 @@ std::optional<Chatbot> MemoryStore::get(std::string_view org_id, std::string_vie
 }
 
 std::optional<Chatbot> MemoryStore::update(std::string_view org_id, std::string_view id,
-                                           const std::function<void(Chatbot&)>& mutate) {
+                                           const std::function<void(Chatbot&)>& mutate,
+                                           JournalEntry entry) {
     std::unique_lock lock(state_->mutex);
     ChatbotRow* row = state_->find(org_id, id);
     if (!row) return std::nullopt;
     Chatbot copy = row->chatbot;
     mutate(copy);  // may throw: the row is untouched
-    row->chatbot.name = std::move(copy.name);
-    row->chatbot.settings = std::move(copy.settings);
+    copy.id = row->chatbot.id;
+    copy.org_id = row->chatbot.org_id;
+    copy.key_prefix = row->chatbot.key_prefix;
+    copy.created_at = row->chatbot.created_at;
+    State::complete(entry, copy);  // may throw too
+    state_->check_journal(entry);
+    row->chatbot = std::move(copy);
+    state_->write_journal(std::move(entry));
     return row->chatbot;
 }
 
-bool MemoryStore::remove(std::string_view org_id, std::string_view id) {
+bool MemoryStore::remove(std::string_view org_id, std::string_view id, JournalEntry entry) {
     std::unique_lock lock(state_->mutex);
     ChatbotRow* row = state_->find(org_id, id);
     if (!row) return false;
+    State::complete(entry, row->chatbot);
+    state_->check_journal(entry);
     for (const auto& [external, conversation] : row->conversations)
         state_->chatbot_by_conversation.erase(conversation.id);
     state_->id_by_digest.erase(row->key.digest);
@@ -172,17 +222,22 @@ bool MemoryStore::remove(std::string_view org_id, std::string_view id) {
     --state_->chatbots_per_org[row->chatbot.org_id];
     state_->chatbots.erase(std::string(id));
     ++state_->key_generation;
+    state_->write_journal(std::move(entry));
     return true;
 }
 
 std::optional<Chatbot> MemoryStore::replace_key(
     std::string_view org_id, std::string_view id, const NewKey& key,
-    std::optional<std::chrono::sys_seconds> previous_until) {
+    std::optional<std::chrono::sys_seconds> previous_until, JournalEntry entry) {
     std::unique_lock lock(state_->mutex);
     ChatbotRow* row = state_->find(org_id, id);
     if (!row) return std::nullopt;
     if (state_->id_by_digest.contains(key.digest))
         throw Error(ErrorCode::conflict, "key digest exists already");
+    Chatbot after = row->chatbot;
+    after.key_prefix = key.prefix;
+    State::complete(entry, after);
+    state_->check_journal(entry);
     state_->drop_previous(*row);
     if (previous_until) {
         row->previous = std::move(row->key);
@@ -196,18 +251,25 @@ std::optional<Chatbot> MemoryStore::replace_key(
     row->chatbot.key_prefix = key.prefix;
     state_->id_by_digest.emplace(key.digest, row->chatbot.id);
     ++state_->key_generation;
+    state_->write_journal(std::move(entry));
     return row->chatbot;
 }
 
 std::optional<bool> MemoryStore::drop_previous_key(std::string_view org_id, std::string_view id,
-                                                   std::chrono::sys_seconds now) {
+                                                   std::chrono::sys_seconds now,
+                                                   JournalEntry entry) {
     std::unique_lock lock(state_->mutex);
     ChatbotRow* row = state_->find(org_id, id);
     if (!row) return std::nullopt;
     if (!row->previous) return false;
     const bool live = row->previous->state.expires_at > now;
+    if (live) {
+        State::complete(entry, row->chatbot);
+        state_->check_journal(entry);
+    }
     state_->drop_previous(*row);
     ++state_->key_generation;
+    if (live) state_->write_journal(std::move(entry));
     return live;
 }
 
@@ -336,14 +398,16 @@ std::vector<Organization> MemoryStore::list_organizations() {
 }
 
 void MemoryStore::insert_user(const User& user, std::string_view email_lower,
-                              std::string_view password_hash) {
+                              std::string_view password_hash, JournalEntry entry) {
     std::unique_lock lock(state_->mutex);
+    state_->check_journal(entry);
     if (state_->users.contains(user.id))
         throw Error(ErrorCode::conflict, "a user with this id exists already");
     if (!state_->user_by_email.try_emplace(std::string(email_lower), user.id).second)
         throw Error(ErrorCode::conflict, "a user with this email exists already");
     state_->users.emplace(user.id,
                           UserRow{user, std::string(email_lower), std::string(password_hash)});
+    state_->write_journal(std::move(entry));
 }
 
 std::optional<std::pair<User, std::string>> MemoryStore::find_user_by_email(
@@ -377,38 +441,46 @@ std::optional<User> MemoryStore::find_user(std::string_view org_id, std::string_
     return std::nullopt;
 }
 
-MemberChange MemoryStore::set_role(std::string_view org_id, std::string_view user_id, Role role) {
+MemberChange MemoryStore::set_role(std::string_view org_id, std::string_view user_id, Role role,
+                                   JournalEntry entry) {
     std::unique_lock lock(state_->mutex);  // the count and the change are one step
     UserRow* row = state_->find_user(org_id, user_id);
     if (!row) return MemberChange::not_found;
     if (role != Role::owner && state_->last_owner(*row)) return MemberChange::last_owner;
+    state_->check_journal(entry);
     row->user.role = role;
     ++state_->session_generation;  // cached sessions carry the old role
+    state_->write_journal(std::move(entry));
     return MemberChange::done;
 }
 
-MemberChange MemoryStore::remove_user(std::string_view org_id, std::string_view user_id) {
+MemberChange MemoryStore::remove_user(std::string_view org_id, std::string_view user_id,
+                                      JournalEntry entry) {
     std::unique_lock lock(state_->mutex);
     UserRow* row = state_->find_user(org_id, user_id);
     if (!row) return MemberChange::not_found;
     if (state_->last_owner(*row)) return MemberChange::last_owner;
+    state_->check_journal(entry);
     std::erase_if(state_->sessions,
                   [&](const auto& entry) { return entry.second.user_id == user_id; });
     state_->user_by_email.erase(row->email_lower);
     state_->users.erase(std::string(user_id));
     ++state_->session_generation;
+    state_->write_journal(std::move(entry));
     return MemberChange::done;
 }
 
 void MemoryStore::insert_invitation(const Invitation& invitation, std::string_view email_lower,
-                                    const Digest& token_digest) {
+                                    const Digest& token_digest, JournalEntry entry) {
     std::unique_lock lock(state_->mutex);
+    state_->check_journal(entry);
     if (state_->invitations.contains(invitation.id))
         throw Error(ErrorCode::conflict, "an invitation with this id exists already");
     if (!state_->invitation_by_digest.try_emplace(token_digest, invitation.id).second)
         throw Error(ErrorCode::conflict, "an invitation with this token exists already");
     state_->invitations.emplace(
         invitation.id, InvitationRow{invitation, std::string(email_lower), token_digest, false});
+    state_->write_journal(std::move(entry));
 }
 
 std::vector<Invitation> MemoryStore::list_invitations(std::string_view org_id,
@@ -424,19 +496,22 @@ std::vector<Invitation> MemoryStore::list_invitations(std::string_view org_id,
 }
 
 bool MemoryStore::revoke_invitation(std::string_view org_id, std::string_view id,
-                                    std::chrono::sys_seconds now) {
+                                    std::chrono::sys_seconds now, JournalEntry entry) {
     std::unique_lock lock(state_->mutex);
     const auto it = state_->invitations.find(std::string(id));
     if (it == state_->invitations.end() || it->second.invitation.org_id != org_id ||
         !it->second.pending(now))
         return false;
+    state_->check_journal(entry);
     it->second.used = true;
+    entry.event.target.name = it->second.invitation.email;
+    state_->write_journal(std::move(entry));
     return true;
 }
 
 std::pair<InvitationAcceptance, std::optional<User>> MemoryStore::accept_invitation(
     const Digest& token_digest, std::chrono::sys_seconds now, std::string_view new_user_id,
-    std::string_view password_hash) {
+    std::string_view password_hash, JournalEntry entry) {
     std::unique_lock lock(state_->mutex);  // finding, checking and using it are one step
     const auto id = state_->invitation_by_digest.find(token_digest);
     if (id == state_->invitation_by_digest.end()) return {InvitationAcceptance::invalid, {}};
@@ -448,16 +523,21 @@ std::pair<InvitationAcceptance, std::optional<User>> MemoryStore::accept_invitat
         throw Error(ErrorCode::conflict, "a user with this id exists already");
     User user{std::string(new_user_id), row.invitation.org_id, row.invitation.email,
               row.invitation.role, now};
+    complete_joined(entry, user);
+    state_->check_journal(entry);
     state_->user_by_email.emplace(row.email_lower, user.id);
     state_->users.emplace(user.id, UserRow{user, row.email_lower, std::string(password_hash)});
     row.used = true;
+    state_->write_journal(std::move(entry));
     return {InvitationAcceptance::accepted, std::move(user)};
 }
 
-void MemoryStore::insert_session(const SessionRecord& session) {
+void MemoryStore::insert_session(const SessionRecord& session, JournalEntry entry) {
     std::unique_lock lock(state_->mutex);
+    state_->check_journal(entry);
     if (!state_->sessions.emplace(session.token_digest, session).second)
         throw Error(ErrorCode::conflict, "session exists already");
+    state_->write_journal(std::move(entry));
 }
 
 std::optional<SessionRecord> MemoryStore::find_session(const Digest& token_digest) {
@@ -472,11 +552,63 @@ std::optional<SessionRecord> MemoryStore::find_session(const Digest& token_diges
     return found;
 }
 
-bool MemoryStore::delete_session(const Digest& token_digest) {
+bool MemoryStore::delete_session(const Digest& token_digest, JournalEntry entry) {
     std::unique_lock lock(state_->mutex);
+    if (state_->sessions.contains(token_digest)) state_->check_journal(entry);
     const bool erased = state_->sessions.erase(token_digest) > 0;
     ++state_->session_generation;
+    if (erased) state_->write_journal(std::move(entry));
     return erased;
+}
+
+std::optional<IdempotencyRecord> MemoryStore::find_idempotency_record(
+    const Digest& scope, std::chrono::sys_seconds now) {
+    std::shared_lock lock(state_->mutex);
+    const auto it = state_->idempotency.find(scope);
+    if (it == state_->idempotency.end() || it->second.expires_at <= now) return std::nullopt;
+    return it->second;
+}
+
+std::vector<AuditEvent> MemoryStore::list_audit_events(std::string_view org_id,
+                                                       const AuditQuery& query,
+                                                       const std::optional<PagePosition>& after,
+                                                       std::size_t limit) {
+    std::vector<AuditEvent> out;
+    {
+        std::shared_lock lock(state_->mutex);
+        for (const AuditEvent& e : state_->events)
+            if (e.org_id == org_id && matches(e, query) &&
+                (!after || detail::comes_after(e, *after, detail::Order::newest_first)))
+                out.push_back(e);
+    }
+    std::sort(out.begin(), out.end(), [](const AuditEvent& a, const AuditEvent& b) {
+        if (a.created_at != b.created_at) return a.created_at > b.created_at;
+        return a.id > b.id;
+    });
+    if (out.size() > limit) out.resize(limit);
+    return out;
+}
+
+std::size_t MemoryStore::prune_audit_events(std::chrono::sys_seconds cutoff, std::size_t max) {
+    std::unique_lock lock(state_->mutex);
+    std::size_t n = 0;
+    std::erase_if(state_->events, [&](const AuditEvent& e) {
+        if (n == max || e.created_at >= cutoff) return false;
+        ++n;
+        return true;
+    });
+    return n;
+}
+
+std::size_t MemoryStore::prune_idempotency_records(std::chrono::sys_seconds now, std::size_t max) {
+    std::unique_lock lock(state_->mutex);
+    std::size_t n = 0;
+    std::erase_if(state_->idempotency, [&](const auto& record) {
+        if (n == max || record.second.expires_at > now) return false;
+        ++n;
+        return true;
+    });
+    return n;
 }
 
 std::size_t MemoryStore::delete_expired_sessions(std::chrono::sys_seconds now) {

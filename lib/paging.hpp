@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "chatbotmgr/error.hpp"
@@ -40,21 +41,27 @@ std::vector<T> page_of_list(std::vector<T> all, const std::optional<PagePosition
     return out;
 }
 
-inline void check_page_limit(std::size_t limit) {
-    if (limit < 1 || limit > kMaxPageSize)
-        throw Error(ErrorCode::invalid_argument, "limit must be an integer from 1 to 100", "limit");
+inline void check_page_limit(std::size_t limit, std::size_t max_limit = kMaxPageSize) {
+    if (limit < 1 || limit > max_limit)
+        throw Error(ErrorCode::invalid_argument,
+                    "limit must be an integer from 1 to " + std::to_string(max_limit), "limit");
 }
 
 // A page from what a store answered for limit + 1: the extra item only says there is more.
 template <class T, class Fetch>
-Page<T> fetch_page(const PageRequest& request, Fetch&& fetch) {
-    check_page_limit(request.limit);
+Page<T> fetch_page(const PageRequest& request, std::size_t max_limit, Fetch&& fetch) {
+    check_page_limit(request.limit, max_limit);
     Page<T> page{fetch(request.after, request.limit + 1), std::nullopt};
     if (page.items.size() > request.limit) {
         page.items.resize(request.limit);
         page.next = PagePosition{page.items.back().created_at, page.items.back().id};
     }
     return page;
+}
+
+template <class T, class Fetch>
+Page<T> fetch_page(const PageRequest& request, Fetch&& fetch) {
+    return fetch_page<T>(request, kMaxPageSize, std::forward<Fetch>(fetch));
 }
 
 }  // namespace chatbotmgr::detail

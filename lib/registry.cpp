@@ -11,6 +11,8 @@
 #include "chatbotmgr/json.hpp"
 #include "chatbotmgr/permissions.hpp"
 #include "chatbotmgr/secrets.hpp"
+#include "idempotency.hpp"
+#include "journal.hpp"
 #include "key_usage.hpp"
 #include "paging.hpp"
 #include "settings.hpp"
@@ -65,6 +67,20 @@ NewKey issue_key(const std::string& key, sys_seconds issued_at,
     return NewKey{sha256(key), key.substr(0, kApiKeyVisiblePrefixLength), issued_at, expires_at};
 }
 
+AuditTarget chatbot_target(std::string_view id, std::string_view name) {
+    return {"chatbot", std::string(id), std::string(name)};
+}
+
+boost::json::value rfc3339_or_null(const std::optional<sys_seconds>& t) {
+    if (!t) return nullptr;
+    return boost::json::string(format_rfc3339(*t));
+}
+
+// A key collision, worth a retry with a new key; never an Idempotency-Key conflict.
+bool is_key_collision(const Error& e) {
+    return e.code() == ErrorCode::conflict && !detail::is_idempotency_conflict(e);
+}
+
 constexpr int kMaxInsertAttempts = 3;  // ids and keys are 122/128 random bits: retries are
                                        // for a broken random source, not for luck
 
@@ -79,6 +95,7 @@ struct ChatbotRegistry::Impl {
     mutable detail::VerifiedCache<KeyOwner> key_cache;
     detail::KeyUsageLog key_usage;
     std::mutex flush_mutex;  // one batch at a time, so a later one never lands first
+    detail::InFlightCalls in_flight;
     // Last: stopped and joined first, while everything it uses still exists.
     std::jthread flusher;
 
@@ -122,6 +139,25 @@ struct ChatbotRegistry::Impl {
             }
         }
     }
+
+    AuditEvent event(const Actor& actor, AuditAction action, AuditTarget target) const {
+        return detail::make_event(actor, action, std::move(target), clock->now(), *random);
+    }
+
+    sys_seconds now_seconds() const { return whole_seconds(clock->now()); }
+
+    // create and rotate_key, retry-safe: `answer` receives the encoded answer that the
+    // call's record keeps.
+    struct Retry {
+        const detail::IdempotentRun& run;
+        const AnswerEncoder<ChatbotWithKey>& encode;
+        std::string answer;
+    };
+
+    ChatbotWithKey create(const Actor& actor, NewChatbot input,
+                          std::optional<sys_seconds> key_expires_at, Retry* retry);
+    ChatbotWithKey rotate_key(const Actor& actor, std::string_view chatbot_id,
+                              const RotateOptions& options, Retry* retry);
 
     std::optional<KeyOwner> find_key_owner(const Digest& digest) const {
         if (!cache_keys) return store->find_by_key_digest(digest);
@@ -176,32 +212,65 @@ Chatbot ChatbotRegistry::get(const Actor& actor, std::string_view chatbot_id) co
 
 ChatbotWithKey ChatbotRegistry::create(const Actor& actor, NewChatbot input,
                                        std::optional<sys_seconds> key_expires_at) {
+    return impl_->create(actor, std::move(input), key_expires_at, nullptr);
+}
+
+IdempotentAnswer ChatbotRegistry::create(const Actor& actor, NewChatbot input,
+                                         std::optional<sys_seconds> key_expires_at,
+                                         const IdempotentCall& call,
+                                         const AnswerEncoder<ChatbotWithKey>& encode) {
+    admit(actor, Action::create_chatbot);
+    const detail::IdempotentRun run(actor, call, impl_->now_seconds());
+    return detail::run_once(
+        impl_->in_flight, run,
+        [&] { return impl_->store->find_idempotency_record(run.scope(), impl_->now_seconds()); },
+        [&] {
+            Impl::Retry retry{run, encode, {}};
+            impl_->create(actor, std::move(input), key_expires_at, &retry);
+            return std::move(retry.answer);
+        });
+}
+
+ChatbotWithKey ChatbotRegistry::Impl::create(const Actor& actor, NewChatbot input,
+                                             std::optional<sys_seconds> key_expires_at,
+                                             Retry* retry) {
     admit(actor, Action::create_chatbot);
     Chatbot chatbot;
     chatbot.org_id = actor.org_id;
     chatbot.name = normalize_name(input.name);
     detail::checked_settings_json(input.settings);
     chatbot.settings = std::move(input.settings);
-    const auto now = impl_->clock->now();
+    const auto now = clock->now();
     check_key_expiry(key_expires_at, now);
     chatbot.created_at = whole_seconds(now);
     for (int attempt = 1;; ++attempt) {
-        chatbot.id = generate_uuid_v4(*impl_->random);
-        std::string key = generate_api_key(*impl_->random);
-        const NewKey issued = issue_key(key, chatbot.created_at, key_expires_at);
-        chatbot.key_prefix = issued.prefix;
+        chatbot.id = generate_uuid_v4(*random);
+        ChatbotWithKey created{chatbot, generate_api_key(*random), std::nullopt};
+        const NewKey issued = issue_key(created.api_key, chatbot.created_at, key_expires_at);
+        created.chatbot.key_prefix = issued.prefix;
+        JournalEntry entry{
+            event(actor, AuditAction::chatbot_created, chatbot_target(chatbot.id, chatbot.name)),
+            std::nullopt,
+            {}};
+        entry.event.changes["key_prefix"] = issued.prefix;
+        entry.event.changes["key_expires_at"] = rfc3339_or_null(key_expires_at);
+        if (retry) {
+            retry->answer = retry->encode(created);
+            entry.idempotency = retry->run.record(retry->answer);
+        }
         bool inserted = false;
         try {
-            inserted = impl_->store->insert(chatbot, issued, impl_->max_chatbots_per_org);
+            inserted =
+                store->insert(created.chatbot, issued, max_chatbots_per_org, std::move(entry));
         } catch (const Error& e) {
-            if (e.code() != ErrorCode::conflict || attempt == kMaxInsertAttempts) throw;
+            if (!is_key_collision(e) || attempt == kMaxInsertAttempts) throw;
             continue;  // an id or key collision: draw again
         }
         if (!inserted)
             throw Error(ErrorCode::conflict,
-                        "the organization has " + std::to_string(impl_->max_chatbots_per_org) +
+                        "the organization has " + std::to_string(max_chatbots_per_org) +
                             " chatbots, the most it may have; delete one first");
-        return {std::move(chatbot), std::move(key), std::nullopt};
+        return created;
     }
 }
 
@@ -216,13 +285,30 @@ Chatbot ChatbotRegistry::update(const Actor& actor, std::string_view chatbot_id,
     check_chatbot_id(chatbot_id);
     if (!name && !patch.settings_patch) return get(actor, chatbot_id);
 
-    auto updated = impl_->store->update(org_id, chatbot_id, [&](Chatbot& c) {
-        if (name) c.name = *name;
-        if (patch.settings_patch) {
-            merge_patch(c.settings, *patch.settings_patch);
-            detail::checked_settings_json(c.settings);  // the merged result obeys the limits too
-        }
-    });
+    JournalEntry entry{
+        impl_->event(actor, AuditAction::chatbot_updated, chatbot_target(chatbot_id, "")),
+        std::nullopt,
+        {}};
+    if (patch.settings_patch) entry.event.changes["settings"] = *patch.settings_patch;
+    bool renamed = false;
+    entry.complete = [&renamed](const Chatbot& c, JournalEntry& e) {
+        e.event.target.name = c.name;
+        if (renamed) e.event.changes["name"] = c.name;
+    };
+    auto updated = impl_->store->update(
+        org_id, chatbot_id,
+        [&](Chatbot& c) {
+            if (name) {
+                renamed = c.name != *name;
+                c.name = *name;
+            }
+            if (patch.settings_patch) {
+                merge_patch(c.settings, *patch.settings_patch);
+                detail::checked_settings_json(
+                    c.settings);  // the merged result obeys the limits too
+            }
+        },
+        std::move(entry));
     if (!updated) throw_not_found();
     return std::move(*updated);
 }
@@ -230,13 +316,36 @@ Chatbot ChatbotRegistry::update(const Actor& actor, std::string_view chatbot_id,
 void ChatbotRegistry::remove(const Actor& actor, std::string_view chatbot_id) {
     admit(actor, Action::delete_chatbot);
     check_chatbot_id(chatbot_id);
-    if (!impl_->store->remove(actor.org_id, chatbot_id)) throw_not_found();
+    JournalEntry entry{
+        impl_->event(actor, AuditAction::chatbot_deleted, chatbot_target(chatbot_id, "")),
+        std::nullopt, [](const Chatbot& c, JournalEntry& e) { e.event.target.name = c.name; }};
+    if (!impl_->store->remove(actor.org_id, chatbot_id, std::move(entry))) throw_not_found();
 }
 
 ChatbotWithKey ChatbotRegistry::rotate_key(const Actor& actor, std::string_view chatbot_id,
                                            RotateOptions options) {
+    return impl_->rotate_key(actor, chatbot_id, options, nullptr);
+}
+
+IdempotentAnswer ChatbotRegistry::rotate_key(const Actor& actor, std::string_view chatbot_id,
+                                             RotateOptions options, const IdempotentCall& call,
+                                             const AnswerEncoder<ChatbotWithKey>& encode) {
     admit(actor, Action::rotate_key);
-    const auto now = impl_->clock->now();
+    const detail::IdempotentRun run(actor, call, impl_->now_seconds());
+    return detail::run_once(
+        impl_->in_flight, run,
+        [&] { return impl_->store->find_idempotency_record(run.scope(), impl_->now_seconds()); },
+        [&] {
+            Impl::Retry retry{run, encode, {}};
+            impl_->rotate_key(actor, chatbot_id, options, &retry);
+            return std::move(retry.answer);
+        });
+}
+
+ChatbotWithKey ChatbotRegistry::Impl::rotate_key(const Actor& actor, std::string_view chatbot_id,
+                                                 const RotateOptions& options, Retry* retry) {
+    admit(actor, Action::rotate_key);
+    const auto now = clock->now();
     check_grace(options.grace);
     check_key_expiry(options.key_expires_at, now);
     check_chatbot_id(chatbot_id);
@@ -244,15 +353,28 @@ ChatbotWithKey ChatbotRegistry::rotate_key(const Actor& actor, std::string_view 
     std::optional<sys_seconds> previous_until;
     if (options.grace > std::chrono::seconds::zero()) previous_until = rotated_at + options.grace;
     for (int attempt = 1;; ++attempt) {
-        std::string key = generate_api_key(*impl_->random);
+        std::string key = generate_api_key(*random);
+        const NewKey issued = issue_key(key, rotated_at, options.key_expires_at);
+        JournalEntry entry{
+            event(actor, AuditAction::chatbot_key_rotated, chatbot_target(chatbot_id, "")),
+            std::nullopt,
+            {}};
+        entry.event.changes["grace_seconds"] = options.grace.count();
+        entry.event.changes["previous_key_expires_at"] = rfc3339_or_null(previous_until);
+        entry.event.changes["key_prefix"] = issued.prefix;
+        entry.complete = [&](const Chatbot& c, JournalEntry& e) {
+            e.event.target.name = c.name;
+            if (!retry) return;
+            retry->answer = retry->encode(ChatbotWithKey{c, key, previous_until});
+            e.idempotency = retry->run.record(retry->answer);
+        };
         try {
-            auto updated = impl_->store->replace_key(
-                actor.org_id, chatbot_id, issue_key(key, rotated_at, options.key_expires_at),
-                previous_until);
+            auto updated = store->replace_key(actor.org_id, chatbot_id, issued, previous_until,
+                                              std::move(entry));
             if (!updated) throw_not_found();
             return {std::move(*updated), std::move(key), previous_until};
         } catch (const Error& e) {
-            if (e.code() != ErrorCode::conflict || attempt == kMaxInsertAttempts) throw;
+            if (!is_key_collision(e) || attempt == kMaxInsertAttempts) throw;
         }
     }
 }
@@ -260,8 +382,12 @@ ChatbotWithKey ChatbotRegistry::rotate_key(const Actor& actor, std::string_view 
 bool ChatbotRegistry::end_grace(const Actor& actor, std::string_view chatbot_id) {
     admit(actor, Action::end_grace);
     check_chatbot_id(chatbot_id);
+    JournalEntry entry{impl_->event(actor, AuditAction::chatbot_previous_key_revoked,
+                                    chatbot_target(chatbot_id, "")),
+                       std::nullopt,
+                       [](const Chatbot& c, JournalEntry& e) { e.event.target.name = c.name; }};
     const auto dropped = impl_->store->drop_previous_key(actor.org_id, chatbot_id,
-                                                         whole_seconds(impl_->clock->now()));
+                                                         impl_->now_seconds(), std::move(entry));
     if (!dropped) throw_not_found();
     return *dropped;
 }

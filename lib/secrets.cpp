@@ -78,11 +78,11 @@ std::string generate_invitation_token(RandomSource& random) {
     return random_hex_token<32>(random, kInvitationTokenPrefix);
 }
 
-std::string generate_uuid_v4(RandomSource& random) {
-    std::array<std::byte, 16> b{};
-    random.fill(b);
-    b[6] = (b[6] & std::byte{0x0F}) | std::byte{0x40};  // version 4
-    b[8] = (b[8] & std::byte{0x3F}) | std::byte{0x80};  // RFC 4122 variant
+namespace {
+
+std::string format_uuid(std::array<std::byte, 16> b, unsigned version) {
+    b[6] = (b[6] & std::byte{0x0F}) | static_cast<std::byte>(version << 4);
+    b[8] = (b[8] & std::byte{0x3F}) | std::byte{0x80};  // RFC 9562 variant
     std::string out;
     out.reserve(36);
     for (std::size_t i = 0; i < b.size(); ++i) {
@@ -90,6 +90,23 @@ std::string generate_uuid_v4(RandomSource& random) {
         append_hex(out, std::span(b).subspan(i, 1));
     }
     return out;
+}
+
+}  // namespace
+
+std::string generate_uuid_v4(RandomSource& random) {
+    std::array<std::byte, 16> b{};
+    random.fill(b);
+    return format_uuid(b, 4);
+}
+
+std::string generate_uuid_v7(RandomSource& random, std::chrono::system_clock::time_point now) {
+    std::array<std::byte, 16> b{};
+    random.fill(std::span(b).subspan(6));
+    const auto ms = static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count());
+    for (std::size_t i = 0; i < 6; ++i) b[i] = static_cast<std::byte>(ms >> (8 * (5 - i)));
+    return format_uuid(b, 7);
 }
 
 bool is_canonical_uuid(std::string_view s) noexcept {

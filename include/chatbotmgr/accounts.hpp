@@ -16,6 +16,8 @@
 
 #include "chatbotmgr/actor.hpp"
 #include "chatbotmgr/clock.hpp"
+#include "chatbotmgr/idempotency.hpp"
+#include "chatbotmgr/journal.hpp"
 #include "chatbotmgr/page.hpp"
 #include "chatbotmgr/role.hpp"
 #include "chatbotmgr/secrets.hpp"
@@ -76,7 +78,9 @@ enum class InvitationAcceptance {
 };
 
 // Storage port for accounts. Same contract as ChatbotStore (storage.hpp): thread-safe,
-// durable on return, unavailable/conflict as Error, not-found as nullopt/false.
+// durable on return, unavailable/conflict as Error, not-found as nullopt/false, and every
+// write that takes a JournalEntry writes it in its own transaction when it changed
+// something.
 class AccountStore {
   public:
     virtual ~AccountStore() = default;
@@ -90,7 +94,7 @@ class AccountStore {
     // Stores the user; email_lower is user.email with ASCII letters lowercased, the key of
     // find_user_by_email. Throws conflict when a user with the same email_lower exists.
     virtual void insert_user(const User& user, std::string_view email_lower,
-                             std::string_view password_hash) = 0;
+                             std::string_view password_hash, JournalEntry entry) = 0;
     // email_lower is already lowercased. Returns the user and the stored password hash.
     virtual std::optional<std::pair<User, std::string>> find_user_by_email(
         std::string_view email_lower) = 0;
@@ -107,39 +111,47 @@ class AccountStore {
     // Sets the user's role, in one transaction that keeps at least one owner in the
     // organization (last_owner when role is not owner and the user is its only owner).
     // Concurrent calls must not leave an organization without an owner.
-    virtual MemberChange set_role(std::string_view org_id, std::string_view user_id, Role role) = 0;
+    virtual MemberChange set_role(std::string_view org_id, std::string_view user_id, Role role,
+                                  JournalEntry entry) = 0;
     // Deletes the user and every session of the user in one transaction, under the same
     // last-owner rule as set_role.
-    virtual MemberChange remove_user(std::string_view org_id, std::string_view user_id) = 0;
+    virtual MemberChange remove_user(std::string_view org_id, std::string_view user_id,
+                                     JournalEntry entry) = 0;
 
     // Stores a pending invitation; email_lower is the invitation's email lowercased (the
     // key the accepted user gets). Throws conflict if the id or the digest exists.
     virtual void insert_invitation(const Invitation& invitation, std::string_view email_lower,
-                                   const Digest& token_digest) = 0;
+                                   const Digest& token_digest, JournalEntry entry) = 0;
     // The organization's pending invitations at now (not accepted, not revoked,
     // expires_at > now), oldest first by (created_at, id).
     virtual std::vector<Invitation> list_invitations(std::string_view org_id,
                                                      std::chrono::sys_seconds now) = 0;
     // Revokes a pending invitation; false when there is no pending one with this id in
-    // the organization.
+    // the organization. The store sets the event's target name to the invitation's email.
     virtual bool revoke_invitation(std::string_view org_id, std::string_view id,
-                                   std::chrono::sys_seconds now) = 0;
+                                   std::chrono::sys_seconds now, JournalEntry entry) = 0;
     // In one transaction: takes the pending invitation with this token digest (at now),
     // inserts the user {new_user_id, its organization, its email, its role, created_at
     // now} with password_hash, and marks the invitation used, so it works once. The user
-    // is returned when accepted.
+    // is returned when accepted. The store completes the entry's event from the invitation
+    // before writing it: org_id its organization, actor and target the new user
+    // ({"user", id, email} and {"member", id, email}).
     virtual std::pair<InvitationAcceptance, std::optional<User>> accept_invitation(
         const Digest& token_digest, std::chrono::sys_seconds now, std::string_view new_user_id,
-        std::string_view password_hash) = 0;
+        std::string_view password_hash, JournalEntry entry) = 0;
 
-    virtual void insert_session(const SessionRecord& session) = 0;
+    virtual void insert_session(const SessionRecord& session, JournalEntry entry) = 0;
     // The session, with role and email of its user as they are now; nullopt when unknown
     // (or when its user was removed).
     virtual std::optional<SessionRecord> find_session(const Digest& token_digest) = 0;
     // False when there was no such session.
-    virtual bool delete_session(const Digest& token_digest) = 0;
+    virtual bool delete_session(const Digest& token_digest, JournalEntry entry) = 0;
     // Removes sessions whose expires_at is at or before now; returns how many.
     virtual std::size_t delete_expired_sessions(std::chrono::sys_seconds now) = 0;
+
+    // As ChatbotStore::find_idempotency_record, for insert_invitation's records.
+    virtual std::optional<IdempotencyRecord> find_idempotency_record(
+        const Digest& scope, std::chrono::sys_seconds now) = 0;
 
     // As ChatbotStore::key_generation, for sessions: changes after every committed
     // delete_session, set_role and remove_user, before it returns. nullopt (the default):
@@ -207,12 +219,13 @@ class Accounts {
                                            std::string_view password,
                                            std::optional<Role> role = std::nullopt);
     // Throws unauthenticated for an unknown email and for a wrong password alike, after
-    // the same Argon2id work in both cases.
-    LoginResult login(std::string_view email, std::string_view password);
+    // the same Argon2id work in both cases. origin: where the request came from
+    // (client_address and user_agent, for the audit log; its other members are ignored).
+    LoginResult login(std::string_view email, std::string_view password, const Actor& origin = {});
     // The user of a live session; nullopt for unknown, malformed, expired or revoked.
     std::optional<SessionUser> check_session(std::string_view token);
     // Revokes the session; false when it was not a live session.
-    bool logout(std::string_view token);
+    bool logout(std::string_view token, const Actor& origin = {});
     // Removes sessions that have expired; returns how many. For a periodic janitor (the
     // example server runs one): expired sessions are refused whether removed or not.
     std::size_t delete_expired_sessions();
@@ -233,13 +246,22 @@ class Accounts {
     void remove_member(const Actor& actor, std::string_view user_id);
     // Throws invalid_argument (field "email").
     InvitationWithToken invite(const Actor& actor, std::string_view email, Role role);
+    // The same, retry-safe (idempotency.hpp): runs at most once per call.key within the
+    // actor's organization and user; a retry answers the first answer (replayed). Throws
+    // invalid_argument (field "Idempotency-Key") for a malformed key,
+    // idempotency_key_reused when the key was used with another request, and
+    // idempotency_in_progress while the first call is still running.
+    IdempotentAnswer invite(const Actor& actor, std::string_view email, Role role,
+                            const IdempotentCall& call,
+                            const AnswerEncoder<InvitationWithToken>& encode);
     std::vector<Invitation> list_invitations(const Actor& actor);
     // Throws not_found when there is no pending invitation with this id.
     void revoke_invitation(const Actor& actor, std::string_view invitation_id);
     // Creates the invited user with the invited role and logs them in. Throws
     // unauthenticated for an unknown, used, revoked or expired token; conflict when the
     // email has an account; invalid_argument (field "password").
-    LoginResult accept_invitation(std::string_view token, std::string_view password);
+    LoginResult accept_invitation(std::string_view token, std::string_view password,
+                                  const Actor& origin = {});
 
     AccountStore& store() const noexcept;
 

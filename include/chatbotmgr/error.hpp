@@ -15,13 +15,15 @@
 namespace chatbotmgr {
 
 enum class ErrorCode {
-    invalid_argument,  // input breaks a rule; field() names the offending field
-    not_found,         // no such chatbot *in the caller's organization*
-    unauthenticated,   // unknown, malformed, expired or revoked credential
-    forbidden,         // the actor's role does not allow this; required_role() says which
-    conflict,          // a unique value (id, key digest, email) already exists
-    unavailable,       // storage unreachable, busy past its timeout, full or read-only
-    internal,          // a bug: an invariant did not hold
+    invalid_argument,         // input breaks a rule; field() names the offending field
+    not_found,                // no such chatbot *in the caller's organization*
+    unauthenticated,          // unknown, malformed, expired or revoked credential
+    forbidden,                // the actor's role does not allow this; required_role() says which
+    conflict,                 // a unique value (id, key digest, email) already exists
+    idempotency_in_progress,  // a call with the same Idempotency-Key is still running
+    idempotency_key_reused,   // the Idempotency-Key was used for another request
+    unavailable,              // storage unreachable, busy past its timeout, full or read-only
+    internal,                 // a bug: an invariant did not hold
 };
 
 // Stable lowercase name of a code ("invalid_argument", ...), for logs and tests.

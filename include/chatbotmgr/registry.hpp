@@ -21,6 +21,7 @@
 #include "chatbotmgr/capture.hpp"
 #include "chatbotmgr/chatbot.hpp"
 #include "chatbotmgr/clock.hpp"
+#include "chatbotmgr/idempotency.hpp"
 #include "chatbotmgr/keys.hpp"
 #include "chatbotmgr/page.hpp"
 #include "chatbotmgr/storage.hpp"
@@ -127,6 +128,15 @@ class ChatbotRegistry {
     // most kMaxKeyLifetime ahead, else invalid_argument naming "key_expires_at".
     ChatbotWithKey create(const Actor& actor, NewChatbot input,
                           std::optional<std::chrono::sys_seconds> key_expires_at = std::nullopt);
+    // The same, retry-safe (idempotency.hpp): runs at most once per call.key within the
+    // actor's organization and user; a retry answers the first answer (replayed) and creates
+    // nothing. Throws invalid_argument (field "Idempotency-Key") for a malformed key,
+    // idempotency_key_reused when the key was used with another request, and
+    // idempotency_in_progress while the first call is still running.
+    IdempotentAnswer create(const Actor& actor, NewChatbot input,
+                            std::optional<std::chrono::sys_seconds> key_expires_at,
+                            const IdempotentCall& call,
+                            const AnswerEncoder<ChatbotWithKey>& encode);
     // Name replaced and settings merged (RFC 7396) in one atomic step; an empty patch
     // returns the chatbot unchanged.
     Chatbot update(const Actor& actor, std::string_view chatbot_id, ChatbotPatch patch);
@@ -140,6 +150,10 @@ class ChatbotRegistry {
     // "key_expires_at".
     ChatbotWithKey rotate_key(const Actor& actor, std::string_view chatbot_id,
                               RotateOptions options = {});
+    // The same, retry-safe, as the retry-safe create.
+    IdempotentAnswer rotate_key(const Actor& actor, std::string_view chatbot_id,
+                                RotateOptions options, const IdempotentCall& call,
+                                const AnswerEncoder<ChatbotWithKey>& encode);
     // Ends the chatbot's grace period now: once this returns, authenticate (of every
     // registry over the same data) rejects the previous key. False when no previous key
     // was still accepted.

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <cstddef>
 #include <optional>
 #include <string>
@@ -41,6 +42,8 @@ std::string generate_session_token(RandomSource& random);
 std::string generate_invitation_token(RandomSource& random);
 // A random (version 4) UUID in lowercase canonical 8-4-4-4-12 form.
 std::string generate_uuid_v4(RandomSource& random);
+// A time-ordered (version 7, RFC 9562) UUID: 48 bits of Unix milliseconds, then random.
+std::string generate_uuid_v7(RandomSource& random, std::chrono::system_clock::time_point now);
 bool is_canonical_uuid(std::string_view s) noexcept;
 
 Digest sha256(std::string_view data) noexcept;

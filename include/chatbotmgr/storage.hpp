@@ -14,6 +14,11 @@
 //    timeout, connection lost) throw Error(ErrorCode::unavailable). Violated uniqueness of
 //    an id or key digest throws Error(ErrorCode::conflict).
 //  * Not-found is never an exception: it is nullopt, false or an empty result.
+//  * Journal: every write that changes what a team sees takes a JournalEntry (journal.hpp)
+//    and writes its event -- and its idempotency record, if any -- in the same transaction
+//    as the change, only when the write changed something. An idempotency record whose
+//    scope has a record that has not expired (at entry.event.created_at) fails the whole
+//    write with Error(conflict, field "Idempotency-Key"); an expired one is replaced.
 #pragma once
 
 #include <cstddef>
@@ -28,6 +33,7 @@
 
 #include "chatbotmgr/capture.hpp"
 #include "chatbotmgr/chatbot.hpp"
+#include "chatbotmgr/journal.hpp"
 #include "chatbotmgr/keys.hpp"
 #include "chatbotmgr/page.hpp"
 #include "chatbotmgr/secrets.hpp"
@@ -59,12 +65,11 @@ class ChatbotStore {
     // one atomic step, so concurrent inserts never take an organization past max_in_org.
     // Throws conflict if the id or the digest (of any chatbot's current or previous key)
     // exists already.
-    virtual bool insert(const Chatbot& chatbot, const NewKey& key, std::size_t max_in_org) = 0;
-    // The same without a limit, for a key that never expires (for tools and tests).
-    void insert(const Chatbot& chatbot, const Digest& key_digest) {
-        insert(chatbot, NewKey{key_digest, chatbot.key_prefix, chatbot.created_at, std::nullopt},
-               std::numeric_limits<std::size_t>::max());
-    }
+    virtual bool insert(const Chatbot& chatbot, const NewKey& key, std::size_t max_in_org,
+                        JournalEntry entry) = 0;
+    // The same without a limit, for a key that never expires, journaled as created by the
+    // system (for tools and tests).
+    void insert(const Chatbot& chatbot, const Digest& key_digest);
 
     // The organization's chatbots, newest created_at first, ties by id descending.
     virtual std::vector<Chatbot> list(std::string_view org_id) = 0;
@@ -82,11 +87,12 @@ class ChatbotStore {
     // exactly once per call (never replayed). If mutate throws, nothing is written and the
     // exception propagates. nullopt when not found.
     virtual std::optional<Chatbot> update(std::string_view org_id, std::string_view id,
-                                          const std::function<void(Chatbot&)>& mutate) = 0;
+                                          const std::function<void(Chatbot&)>& mutate,
+                                          JournalEntry entry) = 0;
 
     // Deletes the chatbot and, in the same transaction, its conversations, messages and
     // analysis results. False when not found.
-    virtual bool remove(std::string_view org_id, std::string_view id) = 0;
+    virtual bool remove(std::string_view org_id, std::string_view id, JournalEntry entry) = 0;
 
     // Issues key as the chatbot's current key in one atomic write. With previous_until, the
     // key that was current becomes the previous key, accepted until previous_until or its
@@ -95,13 +101,15 @@ class ChatbotStore {
     // digest finds nothing. nullopt when not found. Throws conflict if key.digest exists.
     virtual std::optional<Chatbot> replace_key(
         std::string_view org_id, std::string_view id, const NewKey& key,
-        std::optional<std::chrono::sys_seconds> previous_until) = 0;
+        std::optional<std::chrono::sys_seconds> previous_until, JournalEntry entry) = 0;
 
     // Ends a grace period now: the previous key, if any, dies in one atomic write. nullopt
     // when the chatbot is not found; true when the dropped key was still accepted at now
-    // (its expires_at was later than now), false otherwise.
+    // (its expires_at was later than now), false otherwise. The entry is written only
+    // when this answers true.
     virtual std::optional<bool> drop_previous_key(std::string_view org_id, std::string_view id,
-                                                  std::chrono::sys_seconds now) = 0;
+                                                  std::chrono::sys_seconds now,
+                                                  JournalEntry entry) = 0;
 
     // The chatbot's keys as stored (a previous key is reported even after its grace ended:
     // callers compare expires_at with their clock). nullopt when not found.
@@ -126,6 +134,11 @@ class ChatbotStore {
     // deleted concurrently) -- then nothing is written.
     virtual std::optional<CaptureResult> append_capture(std::string_view chatbot_id,
                                                         const CaptureBatch& batch) = 0;
+
+    // The idempotency record with this scope, if it has not expired at now (written by
+    // insert or replace_key).
+    virtual std::optional<IdempotencyRecord> find_idempotency_record(
+        const Digest& scope, std::chrono::sys_seconds now) = 0;
 
     // Throws unavailable when the engine cannot serve requests (for readiness checks).
     virtual void ping() = 0;
