@@ -207,6 +207,8 @@ po::options_description serve_options() {
          "the header the trusted proxies set: x-forwarded-for or forwarded (RFC 7239)")
         ("session-ttl", arg("DURATION", format_duration(d.session_ttl)),
          "login session lifetime, e.g. 12h, 30m, 3600s, 2d")
+        ("audit-retention", arg("DURATION", format_duration(d.audit_retention)),
+         "how long audit events are kept; older ones are deleted hourly (and at start)")
         ("public-origin", arg("URL"),
          "default http://<listen>; cookie-authenticated writes must send this Origin")
         ("access-log", arg("on|off", d.access_log ? "on" : "off"),
@@ -441,6 +443,8 @@ void apply_serve(ServeConfig& c, const Source& s) {
         c.proxy_header_forwarded = *v == "forwarded";
     }
     if (auto v = s["session-ttl"]) c.session_ttl = parse_duration(*v, s.name("session-ttl"));
+    if (auto v = s["audit-retention"])
+        c.audit_retention = parse_duration(*v, s.name("audit-retention"));
     if (auto v = s["public-origin"]) c.public_origin = parse_origin(*v, s.name("public-origin"));
     if (auto v = s["access-log"]) c.access_log = parse_on_off(*v, s.name("access-log"));
     if (auto v = s["log-format"]) {

@@ -56,6 +56,7 @@ struct ServeConfig {
     std::vector<std::string> trusted_proxies;
     bool proxy_header_forwarded = false;  // true: Forwarded; false: X-Forwarded-For
     std::chrono::seconds session_ttl = std::chrono::hours(12);
+    std::chrono::seconds audit_retention = std::chrono::days(180);
     std::optional<std::string> public_origin;  // default: http://<listen>
     bool access_log = true;
     bool log_json = false;  // --log-format json: the access log as JSON lines

@@ -35,6 +35,7 @@
 #include <boost/json/object.hpp>
 
 #include "chatbotmgr/accounts.hpp"
+#include "chatbotmgr/audit.hpp"
 #include "chatbotmgr/beast/api.hpp"
 #include "chatbotmgr/beast/metrics_listener.hpp"
 #include "chatbotmgr/beast/server.hpp"
@@ -108,14 +109,17 @@ void bootstrap_admin(Accounts& accounts) {
     std::fflush(stdout);
 }
 
-// Removes expired sessions once an hour, so the table does not grow without bound: the
-// one janitor of Accounts::delete_expired_sessions. Runs on a thread of its own: the
-// deletion blocks on storage.
-class SessionJanitor {
+// Once at start and then once an hour: removes expired sessions, audit events past the
+// retention and expired idempotency records, so no table grows without bound (the one
+// janitor of Accounts::delete_expired_sessions and AuditLog::prune, which deletes in
+// bounded batches). Runs on a thread of its own: the deletion blocks on storage.
+class Janitor {
   public:
-    explicit SessionJanitor(std::shared_ptr<Accounts> accounts)
-        : accounts_(std::move(accounts)), thread_([this] { loop(); }) {}
-    ~SessionJanitor() {
+    Janitor(std::shared_ptr<Accounts> accounts, std::shared_ptr<AuditLog> audit_log)
+        : accounts_(std::move(accounts)),
+          audit_log_(std::move(audit_log)),
+          thread_([this] { loop(); }) {}
+    ~Janitor() {
         {
             std::lock_guard lock(mutex_);
             stop_ = true;
@@ -127,18 +131,28 @@ class SessionJanitor {
   private:
     void loop() {
         std::unique_lock lock(mutex_);
-        while (!cv_.wait_for(lock, std::chrono::hours(1), [this] { return stop_; })) {
+        do {
             lock.unlock();
-            try {
-                accounts_->delete_expired_sessions();
-            } catch (const std::exception& e) {
-                fail(std::string("removing expired sessions: ") + e.what());
-            }
+            clean();
             lock.lock();
+        } while (!cv_.wait_for(lock, std::chrono::hours(1), [this] { return stop_; }));
+    }
+
+    void clean() {
+        try {
+            accounts_->delete_expired_sessions();
+        } catch (const std::exception& e) {
+            fail(std::string("removing expired sessions: ") + e.what());
+        }
+        try {
+            audit_log_->prune();
+        } catch (const std::exception& e) {
+            fail(std::string("pruning the audit log: ") + e.what());
         }
     }
 
     std::shared_ptr<Accounts> accounts_;
+    std::shared_ptr<AuditLog> audit_log_;
     std::mutex mutex_;
     std::condition_variable cv_;
     bool stop_ = false;
@@ -256,10 +270,14 @@ int serve(const ServeConfig& config) {
         api_options.write_threads =
             std::min(api_options.write_threads, config.storage.postgres_pool);
     api_options.metrics = metrics.sink;
+    AuditLogOptions audit_options;
+    audit_options.retention = config.audit_retention;
+    auto audit_log = std::make_shared<AuditLog>(storage.journal, audit_options);
+    api_options.audit_log = audit_log;
     auto api = std::make_shared<beast::Api>(
         registry, std::make_shared<beast::AccountsSessionCheck>(accounts), api_options, accounts);
 
-    auto janitor = std::make_unique<SessionJanitor>(accounts);
+    auto janitor = std::make_unique<Janitor>(accounts, audit_log);
     server->start(api);
     server->stop_on_signals();
     if (metrics.listener)

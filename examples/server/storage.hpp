@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "chatbotmgr/accounts.hpp"
+#include "chatbotmgr/journal.hpp"
 #include "chatbotmgr/storage.hpp"
 #include "config.hpp"
 
@@ -15,6 +16,7 @@ namespace chatbotmgr::server {
 struct Storage {
     std::shared_ptr<ChatbotStore> chatbots;
     std::shared_ptr<AccountStore> accounts;
+    std::shared_ptr<JournalStore> journal;  // audit events and idempotency records
     std::function<void()> ping;  // throws Error(unavailable) when storage does not answer
 };
 

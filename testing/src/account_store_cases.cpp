@@ -164,18 +164,18 @@ void sessions(AccountConformanceTarget& target) {
     store->find_or_create_organization("Acme", "org-1");
     add_user(*store, member("user-1", "org-1", "Ada@example.com", Role::member), "hash");
     const SessionRecord s1 = session("one", "user-1", kBaseTime + 3600);
-    store->insert_session(s1);
+    store->insert_session(s1, journal_entry());
     const auto found = store->find_session(s1.token_digest);
     REQUIRE(found);
     CHECK(same_session(*found, s1));
     CHECK(found->role == Role::member);  // its user's
     CHECK(found->email == "Ada@example.com");
     CHECK_FALSE(store->find_session(sha256("unknown")));
-    CHECK(code_of([&] { store->insert_session(s1); }) == ErrorCode::conflict);
+    CHECK(code_of([&] { store->insert_session(s1, journal_entry()); }) == ErrorCode::conflict);
 
-    CHECK(store->delete_session(s1.token_digest));
+    CHECK(store->delete_session(s1.token_digest, journal_entry()));
     CHECK_FALSE(store->find_session(s1.token_digest));
-    CHECK_FALSE(store->delete_session(s1.token_digest));
+    CHECK_FALSE(store->delete_session(s1.token_digest, journal_entry()));
 }
 
 // As ChatbotStore::key_generation, for the session cache of Accounts.
@@ -188,9 +188,9 @@ void session_generation_moves_on_delete(AccountConformanceTarget& target) {
     store->find_or_create_organization("Acme", "org-1");
     add_user(*store, member("user-1", "org-1", "ada@example.com", Role::owner), "hash");
     const SessionRecord s = session("logout", "user-1", kBaseTime + 3600);
-    store->insert_session(s);
+    store->insert_session(s, journal_entry());
     const auto before = *store->session_generation();
-    REQUIRE(store->delete_session(s.token_digest));
+    REQUIRE(store->delete_session(s.token_digest, journal_entry()));
     CHECK(*store->session_generation() > before);
 }
 
@@ -201,9 +201,9 @@ void expired_sessions(AccountConformanceTarget& target) {
     const SessionRecord old1 = session("old1", "user-1", kBaseTime - 7200);
     const SessionRecord old2 = session("old2", "user-1", kBaseTime - 1);
     const SessionRecord live = session("live", "user-1", kBaseTime + 3600);
-    store->insert_session(old1);
-    store->insert_session(old2);
-    store->insert_session(live);
+    store->insert_session(old1, journal_entry());
+    store->insert_session(old2, journal_entry());
+    store->insert_session(live, journal_entry());
     CHECK(store->delete_expired_sessions(at(kBaseTime)) == 2);
     CHECK_FALSE(store->find_session(old1.token_digest));
     CHECK_FALSE(store->find_session(old2.token_digest));
@@ -226,14 +226,15 @@ void reopen(AccountConformanceTarget& target) {
         add_user(*store, ada, "hash");
         add_user(*store, User{"user-2", "org-1", "bob@example.com", Role::viewer, bob.created_at},
                  "hash-2");
-        REQUIRE(store->set_role("org-1", "user-2", Role::member) == MemberChange::done);
-        store->insert_session(s);
+        REQUIRE(store->set_role("org-1", "user-2", Role::member, journal_entry()) ==
+                MemberChange::done);
+        store->insert_session(s, journal_entry());
         for (const Invitation& inv : {pending, used, revoked}) add_invitation(*store, inv);
-        const auto accepted =
-            store->accept_invitation(invitation_digest("inv-2"), now, "user-3", "hash-3");
+        const auto accepted = store->accept_invitation(invitation_digest("inv-2"), now, "user-3",
+                                                       "hash-3", journal_entry());
         REQUIRE(accepted.first == InvitationAcceptance::accepted);
         dan = accepted.second;
-        REQUIRE(store->revoke_invitation("org-1", "inv-3", now));
+        REQUIRE(store->revoke_invitation("org-1", "inv-3", now, journal_entry()));
     }
     auto store = target.open();
     CHECK(store->find_organization("org-1") == Organization{"org-1", "Acme"});
@@ -251,11 +252,12 @@ void reopen(AccountConformanceTarget& target) {
     CHECK(found->email == "Ada@example.com");
     // The pending invitation is still pending; the used and the revoked one stay dead.
     CHECK(store->list_invitations("org-1", now) == std::vector<Invitation>{pending});
-    CHECK(store->accept_invitation(invitation_digest("inv-2"), now, "user-4", "h").first ==
-          InvitationAcceptance::invalid);
-    CHECK(store->accept_invitation(invitation_digest("inv-3"), now, "user-4", "h").first ==
-          InvitationAcceptance::invalid);
-    const auto carol = store->accept_invitation(invitation_digest("inv-1"), now, "user-4", "h");
+    CHECK(store->accept_invitation(invitation_digest("inv-2"), now, "user-4", "h", journal_entry())
+              .first == InvitationAcceptance::invalid);
+    CHECK(store->accept_invitation(invitation_digest("inv-3"), now, "user-4", "h", journal_entry())
+              .first == InvitationAcceptance::invalid);
+    const auto carol =
+        store->accept_invitation(invitation_digest("inv-1"), now, "user-4", "h", journal_entry());
     CHECK(carol.first == InvitationAcceptance::accepted);
     CHECK(store->find_user("org-1", "user-4") ==
           User{"user-4", "org-1", "Carol@example.com", Role::admin, now});

@@ -26,7 +26,8 @@ void two_organizations(AccountStore& store) {
 
 Acceptance accept(AccountStore& store, const std::string& label, std::int64_t now,
                   const std::string& new_user_id, const std::string& hash = "$argon2id$new") {
-    return store.accept_invitation(invitation_digest(label), at(now), new_user_id, hash);
+    return store.accept_invitation(invitation_digest(label), at(now), new_user_id, hash,
+                                   journal_entry());
 }
 
 }  // namespace
@@ -61,12 +62,14 @@ void invitation_conflicts(AccountConformanceTarget& target) {
     // The same id, with another token.
     const Invitation same_id = invitation("inv-1", "org-2", "b@example.com", Role::viewer);
     CHECK(code_of([&] {
-              store->insert_invitation(same_id, "b@example.com", invitation_digest("other"));
+              store->insert_invitation(same_id, "b@example.com", invitation_digest("other"),
+                                       journal_entry());
           }) == ErrorCode::conflict);
     // The same token digest, with another id.
     const Invitation same_token = invitation("inv-2", "org-1", "c@example.com", Role::viewer);
     CHECK(code_of([&] {
-              store->insert_invitation(same_token, "c@example.com", invitation_digest("inv-1"));
+              store->insert_invitation(same_token, "c@example.com", invitation_digest("inv-1"),
+                                       journal_entry());
           }) == ErrorCode::conflict);
     const auto now = at(kBaseTime);
     CHECK(store->list_invitations("org-1", now) == std::vector<Invitation>{first});
@@ -85,17 +88,18 @@ void revoke_invitation_rules(AccountConformanceTarget& target) {
     add_invitation(*store, two);
     const auto now = at(kBaseTime + 60);
 
-    CHECK_FALSE(store->revoke_invitation("org-2", "inv-1", now));  // another organization's
-    CHECK_FALSE(store->revoke_invitation("org-1", "inv-9", now));  // unknown
+    CHECK_FALSE(store->revoke_invitation("org-2", "inv-1", now,
+                                         journal_entry()));  // another organization's
+    CHECK_FALSE(store->revoke_invitation("org-1", "inv-9", now, journal_entry()));  // unknown
     CHECK(store->list_invitations("org-1", now) == std::vector<Invitation>{one, two});
 
-    CHECK(store->revoke_invitation("org-1", "inv-1", now));
+    CHECK(store->revoke_invitation("org-1", "inv-1", now, journal_entry()));
     CHECK(store->list_invitations("org-1", now) == std::vector<Invitation>{two});
-    CHECK_FALSE(store->revoke_invitation("org-1", "inv-1", now));  // once
+    CHECK_FALSE(store->revoke_invitation("org-1", "inv-1", now, journal_entry()));  // once
     // An accepted invitation is no longer pending either.
     REQUIRE(accept(*store, "inv-2", kBaseTime + 60, "user-2").first ==
             InvitationAcceptance::accepted);
-    CHECK_FALSE(store->revoke_invitation("org-1", "inv-2", now));
+    CHECK_FALSE(store->revoke_invitation("org-1", "inv-2", now, journal_entry()));
     CHECK(store->find_user("org-1", "user-2"));  // revoking it afterwards changed nothing
 }
 
@@ -114,7 +118,7 @@ void invitation_expires_at_its_instant(AccountConformanceTarget& target) {
     CHECK(store->list_invitations("org-1", at(expiry)).empty());
     CHECK(accept(*store, "inv-1", expiry, "user-1").first == InvitationAcceptance::invalid);
     CHECK(accept(*store, "inv-1", expiry + 3600, "user-1").first == InvitationAcceptance::invalid);
-    CHECK_FALSE(store->revoke_invitation("org-1", "inv-1", at(expiry)));
+    CHECK_FALSE(store->revoke_invitation("org-1", "inv-1", at(expiry), journal_entry()));
     CHECK(store->count_users() == 0);
     // One second earlier, it still works.
     const auto accepted = accept(*store, "inv-2", expiry - 1, "user-2");
@@ -153,7 +157,7 @@ void accept_invitation_once(AccountConformanceTarget& target) {
     CHECK(store->count_users() == 2);
     // The new user is a member like any other: a session of theirs has their role.
     const SessionRecord s = session("bob", "user-2", now + 3600);
-    store->insert_session(s);
+    store->insert_session(s, journal_entry());
     CHECK(store->find_session(s.token_digest)->role == Role::admin);
 }
 
@@ -162,7 +166,7 @@ void accept_revoked_or_unknown_invitation(AccountConformanceTarget& target) {
     two_organizations(*store);
     add_invitation(*store, invitation("inv-1", "org-1", "a@example.com", Role::member));
     const std::int64_t now = kBaseTime + 60;
-    REQUIRE(store->revoke_invitation("org-1", "inv-1", at(now)));
+    REQUIRE(store->revoke_invitation("org-1", "inv-1", at(now), journal_entry()));
 
     const auto revoked = accept(*store, "inv-1", now, "user-1");
     CHECK(revoked.first == InvitationAcceptance::invalid);
@@ -195,7 +199,7 @@ void accept_with_taken_email_writes_nothing(AccountConformanceTarget& target) {
     CHECK(store->find_user_by_email("ann@example.com")->first == taken);
     CHECK(store->list_invitations("org-1", at(now)) == std::vector<Invitation>{inv});
 
-    REQUIRE(store->remove_user("org-2", "user-1") == MemberChange::done);
+    REQUIRE(store->remove_user("org-2", "user-1", journal_entry()) == MemberChange::done);
     const auto accepted = accept(*store, "inv-1", now + 1, "user-2");
     CHECK(accepted.first == InvitationAcceptance::accepted);
     CHECK(store->find_user_by_email("ann@example.com")->first ==

@@ -47,7 +47,7 @@ void set_role_rules(AccountConformanceTarget& target) {
     const User cid = member("user-3", "org-2", "cid@example.com", Role::owner, kBaseTime + 2);
     for (const User& u : {ada, bob, cid}) add_user(*store, u, "h");
 
-    CHECK(store->set_role("org-1", "user-2", Role::admin) == MemberChange::done);
+    CHECK(store->set_role("org-1", "user-2", Role::admin, journal_entry()) == MemberChange::done);
     CHECK(store->find_user("org-1", "user-2")->role == Role::admin);
     CHECK(store->find_user_by_email("bob@example.com")->first.role == Role::admin);
     // Nothing else of the user changes.
@@ -56,30 +56,35 @@ void set_role_rules(AccountConformanceTarget& target) {
     CHECK(store->find_user_by_email("bob@example.com")->second == "h");
 
     // Unknown users, and users of another organization, are not found: nothing written.
-    CHECK(store->set_role("org-1", "user-9", Role::viewer) == MemberChange::not_found);
-    CHECK(store->set_role("org-2", "user-2", Role::viewer) == MemberChange::not_found);
-    CHECK(store->set_role("org-9", "user-2", Role::viewer) == MemberChange::not_found);
+    CHECK(store->set_role("org-1", "user-9", Role::viewer, journal_entry()) ==
+          MemberChange::not_found);
+    CHECK(store->set_role("org-2", "user-2", Role::viewer, journal_entry()) ==
+          MemberChange::not_found);
+    CHECK(store->set_role("org-9", "user-2", Role::viewer, journal_entry()) ==
+          MemberChange::not_found);
     CHECK(store->find_user("org-1", "user-2")->role == Role::admin);
 
     // The only owner of org-1 (org-2's owner does not count) cannot be demoted...
     for (const Role lower : {Role::admin, Role::member, Role::viewer}) {
         INFO(to_string(lower));
-        CHECK(store->set_role("org-1", "user-1", lower) == MemberChange::last_owner);
+        CHECK(store->set_role("org-1", "user-1", lower, journal_entry()) ==
+              MemberChange::last_owner);
         CHECK(store->find_user("org-1", "user-1")->role == Role::owner);
     }
     // ...but may be "changed" to owner.
-    CHECK(store->set_role("org-1", "user-1", Role::owner) == MemberChange::done);
+    CHECK(store->set_role("org-1", "user-1", Role::owner, journal_entry()) == MemberChange::done);
 
     // With a second owner, either may go, and then the other is the last one.
-    CHECK(store->set_role("org-1", "user-2", Role::owner) == MemberChange::done);
-    CHECK(store->set_role("org-1", "user-1", Role::viewer) == MemberChange::done);
-    CHECK(store->set_role("org-1", "user-2", Role::member) == MemberChange::last_owner);
+    CHECK(store->set_role("org-1", "user-2", Role::owner, journal_entry()) == MemberChange::done);
+    CHECK(store->set_role("org-1", "user-1", Role::viewer, journal_entry()) == MemberChange::done);
+    CHECK(store->set_role("org-1", "user-2", Role::member, journal_entry()) ==
+          MemberChange::last_owner);
     CHECK(
         store->list_users("org-1") ==
         std::vector<User>{User{"user-1", "org-1", "ada@example.com", Role::viewer, ada.created_at},
                           User{"user-2", "org-1", "bob@example.com", Role::owner, bob.created_at}});
     // A non-owner can always be changed, also when there is one owner.
-    CHECK(store->set_role("org-1", "user-1", Role::member) == MemberChange::done);
+    CHECK(store->set_role("org-1", "user-1", Role::member, journal_entry()) == MemberChange::done);
     CHECK(store->find_user("org-2", "user-3") == cid);
 }
 
@@ -89,20 +94,20 @@ void find_session_has_current_role(AccountConformanceTarget& target) {
     add_user(*store, member("user-1", "org-1", "ada@example.com", Role::owner), "h");
     add_user(*store, member("user-2", "org-1", "Bob@Example.com", Role::viewer), "h");
     const SessionRecord s = session("bob", "user-2", kBaseTime + 3600);
-    store->insert_session(s);
+    store->insert_session(s, journal_entry());
     auto found = store->find_session(s.token_digest);
     REQUIRE(found);
     CHECK(found->role == Role::viewer);
     CHECK(found->email == "Bob@Example.com");
 
     // A role change applies to the next lookup of the same session.
-    REQUIRE(store->set_role("org-1", "user-2", Role::admin) == MemberChange::done);
+    REQUIRE(store->set_role("org-1", "user-2", Role::admin, journal_entry()) == MemberChange::done);
     found = store->find_session(s.token_digest);
     REQUIRE(found);
     CHECK(found->role == Role::admin);
     CHECK(found->user_id == "user-2");
     CHECK(found->expires_at == s.expires_at);
-    REQUIRE(store->set_role("org-1", "user-2", Role::owner) == MemberChange::done);
+    REQUIRE(store->set_role("org-1", "user-2", Role::owner, journal_entry()) == MemberChange::done);
     CHECK(store->find_session(s.token_digest)->role == Role::owner);
 }
 
@@ -117,27 +122,28 @@ void remove_user_rules(AccountConformanceTarget& target) {
     const SessionRecord ada_s = session("ada", "user-1", kBaseTime + 3600);
     const SessionRecord bob_1 = session("bob-1", "user-2", kBaseTime + 3600);
     const SessionRecord bob_2 = session("bob-2", "user-2", kBaseTime + 7200);
-    for (const SessionRecord& s : {ada_s, bob_1, bob_2}) store->insert_session(s);
+    for (const SessionRecord& s : {ada_s, bob_1, bob_2}) store->insert_session(s, journal_entry());
 
     // Another organization's user, or an unknown one, is not found: nothing written.
-    CHECK(store->remove_user("org-2", "user-2") == MemberChange::not_found);
-    CHECK(store->remove_user("org-1", "user-9") == MemberChange::not_found);
+    CHECK(store->remove_user("org-2", "user-2", journal_entry()) == MemberChange::not_found);
+    CHECK(store->remove_user("org-1", "user-9", journal_entry()) == MemberChange::not_found);
     CHECK(store->find_user("org-1", "user-2") == bob);
     CHECK(store->find_session(bob_1.token_digest));
 
-    CHECK(store->remove_user("org-1", "user-2") == MemberChange::done);
+    CHECK(store->remove_user("org-1", "user-2", journal_entry()) == MemberChange::done);
     CHECK_FALSE(store->find_user("org-1", "user-2"));
     CHECK_FALSE(store->find_user_by_email("bob@example.com"));
     CHECK_FALSE(store->find_session(bob_1.token_digest));  // every session of the user
     CHECK_FALSE(store->find_session(bob_2.token_digest));
-    CHECK_FALSE(store->delete_session(bob_2.token_digest));  // gone, not just hidden
-    CHECK(store->find_session(ada_s.token_digest));          // other users' stay
+    CHECK_FALSE(
+        store->delete_session(bob_2.token_digest, journal_entry()));  // gone, not just hidden
+    CHECK(store->find_session(ada_s.token_digest));                   // other users' stay
     CHECK(store->count_users() == 2);
     CHECK(store->list_users("org-1") == std::vector<User>{ada});
-    CHECK(store->remove_user("org-1", "user-2") == MemberChange::not_found);
+    CHECK(store->remove_user("org-1", "user-2", journal_entry()) == MemberChange::not_found);
 
     // The last owner stays, with their sessions.
-    CHECK(store->remove_user("org-1", "user-1") == MemberChange::last_owner);
+    CHECK(store->remove_user("org-1", "user-1", journal_entry()) == MemberChange::last_owner);
     CHECK(store->find_user("org-1", "user-1") == ada);
     CHECK(store->find_session(ada_s.token_digest));
 
@@ -146,10 +152,10 @@ void remove_user_rules(AccountConformanceTarget& target) {
     add_user(*store, back, "h2");
     CHECK(store->find_user_by_email("bob@example.com")->first == back);
     // A second owner makes the first removable.
-    REQUIRE(store->set_role("org-1", "user-4", Role::owner) == MemberChange::done);
-    CHECK(store->remove_user("org-1", "user-1") == MemberChange::done);
+    REQUIRE(store->set_role("org-1", "user-4", Role::owner, journal_entry()) == MemberChange::done);
+    CHECK(store->remove_user("org-1", "user-1", journal_entry()) == MemberChange::done);
     CHECK_FALSE(store->find_session(ada_s.token_digest));
-    CHECK(store->remove_user("org-1", "user-4") == MemberChange::last_owner);
+    CHECK(store->remove_user("org-1", "user-4", journal_entry()) == MemberChange::last_owner);
     CHECK(store->find_user("org-2", "user-3") == cid);
 }
 
@@ -164,14 +170,15 @@ void session_generation_moves_on_member_change(AccountConformanceTarget& target)
     store->find_or_create_organization("Acme", "org-1");
     add_user(*store, member("user-1", "org-1", "ada@example.com", Role::owner), "h");
     add_user(*store, member("user-2", "org-1", "bob@example.com", Role::member), "h");
-    store->insert_session(session("bob", "user-2", kBaseTime + 3600));
+    store->insert_session(session("bob", "user-2", kBaseTime + 3600), journal_entry());
 
     auto before = *store->session_generation();
-    REQUIRE(store->set_role("org-1", "user-2", Role::viewer) == MemberChange::done);
+    REQUIRE(store->set_role("org-1", "user-2", Role::viewer, journal_entry()) ==
+            MemberChange::done);
     CHECK(*store->session_generation() > before);
 
     before = *store->session_generation();
-    REQUIRE(store->remove_user("org-1", "user-2") == MemberChange::done);
+    REQUIRE(store->remove_user("org-1", "user-2", journal_entry()) == MemberChange::done);
     CHECK(*store->session_generation() > before);
 }
 
@@ -185,7 +192,8 @@ void concurrent_demotions_keep_one_owner(AccountConformanceTarget& target) {
         std::vector<MemberChange> changes(2);
         const auto problems = run_threads(2, [&](std::size_t i) {
             // Owner i demotes the other one.
-            changes[i] = store->set_role(cat("org-", round), owners[1 - i], Role::member);
+            changes[i] =
+                store->set_role(cat("org-", round), owners[1 - i], Role::member, journal_entry());
         });
         INFO("round " << round);
         require_no_problems(problems);
@@ -199,8 +207,8 @@ void concurrent_demotions_keep_one_owner(AccountConformanceTarget& target) {
         const auto owners = organization_of_owners(*store, round, kOwners);
         std::vector<MemberChange> changes(kOwners);
         const auto problems = run_threads(kOwners, [&](std::size_t i) {
-            changes[i] =
-                store->set_role(cat("org-", round), owners[(i + 1) % kOwners], Role::admin);
+            changes[i] = store->set_role(cat("org-", round), owners[(i + 1) % kOwners], Role::admin,
+                                         journal_entry());
         });
         INFO("round " << round);
         require_no_problems(problems);
@@ -221,8 +229,9 @@ void concurrent_removals_keep_one_owner(AccountConformanceTarget& target) {
         const bool mixed = round % 2 == 1;  // owner 1 demotes instead of removing
         std::vector<MemberChange> changes(2);
         const auto problems = run_threads(2, [&](std::size_t i) {
-            changes[i] = (mixed && i == 1) ? store->set_role(org, owners[0], Role::viewer)
-                                           : store->remove_user(org, owners[1 - i]);
+            changes[i] = (mixed && i == 1)
+                             ? store->set_role(org, owners[0], Role::viewer, journal_entry())
+                             : store->remove_user(org, owners[1 - i], journal_entry());
         });
         INFO("round " << round << (mixed ? " (remove and demote)" : " (remove both)"));
         require_no_problems(problems);

@@ -46,7 +46,7 @@ void insert(ChatbotStore& store, const Chatbot& c) {
 
 bool insert_limited(ChatbotStore& store, const Chatbot& c, std::size_t max_in_org) {
     return store.insert(c, NewKey{digest_for(c.id), c.key_prefix, c.created_at, std::nullopt},
-                        max_in_org);
+                        max_in_org, journal_entry());
 }
 
 CapturedMessage message(std::string role, std::string content,
@@ -105,7 +105,7 @@ std::string lower_email(std::string_view email) {
 }
 
 void add_user(AccountStore& store, const User& user, std::string_view hash) {
-    store.insert_user(user, lower_email(user.email), hash);
+    store.insert_user(user, lower_email(user.email), hash, journal_entry());
 }
 
 User member(const std::string& id, const std::string& org, const std::string& email, Role role,
@@ -123,7 +123,8 @@ Invitation invitation(const std::string& id, const std::string& org, const std::
 }
 
 void add_invitation(AccountStore& store, const Invitation& inv) {
-    store.insert_invitation(inv, lower_email(inv.email), invitation_digest(inv.id));
+    store.insert_invitation(inv, lower_email(inv.email), invitation_digest(inv.id),
+                            journal_entry());
 }
 
 }  // namespace chatbotmgr::testing::detail

@@ -15,6 +15,7 @@
 #include "chatbotmgr/accounts.hpp"
 #include "chatbotmgr/storage.hpp"
 #include "chatbotmgr/testing/fakes.hpp"
+#include "chatbotmgr/testing/journal_entry.hpp"
 
 namespace chatbotmgr::testing::detail {
 

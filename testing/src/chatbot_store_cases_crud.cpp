@@ -26,13 +26,16 @@ struct CustomFailure {
 std::optional<Chatbot> merge_member(ChatbotStore& store, const std::string& org,
                                     const std::string& id, const std::string& key,
                                     boost::json::value value) {
-    return store.update(org, id, [&](Chatbot& x) {
-        boost::json::object settings = settings_of(x);
-        boost::json::object patch;
-        patch[key] = value;
-        merge_patch(settings, patch);
-        x.settings = settings;
-    });
+    return store.update(
+        org, id,
+        [&](Chatbot& x) {
+            boost::json::object settings = settings_of(x);
+            boost::json::object patch;
+            patch[key] = value;
+            merge_patch(settings, patch);
+            x.settings = settings;
+        },
+        journal_entry());
 }
 
 }  // namespace
@@ -101,7 +104,7 @@ void insert_respects_organization_limit(ConformanceTarget& target) {
     CHECK_FALSE(store->find_by_key_digest(digest_for(fourth.id)));
     // Another organization has its own count; a delete makes room again.
     CHECK(insert_limited(*store, f.make("org-b", "Elsewhere"), 3));
-    REQUIRE(store->remove("org-a", third.id));
+    REQUIRE(store->remove("org-a", third.id, journal_entry()));
     CHECK(insert_limited(*store, fourth, 3));
 
     // 16 threads insert into a fresh organization whose limit is 5: exactly 5 succeed.
@@ -191,10 +194,13 @@ void update_changes_name_and_settings(ConformanceTarget& target) {
     ChatbotFactory f(7);
     const Chatbot c = f.make("org-a", "Before");
     insert(*store, c);
-    const auto updated = store->update("org-a", c.id, [](Chatbot& x) {
-        x.name = "After";
-        x.settings = object_of(R"({"a":1})");
-    });
+    const auto updated = store->update(
+        "org-a", c.id,
+        [](Chatbot& x) {
+            x.name = "After";
+            x.settings = object_of(R"({"a":1})");
+        },
+        journal_entry());
     REQUIRE(updated);
     Chatbot expected = c;
     expected.name = "After";
@@ -214,8 +220,8 @@ void update_not_found(ConformanceTarget& target) {
     const Chatbot c = f.make("org-a", "Mine");
     insert(*store, c);
     const auto rename = [](Chatbot& x) { x.name = "Hijacked"; };
-    CHECK_FALSE(store->update("org-b", c.id, rename));
-    CHECK_FALSE(store->update("org-a", f.uuid(), rename));
+    CHECK_FALSE(store->update("org-b", c.id, rename, journal_entry()));
+    CHECK_FALSE(store->update("org-a", f.uuid(), rename, journal_entry()));
     CHECK(store->get("org-a", c.id) == c);
 }
 
@@ -227,11 +233,14 @@ void update_whose_mutate_throws_writes_nothing(ConformanceTarget& target) {
     insert(*store, c);
 
     try {
-        store->update("org-a", c.id, [](Chatbot& x) {
-            x.name = "Half done";
-            x.settings = object_of(R"({"keep":false})");
-            throw Error(ErrorCode::invalid_argument, "settings too deep", "settings");
-        });
+        store->update(
+            "org-a", c.id,
+            [](Chatbot& x) {
+                x.name = "Half done";
+                x.settings = object_of(R"({"keep":false})");
+                throw Error(ErrorCode::invalid_argument, "settings too deep", "settings");
+            },
+            journal_entry());
         FAIL("update returned although mutate threw");
     } catch (const Error& e) {
         CHECK(e.code() == ErrorCode::invalid_argument);
@@ -241,10 +250,13 @@ void update_whose_mutate_throws_writes_nothing(ConformanceTarget& target) {
 
     // Exceptions of any type propagate unchanged.
     try {
-        store->update("org-a", c.id, [](Chatbot& x) {
-            x.name = "Half done";
-            throw CustomFailure{42};
-        });
+        store->update(
+            "org-a", c.id,
+            [](Chatbot& x) {
+                x.name = "Half done";
+                throw CustomFailure{42};
+            },
+            journal_entry());
         FAIL("update returned although mutate threw");
     } catch (const CustomFailure& e) {
         CHECK(e.value == 42);
@@ -252,7 +264,8 @@ void update_whose_mutate_throws_writes_nothing(ConformanceTarget& target) {
     CHECK(store->get("org-a", c.id) == c);
 
     // The store is not left stuck: the next update works.
-    const auto ok = store->update("org-a", c.id, [](Chatbot& x) { x.name = "Renamed"; });
+    const auto ok = store->update(
+        "org-a", c.id, [](Chatbot& x) { x.name = "Renamed"; }, journal_entry());
     REQUIRE(ok);
     CHECK(ok->name == "Renamed");
     CHECK(store->get("org-a", c.id)->name == "Renamed");
@@ -307,10 +320,13 @@ void failing_updates_do_not_disturb_concurrent_ones(ConformanceTarget& target) {
             return;
         }
         try {
-            store->update("org-a", c.id, [&](Chatbot& x) {
-                x.settings = object_of(R"({"poisoned":true})");
-                throw Error(ErrorCode::invalid_argument, "rejected", "settings");
-            });
+            store->update(
+                "org-a", c.id,
+                [&](Chatbot& x) {
+                    x.settings = object_of(R"({"poisoned":true})");
+                    throw Error(ErrorCode::invalid_argument, "rejected", "settings");
+                },
+                journal_entry());
         } catch (const Error& e) {
             if (e.code() == ErrorCode::invalid_argument) outcome[i] = 0;
         }
@@ -351,7 +367,7 @@ void remove_cascades(ConformanceTarget& target) {
     CHECK(inspect(*store).record_analysis(keep.id, rk->conversation_id, "summary", "{}"));
     CHECK(inspect(*store).count_data(c.id) == ChatbotDataCounts{2, 3, 2});
 
-    CHECK(store->remove("org-a", c.id));
+    CHECK(store->remove("org-a", c.id, journal_entry()));
     CHECK_FALSE(store->get("org-a", c.id));
     CHECK_FALSE(store->find_by_key_digest(digest_for(c.id)));
     CHECK(inspect(*store).count_data(c.id) == ChatbotDataCounts{});
@@ -363,7 +379,7 @@ void remove_cascades(ConformanceTarget& target) {
     CHECK_FALSE(store->append_capture(c.id, batch("conv-1", {message("user", "late")})));
     CHECK_FALSE(inspect(*store).record_analysis(c.id, r1->conversation_id, "sentiment", "{}"));
     CHECK(inspect(*store).count_data(c.id) == ChatbotDataCounts{});
-    CHECK_FALSE(store->remove("org-a", c.id));
+    CHECK_FALSE(store->remove("org-a", c.id, journal_entry()));
 }
 
 void remove_not_found(ConformanceTarget& target) {
@@ -372,8 +388,8 @@ void remove_not_found(ConformanceTarget& target) {
     const Chatbot c = f.make("org-a", "Mine");
     insert(*store, c);
     REQUIRE(store->append_capture(c.id, batch("conv", {message("user", "x")})));
-    CHECK_FALSE(store->remove("org-b", c.id));
-    CHECK_FALSE(store->remove("org-a", f.uuid()));
+    CHECK_FALSE(store->remove("org-b", c.id, journal_entry()));
+    CHECK_FALSE(store->remove("org-a", f.uuid(), journal_entry()));
     CHECK(store->get("org-a", c.id) == c);
     CHECK(inspect(*store).count_data(c.id) == ChatbotDataCounts{1, 1, 0});
 }

@@ -58,8 +58,8 @@ void rotation_with_grace_keeps_previous_key(ConformanceTarget& target) {
     store->record_key_usage(std::vector<KeyUsage>{{old_digest, at(kBaseTime + 5)}});
 
     const Digest fresh = digest_for("fresh");
-    const auto rotated =
-        store->replace_key("org-a", c.id, new_key(fresh, kBaseTime + 10), at(kBaseTime + 70));
+    const auto rotated = store->replace_key("org-a", c.id, new_key(fresh, kBaseTime + 10),
+                                            at(kBaseTime + 70), journal_entry());
     REQUIRE(rotated);
     CHECK(rotated->key_prefix == prefix_for(fresh));
     CHECK(store->find_by_key_digest(old_digest) == previous_owner_of(c, kBaseTime + 70));
@@ -82,12 +82,12 @@ void previous_key_grace_capped_by_its_expiry(ConformanceTarget& target) {
     ChatbotFactory f(52);
     const Chatbot c = f.make("org-a", "Expiring");
     REQUIRE(store->insert(c, new_key(digest_for(c.id), kBaseTime, kBaseTime + 30),
-                          std::numeric_limits<std::size_t>::max()));
+                          std::numeric_limits<std::size_t>::max(), journal_entry()));
     CHECK(store->find_by_key_digest(digest_for(c.id)) ==
           KeyOwner{c.id, c.org_id, KeySlot::current, at(kBaseTime + 30)});
     const Digest fresh = digest_for("fresh");
     REQUIRE(store->replace_key("org-a", c.id, new_key(fresh, kBaseTime + 10, kBaseTime + 500),
-                               at(kBaseTime + 3'600)));
+                               at(kBaseTime + 3'600), journal_entry()));
     // Accepted until the grace end or its own expiry, whichever comes first.
     CHECK(store->find_by_key_digest(digest_for(c.id)) == previous_owner_of(c, kBaseTime + 30));
     CHECK(store->find_by_key_digest(fresh) ==
@@ -107,13 +107,15 @@ void second_rotation_kills_previous_key(ConformanceTarget& target) {
     const Digest second = digest_for("second");
     const Digest third = digest_for("third");
     const Digest fourth = digest_for("fourth");
-    REQUIRE(store->replace_key("org-a", c.id, new_key(second), at(kBaseTime + 100)));
+    REQUIRE(
+        store->replace_key("org-a", c.id, new_key(second), at(kBaseTime + 100), journal_entry()));
     // Again with a grace: the first key dies, the second becomes the previous key.
-    REQUIRE(store->replace_key("org-a", c.id, new_key(third), at(kBaseTime + 200)));
+    REQUIRE(
+        store->replace_key("org-a", c.id, new_key(third), at(kBaseTime + 200), journal_entry()));
     CHECK_FALSE(store->find_by_key_digest(first));
     CHECK(store->find_by_key_digest(second) == previous_owner_of(c, kBaseTime + 200));
     // Without a grace: both older keys die.
-    REQUIRE(store->replace_key("org-a", c.id, new_key(fourth), std::nullopt));
+    REQUIRE(store->replace_key("org-a", c.id, new_key(fourth), std::nullopt, journal_entry()));
     CHECK_FALSE(store->find_by_key_digest(second));
     CHECK_FALSE(store->find_by_key_digest(third));
     CHECK(store->find_by_key_digest(fourth)->slot == KeySlot::current);
@@ -130,25 +132,28 @@ void drop_previous_key_rules(ConformanceTarget& target) {
     const Chatbot c = f.make("org-a", "Ending");
     insert(*store, c);
     const Digest fresh = digest_for("fresh");
-    CHECK(store->drop_previous_key("org-a", c.id, at(kBaseTime)) == std::optional<bool>(false));
-    REQUIRE(store->replace_key("org-a", c.id, new_key(fresh), at(kBaseTime + 60)));
-    CHECK(store->drop_previous_key("org-b", c.id, at(kBaseTime)) == std::nullopt);
-    CHECK(store->drop_previous_key("org-a", f.uuid(), at(kBaseTime)) == std::nullopt);
+    CHECK(store->drop_previous_key("org-a", c.id, at(kBaseTime), journal_entry()) ==
+          std::optional<bool>(false));
+    REQUIRE(store->replace_key("org-a", c.id, new_key(fresh), at(kBaseTime + 60), journal_entry()));
+    CHECK(store->drop_previous_key("org-b", c.id, at(kBaseTime), journal_entry()) == std::nullopt);
+    CHECK(store->drop_previous_key("org-a", f.uuid(), at(kBaseTime), journal_entry()) ==
+          std::nullopt);
     CHECK(store->find_by_key_digest(digest_for(c.id)));  // untouched by those
 
     const auto before = store->key_generation();
-    CHECK(store->drop_previous_key("org-a", c.id, at(kBaseTime + 59)) == std::optional<bool>(true));
+    CHECK(store->drop_previous_key("org-a", c.id, at(kBaseTime + 59), journal_entry()) ==
+          std::optional<bool>(true));
     if (before) CHECK(*store->key_generation() > *before);
     CHECK_FALSE(store->find_by_key_digest(digest_for(c.id)));
     CHECK(store->find_by_key_digest(fresh)->slot == KeySlot::current);
     CHECK_FALSE(store->keys("org-a", c.id)->previous);
-    CHECK(store->drop_previous_key("org-a", c.id, at(kBaseTime + 59)) ==
+    CHECK(store->drop_previous_key("org-a", c.id, at(kBaseTime + 59), journal_entry()) ==
           std::optional<bool>(false));
 
     // A previous key whose grace is over is dropped too, but reported as not live.
     const Digest later = digest_for("later");
-    REQUIRE(store->replace_key("org-a", c.id, new_key(later), at(kBaseTime + 60)));
-    CHECK(store->drop_previous_key("org-a", c.id, at(kBaseTime + 60)) ==
+    REQUIRE(store->replace_key("org-a", c.id, new_key(later), at(kBaseTime + 60), journal_entry()));
+    CHECK(store->drop_previous_key("org-a", c.id, at(kBaseTime + 60), journal_entry()) ==
           std::optional<bool>(false));
     CHECK_FALSE(store->find_by_key_digest(fresh));
 }
@@ -159,8 +164,9 @@ void remove_kills_both_keys(ConformanceTarget& target) {
     const Chatbot c = f.make("org-a", "Doomed");
     insert(*store, c);
     const Digest fresh = digest_for("fresh");
-    REQUIRE(store->replace_key("org-a", c.id, new_key(fresh), at(kBaseTime + 600)));
-    REQUIRE(store->remove("org-a", c.id));
+    REQUIRE(
+        store->replace_key("org-a", c.id, new_key(fresh), at(kBaseTime + 600), journal_entry()));
+    REQUIRE(store->remove("org-a", c.id, journal_entry()));
     CHECK_FALSE(store->find_by_key_digest(digest_for(c.id)));
     CHECK_FALSE(store->find_by_key_digest(fresh));
     // Both digests are free again.
@@ -190,7 +196,8 @@ void record_key_usage_keeps_latest(ConformanceTarget& target) {
 
     // Usage of a key now in grace lands on the previous key; the new key starts unused.
     const Digest fresh = digest_for("fresh");
-    REQUIRE(store->replace_key("org-a", a.id, new_key(fresh), at(kBaseTime + 600)));
+    REQUIRE(
+        store->replace_key("org-a", a.id, new_key(fresh), at(kBaseTime + 600), journal_entry()));
     store->record_key_usage(std::vector<KeyUsage>{{digest_for(a.id), at(kBaseTime + 30)}});
     auto keys = store->keys("org-a", a.id);
     CHECK(keys->current.last_used_at == std::nullopt);
@@ -200,7 +207,8 @@ void record_key_usage_keeps_latest(ConformanceTarget& target) {
     CHECK(keys->current.last_used_at == at(kBaseTime + 31));
     CHECK(keys->previous->last_used_at == at(kBaseTime + 30));
     // A rotation without grace: the new key starts unused, the old usage is gone with it.
-    REQUIRE(store->replace_key("org-a", b.id, new_key(digest_for("b2")), std::nullopt));
+    REQUIRE(store->replace_key("org-a", b.id, new_key(digest_for("b2")), std::nullopt,
+                               journal_entry()));
     CHECK(store->keys("org-a", b.id)->current.last_used_at == std::nullopt);
 }
 
@@ -211,13 +219,15 @@ void previous_key_digest_conflicts(ConformanceTarget& target) {
     const Chatbot b = f.make("org-a", "B");
     insert(*store, a);
     insert(*store, b);
-    REQUIRE(store->replace_key("org-a", a.id, new_key(digest_for("fresh")), at(kBaseTime + 60)));
+    REQUIRE(store->replace_key("org-a", a.id, new_key(digest_for("fresh")), at(kBaseTime + 60),
+                               journal_entry()));
     // a's old digest is a previous key now: no one else may take it.
     const Chatbot c = f.make("org-a", "C");
     CHECK(code_of([&] { store->insert(c, digest_for(a.id)); }) == ErrorCode::conflict);
     CHECK_FALSE(store->get("org-a", c.id));
     CHECK(code_of([&] {
-              store->replace_key("org-a", b.id, new_key(digest_for(a.id)), std::nullopt);
+              store->replace_key("org-a", b.id, new_key(digest_for(a.id)), std::nullopt,
+                                 journal_entry());
           }) == ErrorCode::conflict);
     CHECK(store->find_by_key_digest(digest_for(b.id))->chatbot_id == b.id);
     CHECK(store->find_by_key_digest(digest_for(a.id)) == previous_owner_of(a, kBaseTime + 60));
@@ -255,7 +265,8 @@ void rotation_storm_with_grace(ConformanceTarget& target) {
     for (std::size_t i = 1; i <= kRotations; ++i) {
         const std::size_t before = lookups.load();
         while (lookups.load() < before + 3 && !done.load()) std::this_thread::yield();
-        if (!store->replace_key("org-a", c.id, new_key(digests[i]), at(kBaseTime + 3'600)))
+        if (!store->replace_key("org-a", c.id, new_key(digests[i]), at(kBaseTime + 3'600),
+                                journal_entry()))
             main_problems.push_back("replace_key found no chatbot");
         if (i >= 2) dead.store(i - 1);
         const auto previous = store->find_by_key_digest(digests[i - 1]);
@@ -457,7 +468,7 @@ void reopen_keeps_key_lifecycle(ConformanceTarget& target) {
         insert(*store, c);
         store->record_key_usage(std::vector<KeyUsage>{{digest_for(c.id), at(kBaseTime + 7)}});
         REQUIRE(store->replace_key("org-a", c.id, new_key(fresh, kBaseTime + 9, kBaseTime + 900),
-                                   at(kBaseTime + 600)));
+                                   at(kBaseTime + 600), journal_entry()));
         store->record_key_usage(std::vector<KeyUsage>{{fresh, at(kBaseTime + 11)}});
     }
     auto store = target.open();

@@ -27,10 +27,10 @@ void key_generation_moves_on_revocation(ConformanceTarget& target) {
     insert(*store, b);
     const auto before_rotation = *store->key_generation();
     const Digest fresh = digest_for("fresh");
-    REQUIRE(store->replace_key("org-a", a.id, new_key(fresh), std::nullopt));
+    REQUIRE(store->replace_key("org-a", a.id, new_key(fresh), std::nullopt, journal_entry()));
     const auto after_rotation = *store->key_generation();
     CHECK(after_rotation > before_rotation);
-    REQUIRE(store->remove("org-a", b.id));
+    REQUIRE(store->remove("org-a", b.id, journal_entry()));
     CHECK(*store->key_generation() > after_rotation);
 }
 
@@ -40,7 +40,8 @@ void replace_key_retires_old_digest(ConformanceTarget& target) {
     const Chatbot c = f.make("org-a", "Rotating");
     insert(*store, c);
     const Digest fresh = digest_for("fresh");
-    const auto rotated = store->replace_key("org-a", c.id, new_key(fresh), std::nullopt);
+    const auto rotated =
+        store->replace_key("org-a", c.id, new_key(fresh), std::nullopt, journal_entry());
     REQUIRE(rotated);
     Chatbot expected = c;
     expected.key_prefix = prefix_for(fresh);
@@ -63,7 +64,8 @@ void replace_key_to_existing_digest_conflicts(ConformanceTarget& target) {
     insert(*store, a);
     insert(*store, b);
     CHECK(code_of([&] {
-              store->replace_key("org-a", a.id, new_key(digest_for(b.id)), std::nullopt);
+              store->replace_key("org-a", a.id, new_key(digest_for(b.id)), std::nullopt,
+                                 journal_entry());
           }) == ErrorCode::conflict);
     // Both keys still work, and a's prefix is unchanged.
     CHECK(store->find_by_key_digest(digest_for(a.id)) == owner_of(a));
@@ -77,8 +79,9 @@ void replace_key_not_found(ConformanceTarget& target) {
     const Chatbot c = f.make("org-a", "Mine");
     insert(*store, c);
     const Digest fresh = digest_for("fresh");
-    CHECK_FALSE(store->replace_key("org-b", c.id, new_key(fresh), std::nullopt));
-    CHECK_FALSE(store->replace_key("org-a", f.uuid(), new_key(fresh), std::nullopt));
+    CHECK_FALSE(store->replace_key("org-b", c.id, new_key(fresh), std::nullopt, journal_entry()));
+    CHECK_FALSE(
+        store->replace_key("org-a", f.uuid(), new_key(fresh), std::nullopt, journal_entry()));
     CHECK(store->find_by_key_digest(digest_for(c.id)) == owner_of(c));
     CHECK_FALSE(store->find_by_key_digest(fresh));
 }
@@ -147,7 +150,8 @@ void rotation_storm(ConformanceTarget& target) {
         const std::size_t before = lookups.load();
         while (lookups.load() < before + kReaders && readers_alive.load() > 0)
             std::this_thread::yield();
-        const auto r = store->replace_key("org-a", c.id, new_key(digests[i]), std::nullopt);
+        const auto r =
+            store->replace_key("org-a", c.id, new_key(digests[i]), std::nullopt, journal_entry());
         if (!r) main_problems.push_back("replace_key found no chatbot");
         retired.store(i);
         if (store->find_by_key_digest(digests[i - 1]))

@@ -21,18 +21,22 @@ void reopen_keeps_acknowledged_writes(ConformanceTarget& target) {
         insert(*store, kept);
         insert(*store, gone);
         insert(*store, other_org);
-        REQUIRE(store->update("org-a", kept.id, [](Chatbot& x) {
-            x.name = "Kept (renamed)";
-            x.settings = object_of(R"({"theme":"dark"})");
-        }));
-        REQUIRE(store->replace_key("org-a", kept.id, new_key(rotated), std::nullopt));
+        REQUIRE(store->update(
+            "org-a", kept.id,
+            [](Chatbot& x) {
+                x.name = "Kept (renamed)";
+                x.settings = object_of(R"({"theme":"dark"})");
+            },
+            journal_entry()));
+        REQUIRE(
+            store->replace_key("org-a", kept.id, new_key(rotated), std::nullopt, journal_entry()));
         const auto r = store->append_capture(
             kept.id, batch("conv-1", {message("user", "hi", "m1"), message("assistant", "yo")}));
         REQUIRE(r);
         conversation_id = r->conversation_id;
         REQUIRE(inspect(*store).record_analysis(kept.id, conversation_id, "summary", "{}"));
         REQUIRE(store->append_capture(gone.id, batch("conv-1", {message("user", "bye")})));
-        REQUIRE(store->remove("org-a", gone.id));
+        REQUIRE(store->remove("org-a", gone.id, journal_entry()));
     }  // the store is destroyed here
     auto store = target.open();
     kept.name = "Kept (renamed)";

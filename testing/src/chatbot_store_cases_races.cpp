@@ -47,7 +47,7 @@ void delete_racing_with_captures(ConformanceTarget& target) {
     // Delete once the writers are well under way (or have stopped on their own).
     while (stored_batches.load() < 3 * kWriters && finished_writers.load() < kWriters)
         std::this_thread::yield();
-    const bool removed = store->remove("org-a", c.id);
+    const bool removed = store->remove("org-a", c.id, journal_entry());
     remove_returned.store(true);
     writers.join();
 

@@ -122,9 +122,9 @@ class CleanupFailsStore final : public AccountStore {
         return inner_->find_organization(id);
     }
     std::vector<Organization> list_organizations() override { return inner_->list_organizations(); }
-    void insert_user(const User& user, std::string_view email_lower,
-                     std::string_view password_hash) override {
-        inner_->insert_user(user, email_lower, password_hash);
+    void insert_user(const User& user, std::string_view email_lower, std::string_view password_hash,
+                     JournalEntry entry) override {
+        inner_->insert_user(user, email_lower, password_hash, std::move(entry));
     }
     std::optional<std::pair<User, std::string>> find_user_by_email(
         std::string_view email_lower) override {
@@ -137,34 +137,45 @@ class CleanupFailsStore final : public AccountStore {
     std::optional<User> find_user(std::string_view org_id, std::string_view user_id) override {
         return inner_->find_user(org_id, user_id);
     }
-    MemberChange set_role(std::string_view org_id, std::string_view user_id, Role role) override {
-        return inner_->set_role(org_id, user_id, role);
+    MemberChange set_role(std::string_view org_id, std::string_view user_id, Role role,
+                          JournalEntry entry) override {
+        return inner_->set_role(org_id, user_id, role, std::move(entry));
     }
-    MemberChange remove_user(std::string_view org_id, std::string_view user_id) override {
-        return inner_->remove_user(org_id, user_id);
+    MemberChange remove_user(std::string_view org_id, std::string_view user_id,
+                             JournalEntry entry) override {
+        return inner_->remove_user(org_id, user_id, std::move(entry));
     }
     void insert_invitation(const Invitation& invitation, std::string_view email_lower,
-                           const Digest& token_digest) override {
-        inner_->insert_invitation(invitation, email_lower, token_digest);
+                           const Digest& token_digest, JournalEntry entry) override {
+        inner_->insert_invitation(invitation, email_lower, token_digest, std::move(entry));
     }
     std::vector<Invitation> list_invitations(std::string_view org_id,
                                              std::chrono::sys_seconds now) override {
         return inner_->list_invitations(org_id, now);
     }
     bool revoke_invitation(std::string_view org_id, std::string_view id,
-                           std::chrono::sys_seconds now) override {
-        return inner_->revoke_invitation(org_id, id, now);
+                           std::chrono::sys_seconds now, JournalEntry entry) override {
+        return inner_->revoke_invitation(org_id, id, now, std::move(entry));
     }
     std::pair<InvitationAcceptance, std::optional<User>> accept_invitation(
         const Digest& token_digest, std::chrono::sys_seconds now, std::string_view new_user_id,
-        std::string_view password_hash) override {
-        return inner_->accept_invitation(token_digest, now, new_user_id, password_hash);
+        std::string_view password_hash, JournalEntry entry) override {
+        return inner_->accept_invitation(token_digest, now, new_user_id, password_hash,
+                                         std::move(entry));
     }
-    void insert_session(const SessionRecord& session) override { inner_->insert_session(session); }
+    void insert_session(const SessionRecord& session, JournalEntry entry) override {
+        inner_->insert_session(session, std::move(entry));
+    }
     std::optional<SessionRecord> find_session(const Digest& digest) override {
         return inner_->find_session(digest);
     }
-    bool delete_session(const Digest& digest) override { return inner_->delete_session(digest); }
+    bool delete_session(const Digest& digest, JournalEntry entry) override {
+        return inner_->delete_session(digest, std::move(entry));
+    }
+    std::optional<IdempotencyRecord> find_idempotency_record(
+        const Digest& scope, std::chrono::sys_seconds now) override {
+        return inner_->find_idempotency_record(scope, now);
+    }
     std::size_t delete_expired_sessions(std::chrono::sys_seconds) override {
         throw Error(ErrorCode::unavailable, "database is locked");
     }

@@ -23,15 +23,19 @@ namespace chatbotmgr::test {
 
 // MemoryStore behind a switch that makes every call fail with Error(unavailable), and a
 // hook that runs inside list() (to hold a request in flight).
-class FlakyStore final : public ChatbotStore, public StoreInspection, public AccountStore {
+class FlakyStore final : public ChatbotStore,
+                         public StoreInspection,
+                         public AccountStore,
+                         public JournalStore {
   public:
     std::atomic<bool> failing{false};
     std::function<void()> on_list;  // set before the server runs
 
     using ChatbotStore::insert;
-    bool insert(const Chatbot& c, const NewKey& k, std::size_t max_in_org) override {
+    bool insert(const Chatbot& c, const NewKey& k, std::size_t max_in_org,
+                JournalEntry entry) override {
         check();
-        return inner_.insert(c, k, max_in_org);
+        return inner_.insert(c, k, max_in_org, std::move(entry));
     }
     std::vector<Chatbot> list(std::string_view org) override {
         check();
@@ -43,23 +47,26 @@ class FlakyStore final : public ChatbotStore, public StoreInspection, public Acc
         return inner_.get(org, id);
     }
     std::optional<Chatbot> update(std::string_view org, std::string_view id,
-                                  const std::function<void(Chatbot&)>& mutate) override {
+                                  const std::function<void(Chatbot&)>& mutate,
+                                  JournalEntry entry) override {
         check();
-        return inner_.update(org, id, mutate);
+        return inner_.update(org, id, mutate, std::move(entry));
     }
-    bool remove(std::string_view org, std::string_view id) override {
+    bool remove(std::string_view org, std::string_view id, JournalEntry entry) override {
         check();
-        return inner_.remove(org, id);
+        return inner_.remove(org, id, std::move(entry));
     }
     std::optional<Chatbot> replace_key(std::string_view org, std::string_view id, const NewKey& k,
-                                       std::optional<std::chrono::sys_seconds> until) override {
+                                       std::optional<std::chrono::sys_seconds> until,
+                                       JournalEntry entry) override {
         check();
-        return inner_.replace_key(org, id, k, until);
+        return inner_.replace_key(org, id, k, until, std::move(entry));
     }
     std::optional<bool> drop_previous_key(std::string_view org, std::string_view id,
-                                          std::chrono::sys_seconds now) override {
+                                          std::chrono::sys_seconds now,
+                                          JournalEntry entry) override {
         check();
-        return inner_.drop_previous_key(org, id, now);
+        return inner_.drop_previous_key(org, id, now, std::move(entry));
     }
     std::optional<ChatbotKeys> keys(std::string_view org, std::string_view id) override {
         check();
@@ -86,7 +93,26 @@ class FlakyStore final : public ChatbotStore, public StoreInspection, public Acc
     ChatbotDataCounts count_data(std::string_view chatbot_id) override {
         return inner_.count_data(chatbot_id);
     }
+    std::optional<IdempotencyRecord> find_idempotency_record(
+        const Digest& scope, std::chrono::sys_seconds now) override {
+        check();
+        return inner_.find_idempotency_record(scope, now);
+    }
     void ping() override { check(); }
+    std::vector<AuditEvent> list_audit_events(std::string_view org, const AuditQuery& query,
+                                              const std::optional<PagePosition>& after,
+                                              std::size_t limit) override {
+        check();
+        return inner_.list_audit_events(org, query, after, limit);
+    }
+    std::size_t prune_audit_events(std::chrono::sys_seconds cutoff, std::size_t max) override {
+        check();
+        return inner_.prune_audit_events(cutoff, max);
+    }
+    std::size_t prune_idempotency_records(std::chrono::sys_seconds now, std::size_t max) override {
+        check();
+        return inner_.prune_idempotency_records(now, max);
+    }
 
     Organization find_or_create_organization(std::string_view name,
                                              std::string_view new_id) override {
@@ -101,10 +127,10 @@ class FlakyStore final : public ChatbotStore, public StoreInspection, public Acc
         check();
         return inner_.list_organizations();
     }
-    void insert_user(const User& user, std::string_view email_lower,
-                     std::string_view hash) override {
+    void insert_user(const User& user, std::string_view email_lower, std::string_view hash,
+                     JournalEntry entry) override {
         check();
-        inner_.insert_user(user, email_lower, hash);
+        inner_.insert_user(user, email_lower, hash, std::move(entry));
     }
     std::optional<std::pair<User, std::string>> find_user_by_email(std::string_view e) override {
         check();
@@ -114,17 +140,17 @@ class FlakyStore final : public ChatbotStore, public StoreInspection, public Acc
         check();
         return inner_.count_users();
     }
-    void insert_session(const SessionRecord& s) override {
+    void insert_session(const SessionRecord& s, JournalEntry entry) override {
         check();
-        inner_.insert_session(s);
+        inner_.insert_session(s, std::move(entry));
     }
     std::optional<SessionRecord> find_session(const Digest& d) override {
         check();
         return inner_.find_session(d);
     }
-    bool delete_session(const Digest& d) override {
+    bool delete_session(const Digest& d, JournalEntry entry) override {
         check();
-        return inner_.delete_session(d);
+        return inner_.delete_session(d, std::move(entry));
     }
     std::size_t delete_expired_sessions(std::chrono::sys_seconds now) override {
         check();
@@ -138,34 +164,36 @@ class FlakyStore final : public ChatbotStore, public StoreInspection, public Acc
         check();
         return inner_.find_user(org, id);
     }
-    MemberChange set_role(std::string_view org, std::string_view id, Role role) override {
+    MemberChange set_role(std::string_view org, std::string_view id, Role role,
+                          JournalEntry entry) override {
         check();
-        return inner_.set_role(org, id, role);
+        return inner_.set_role(org, id, role, std::move(entry));
     }
-    MemberChange remove_user(std::string_view org, std::string_view id) override {
+    MemberChange remove_user(std::string_view org, std::string_view id,
+                             JournalEntry entry) override {
         check();
-        return inner_.remove_user(org, id);
+        return inner_.remove_user(org, id, std::move(entry));
     }
-    void insert_invitation(const Invitation& inv, std::string_view email_lower,
-                           const Digest& d) override {
+    void insert_invitation(const Invitation& inv, std::string_view email_lower, const Digest& d,
+                           JournalEntry entry) override {
         check();
-        inner_.insert_invitation(inv, email_lower, d);
+        inner_.insert_invitation(inv, email_lower, d, std::move(entry));
     }
     std::vector<Invitation> list_invitations(std::string_view org,
                                              std::chrono::sys_seconds now) override {
         check();
         return inner_.list_invitations(org, now);
     }
-    bool revoke_invitation(std::string_view org, std::string_view id,
-                           std::chrono::sys_seconds now) override {
+    bool revoke_invitation(std::string_view org, std::string_view id, std::chrono::sys_seconds now,
+                           JournalEntry entry) override {
         check();
-        return inner_.revoke_invitation(org, id, now);
+        return inner_.revoke_invitation(org, id, now, std::move(entry));
     }
     std::pair<InvitationAcceptance, std::optional<User>> accept_invitation(
         const Digest& d, std::chrono::sys_seconds now, std::string_view new_user_id,
-        std::string_view hash) override {
+        std::string_view hash, JournalEntry entry) override {
         check();
-        return inner_.accept_invitation(d, now, new_user_id, hash);
+        return inner_.accept_invitation(d, now, new_user_id, hash, std::move(entry));
     }
     std::optional<std::uint64_t> key_generation() const noexcept override {
         return inner_.key_generation();

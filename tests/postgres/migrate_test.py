@@ -9,7 +9,8 @@ section 16; ctest label "postgres").
    an analysis result (written to the file: it has no route). What the server answers is
    recorded, and the server stopped (a clean stop writes the last-use times).
 2. migrate is refused while a server holds the SQLite file; then it copies into a fresh
-   database, and a second run into the same (now filled) database is refused.
+   database (the audit events the server recorded arrive value by value), and a second run
+   into the same (now filled) database is refused.
 3. Two servers on the PostgreSQL database: every user logs in with the old password and
    has the old role; chatbots, settings, key details (prefixes, previous key, expiry,
    last use), members and invitations read the same on both instances as on SQLite;
@@ -21,6 +22,7 @@ usage: migrate_test.py --server BIN --psql BIN [--conninfo CONNINFO]
 """
 
 import argparse
+import hashlib
 import os
 import sqlite3
 import subprocess
@@ -38,7 +40,10 @@ USERS = [("owner@acme.test", "Acme", "owner"), ("admin@acme.test", "Acme", "admi
          ("member@acme.test", "Acme", "member"), ("viewer@acme.test", "Acme", "viewer"),
          ("owner@beta.test", "Beta", "owner")]
 TABLES = ["organizations", "users", "invitations", "chatbots", "conversations", "messages",
-          "analysis_results"]
+          "analysis_results", "audit_events"]
+# Every column of an audit event, the same in both schemas: the copy keeps each value.
+EVENT_COLUMNS = ["id", "org_id", "created_at", "action", "actor_type", "actor_id", "actor_email",
+                 "target_type", "target_id", "target_name", "ip", "user_agent", "changes"]
 
 
 _started = []  # stopped at exit, whatever happened
@@ -91,6 +96,22 @@ def view(server, tokens):
             invitations = m.one_request(server, "GET", "/api/v1/invitations", token=token)[1]
             out[email].update(bots=bots, keys=keys, members=members, invitations=invitations)
     return out
+
+
+def sqlite_events_md5(db):
+    """md5 of every audit event, as events_md5_sql computes it in PostgreSQL."""
+    con = sqlite3.connect("file:%s?mode=ro" % db, uri=True)
+    try:
+        rows = con.execute("SELECT %s FROM audit_events ORDER BY id" % ", ".join(EVENT_COLUMNS))
+        text = "\x1e".join("\x1f".join(str(v) for v in row) for row in rows)
+    finally:
+        con.close()
+    return hashlib.md5(text.encode()).hexdigest()
+
+
+def events_md5_sql():
+    return ("SELECT md5(coalesce(string_agg(concat_ws(chr(31), %s), chr(30) ORDER BY id), '')) "
+            "FROM audit_events" % ", ".join(EVENT_COLUMNS))
 
 
 def sqlite_counts(db):
@@ -195,6 +216,10 @@ def main():
             pg_counts = {t: int(target.sql("SELECT count(*) FROM %s" % t)) for t in TABLES}
             check(pg_counts == counts, "row counts differ: %s vs %s" % (pg_counts, counts))
             check(target.sql("SELECT count(*) FROM sessions") == "0", "sessions were copied")
+            check(counts["audit_events"] > 0, "the SQLite server recorded no audit events")
+            check(target.sql(events_md5_sql()) == sqlite_events_md5(db),
+                  "audit events differ after the copy")
+            figures["audit events copied value by value"] = counts["audit_events"]
 
             # 3. Two instances on PostgreSQL.
             servers = [m.Server(args.server, name, target.uri).wait_listening()

@@ -22,27 +22,31 @@ namespace {
 class ForwardingStore : public ChatbotStore {
   public:
     using ChatbotStore::insert;
-    bool insert(const Chatbot& c, const NewKey& k, std::size_t max_in_org) override {
-        return inner_->insert(c, k, max_in_org);
+    bool insert(const Chatbot& c, const NewKey& k, std::size_t max_in_org,
+                JournalEntry entry) override {
+        return inner_->insert(c, k, max_in_org, std::move(entry));
     }
     std::vector<Chatbot> list(std::string_view org) override { return inner_->list(org); }
     std::optional<Chatbot> get(std::string_view org, std::string_view id) override {
         return inner_->get(org, id);
     }
     std::optional<Chatbot> update(std::string_view org, std::string_view id,
-                                  const std::function<void(Chatbot&)>& mutate) override {
-        return inner_->update(org, id, mutate);
+                                  const std::function<void(Chatbot&)>& mutate,
+                                  JournalEntry entry) override {
+        return inner_->update(org, id, mutate, std::move(entry));
     }
-    bool remove(std::string_view org, std::string_view id) override {
-        return inner_->remove(org, id);
+    bool remove(std::string_view org, std::string_view id, JournalEntry entry) override {
+        return inner_->remove(org, id, std::move(entry));
     }
     std::optional<Chatbot> replace_key(std::string_view org, std::string_view id, const NewKey& k,
-                                       std::optional<std::chrono::sys_seconds> until) override {
-        return inner_->replace_key(org, id, k, until);
+                                       std::optional<std::chrono::sys_seconds> until,
+                                       JournalEntry entry) override {
+        return inner_->replace_key(org, id, k, until, std::move(entry));
     }
     std::optional<bool> drop_previous_key(std::string_view org, std::string_view id,
-                                          std::chrono::sys_seconds now) override {
-        return inner_->drop_previous_key(org, id, now);
+                                          std::chrono::sys_seconds now,
+                                          JournalEntry entry) override {
+        return inner_->drop_previous_key(org, id, now, std::move(entry));
     }
     std::optional<ChatbotKeys> keys(std::string_view org, std::string_view id) override {
         return inner_->keys(org, id);
@@ -57,6 +61,10 @@ class ForwardingStore : public ChatbotStore {
                                                 const CaptureBatch& b) override {
         return inner_->append_capture(id, b);
     }
+    std::optional<IdempotencyRecord> find_idempotency_record(
+        const Digest& scope, std::chrono::sys_seconds now) override {
+        return inner_->find_idempotency_record(scope, now);
+    }
     void ping() override {}
 
   protected:
@@ -67,15 +75,17 @@ class ForwardingStore : public ChatbotStore {
 class LingeringKeyStore final : public ForwardingStore {
   public:
     using ChatbotStore::insert;
-    bool insert(const Chatbot& c, const NewKey& k, std::size_t max_in_org) override {
-        if (!ForwardingStore::insert(c, k, max_in_org)) return false;
+    bool insert(const Chatbot& c, const NewKey& k, std::size_t max_in_org,
+                JournalEntry entry) override {
+        if (!ForwardingStore::insert(c, k, max_in_org, std::move(entry))) return false;
         std::lock_guard lock(mutex_);
         current_[c.id] = k.digest;
         return true;
     }
     std::optional<Chatbot> replace_key(std::string_view org, std::string_view id, const NewKey& k,
-                                       std::optional<std::chrono::sys_seconds> until) override {
-        auto result = ForwardingStore::replace_key(org, id, k, until);
+                                       std::optional<std::chrono::sys_seconds> until,
+                                       JournalEntry entry) override {
+        auto result = ForwardingStore::replace_key(org, id, k, until, std::move(entry));
         std::lock_guard lock(mutex_);
         if (result) {
             old_[current_[std::string(id)]] = {std::string(org), std::string(id)};
@@ -107,16 +117,20 @@ class LingeringKeyStore final : public ForwardingStore {
 class TwoStepUpdateStore final : public ForwardingStore {
   public:
     std::optional<Chatbot> update(std::string_view org, std::string_view id,
-                                  const std::function<void(Chatbot&)>& mutate) override {
+                                  const std::function<void(Chatbot&)>& mutate,
+                                  JournalEntry entry) override {
         auto current = ForwardingStore::get(org, id);
         if (!current) return std::nullopt;
         Chatbot changed = *current;
         mutate(changed);
         if (calls_.fetch_add(1) < 2) both_read_.arrive_and_wait();
-        return ForwardingStore::update(org, id, [&](Chatbot& c) {
-            c.name = changed.name;
-            c.settings = changed.settings;
-        });
+        return ForwardingStore::update(
+            org, id,
+            [&](Chatbot& c) {
+                c.name = changed.name;
+                c.settings = changed.settings;
+            },
+            std::move(entry));
     }
 
   private:

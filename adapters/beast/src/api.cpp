@@ -127,7 +127,8 @@ struct Api::Impl {
          ApiOptions options, std::shared_ptr<Accounts> accounts)
         : services(std::move(registry), std::move(sessions), std::move(accounts),
                    std::move(options)),
-          routes{services.options.health_routes, services.accounts != nullptr},
+          routes{services.options.health_routes, services.accounts != nullptr,
+                 services.options.audit_log != nullptr},
           login_slots(std::max<std::size_t>(services.options.login_threads, 1) +
                       services.options.login_queue),
           large_bodies(std::max<std::size_t>(services.options.max_large_bodies, 1),

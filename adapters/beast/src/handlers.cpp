@@ -4,6 +4,7 @@
 
 #include <boost/beast/http/field.hpp>
 
+#include "chatbotmgr/audit.hpp"
 #include "chatbotmgr/error.hpp"
 #include "chatbotmgr/secrets.hpp"
 #include "routes.hpp"
@@ -133,10 +134,35 @@ Actor Call::actor() const {
     const Principal& p = principal.value();
     Actor actor(p.org_id);
     actor.user_id = p.subject;
+    actor.email = p.email;
     actor.role = p.role.value_or(Role::owner);
     actor.client_address = client();
     actor.user_agent = std::string(request_[http::field::user_agent]);
     return actor;
+}
+
+Actor Call::origin() const {
+    Actor actor;
+    actor.client_address = client();
+    actor.user_agent = std::string(request_[http::field::user_agent]);
+    return actor;
+}
+
+std::optional<IdempotentCall> Call::idempotent_call() const {
+    const auto it = request_.find("Idempotency-Key");
+    if (it == request_.end()) return std::nullopt;
+    // The scope is the method and the path: a query string is no part of it.
+    const std::string_view target(request_.target().data(), request_.target().size());
+    std::string operation(request_.method_string());
+    operation += ' ';
+    operation += target_path(target);
+    return IdempotentCall{std::string(it->value()), std::move(operation), request_.body()};
+}
+
+Response Call::ok(IdempotentAnswer answer) const {
+    Response res = ok(std::move(answer.body));
+    if (answer.replayed) res.set("Idempotent-Replayed", "true");
+    return res;
 }
 
 // ---- The handlers: decode, call the core, encode.
@@ -159,7 +185,7 @@ Response login(Call& call) {
     if (auto wait = services.login_limiter.blocked(account)) return call.rate_limited(*wait);
     LoginResult result;
     try {
-        result = call.accounts().login(in.email, in.password);
+        result = call.accounts().login(in.email, in.password, call.origin());
     } catch (const Error& e) {
         if (e.code() != ErrorCode::unauthenticated) throw;
         services.login_limiter.record_failure(account);
@@ -173,7 +199,7 @@ Response login(Call& call) {
 
 Response logout(Call& call) {
     const auto presented = find_session_token(call.view());
-    const bool ended = presented && call.accounts().logout(presented->token);
+    const bool ended = presented && call.accounts().logout(presented->token, call.origin());
     Response res = ended ? call.ok(wire::encode_ok()) : call.fail(HttpError::unauthorized);
     call.clear_session_cookie(res);
     return res;
@@ -210,6 +236,10 @@ Response list_chatbots(Call& call) {
 
 Response create_chatbot(Call& call) {
     wire::CreateRequest in = wire::decode_new_chatbot(call.body(), call.json_limits());
+    if (auto retry = call.idempotent_call())
+        return call.ok(call.registry().create(call.actor(), std::move(in.chatbot),
+                                              in.key_expires_at, *retry,
+                                              wire::encode_chatbot_with_key));
     return call.ok(wire::encode_chatbot_with_key(
         call.registry().create(call.actor(), std::move(in.chatbot), in.key_expires_at)));
 }
@@ -231,6 +261,9 @@ Response delete_chatbot(Call& call) {
 
 Response rotate_key(Call& call) {
     const RotateOptions options = wire::decode_rotate(call.body(), call.json_limits());
+    if (auto retry = call.idempotent_call())
+        return call.ok(call.registry().rotate_key(call.actor(), call.path_id(), options, *retry,
+                                                  wire::encode_chatbot_with_key));
     return call.ok(wire::encode_chatbot_with_key(
         call.registry().rotate_key(call.actor(), call.path_id(), options)));
 }
@@ -284,6 +317,9 @@ Response list_invitations(Call& call) {
 
 Response invite_member(Call& call) {
     const wire::InvitationRequest in = wire::decode_invitation(call.body(), call.json_limits());
+    if (auto retry = call.idempotent_call())
+        return call.ok(call.accounts().invite(call.actor(), in.email, in.role, *retry,
+                                              wire::encode_invitation_with_token));
     return call.ok(wire::encode_invitation_with_token(
         call.accounts().invite(call.actor(), in.email, in.role)));
 }
@@ -292,7 +328,7 @@ Response accept_invitation(Call& call) {
     const wire::AcceptRequest in = wire::decode_accept(call.body(), call.json_limits());
     LoginResult result;
     try {
-        result = call.accounts().accept_invitation(in.token, in.password);
+        result = call.accounts().accept_invitation(in.token, in.password, call.origin());
     } catch (const Error& e) {
         // A refused token counts like a failed login: guessing tokens is rate-limited too.
         if (e.code() == ErrorCode::unauthenticated)
@@ -301,6 +337,23 @@ Response accept_invitation(Call& call) {
     }
     Response res = call.ok(wire::encode_login(result));
     call.set_session_cookie(res, result.token);
+    return res;
+}
+
+Response list_audit_events(Call& call) {
+    // Always paged (API.md section 15): 50 by default, at most 200.
+    const Actor actor = call.actor();
+    const std::string_view target(call.request().target().data(), call.request().target().size());
+    const AuditQuery query = wire::decode_audit_query(target);
+    const PageRequest request = wire::decode_page_query(target, "audit-events", actor.org_id,
+                                                        kDefaultAuditPageSize, kMaxAuditPageSize)
+                                    .value_or(PageRequest{std::nullopt, kDefaultAuditPageSize});
+    auto page = call.services().options.audit_log->list(actor, query, request);
+    Response res = call.ok(wire::encode_audit_events(page.items));
+    if (page.next)
+        res.set(http::field::link,
+                wire::next_page_link(target_path(target), "audit-events", actor.org_id,
+                                     request.limit, *page.next, wire::audit_filter_query(target)));
     return res;
 }
 

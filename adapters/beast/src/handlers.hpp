@@ -82,6 +82,13 @@ class Call {
     // Who is acting, for the core: the principal's organization and role (owner when the
     // session check names none), user id, client address and user agent.
     Actor actor() const;
+    // Where the request came from (client address and user agent), for the audit log of
+    // calls made before there is a principal (login, accepting an invitation).
+    Actor origin() const;
+    // The Idempotency-Key of the request, if it sent one (API.md section 14).
+    std::optional<IdempotentCall> idempotent_call() const;
+    // 200 with an idempotent call's answer, marked Idempotent-Replayed when it is a replay.
+    Response ok(IdempotentAnswer answer) const;
 
     ResponseShape shape() const noexcept;
     Response ok(std::string body) const;
@@ -126,6 +133,7 @@ Response list_invitations(Call& call);     // GET    /api/v1/invitations
 Response invite_member(Call& call);        // POST   /api/v1/invitations
 Response accept_invitation(Call& call);    // POST   /api/v1/invitations/accept
 Response revoke_invitation(Call& call);    // DELETE /api/v1/invitations/{id}
+Response list_audit_events(Call& call);  // GET  /api/v1/audit-events
 Response capture(Call& call);         // POST   /api/v1/capture
 // clang-format on
 

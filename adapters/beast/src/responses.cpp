@@ -29,6 +29,8 @@ constexpr std::array kErrors = {
     ErrorRow{HttpError::chatbot_not_found,      status::not_found,                        "not_found",              "chatbot not found",                                           {}},
     ErrorRow{HttpError::method_not_allowed,     status::method_not_allowed,               "method_not_allowed",     "method not allowed",                                          {}},
     ErrorRow{HttpError::conflict,               status::conflict,                         "conflict",               "conflict",                                                    {}},
+    ErrorRow{HttpError::idempotency_in_progress, status::conflict,                        "idempotency_in_progress", "a request with this Idempotency-Key is still in progress",   {}},
+    ErrorRow{HttpError::idempotency_key_reused, status::unprocessable_entity,             "idempotency_key_reused", "this Idempotency-Key was used with a different request",      {}},
     ErrorRow{HttpError::payload_too_large,      status::payload_too_large,                "payload_too_large",      "request body too large",                                      {}},
     ErrorRow{HttpError::unsupported_media_type, status::unsupported_media_type,           "unsupported_media_type", "request body must be application/json",                       {}},
     ErrorRow{HttpError::rate_limited,           status::too_many_requests,                "rate_limited",           "too many failed attempts; retry later",                       {}},
@@ -55,6 +57,8 @@ constexpr std::pair<ErrorCode, HttpError> kFromCore[] = {
     {ErrorCode::unavailable, HttpError::unavailable},
     // The last owner, a taken email, a full organization: the core's message says which.
     {ErrorCode::conflict, HttpError::conflict},
+    {ErrorCode::idempotency_in_progress, HttpError::idempotency_in_progress},
+    {ErrorCode::idempotency_key_reused, HttpError::idempotency_key_reused},
     {ErrorCode::internal, HttpError::internal},
 };
 

@@ -29,6 +29,8 @@ enum class HttpError {
     chatbot_not_found,
     method_not_allowed,
     conflict,
+    idempotency_in_progress,
+    idempotency_key_reused,
     payload_too_large,
     unsupported_media_type,
     rate_limited,

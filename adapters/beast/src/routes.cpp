@@ -31,6 +31,7 @@ constexpr Endpoint kInvitations[] = {{verb::get,     Credential::session,       
                                      {verb::post,    Credential::session,        true,  Pool::writes,  invite_member,       Action::invite_member}};
 constexpr Endpoint kAccept[]      = {{verb::post,    Credential::login_limit,    true,  Pool::logins,  accept_invitation}};
 constexpr Endpoint kInvitation[]  = {{verb::delete_, Credential::session,        false, Pool::writes,  revoke_invitation,   Action::revoke_invitation}};
+constexpr Endpoint kAudit[]       = {{verb::get,     Credential::session,        false, Pool::reads,   list_audit_events,   Action::read_audit_log}};
 constexpr Endpoint kCapture[]     = {{verb::post,    Credential::api_key,        true,  Pool::writes,  capture}};
 
 constexpr auto kBody = &ApiOptions::max_body_bytes;
@@ -53,6 +54,7 @@ constexpr Route kRoutes[] = {
     {"invitations",  "/api/v1/invitations",               kBody,        Presence::accounts,      kInvitations},
     {"accept",       "/api/v1/invitations/accept",        kBody,        Presence::accounts,      kAccept},
     {"invitation",   "/api/v1/invitations/{id}",          kBody,        Presence::accounts,      kInvitation},
+    {"audit_events", "/api/v1/audit-events",              kBody,        Presence::audit_log,     kAudit},
     {"capture",      "/api/v1/capture",                   kCaptureBody, Presence::always,        kCapture},
 };
 // clang-format on
@@ -68,6 +70,8 @@ bool present(const RouteSet& set, Presence p) noexcept {
             return set.health_routes;
         case Presence::accounts:
             return set.accounts;
+        case Presence::audit_log:
+            return set.audit_log;
     }
     return false;
 }

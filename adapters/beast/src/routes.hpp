@@ -51,7 +51,7 @@ struct Endpoint {
 };
 
 // When a route exists at all.
-enum class Presence { always, health_routes, accounts };
+enum class Presence { always, health_routes, accounts, audit_log };
 
 struct Route {
     std::string_view name;     // short and stable, for logs
@@ -65,6 +65,7 @@ struct Route {
 struct RouteSet {
     bool health_routes = true;
     bool accounts = true;
+    bool audit_log = false;
 };
 
 // The route name of logs and metrics for a target that matches no route.

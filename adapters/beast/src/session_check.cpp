@@ -76,6 +76,7 @@ std::optional<Principal> AccountsSessionCheck::check(const RequestView& request)
     principal.org_id = std::move(user->org_id);
     principal.subject = std::move(user->user_id);
     principal.role = user->role;
+    principal.email = std::move(user->email);
     principal.csrf_applies = presented->from_cookie;
     return principal;
 }

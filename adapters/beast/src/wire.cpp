@@ -355,11 +355,69 @@ std::optional<PageRequest> decode_page_query(std::string_view target, std::strin
     return page;
 }
 
+namespace {
+
+constexpr std::array<std::string_view, 5> kAuditFilters = {"action", "target_id", "actor_id",
+                                                           "since", "until"};
+constexpr std::size_t kMaxFilterBytes = 256;
+
+std::optional<std::string> filter_text(std::string_view target, std::string_view name) {
+    const auto raw = query_parameter(target, name);
+    if (!raw) return std::nullopt;
+    auto text = detail::percent_decoded(*raw, detail::MalformedEscape::reject);
+    if (!text || text->empty() || text->size() > kMaxFilterBytes)
+        throw Error(ErrorCode::invalid_argument,
+                    std::string(name) + " must be 1 to 256 bytes, percent-encoded",
+                    std::string(name));
+    return text;
+}
+
+std::optional<std::chrono::sys_seconds> filter_time(std::string_view target,
+                                                    std::string_view name) {
+    const auto text = filter_text(target, name);
+    if (!text) return std::nullopt;
+    const auto t = parse_rfc3339(*text);
+    if (!t)
+        throw Error(ErrorCode::invalid_argument,
+                    std::string(name) + " must be an RFC 3339 date-time", std::string(name));
+    return std::chrono::floor<std::chrono::seconds>(*t);
+}
+
+}  // namespace
+
+AuditQuery decode_audit_query(std::string_view target) {
+    AuditQuery query;
+    if (const auto action = filter_text(target, "action")) {
+        query.action = parse_audit_action(*action);
+        if (!query.action)
+            throw Error(ErrorCode::invalid_argument,
+                        "action must be one of the audit actions (API.md section 13)", "action");
+    }
+    query.target_id = filter_text(target, "target_id");
+    query.actor_id = filter_text(target, "actor_id");
+    query.since = filter_time(target, "since");
+    query.until = filter_time(target, "until");
+    return query;
+}
+
+std::string audit_filter_query(std::string_view target) {
+    std::string out;
+    for (const std::string_view name : kAuditFilters) {
+        const auto raw = query_parameter(target, name);
+        if (!raw) continue;
+        if (!out.empty()) out += '&';
+        out.append(name).append("=").append(*raw);
+    }
+    return out;
+}
+
 std::string next_page_link(std::string_view path, std::string_view list, std::string_view org_id,
-                           std::size_t limit, const PagePosition& next) {
+                           std::size_t limit, const PagePosition& next,
+                           std::string_view kept_query) {
     std::string out = "<";
-    out.append(path)
-        .append("?limit=")
+    out.append(path).append("?");
+    if (!kept_query.empty()) out.append(kept_query).append("&");
+    out.append("limit=")
         .append(std::to_string(limit))
         .append("&cursor=")
         .append(encode_page_cursor(list, org_id, next))
@@ -541,6 +599,42 @@ void append_invitation(std::string& out, const Invitation& inv) {
     out += "\"}";
 }
 
+// A string, or null when empty (an event's optional members).
+void append_string_or_null(std::string& out, std::string_view s) {
+    if (s.empty())
+        out += "null";
+    else
+        append_json_string(out, s);
+}
+
+void append_audit_event(std::string& out, const AuditEvent& e) {
+    out += R"({"id":)";
+    append_json_string(out, e.id);
+    out += R"(,"time":")";
+    out += format_rfc3339(e.created_at);
+    out += R"(","action":)";
+    append_json_string(out, to_string(e.action));
+    out += R"(,"actor":{"type":)";
+    append_json_string(out, e.actor.type);
+    out += R"(,"id":)";
+    append_string_or_null(out, e.actor.id);
+    out += R"(,"email":)";
+    append_string_or_null(out, e.actor.email);
+    out += R"(},"target":{"type":)";
+    append_json_string(out, e.target.type);
+    out += R"(,"id":)";
+    append_string_or_null(out, e.target.id);
+    out += R"(,"name":)";
+    append_string_or_null(out, e.target.name);
+    out += R"(},"ip":)";
+    append_string_or_null(out, e.ip);
+    out += R"(,"user_agent":)";
+    append_string_or_null(out, e.user_agent);
+    out += R"(,"changes":)";
+    append_compact_json(out, e.changes);
+    out += '}';
+}
+
 template <class T>
 std::string array_of(const std::vector<T>& items, void (*append)(std::string&, const T&)) {
     std::string out = "[";
@@ -562,6 +656,10 @@ std::string encode_member(const User& user) {
 
 std::string encode_member_list(const std::vector<User>& users) {
     return array_of(users, &append_member);
+}
+
+std::string encode_audit_events(const std::vector<AuditEvent>& events) {
+    return array_of(events, &append_audit_event);
 }
 
 std::string encode_invitation_list(const std::vector<Invitation>& invitations) {

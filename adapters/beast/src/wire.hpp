@@ -27,6 +27,7 @@
 #include "chatbotmgr/accounts.hpp"
 #include "chatbotmgr/capture.hpp"
 #include "chatbotmgr/chatbot.hpp"
+#include "chatbotmgr/journal.hpp"
 #include "chatbotmgr/json.hpp"
 #include "chatbotmgr/registry.hpp"
 
@@ -111,9 +112,16 @@ std::string describe_unknown_field(std::string_view name);
 std::optional<PageRequest> decode_page_query(std::string_view target, std::string_view list,
                                              std::string_view org_id, std::size_t default_limit,
                                              std::size_t max_limit);
-// Link: <path?limit=N&cursor=C>; rel="next".
+// Link: <path?[kept_query&]limit=N&cursor=C>; rel="next".
 std::string next_page_link(std::string_view path, std::string_view list, std::string_view org_id,
-                           std::size_t limit, const PagePosition& next);
+                           std::size_t limit, const PagePosition& next,
+                           std::string_view kept_query = {});
+// The filters of GET /api/v1/audit-events (API.md section 13): action (an audit action's
+// name), target_id, actor_id (1 to 256 bytes), since and until (RFC 3339, floored to the
+// second; both bounds inclusive). Anything malformed: 400 naming the parameter.
+AuditQuery decode_audit_query(std::string_view target);
+// Those filters as the request sent them (still encoded), for the next page's Link.
+std::string audit_filter_query(std::string_view target);
 
 // ---- Answers
 
@@ -141,6 +149,8 @@ std::string encode_member(const User& user);
 std::string encode_member_list(const std::vector<User>& users);
 // An invitation: {"id","email","role","created_at","expires_at"}; a list: an array.
 std::string encode_invitation_list(const std::vector<Invitation>& invitations);
+// GET /api/v1/audit-events: an array of events (API.md section 13); empty members are null.
+std::string encode_audit_events(const std::vector<AuditEvent>& events);
 // {"ok":true,"invitation":{...},"token":"ob_inv_..."} of POST /api/v1/invitations.
 std::string encode_invitation_with_token(const InvitationWithToken& created);
 // {"ok":true}.

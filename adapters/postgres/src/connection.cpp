@@ -88,6 +88,10 @@ Params& Params::bytes(const Digest& value) {
     return *this;
 }
 
+Params& Params::bytes(std::string_view value) {
+    return text(value);  // binary format: bytea's wire form is the bytes themselves
+}
+
 Params& Params::int64(std::int64_t value) {
     owned_.push_back(std::to_string(value));
     values_.push_back(owned_.back().c_str());

@@ -69,6 +69,7 @@ class Params {
     Params& text(std::string_view value);
     Params& optional_text(const std::optional<std::string>& value);  // null when absent
     Params& bytes(const Digest& value);
+    Params& bytes(std::string_view value);  // any binary value, for a bytea column
     Params& int64(std::int64_t value);
     Params& null();
 
@@ -129,6 +130,11 @@ enum class Stmt : unsigned {
     find_session,
     delete_session,
     delete_expired_sessions,
+    insert_audit_event,
+    put_idempotency_record,
+    find_idempotency_record,
+    prune_audit_events,
+    prune_idempotency_records,
     count_  // number of statements
 };
 

@@ -86,6 +86,96 @@ Invitation invitation_at(const Result& r, int row) {
                       role_at(r, row, 3), seconds_at(r, row, 4), seconds_at(r, row, 5)};
 }
 
+// A bytea read through encode(..., 'hex').
+std::string from_hex(std::string_view hex) {
+    const auto nibble = [](char c) -> int {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        throw Error(ErrorCode::internal, "postgres: expected hex text");
+    };
+    if (hex.size() % 2 != 0) throw Error(ErrorCode::internal, "postgres: expected hex text");
+    std::string out(hex.size() / 2, '\0');
+    for (std::size_t i = 0; i < out.size(); ++i)
+        out[i] = static_cast<char>(nibble(hex[2 * i]) << 4 | nibble(hex[2 * i + 1]));
+    return out;
+}
+
+Digest digest_from_hex(std::string_view hex) {
+    const std::string bytes = from_hex(hex);
+    Digest d{};
+    if (bytes.size() != d.size()) throw Error(ErrorCode::internal, "postgres: bad digest length");
+    std::copy(bytes.begin(), bytes.end(), d.begin());
+    return d;
+}
+
+// Columns in the order of kAuditColumns (schema.cpp).
+AuditEvent event_at(const Result& r, int row) {
+    AuditEvent e;
+    e.id = r.string(row, 0);
+    e.org_id = r.string(row, 1);
+    e.created_at = seconds_at(r, row, 2);
+    const std::optional<AuditAction> action = parse_audit_action(r.text(row, 3));
+    if (!action) throw Error(ErrorCode::internal, "postgres: stored action is not a known action");
+    e.action = *action;
+    e.actor = {r.string(row, 4), r.string(row, 5), r.string(row, 6)};
+    e.target = {r.string(row, 7), r.string(row, 8), r.string(row, 9)};
+    e.ip = r.string(row, 10);
+    e.user_agent = r.string(row, 11);
+    e.changes = parse_stored_object(r.text(row, 12));
+    return e;
+}
+
+// For the writes whose entry the row completes (journal.hpp). If it throws, the caller's
+// transaction rolls back and the exception propagates.
+void complete(JournalEntry& entry, const Chatbot& chatbot) {
+    if (entry.complete) entry.complete(chatbot, entry);
+}
+
+// What accept_invitation's entry learns from the invitation (AccountStore's contract).
+void complete_joined(JournalEntry& entry, const User& user) {
+    entry.event.org_id = user.org_id;
+    entry.event.actor = {"user", user.id, user.email};
+    entry.event.target = {"member", user.id, user.email};
+}
+
+// Writes the entry inside the caller's transaction, after its change: the idempotency
+// record first (a refusal rolls the change back with it), then the event. Taking the
+// record's row last, after every lock of the change, keeps two writes of one scope from
+// waiting on each other in a cycle: the second waits for the first to commit, then finds
+// its live record and fails.
+void write_journal(detail::Connection& conn, const JournalEntry& entry) {
+    const AuditEvent& e = entry.event;
+    if (entry.idempotency) {
+        const IdempotencyRecord& r = *entry.idempotency;
+        Params p;
+        p.bytes(r.scope)
+            .bytes(r.request)
+            .int64(r.status)
+            .bytes(std::string_view(r.answer))
+            .int64(unix_seconds(r.expires_at))
+            .int64(unix_seconds(e.created_at));
+        if (conn.exec(Stmt::put_idempotency_record, p).affected() == 0)
+            throw Error(ErrorCode::conflict, "postgres: the Idempotency-Key has a record already",
+                        "Idempotency-Key");
+    }
+    const std::string changes = to_compact_json(e.changes);  // Params keeps a view
+    Params p;
+    p.text(e.id)
+        .text(e.org_id)
+        .int64(unix_seconds(e.created_at))
+        .text(to_string(e.action))
+        .text(e.actor.type)
+        .text(e.actor.id)
+        .text(e.actor.email)
+        .text(e.target.type)
+        .text(e.target.id)
+        .text(e.target.name)
+        .text(e.ip)
+        .text(e.user_agent)
+        .text(changes);
+    conn.exec(Stmt::insert_audit_event, p);
+}
+
 void require(bool ok, const char* field, const char* message) {
     if (!ok) throw Error(ErrorCode::invalid_argument, message, field);
 }
@@ -164,13 +254,13 @@ int PostgresStore::schema_version() noexcept {
     return detail::latest_schema_version();
 }
 
-bool PostgresStore::insert(const Chatbot& chatbot, const NewKey& key, std::size_t max_in_org) {
+bool PostgresStore::insert(const Chatbot& chatbot, const NewKey& key, std::size_t max_in_org,
+                           JournalEntry entry) {
     auto conn = impl_->pool.acquire();
-    std::optional<Transaction> tx;
+    Transaction tx(*conn);
     if (max_in_org != std::numeric_limits<std::size_t>::max()) {
         // Lock, then count in a new statement (a new snapshot): what another create of
         // this organization committed while we waited is counted.
-        tx.emplace(*conn);
         Params org;
         org.text(chatbot.org_id);
         conn->exec(Stmt::lock_org_chatbots, org);
@@ -189,7 +279,8 @@ bool PostgresStore::insert(const Chatbot& chatbot, const NewKey& key, std::size_
         .int64(unix_seconds(chatbot.created_at));
     optional_seconds(p, key.expires_at);
     conn->exec(Stmt::insert_chatbot, p);
-    if (tx) tx->commit();
+    write_journal(*conn, entry);
+    tx.commit();
     return true;
 }
 
@@ -244,7 +335,8 @@ std::optional<Chatbot> PostgresStore::get(std::string_view org_id, std::string_v
 }
 
 std::optional<Chatbot> PostgresStore::update(std::string_view org_id, std::string_view id,
-                                             const std::function<void(Chatbot&)>& mutate) {
+                                             const std::function<void(Chatbot&)>& mutate,
+                                             JournalEntry entry) {
     auto conn = impl_->pool.acquire();
     Transaction tx(*conn);
     Params key;
@@ -256,44 +348,67 @@ std::optional<Chatbot> PostgresStore::update(std::string_view org_id, std::strin
     mutate(changed);  // may throw: the transaction rolls back, nothing is written
     row->name = std::move(changed.name);
     row->settings = std::move(changed.settings);
+    complete(entry, *row);                                        // may throw too
     const std::string settings = to_compact_json(row->settings);  // Params keeps a view
     Params p;
     p.text(org_id).text(id).text(row->name).text(settings);
     conn->exec(Stmt::update_chatbot, p);
+    write_journal(*conn, entry);
     tx.commit();
     return row;
 }
 
-bool PostgresStore::remove(std::string_view org_id, std::string_view id) {
+bool PostgresStore::remove(std::string_view org_id, std::string_view id, JournalEntry entry) {
     auto conn = impl_->pool.acquire();
+    Transaction tx(*conn);
     Params p;
     p.text(org_id).text(id);
     // ON DELETE CASCADE removes conversations, messages and analysis results in the same
     // statement, hence the same transaction.
-    return conn->exec(Stmt::delete_chatbot, p).affected() > 0;
+    const std::optional<Chatbot> row = first_chatbot(conn->exec(Stmt::delete_chatbot, p));
+    if (!row) return false;
+    complete(entry, *row);
+    write_journal(*conn, entry);
+    tx.commit();
+    return true;
 }
 
 std::optional<Chatbot> PostgresStore::replace_key(
     std::string_view org_id, std::string_view id, const NewKey& key,
-    std::optional<std::chrono::sys_seconds> previous_until) {
+    std::optional<std::chrono::sys_seconds> previous_until, JournalEntry entry) {
     auto conn = impl_->pool.acquire();
+    Transaction tx(*conn);
     check_digest_free(*conn, key.digest);
     Params p;
     p.text(org_id).text(id).bytes(key.digest).text(key.prefix);
     optional_seconds(p, previous_until).int64(unix_seconds(key.issued_at));
     optional_seconds(p, key.expires_at);
-    return first_chatbot(conn->exec(Stmt::replace_key, p));
+    std::optional<Chatbot> row = first_chatbot(conn->exec(Stmt::replace_key, p));
+    if (!row) return std::nullopt;
+    complete(entry, *row);
+    write_journal(*conn, entry);
+    tx.commit();
+    return row;
 }
 
 std::optional<bool> PostgresStore::drop_previous_key(std::string_view org_id, std::string_view id,
-                                                     std::chrono::sys_seconds now) {
+                                                     std::chrono::sys_seconds now,
+                                                     JournalEntry entry) {
     auto conn = impl_->pool.acquire();
+    Transaction tx(*conn);
     Params p;
     p.text(org_id).text(id);
     const Result r = conn->exec(Stmt::drop_previous_key, p);
     if (r.rows() == 0) return std::nullopt;
-    const auto until = optional_seconds_at(r, 0, 1);
-    return r.text(0, 0) == "t" && until && *until > now;
+    const auto until = optional_seconds_at(r, 0, 7);
+    const bool live = r.text(0, 6) == "t" && until && *until > now;
+    // Only ending a grace that was still running is a change a team sees.
+    if (live) {
+        complete(entry, chatbot_at(r, 0));
+        write_journal(*conn, entry);
+    }
+    tx.commit();
+    return live;
 }
 
 std::optional<ChatbotKeys> PostgresStore::keys(std::string_view org_id, std::string_view id) {
@@ -446,8 +561,9 @@ std::vector<Organization> PostgresStore::list_organizations() {
 }
 
 void PostgresStore::insert_user(const User& user, std::string_view email_lower,
-                                std::string_view password_hash) {
+                                std::string_view password_hash, JournalEntry entry) {
     auto conn = impl_->pool.acquire();
+    Transaction tx(*conn);
     Params p;
     p.text(user.id)
         .text(user.org_id)
@@ -463,6 +579,8 @@ void PostgresStore::insert_user(const User& user, std::string_view email_lower,
             throw Error(ErrorCode::invalid_argument, "no such organization", "org");
         throw;
     }
+    write_journal(*conn, entry);
+    tx.commit();
 }
 
 std::optional<std::pair<User, std::string>> PostgresStore::find_user_by_email(
@@ -537,7 +655,8 @@ bool only_owner(detail::Connection& conn, const User& user) {
 
 }  // namespace
 
-MemberChange PostgresStore::set_role(std::string_view org_id, std::string_view user_id, Role role) {
+MemberChange PostgresStore::set_role(std::string_view org_id, std::string_view user_id, Role role,
+                                     JournalEntry entry) {
     auto conn = impl_->pool.acquire();
     Transaction tx(*conn);
     const std::optional<User> user = lock_member(*conn, org_id, user_id);
@@ -546,11 +665,13 @@ MemberChange PostgresStore::set_role(std::string_view org_id, std::string_view u
     Params p;
     p.text(org_id).text(user_id).text(to_string(role));
     conn->exec(Stmt::update_role, p);
+    write_journal(*conn, entry);
     tx.commit();
     return MemberChange::done;
 }
 
-MemberChange PostgresStore::remove_user(std::string_view org_id, std::string_view user_id) {
+MemberChange PostgresStore::remove_user(std::string_view org_id, std::string_view user_id,
+                                        JournalEntry entry) {
     auto conn = impl_->pool.acquire();
     Transaction tx(*conn);
     const std::optional<User> user = lock_member(*conn, org_id, user_id);
@@ -560,13 +681,15 @@ MemberChange PostgresStore::remove_user(std::string_view org_id, std::string_vie
     p.text(org_id).text(user_id);
     // ON DELETE CASCADE deletes the user's sessions in the same statement.
     conn->exec(Stmt::delete_user, p);
+    write_journal(*conn, entry);
     tx.commit();
     return MemberChange::done;
 }
 
 void PostgresStore::insert_invitation(const Invitation& invitation, std::string_view email_lower,
-                                      const Digest& token_digest) {
+                                      const Digest& token_digest, JournalEntry entry) {
     auto conn = impl_->pool.acquire();
+    Transaction tx(*conn);
     Params p;
     p.text(invitation.id)
         .text(invitation.org_id)
@@ -583,6 +706,8 @@ void PostgresStore::insert_invitation(const Invitation& invitation, std::string_
             throw Error(ErrorCode::invalid_argument, "no such organization", "org");
         throw;
     }
+    write_journal(*conn, entry);
+    tx.commit();
 }
 
 std::vector<Invitation> PostgresStore::list_invitations(std::string_view org_id,
@@ -598,16 +723,22 @@ std::vector<Invitation> PostgresStore::list_invitations(std::string_view org_id,
 }
 
 bool PostgresStore::revoke_invitation(std::string_view org_id, std::string_view id,
-                                      std::chrono::sys_seconds now) {
+                                      std::chrono::sys_seconds now, JournalEntry entry) {
     auto conn = impl_->pool.acquire();
+    Transaction tx(*conn);
     Params p;
     p.text(org_id).int64(unix_seconds(now)).text(id);
-    return conn->exec(Stmt::revoke_invitation, p).affected() > 0;
+    const Result r = conn->exec(Stmt::revoke_invitation, p);
+    if (r.rows() == 0) return false;
+    entry.event.target.name = r.string(0, 0);
+    write_journal(*conn, entry);
+    tx.commit();
+    return true;
 }
 
 std::pair<InvitationAcceptance, std::optional<User>> PostgresStore::accept_invitation(
     const Digest& token_digest, std::chrono::sys_seconds now, std::string_view new_user_id,
-    std::string_view password_hash) {
+    std::string_view password_hash, JournalEntry entry) {
     auto conn = impl_->pool.acquire();
     Transaction tx(*conn);
     Params take;
@@ -632,12 +763,15 @@ std::pair<InvitationAcceptance, std::optional<User>> PostgresStore::accept_invit
     Params used;
     used.text(invitation.id).int64(unix_seconds(now));
     conn->exec(Stmt::mark_invitation_accepted, used);
+    complete_joined(entry, user);
+    write_journal(*conn, entry);
     tx.commit();
     return {InvitationAcceptance::accepted, std::move(user)};
 }
 
-void PostgresStore::insert_session(const SessionRecord& session) {
+void PostgresStore::insert_session(const SessionRecord& session, JournalEntry entry) {
     auto conn = impl_->pool.acquire();
+    Transaction tx(*conn);
     Params p;
     p.bytes(session.token_digest)
         .text(session.user_id)
@@ -650,6 +784,8 @@ void PostgresStore::insert_session(const SessionRecord& session) {
             throw Error(ErrorCode::invalid_argument, "no such user", "user_id");
         throw;
     }
+    write_journal(*conn, entry);
+    tx.commit();
 }
 
 std::optional<SessionRecord> PostgresStore::find_session(const Digest& token_digest) {
@@ -668,11 +804,15 @@ std::optional<SessionRecord> PostgresStore::find_session(const Digest& token_dig
     return session;
 }
 
-bool PostgresStore::delete_session(const Digest& token_digest) {
+bool PostgresStore::delete_session(const Digest& token_digest, JournalEntry entry) {
     auto conn = impl_->pool.acquire();
+    Transaction tx(*conn);
     Params p;
     p.bytes(token_digest);
-    return conn->exec(Stmt::delete_session, p).affected() > 0;
+    if (conn->exec(Stmt::delete_session, p).affected() == 0) return false;
+    write_journal(*conn, entry);
+    tx.commit();
+    return true;
 }
 
 std::size_t PostgresStore::delete_expired_sessions(std::chrono::sys_seconds now) {
@@ -680,6 +820,62 @@ std::size_t PostgresStore::delete_expired_sessions(std::chrono::sys_seconds now)
     Params p;
     p.int64(now.time_since_epoch().count());
     return conn->exec(Stmt::delete_expired_sessions, p).affected();
+}
+
+std::optional<IdempotencyRecord> PostgresStore::find_idempotency_record(
+    const Digest& scope, std::chrono::sys_seconds now) {
+    auto conn = impl_->pool.acquire();
+    Params p;
+    p.bytes(scope).int64(unix_seconds(now));
+    const Result r = conn->exec(Stmt::find_idempotency_record, p);
+    if (r.rows() == 0) return std::nullopt;
+    return IdempotencyRecord{scope, digest_from_hex(r.text(0, 0)), static_cast<int>(r.int64(0, 1)),
+                             from_hex(r.text(0, 2)), seconds_at(r, 0, 3)};
+}
+
+namespace {
+
+std::int64_t row_limit(std::size_t limit) {
+    return static_cast<std::int64_t>(std::min<std::size_t>(limit, INT64_MAX));
+}
+
+}  // namespace
+
+std::vector<AuditEvent> PostgresStore::list_audit_events(std::string_view org_id,
+                                                         const AuditQuery& query,
+                                                         const std::optional<PagePosition>& after,
+                                                         std::size_t limit) {
+    // In the parameter order of audit_events_sql.
+    Params p;
+    p.text(org_id);
+    if (query.action) p.text(to_string(*query.action));
+    if (query.target_id) p.text(*query.target_id);
+    if (query.actor_id) p.text(*query.actor_id);
+    if (query.since) p.int64(unix_seconds(*query.since));
+    if (query.until) p.int64(unix_seconds(*query.until));
+    if (after) p.int64(unix_seconds(after->created_at)).text(after->id);
+    p.int64(row_limit(limit));
+    auto conn = impl_->pool.acquire();
+    const Result r = conn->exec(detail::audit_events_sql(query, after.has_value()), p);
+    std::vector<AuditEvent> out;
+    out.reserve(static_cast<std::size_t>(r.rows()));
+    for (int i = 0; i < r.rows(); ++i) out.push_back(event_at(r, i));
+    return out;
+}
+
+std::size_t PostgresStore::prune_audit_events(std::chrono::sys_seconds cutoff, std::size_t max) {
+    auto conn = impl_->pool.acquire();
+    Params p;
+    p.int64(unix_seconds(cutoff)).int64(row_limit(max));
+    return conn->exec(Stmt::prune_audit_events, p).affected();
+}
+
+std::size_t PostgresStore::prune_idempotency_records(std::chrono::sys_seconds now,
+                                                     std::size_t max) {
+    auto conn = impl_->pool.acquire();
+    Params p;
+    p.int64(unix_seconds(now)).int64(row_limit(max));
+    return conn->exec(Stmt::prune_idempotency_records, p).affected();
 }
 
 }  // namespace chatbotmgr::postgres

@@ -124,8 +124,41 @@ UPDATE chatbots SET key_issued_at = created_at;
 ALTER TABLE chatbots ALTER COLUMN key_issued_at SET NOT NULL;
 )sql";
 
+// The journal (API.md sections 13 and 14): audit events and idempotency records. No
+// foreign keys: events outlive their targets, and a record outlives nothing it names. The
+// columns are SQLite's, so `migrate` copies them as they are; changes is the compact JSON
+// text (jsonb would reorder its keys).
+constexpr const char* kSchemaV4 = R"sql(
+CREATE TABLE audit_events (
+    id text COLLATE "C" PRIMARY KEY,
+    org_id text COLLATE "C" NOT NULL,
+    created_at bigint NOT NULL,
+    action text NOT NULL,
+    actor_type text NOT NULL,
+    actor_id text NOT NULL,
+    actor_email text NOT NULL,
+    target_type text NOT NULL,
+    target_id text NOT NULL,
+    target_name text NOT NULL,
+    ip text NOT NULL,
+    user_agent text NOT NULL,
+    changes text NOT NULL
+);
+CREATE INDEX audit_events_org_list ON audit_events (org_id, created_at DESC, id DESC);
+CREATE INDEX audit_events_age ON audit_events (created_at);
+
+CREATE TABLE idempotency_records (
+    scope bytea PRIMARY KEY,
+    request bytea NOT NULL,
+    status integer NOT NULL,
+    answer bytea NOT NULL,
+    expires_at bigint NOT NULL
+);
+CREATE INDEX idempotency_records_expiry ON idempotency_records (expires_at);
+)sql";
+
 constexpr std::array kMigrations{Migration{1, kSchemaV1}, Migration{2, kSchemaV2},
-                                 Migration{3, kSchemaV3}};
+                                 Migration{3, kSchemaV3}, Migration{4, kSchemaV4}};
 
 // pg_advisory_xact_lock key shared by every chatbotmgr process on a database
 // (the ASCII bytes of "cbtmgr_1").
@@ -192,6 +225,11 @@ constexpr const char* kInvitationColumns = "id, org_id, email, role, created_at,
 constexpr const char* kInvitationPending =
     "accepted_at IS NULL AND revoked_at IS NULL AND expires_at > $2::bigint";
 
+// The columns event_at (postgres_store.cpp) reads, and insert_audit_event writes.
+constexpr const char* kAuditColumns =
+    "id, org_id, created_at, action, actor_type, actor_id, actor_email, target_type, "
+    "target_id, target_name, ip, user_agent, changes";
+
 // Built once; every entry is indexed by Stmt. Explicit casts fix each parameter's type,
 // so binary-format text and bytea parameters are never misread.
 const std::array<std::string, static_cast<std::size_t>(Stmt::count_)>& statements() {
@@ -221,7 +259,12 @@ const std::array<std::string, static_cast<std::size_t>(Stmt::count_)>& statement
         at(Stmt::update_chatbot) =
             "UPDATE chatbots SET name = $3::text, settings_json = $4::text "
             "WHERE org_id = $1::text AND id = $2::text";
-        at(Stmt::delete_chatbot) = "DELETE FROM chatbots WHERE org_id = $1::text AND id = $2::text";
+        // The row as it was, for the entry's complete callback.
+        at(Stmt::delete_chatbot) =
+            std::string(
+                "DELETE FROM chatbots WHERE org_id = $1::text AND id = $2::text "
+                "RETURNING ") +
+            kChatbotColumns;
         // $5: the grace end, null for none. Every right-hand side reads the row as it was;
         // LEAST ignores a null (a key that never expires).
         at(Stmt::replace_key) =
@@ -244,7 +287,8 @@ const std::array<std::string, static_cast<std::size_t>(Stmt::count_)>& statement
         at(Stmt::digest_taken) =
             "SELECT 1 FROM chatbots WHERE key_digest = $1::bytea "
             "UNION ALL SELECT 1 FROM chatbots WHERE prev_key_digest = $1::bytea";
-        // One row when the chatbot exists: whether it had a previous key, and until when.
+        // One row when the chatbot exists: the chatbot (kChatbotColumns), then whether it
+        // had a previous key, and until when.
         at(Stmt::drop_previous_key) =
             "WITH old AS (SELECT id, prev_key_digest IS NOT NULL AS present, "
             "prev_key_expires_at FROM chatbots WHERE org_id = $1::text AND id = $2::text "
@@ -252,7 +296,8 @@ const std::array<std::string, static_cast<std::size_t>(Stmt::count_)>& statement
             "UPDATE chatbots c SET prev_key_digest = NULL, prev_key_prefix = NULL, "
             "prev_key_issued_at = NULL, prev_key_expires_at = NULL, "
             "prev_key_last_used_at = NULL FROM old WHERE c.id = old.id "
-            "RETURNING old.present, old.prev_key_expires_at";
+            "RETURNING c.id, c.org_id, c.name, c.key_prefix, c.settings_json, c.created_at, "
+            "old.present, old.prev_key_expires_at";
         at(Stmt::select_keys) =
             "SELECT key_prefix, key_issued_at, key_expires_at, key_last_used_at, "
             "prev_key_prefix, prev_key_issued_at, prev_key_expires_at, prev_key_last_used_at "
@@ -314,11 +359,12 @@ const std::array<std::string, static_cast<std::size_t>(Stmt::count_)>& statement
         at(Stmt::list_invitations) = std::string("SELECT ") + kInvitationColumns +
                                      " FROM invitations WHERE org_id = $1::text AND " +
                                      kInvitationPending + " ORDER BY created_at, id";
+        // The email names the event's target.
         at(Stmt::revoke_invitation) =
             std::string(
                 "UPDATE invitations SET revoked_at = $2::bigint WHERE org_id = $1::text "
                 "AND id = $3::text AND ") +
-            kInvitationPending;
+            kInvitationPending + " RETURNING email";
         // The row lock makes concurrent accepts of one token take turns; the one that
         // waited re-checks the condition on the updated row and finds it used.
         at(Stmt::take_invitation) = std::string("SELECT ") + kInvitationColumns +
@@ -341,6 +387,34 @@ const std::array<std::string, static_cast<std::size_t>(Stmt::count_)>& statement
             "JOIN users u ON u.id = s.user_id WHERE s.token_digest = $1::bytea";
         at(Stmt::delete_session) = "DELETE FROM sessions WHERE token_digest = $1::bytea";
         at(Stmt::delete_expired_sessions) = "DELETE FROM sessions WHERE expires_at <= $1::bigint";
+        at(Stmt::insert_audit_event) =
+            std::string("INSERT INTO audit_events (") + kAuditColumns +
+            ") VALUES ($1::text, $2::text, $3::bigint, $4::text, $5::text, $6::text, $7::text, "
+            "$8::text, $9::text, $10::text, $11::text, $12::text, $13::text)";
+        // $6: now. Only an expired record is replaced; a live one (or one that a concurrent
+        // transaction inserted and then committed: the INSERT waits for it) leaves the
+        // command with no row, which the store reports as the conflict.
+        at(Stmt::put_idempotency_record) =
+            "INSERT INTO idempotency_records (scope, request, status, answer, expires_at) "
+            "VALUES ($1::bytea, $2::bytea, $3::integer, $4::bytea, $5::bigint) "
+            "ON CONFLICT (scope) DO UPDATE SET request = EXCLUDED.request, "
+            "status = EXCLUDED.status, answer = EXCLUDED.answer, "
+            "expires_at = EXCLUDED.expires_at WHERE idempotency_records.expires_at <= $6::bigint";
+        // Hex text, whatever the session's bytea_output.
+        at(Stmt::find_idempotency_record) =
+            "SELECT encode(request, 'hex'), status, encode(answer, 'hex'), expires_at "
+            "FROM idempotency_records WHERE scope = $1::bytea AND expires_at > $2::bigint";
+        // Oldest first, $2 at a time (events are never updated, so the outer DELETE needs
+        // no second look at created_at).
+        at(Stmt::prune_audit_events) =
+            "DELETE FROM audit_events WHERE id IN (SELECT id FROM audit_events "
+            "WHERE created_at < $1::bigint ORDER BY created_at, id LIMIT $2::bigint)";
+        // The outer condition is checked again on a row that a concurrent write replaced
+        // meanwhile (read committed re-reads it), so a fresh record is never pruned.
+        at(Stmt::prune_idempotency_records) =
+            "DELETE FROM idempotency_records WHERE scope IN (SELECT scope FROM "
+            "idempotency_records WHERE expires_at <= $1::bigint ORDER BY expires_at "
+            "LIMIT $2::bigint) AND expires_at <= $1::bigint";
         return s;
     }();
     return sql;
@@ -368,6 +442,34 @@ std::string insert_messages_sql(std::size_t count) {
         "created_at) VALUES ";
     sql += message_rows(count, 3, false);
     sql += kMessagesOnConflict;
+    return sql;
+}
+
+std::string audit_events_sql(const AuditQuery& query, bool after) {
+    std::string sql =
+        std::string("SELECT ") + kAuditColumns + " FROM audit_events WHERE org_id = $1::text";
+    int n = 1;
+    const auto condition = [&](const char* left, const char* right_cast) {
+        sql += " AND ";
+        sql += left;
+        sql += " $";
+        sql += std::to_string(++n);
+        sql += right_cast;
+    };
+    if (query.action) condition("action =", "::text");
+    if (query.target_id) condition("target_id =", "::text");
+    if (query.actor_id) condition("actor_id =", "::text");
+    if (query.since) condition("created_at >=", "::bigint");
+    if (query.until) condition("created_at <=", "::bigint");
+    if (after) {
+        condition("(created_at, id) < (", "::bigint");
+        sql += ", $";
+        sql += std::to_string(++n);
+        sql += "::text COLLATE \"C\")";
+    }
+    sql += " ORDER BY created_at DESC, id DESC LIMIT $";
+    sql += std::to_string(++n);
+    sql += "::bigint";
     return sql;
 }
 

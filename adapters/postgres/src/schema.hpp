@@ -5,6 +5,7 @@
 #include <span>
 #include <string>
 
+#include "chatbotmgr/journal.hpp"
 #include "connection.hpp"
 
 namespace chatbotmgr::postgres::detail {
@@ -29,6 +30,12 @@ std::string capture_sql(std::size_t message_count);
 // Appends messages to a known conversation: $1 conversation id, $2 created_at, then four
 // per message from $3 as above. The affected row count is the number stored.
 std::string insert_messages_sql(std::size_t message_count);
+
+// One page of an organization's audit events, newest first by (created_at, id). Only the
+// filters that are set become conditions (each combination gets a plan that fits it).
+// Parameters: $1 the organization, then one per set filter in AuditQuery's member order,
+// then (when after) the position's created_at and id, then the limit.
+std::string audit_events_sql(const AuditQuery& query, bool after);
 
 // Brings the schema up to date (apply = true) or checks it is (apply = false). Safe when
 // several processes do it at once: the work runs in one transaction under an advisory

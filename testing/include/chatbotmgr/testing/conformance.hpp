@@ -156,15 +156,32 @@ using AccountConformanceTargetFactory = std::function<std::unique_ptr<AccountCon
     X(delete_racing_with_captures, "delete racing with captures leaves no orphans", __VA_ARGS__)   \
     X(create_storm, "create storm stores every chatbot", __VA_ARGS__)                              \
     X(concurrent_inserts_of_one_id, "concurrent inserts of one id: exactly one wins", __VA_ARGS__) \
+    X(journal_written_with_each_change,                                                            \
+      "journal: every write records its entry, completed from the row", __VA_ARGS__)               \
+    X(failed_write_leaves_no_event, "journal: a failed or empty write leaves no event",            \
+      __VA_ARGS__)                                                                                 \
+    X(live_idempotency_scope_refuses_write,                                                        \
+      "journal: a live idempotency scope refuses the whole write", __VA_ARGS__)                    \
+    X(concurrent_writes_of_one_scope,                                                              \
+      "journal: concurrent writes of one idempotency scope: exactly one commits", __VA_ARGS__)     \
+    X(audit_events_filtered_and_paged, "journal: audit events by filter, in keyset pages",         \
+      __VA_ARGS__)                                                                                 \
+    X(prune_is_bounded, "journal: pruning deletes at most max rows a call", __VA_ARGS__)           \
     X(ping_answers, "ping answers", __VA_ARGS__)
 
 #define CHATBOTMGR_CONFORMANCE_PERSISTENT_STORE_CASES(X, ...)                                     \
     X(reopen_keeps_acknowledged_writes, "reopen keeps every acknowledged write", __VA_ARGS__)     \
     X(reopen_keeps_concurrent_writes, "reopen keeps concurrent acknowledged writes", __VA_ARGS__) \
-    X(reopen_keeps_key_lifecycle, "reopen keeps previous keys, expiries and last uses", __VA_ARGS__)
+    X(reopen_keeps_key_lifecycle, "reopen keeps previous keys, expiries and last uses",           \
+      __VA_ARGS__)                                                                                \
+    X(reopen_keeps_journal, "reopen keeps audit events and idempotency records", __VA_ARGS__)
 
 #define CHATBOTMGR_CONFORMANCE_ACCOUNT_CASES(X, ...)                                              \
     X(organizations, "organizations are found or created by exact name", __VA_ARGS__)             \
+    X(account_writes_are_journaled,                                                               \
+      "every account write records its entry when it changes something", __VA_ARGS__)             \
+    X(invitation_idempotency_scope_refuses_write,                                                 \
+      "a live idempotency scope refuses the invitation", __VA_ARGS__)                             \
     X(organization_id_conflict, "an organization id in use is a conflict", __VA_ARGS__)           \
     X(concurrent_find_or_create, "concurrent find_or_create agree on one organization",           \
       __VA_ARGS__)                                                                                \

@@ -30,6 +30,7 @@
 
 namespace chatbotmgr {
 class Accounts;
+class AuditLog;
 class ChatbotRegistry;
 }  // namespace chatbotmgr
 
@@ -119,6 +120,9 @@ struct ApiOptions {
     std::shared_ptr<Clock> clock;
     // Hears of every API-key check and login (operations.hpp). Default: none.
     std::shared_ptr<MetricsSink> metrics;
+    // Serves GET /api/v1/audit-events (API.md section 13) from this log. Default: none (the
+    // route does not exist, as in v1).
+    std::shared_ptr<AuditLog> audit_log;
 };
 
 // What Api::admit() learned from a request head (the caller's principal or key), for

@@ -40,6 +40,8 @@ struct Principal {
     // The caller's role in the organization (API.md section 10); absent means owner, as
     // for a host without roles (v1 behaviour).
     std::optional<Role> role = std::nullopt;
+    // The user's email, for the audit log; may be empty.
+    std::string email = {};
 };
 
 // Implementations must be safe to call from many threads at once. They run on the

@@ -1,4 +1,5 @@
-// PostgresStore: both storage ports (ChatbotStore, AccountStore) on PostgreSQL, via libpq.
+// PostgresStore: both storage ports (ChatbotStore, AccountStore) and the journal
+// (JournalStore) on PostgreSQL, via libpq.
 //
 // Made for several server instances sharing one database: the schema is migrated at
 // construction (serialized by an advisory lock, so instances may start together), every
@@ -15,6 +16,10 @@
 // Error(ErrorCode::conflict). Messages never contain values, keys or digests.
 // Caveat: when the connection drops while COMMIT is in flight, the call throws
 // unavailable although the server may have committed (no client can know).
+// Journal: every write stores its entry in its own transaction. Writes of the same
+// idempotency scope on several instances take turns on the record's row: the second waits
+// for the first to commit, then fails with conflict (field "Idempotency-Key"), so a retry
+// never runs twice.
 #pragma once
 
 #include <chrono>
@@ -58,7 +63,10 @@ struct PostgresOptions {
     std::shared_ptr<RandomSource> random;
 };
 
-class PostgresStore final : public ChatbotStore, public StoreInspection, public AccountStore {
+class PostgresStore final : public ChatbotStore,
+                            public StoreInspection,
+                            public AccountStore,
+                            public JournalStore {
   public:
     // Connects once and migrates (or checks) the schema. Throws Error(unavailable) when
     // the server cannot be reached, Error(invalid_argument) for bad options, and
@@ -73,20 +81,24 @@ class PostgresStore final : public ChatbotStore, public StoreInspection, public 
 
     // ChatbotStore
     using ChatbotStore::insert;
-    bool insert(const Chatbot& chatbot, const NewKey& key, std::size_t max_in_org) override;
+    bool insert(const Chatbot& chatbot, const NewKey& key, std::size_t max_in_org,
+                JournalEntry entry) override;
     std::vector<Chatbot> list(std::string_view org_id) override;
     std::vector<Chatbot> list_page(std::string_view org_id,
                                    const std::optional<PagePosition>& after,
                                    std::size_t limit) override;
     std::optional<Chatbot> get(std::string_view org_id, std::string_view id) override;
     std::optional<Chatbot> update(std::string_view org_id, std::string_view id,
-                                  const std::function<void(Chatbot&)>& mutate) override;
-    bool remove(std::string_view org_id, std::string_view id) override;
-    std::optional<Chatbot> replace_key(
-        std::string_view org_id, std::string_view id, const NewKey& key,
-        std::optional<std::chrono::sys_seconds> previous_until) override;
+                                  const std::function<void(Chatbot&)>& mutate,
+                                  JournalEntry entry) override;
+    bool remove(std::string_view org_id, std::string_view id, JournalEntry entry) override;
+    std::optional<Chatbot> replace_key(std::string_view org_id, std::string_view id,
+                                       const NewKey& key,
+                                       std::optional<std::chrono::sys_seconds> previous_until,
+                                       JournalEntry entry) override;
     std::optional<bool> drop_previous_key(std::string_view org_id, std::string_view id,
-                                          std::chrono::sys_seconds now) override;
+                                          std::chrono::sys_seconds now,
+                                          JournalEntry entry) override;
     std::optional<ChatbotKeys> keys(std::string_view org_id, std::string_view id) override;
     std::optional<KeyOwner> find_by_key_digest(const Digest& digest) override;
     void record_key_usage(std::span<const KeyUsage> usage) override;
@@ -105,8 +117,8 @@ class PostgresStore final : public ChatbotStore, public StoreInspection, public 
                                              std::string_view new_id) override;
     std::optional<Organization> find_organization(std::string_view id) override;
     std::vector<Organization> list_organizations() override;
-    void insert_user(const User& user, std::string_view email_lower,
-                     std::string_view password_hash) override;
+    void insert_user(const User& user, std::string_view email_lower, std::string_view password_hash,
+                     JournalEntry entry) override;
     std::optional<std::pair<User, std::string>> find_user_by_email(
         std::string_view email_lower) override;
     std::size_t count_users() override;
@@ -115,21 +127,35 @@ class PostgresStore final : public ChatbotStore, public StoreInspection, public 
                                       const std::optional<PagePosition>& after,
                                       std::size_t limit) override;
     std::optional<User> find_user(std::string_view org_id, std::string_view user_id) override;
-    MemberChange set_role(std::string_view org_id, std::string_view user_id, Role role) override;
-    MemberChange remove_user(std::string_view org_id, std::string_view user_id) override;
+    MemberChange set_role(std::string_view org_id, std::string_view user_id, Role role,
+                          JournalEntry entry) override;
+    MemberChange remove_user(std::string_view org_id, std::string_view user_id,
+                             JournalEntry entry) override;
     void insert_invitation(const Invitation& invitation, std::string_view email_lower,
-                           const Digest& token_digest) override;
+                           const Digest& token_digest, JournalEntry entry) override;
     std::vector<Invitation> list_invitations(std::string_view org_id,
                                              std::chrono::sys_seconds now) override;
     bool revoke_invitation(std::string_view org_id, std::string_view id,
-                           std::chrono::sys_seconds now) override;
+                           std::chrono::sys_seconds now, JournalEntry entry) override;
     std::pair<InvitationAcceptance, std::optional<User>> accept_invitation(
         const Digest& token_digest, std::chrono::sys_seconds now, std::string_view new_user_id,
-        std::string_view password_hash) override;
-    void insert_session(const SessionRecord& session) override;
+        std::string_view password_hash, JournalEntry entry) override;
+    void insert_session(const SessionRecord& session, JournalEntry entry) override;
     std::optional<SessionRecord> find_session(const Digest& token_digest) override;
-    bool delete_session(const Digest& token_digest) override;
+    bool delete_session(const Digest& token_digest, JournalEntry entry) override;
     std::size_t delete_expired_sessions(std::chrono::sys_seconds now) override;
+
+    // Both ports' (one override serves ChatbotStore and AccountStore).
+    std::optional<IdempotencyRecord> find_idempotency_record(const Digest& scope,
+                                                             std::chrono::sys_seconds now) override;
+
+    // JournalStore. list_audit_events is a keyset query on (org_id, created_at, id); the
+    // prunes delete at most max rows per statement, so writers wait on them only briefly.
+    std::vector<AuditEvent> list_audit_events(std::string_view org_id, const AuditQuery& query,
+                                              const std::optional<PagePosition>& after,
+                                              std::size_t limit) override;
+    std::size_t prune_audit_events(std::chrono::sys_seconds cutoff, std::size_t max) override;
+    std::size_t prune_idempotency_records(std::chrono::sys_seconds now, std::size_t max) override;
 
     // Other server instances change the same database.
 
