@@ -21,6 +21,7 @@
 #include "chatbotmgr/sqlite/sqlite_store.hpp"
 #include "chatbotmgr/testing/errors.hpp"
 #include "chatbotmgr/testing/fakes.hpp"
+#include "chatbotmgr/testing/journal_entry.hpp"
 #include "temp_dir.hpp"
 
 namespace {
@@ -36,6 +37,7 @@ using chatbotmgr::sqlite::SqliteOptions;
 using chatbotmgr::sqlite::SqliteStore;
 using chatbotmgr::test::TempDir;
 using chatbotmgr::testing::error_of;
+using chatbotmgr::testing::journal_entry;
 
 SqliteOptions options_for(const std::string& path) {
     SqliteOptions o;
@@ -90,6 +92,11 @@ void drop_key_lifecycle(SQLite::Database& raw) {
         raw.exec(std::string("ALTER TABLE chatbots DROP COLUMN ").append(column));
 }
 
+// The journal tables of version 5, which files of versions 1 to 4 do not have.
+void drop_journal(SQLite::Database& raw) {
+    raw.exec("DROP TABLE audit_events; DROP TABLE idempotency_records;");
+}
+
 }  // namespace
 
 TEST_CASE("sqlite: a new file gets the current schema", "[sqlite][schema]") {
@@ -102,14 +109,17 @@ TEST_CASE("sqlite: a new file gets the current schema", "[sqlite][schema]") {
     }
     SQLite::Database raw(path, SQLite::OPEN_READONLY);
     CHECK(query_int(raw, "PRAGMA user_version") == SqliteStore::schema_version());
-    for (const char* table : {"chatbots", "conversations", "messages", "analysis_results",
-                              "organizations", "users", "sessions", "invitations"}) {
+    for (const char* table :
+         {"chatbots", "conversations", "messages", "analysis_results", "organizations", "users",
+          "sessions", "invitations", "audit_events", "idempotency_records"}) {
         INFO(table);
         CHECK(raw.tableExists(table));
     }
     // The indexes the queries rely on.
-    for (const char* index : {"chatbots_key_digest", "chatbots_org_list", "messages_external_id",
-                              "users_org_members", "invitations_org_pending"}) {
+    for (const char* index :
+         {"chatbots_key_digest", "chatbots_org_list", "messages_external_id", "users_org_members",
+          "invitations_org_pending", "audit_events_org_list", "audit_events_age",
+          "idempotency_records_expiry"}) {
         INFO(index);
         SQLite::Statement s(raw,
                             "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = ?");
@@ -130,6 +140,7 @@ TEST_CASE("sqlite: migrations run step by step from an older version", "[sqlite]
         // Make the file look like one written by a build that knew only version 1.
         SQLite::Database raw(path, SQLite::OPEN_READWRITE);
         drop_key_lifecycle(raw);
+        drop_journal(raw);
         raw.exec(
             "DROP TABLE invitations; DROP TABLE sessions; DROP TABLE users; "
             "DROP TABLE organizations;");
@@ -153,6 +164,7 @@ TEST_CASE("sqlite: version 2 files upgrade to roles and invitations", "[sqlite][
         // The accounts tables exactly as version 2 made them, with a user and a session.
         SQLite::Database raw(path, SQLite::OPEN_READWRITE);
         drop_key_lifecycle(raw);
+        drop_journal(raw);
         raw.exec(
             "DROP TABLE invitations; DROP TABLE sessions; DROP TABLE users; "
             "CREATE TABLE users (id TEXT NOT NULL PRIMARY KEY, org_id TEXT NOT NULL REFERENCES "
@@ -188,10 +200,12 @@ TEST_CASE("sqlite: version 2 files upgrade to roles and invitations", "[sqlite][
     CHECK(session->role == Role::owner);
     CHECK(session->email == "bob@example.com");
     // The new rules hold on the upgraded file, and removal still cascades to sessions.
-    CHECK(store.set_role("org-1", "user-1", Role::member) == MemberChange::done);
-    CHECK(store.remove_user("org-1", "user-2") == MemberChange::last_owner);
-    CHECK(store.set_role("org-1", "user-1", Role::owner) == MemberChange::done);
-    CHECK(store.remove_user("org-1", "user-2") == MemberChange::done);
+    CHECK(store.set_role("org-1", "user-1", Role::member, journal_entry("org-1")) ==
+          MemberChange::done);
+    CHECK(store.remove_user("org-1", "user-2", journal_entry("org-1")) == MemberChange::last_owner);
+    CHECK(store.set_role("org-1", "user-1", Role::owner, journal_entry("org-1")) ==
+          MemberChange::done);
+    CHECK(store.remove_user("org-1", "user-2", journal_entry("org-1")) == MemberChange::done);
     CHECK_FALSE(store.find_session(session_digest));
     CHECK(store.list_invitations("org-1", std::chrono::sys_seconds{}).empty());
 }
@@ -208,6 +222,7 @@ TEST_CASE("sqlite: version 3 files upgrade to the key lifecycle", "[sqlite][sche
     {
         SQLite::Database raw(path, SQLite::OPEN_READWRITE);
         drop_key_lifecycle(raw);
+        drop_journal(raw);
         raw.exec("PRAGMA user_version = 3");
     }
     SqliteStore store(options_for(path));
@@ -222,7 +237,7 @@ TEST_CASE("sqlite: version 3 files upgrade to the key lifecycle", "[sqlite][sche
     const auto until = bot.created_at + std::chrono::hours(1);
     REQUIRE(store.replace_key("org-a", "bot-1",
                               NewKey{key_of("new"), "ob_live_newkey", bot.created_at, std::nullopt},
-                              until));
+                              until, journal_entry("org-a")));
     CHECK(store.find_by_key_digest(key_of("bot-1")) ==
           KeyOwner{"bot-1", "org-a", KeySlot::previous, until});
 }
@@ -354,7 +369,7 @@ TEST_CASE("sqlite: remove leaves no row behind in any table", "[sqlite]") {
         const auto r = store.append_capture("bot-1", batch("c", {message("user", "x", "1")}));
         REQUIRE(r);
         REQUIRE(store.record_analysis("bot-1", r->conversation_id, "kind", "{}"));
-        REQUIRE(store.remove("org-a", "bot-1"));
+        REQUIRE(store.remove("org-a", "bot-1", journal_entry("org-a")));
     }
     SQLite::Database raw(path, SQLite::OPEN_READONLY);
     for (const char* sql :
@@ -407,19 +422,23 @@ TEST_CASE("sqlite: an update callback that writes to the store is refused", "[sq
     SqliteStore store(options_for(dir.file("reentrant.db")));
     store.insert(make_chatbot("bot-1"), key_of("bot-1"));
     const auto e = error_of([&] {
-        store.update("org-a", "bot-1", [&](Chatbot& c) {
-            c.name = "changed";
-            store.insert(make_chatbot("bot-2"), key_of("bot-2"));
-        });
+        store.update(
+            "org-a", "bot-1",
+            [&](Chatbot& c) {
+                c.name = "changed";
+                store.insert(make_chatbot("bot-2"), key_of("bot-2"));
+            },
+            journal_entry("org-a"));
     });
     REQUIRE(e);
     CHECK(e->code() == ErrorCode::internal);
     CHECK(store.get("org-a", "bot-1")->name == "Bot bot-1");
     CHECK_FALSE(store.get("org-a", "bot-2"));
     // Reads from inside the callback are fine.
-    const auto updated = store.update("org-a", "bot-1", [&](Chatbot& c) {
-        c.name = store.get("org-a", "bot-1") ? "seen" : "unseen";
-    });
+    const auto updated = store.update(
+        "org-a", "bot-1",
+        [&](Chatbot& c) { c.name = store.get("org-a", "bot-1") ? "seen" : "unseen"; },
+        journal_entry("org-a"));
     REQUIRE(updated);
     CHECK(updated->name == "seen");
 }
@@ -493,7 +512,7 @@ TEST_CASE("sqlite: a full disk is unavailable, writes nothing, and recovers", "[
     CHECK(store.count_data("racer").messages == total);
 
     // Freeing space (deleting data) makes the store writable again, without a restart.
-    REQUIRE(store.remove("org-a", "filler"));
+    REQUIRE(store.remove("org-a", "filler", journal_entry("org-a")));
     store.insert(make_chatbot("after"), key_of("after"));
     const auto r = store.append_capture("after", big_batch(0));
     REQUIRE(r);

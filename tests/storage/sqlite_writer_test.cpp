@@ -23,6 +23,7 @@
 #include "chatbotmgr/error.hpp"
 #include "chatbotmgr/secrets.hpp"
 #include "chatbotmgr/sqlite/sqlite_store.hpp"
+#include "chatbotmgr/testing/journal_entry.hpp"
 #include "connection.hpp"
 #include "temp_dir.hpp"
 #include "writer.hpp"
@@ -39,6 +40,7 @@ using chatbotmgr::sqlite::detail::ConnectionConfig;
 using chatbotmgr::sqlite::detail::Role;
 using chatbotmgr::sqlite::detail::Writer;
 using chatbotmgr::test::TempDir;
+using chatbotmgr::testing::journal_entry;
 
 // Long enough for started threads to reach the writer's queue.
 constexpr auto kSettle = std::chrono::milliseconds(300);
@@ -252,11 +254,14 @@ TEST_CASE(
         // victim: they form the next batch, in that order.
         Gate leader_inside, release_leader;
         std::thread leader([&] {
-            store.update("org-a", "leader", [&](Chatbot& c) {
-                c.name = "leader done";
-                leader_inside.open();
-                release_leader.wait();
-            });
+            store.update(
+                "org-a", "leader",
+                [&](Chatbot& c) {
+                    c.name = "leader done";
+                    leader_inside.open();
+                    release_leader.wait();
+                },
+                journal_entry("org-a"));
         });
         leader_inside.wait();
         Arrivals arrivals;
@@ -266,10 +271,13 @@ TEST_CASE(
                 arrivals.arrive();
                 outcomes[i] = outcome_of(
                     [&] {
-                        store.update("org-a", "bot-" + std::to_string(i), [&](Chatbot& c) {
-                            ++runs[i];
-                            c.name = "renamed";
-                        });
+                        store.update(
+                            "org-a", "bot-" + std::to_string(i),
+                            [&](Chatbot& c) {
+                                ++runs[i];
+                                c.name = "renamed";
+                            },
+                            journal_entry("org-a"));
                     },
                     messages[i]);
             });
@@ -279,10 +287,13 @@ TEST_CASE(
             arrivals.arrive();
             victim = outcome_of(
                 [&] {
-                    store.update("org-a", "victim", [&](Chatbot& c) {
-                        ++victim_runs;
-                        c.name = "drop";
-                    });
+                    store.update(
+                        "org-a", "victim",
+                        [&](Chatbot& c) {
+                            ++victim_runs;
+                            c.name = "drop";
+                        },
+                        journal_entry("org-a"));
                 },
                 victim_message);
         });
@@ -306,7 +317,8 @@ TEST_CASE(
         CHECK(failed > 0);
 
         // Not stuck: the next write commits.
-        CHECK(store.update("org-a", "victim", [](Chatbot& c) { c.name = "after"; }));
+        CHECK(store.update(
+            "org-a", "victim", [](Chatbot& c) { c.name = "after"; }, journal_entry("org-a")));
     }
 
     // Reopened: every update that returned is there, every one that threw wrote nothing.
