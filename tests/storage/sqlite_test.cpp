@@ -37,7 +37,6 @@ using chatbotmgr::sqlite::SqliteOptions;
 using chatbotmgr::sqlite::SqliteStore;
 using chatbotmgr::test::TempDir;
 using chatbotmgr::testing::error_of;
-using chatbotmgr::testing::journal_entry;
 
 SqliteOptions options_for(const std::string& path) {
     SqliteOptions o;
@@ -200,12 +199,14 @@ TEST_CASE("sqlite: version 2 files upgrade to roles and invitations", "[sqlite][
     CHECK(session->role == Role::owner);
     CHECK(session->email == "bob@example.com");
     // The new rules hold on the upgraded file, and removal still cascades to sessions.
-    CHECK(store.set_role("org-1", "user-1", Role::member, journal_entry("org-1")) ==
+    CHECK(store.set_role("org-1", "user-1", Role::member, chatbotmgr::testing::journal_entry()) ==
           MemberChange::done);
-    CHECK(store.remove_user("org-1", "user-2", journal_entry("org-1")) == MemberChange::last_owner);
-    CHECK(store.set_role("org-1", "user-1", Role::owner, journal_entry("org-1")) ==
+    CHECK(store.remove_user("org-1", "user-2", chatbotmgr::testing::journal_entry()) ==
+          MemberChange::last_owner);
+    CHECK(store.set_role("org-1", "user-1", Role::owner, chatbotmgr::testing::journal_entry()) ==
           MemberChange::done);
-    CHECK(store.remove_user("org-1", "user-2", journal_entry("org-1")) == MemberChange::done);
+    CHECK(store.remove_user("org-1", "user-2", chatbotmgr::testing::journal_entry()) ==
+          MemberChange::done);
     CHECK_FALSE(store.find_session(session_digest));
     CHECK(store.list_invitations("org-1", std::chrono::sys_seconds{}).empty());
 }
@@ -237,7 +238,7 @@ TEST_CASE("sqlite: version 3 files upgrade to the key lifecycle", "[sqlite][sche
     const auto until = bot.created_at + std::chrono::hours(1);
     REQUIRE(store.replace_key("org-a", "bot-1",
                               NewKey{key_of("new"), "ob_live_newkey", bot.created_at, std::nullopt},
-                              until, journal_entry("org-a")));
+                              until, chatbotmgr::testing::journal_entry()));
     CHECK(store.find_by_key_digest(key_of("bot-1")) ==
           KeyOwner{"bot-1", "org-a", KeySlot::previous, until});
 }
@@ -369,7 +370,7 @@ TEST_CASE("sqlite: remove leaves no row behind in any table", "[sqlite]") {
         const auto r = store.append_capture("bot-1", batch("c", {message("user", "x", "1")}));
         REQUIRE(r);
         REQUIRE(store.record_analysis("bot-1", r->conversation_id, "kind", "{}"));
-        REQUIRE(store.remove("org-a", "bot-1", journal_entry("org-a")));
+        REQUIRE(store.remove("org-a", "bot-1", chatbotmgr::testing::journal_entry()));
     }
     SQLite::Database raw(path, SQLite::OPEN_READONLY);
     for (const char* sql :
@@ -428,7 +429,7 @@ TEST_CASE("sqlite: an update callback that writes to the store is refused", "[sq
                 c.name = "changed";
                 store.insert(make_chatbot("bot-2"), key_of("bot-2"));
             },
-            journal_entry("org-a"));
+            chatbotmgr::testing::journal_entry());
     });
     REQUIRE(e);
     CHECK(e->code() == ErrorCode::internal);
@@ -438,7 +439,7 @@ TEST_CASE("sqlite: an update callback that writes to the store is refused", "[sq
     const auto updated = store.update(
         "org-a", "bot-1",
         [&](Chatbot& c) { c.name = store.get("org-a", "bot-1") ? "seen" : "unseen"; },
-        journal_entry("org-a"));
+        chatbotmgr::testing::journal_entry());
     REQUIRE(updated);
     CHECK(updated->name == "seen");
 }
@@ -512,7 +513,7 @@ TEST_CASE("sqlite: a full disk is unavailable, writes nothing, and recovers", "[
     CHECK(store.count_data("racer").messages == total);
 
     // Freeing space (deleting data) makes the store writable again, without a restart.
-    REQUIRE(store.remove("org-a", "filler", journal_entry("org-a")));
+    REQUIRE(store.remove("org-a", "filler", chatbotmgr::testing::journal_entry()));
     store.insert(make_chatbot("after"), key_of("after"));
     const auto r = store.append_capture("after", big_batch(0));
     REQUIRE(r);

@@ -40,7 +40,6 @@ using chatbotmgr::sqlite::detail::ConnectionConfig;
 using chatbotmgr::sqlite::detail::Role;
 using chatbotmgr::sqlite::detail::Writer;
 using chatbotmgr::test::TempDir;
-using chatbotmgr::testing::journal_entry;
 
 // Long enough for started threads to reach the writer's queue.
 constexpr auto kSettle = std::chrono::milliseconds(300);
@@ -261,7 +260,7 @@ TEST_CASE(
                     leader_inside.open();
                     release_leader.wait();
                 },
-                journal_entry("org-a"));
+                chatbotmgr::testing::journal_entry());
         });
         leader_inside.wait();
         Arrivals arrivals;
@@ -277,7 +276,7 @@ TEST_CASE(
                                 ++runs[i];
                                 c.name = "renamed";
                             },
-                            journal_entry("org-a"));
+                            chatbotmgr::testing::journal_entry());
                     },
                     messages[i]);
             });
@@ -293,7 +292,7 @@ TEST_CASE(
                             ++victim_runs;
                             c.name = "drop";
                         },
-                        journal_entry("org-a"));
+                        chatbotmgr::testing::journal_entry());
                 },
                 victim_message);
         });
@@ -318,7 +317,8 @@ TEST_CASE(
 
         // Not stuck: the next write commits.
         CHECK(store.update(
-            "org-a", "victim", [](Chatbot& c) { c.name = "after"; }, journal_entry("org-a")));
+            "org-a", "victim", [](Chatbot& c) { c.name = "after"; },
+            chatbotmgr::testing::journal_entry()));
     }
 
     // Reopened: every update that returned is there, every one that threw wrote nothing.
