@@ -9,6 +9,7 @@
 #include "chatbotmgr/error.hpp"
 #include "chatbotmgr/postgres/postgres_store.hpp"
 #include "chatbotmgr/testing/errors.hpp"
+#include "chatbotmgr/testing/journal_entry.hpp"
 #include "pg_test_support.hpp"
 
 using namespace chatbotmgr;
@@ -82,8 +83,10 @@ TEST_CASE("pg faults: terminated backends heal by themselves", "[postgres]") {
     admin.exec("BEGIN");
     admin.exec("SELECT id FROM chatbots WHERE id = 'a' FOR UPDATE");
     std::optional<ErrorCode> blocked_result;
-    std::thread blocked(
-        [&] { blocked_result = code_of([&] { store.update("o", "a", rename_to_x); }); });
+    std::thread blocked([&] {
+        blocked_result = code_of(
+            [&] { store.update("o", "a", rename_to_x, chatbotmgr::testing::journal_entry()); });
+    });
     REQUIRE(wait_for_lock_waiter(admin, db));
     CHECK(db.terminate_backends(admin) >= 1);
     blocked.join();
@@ -134,13 +137,20 @@ TEST_CASE("pg faults: a lock wait past statement_timeout is unavailable, not a h
     AdminConn admin(db.conninfo());
     admin.exec("BEGIN");
     admin.exec("SELECT id FROM chatbots WHERE id = 'a' FOR UPDATE");
-    CHECK(code_of([&] { store.update("o", "a", rename_to_x); }) == ErrorCode::unavailable);
-    CHECK(code_of([&] { store.remove("o", "a"); }) == ErrorCode::unavailable);
+    CHECK(code_of([&] {
+              store.update("o", "a", rename_to_x, chatbotmgr::testing::journal_entry());
+          }) == ErrorCode::unavailable);
+    CHECK(code_of([&] { store.remove("o", "a", chatbotmgr::testing::journal_entry()); }) ==
+          ErrorCode::unavailable);
     admin.exec("ROLLBACK");
 
     // Same connections, no reconnect needed: the server only cancelled the statement.
-    CHECK(store.update("o", "a", [](Chatbot& c) { c.name = "after"; })->name == "after");
-    CHECK(store.remove("o", "a"));
+    CHECK(store
+              .update(
+                  "o", "a", [](Chatbot& c) { c.name = "after"; },
+                  chatbotmgr::testing::journal_entry())
+              ->name == "after");
+    CHECK(store.remove("o", "a", chatbotmgr::testing::journal_entry()));
 }
 
 TEST_CASE("pg faults: a frozen network is unavailable after network_timeout, then heals",

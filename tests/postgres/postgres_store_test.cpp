@@ -15,6 +15,7 @@
 #include "chatbotmgr/registry.hpp"
 #include "chatbotmgr/testing/errors.hpp"
 #include "chatbotmgr/testing/fakes.hpp"
+#include "chatbotmgr/testing/journal_entry.hpp"
 #include "pg_test_support.hpp"
 
 using namespace chatbotmgr;
@@ -105,24 +106,31 @@ TEST_CASE("pg store: update is atomic and writes nothing when mutate throws", "[
     PostgresStore& s = *t.store;
     s.insert(bot("a", "o", 1), digest_of(1));
 
-    const auto updated = s.update("o", "a", [](Chatbot& c) {
-        c.name = "Renamed";
-        c.settings = {{"x", 1}};
-        c.key_prefix = "ob_live_ffffff";  // not writable through update
-    });
+    const auto updated = s.update(
+        "o", "a",
+        [](Chatbot& c) {
+            c.name = "Renamed";
+            c.settings = {{"x", 1}};
+            c.key_prefix = "ob_live_ffffff";  // not writable through update
+        },
+        chatbotmgr::testing::journal_entry());
     REQUIRE(updated);
     CHECK(updated->name == "Renamed");
     CHECK(updated->key_prefix == "ob_live_abcdef");
     CHECK(s.get("o", "a") == updated);
 
-    CHECK_THROWS_AS(s.update("o", "a",
-                             [](Chatbot& c) {
-                                 c.name = "Lost";
-                                 throw std::logic_error("boom");
-                             }),
+    CHECK_THROWS_AS(s.update(
+                        "o", "a",
+                        [](Chatbot& c) {
+                            c.name = "Lost";
+                            throw std::logic_error("boom");
+                        },
+                        chatbotmgr::testing::journal_entry()),
                     std::logic_error);
     CHECK(s.get("o", "a")->name == "Renamed");
-    CHECK_FALSE(s.update("other", "a", [](Chatbot&) { FAIL("called for another org"); }));
+    CHECK_FALSE(s.update(
+        "other", "a", [](Chatbot&) { FAIL("called for another org"); },
+        chatbotmgr::testing::journal_entry()));
 
     // The connection that saw the throw goes back to the pool usable.
     for (int i = 0; i < 10; ++i) CHECK(s.get("o", "a"));
@@ -132,7 +140,12 @@ TEST_CASE("pg store: concurrent updates from two store objects lose nothing", "[
     Db t;
     auto other = std::make_shared<PostgresStore>(options_for(t.db.conninfo()));
     t.store->insert(bot("a", "o", 1), digest_of(1));
-    t.store->update("o", "a", [](Chatbot& c) { c.settings = {{"n", 0}}; });
+    t.store->update(
+        "o", "a",
+        [](Chatbot& c) {
+            c.settings = {{"n", 0}};
+        },
+        chatbotmgr::testing::journal_entry());
 
     constexpr int kThreads = 4;
     constexpr int kPerThread = 25;
@@ -143,8 +156,10 @@ TEST_CASE("pg store: concurrent updates from two store objects lose nothing", "[
             PostgresStore& s = (i % 2) ? *other : *t.store;
             for (int j = 0; j < kPerThread; ++j) {
                 try {
-                    s.update("o", "a",
-                             [](Chatbot& c) { c.settings["n"] = c.settings["n"].as_int64() + 1; });
+                    s.update(
+                        "o", "a",
+                        [](Chatbot& c) { c.settings["n"] = c.settings["n"].as_int64() + 1; },
+                        chatbotmgr::testing::journal_entry());
                 } catch (...) {
                     ++failures;
                 }
@@ -165,16 +180,18 @@ TEST_CASE("pg store: replace_key, remove and cascade", "[postgres]") {
 
     CHECK(code_of([&] {
               s.replace_key("o", "a", NewKey{digest_of(2), "ob_live_222222", {}, std::nullopt},
-                            std::nullopt);
+                            std::nullopt, chatbotmgr::testing::journal_entry());
           }) == ErrorCode::conflict);
-    const auto rotated = s.replace_key(
-        "o", "a", NewKey{digest_of(3), "ob_live_333333", {}, std::nullopt}, std::nullopt);
+    const auto rotated =
+        s.replace_key("o", "a", NewKey{digest_of(3), "ob_live_333333", {}, std::nullopt},
+                      std::nullopt, chatbotmgr::testing::journal_entry());
     REQUIRE(rotated);
     CHECK(rotated->key_prefix == "ob_live_333333");
     CHECK_FALSE(s.find_by_key_digest(digest_of(1)));
     CHECK(s.find_by_key_digest(digest_of(3))->chatbot_id == "a");
-    CHECK_FALSE(s.replace_key(
-        "other", "a", NewKey{digest_of(4), "ob_live_444444", {}, std::nullopt}, std::nullopt));
+    CHECK_FALSE(s.replace_key("other", "a",
+                              NewKey{digest_of(4), "ob_live_444444", {}, std::nullopt},
+                              std::nullopt, chatbotmgr::testing::journal_entry()));
 
     CaptureBatch batch{"conv-1",
                        "user-1",
@@ -186,9 +203,9 @@ TEST_CASE("pg store: replace_key, remove and cascade", "[postgres]") {
     s.append_capture("b", batch);
     CHECK(s.count_data("a") == ChatbotDataCounts{1, 2, 1});
 
-    CHECK_FALSE(s.remove("other", "a"));
-    CHECK(s.remove("o", "a"));
-    CHECK_FALSE(s.remove("o", "a"));
+    CHECK_FALSE(s.remove("other", "a", chatbotmgr::testing::journal_entry()));
+    CHECK(s.remove("o", "a", chatbotmgr::testing::journal_entry()));
+    CHECK_FALSE(s.remove("o", "a", chatbotmgr::testing::journal_entry()));
     CHECK(s.count_data("a") == ChatbotDataCounts{0, 0, 0});
     CHECK(s.count_data("b") == ChatbotDataCounts{1, 2, 0});
     CHECK_FALSE(s.find_by_key_digest(digest_of(3)));
@@ -257,12 +274,15 @@ TEST_CASE("pg store: accounts port", "[postgres]") {
     CHECK_FALSE(s.find_organization("org-2"));
 
     CHECK(s.count_users() == 0);
-    s.insert_user(User{"u1", "org-1", "Ada@Example.COM"}, "ada@example.com", "$argon2id$hash");
+    s.insert_user(User{"u1", "org-1", "Ada@Example.COM"}, "ada@example.com", "$argon2id$hash",
+                  chatbotmgr::testing::journal_entry());
     CHECK(code_of([&] {
-              s.insert_user(User{"u2", "org-1", "ada@example.com"}, "ada@example.com", "h");
+              s.insert_user(User{"u2", "org-1", "ada@example.com"}, "ada@example.com", "h",
+                            chatbotmgr::testing::journal_entry());
           }) == ErrorCode::conflict);
     CHECK(code_of([&] {
-              s.insert_user(User{"u3", "no-org", "c@example.com"}, "c@example.com", "h");
+              s.insert_user(User{"u3", "no-org", "c@example.com"}, "c@example.com", "h",
+                            chatbotmgr::testing::journal_entry());
           }) == ErrorCode::invalid_argument);
     CHECK(s.count_users() == 1);
     const auto found = s.find_user_by_email("ada@example.com");
@@ -286,9 +306,11 @@ TEST_CASE("pg store: accounts port", "[postgres]") {
     Digest early = digest_of(10);
     Digest late = digest_of(20);
     early[0] = 0;  // binary-safe
-    s.insert_session(session_of(early, at(1000)));
-    s.insert_session(session_of(late, at(2000)));
-    CHECK(code_of([&] { s.insert_session(session_of(late, at(1))); }) == ErrorCode::conflict);
+    s.insert_session(session_of(early, at(1000)), chatbotmgr::testing::journal_entry());
+    s.insert_session(session_of(late, at(2000)), chatbotmgr::testing::journal_entry());
+    CHECK(code_of([&] {
+              s.insert_session(session_of(late, at(1)), chatbotmgr::testing::journal_entry());
+          }) == ErrorCode::conflict);
     const auto session = s.find_session(early);
     REQUIRE(session);
     CHECK(session->user_id == "u1");
@@ -300,8 +322,8 @@ TEST_CASE("pg store: accounts port", "[postgres]") {
 
     CHECK(s.delete_expired_sessions(at(1000)) == 1);  // expires_at <= now
     CHECK_FALSE(s.find_session(early));
-    CHECK(s.delete_session(late));
-    CHECK_FALSE(s.delete_session(late));
+    CHECK(s.delete_session(late, chatbotmgr::testing::journal_entry()));
+    CHECK_FALSE(s.delete_session(late, chatbotmgr::testing::journal_entry()));
 }
 
 TEST_CASE("pg store: concurrent find_or_create_organization agrees on one row", "[postgres]") {
@@ -394,8 +416,10 @@ TEST_CASE("pg store: version 1 databases upgrade to roles, invitations and key l
     REQUIRE(session);
     CHECK(session->role == Role::owner);
     CHECK(session->email == "bob@example.com");
-    CHECK(s.set_role("org-1", "u1", Role::viewer) == MemberChange::done);
-    CHECK(s.remove_user("org-1", "u2") == MemberChange::last_owner);
+    CHECK(s.set_role("org-1", "u1", Role::viewer, chatbotmgr::testing::journal_entry()) ==
+          MemberChange::done);
+    CHECK(s.remove_user("org-1", "u2", chatbotmgr::testing::journal_entry()) ==
+          MemberChange::last_owner);
     // A version 1 key: issued when its chatbot was created (the best known), never
     // expires, never used, no previous key; it still authenticates.
     const std::chrono::sys_seconds created{std::chrono::seconds{1'700'000'000}};

@@ -21,6 +21,7 @@
 #include "chatbotmgr/sqlite/sqlite_store.hpp"
 #include "chatbotmgr/testing/errors.hpp"
 #include "chatbotmgr/testing/fakes.hpp"
+#include "chatbotmgr/testing/journal_entry.hpp"
 #include "temp_dir.hpp"
 
 namespace {
@@ -188,10 +189,14 @@ TEST_CASE("sqlite: version 2 files upgrade to roles and invitations", "[sqlite][
     CHECK(session->role == Role::owner);
     CHECK(session->email == "bob@example.com");
     // The new rules hold on the upgraded file, and removal still cascades to sessions.
-    CHECK(store.set_role("org-1", "user-1", Role::member) == MemberChange::done);
-    CHECK(store.remove_user("org-1", "user-2") == MemberChange::last_owner);
-    CHECK(store.set_role("org-1", "user-1", Role::owner) == MemberChange::done);
-    CHECK(store.remove_user("org-1", "user-2") == MemberChange::done);
+    CHECK(store.set_role("org-1", "user-1", Role::member, chatbotmgr::testing::journal_entry()) ==
+          MemberChange::done);
+    CHECK(store.remove_user("org-1", "user-2", chatbotmgr::testing::journal_entry()) ==
+          MemberChange::last_owner);
+    CHECK(store.set_role("org-1", "user-1", Role::owner, chatbotmgr::testing::journal_entry()) ==
+          MemberChange::done);
+    CHECK(store.remove_user("org-1", "user-2", chatbotmgr::testing::journal_entry()) ==
+          MemberChange::done);
     CHECK_FALSE(store.find_session(session_digest));
     CHECK(store.list_invitations("org-1", std::chrono::sys_seconds{}).empty());
 }
@@ -222,7 +227,7 @@ TEST_CASE("sqlite: version 3 files upgrade to the key lifecycle", "[sqlite][sche
     const auto until = bot.created_at + std::chrono::hours(1);
     REQUIRE(store.replace_key("org-a", "bot-1",
                               NewKey{key_of("new"), "ob_live_newkey", bot.created_at, std::nullopt},
-                              until));
+                              until, chatbotmgr::testing::journal_entry()));
     CHECK(store.find_by_key_digest(key_of("bot-1")) ==
           KeyOwner{"bot-1", "org-a", KeySlot::previous, until});
 }
@@ -354,7 +359,7 @@ TEST_CASE("sqlite: remove leaves no row behind in any table", "[sqlite]") {
         const auto r = store.append_capture("bot-1", batch("c", {message("user", "x", "1")}));
         REQUIRE(r);
         REQUIRE(store.record_analysis("bot-1", r->conversation_id, "kind", "{}"));
-        REQUIRE(store.remove("org-a", "bot-1"));
+        REQUIRE(store.remove("org-a", "bot-1", chatbotmgr::testing::journal_entry()));
     }
     SQLite::Database raw(path, SQLite::OPEN_READONLY);
     for (const char* sql :
@@ -407,19 +412,23 @@ TEST_CASE("sqlite: an update callback that writes to the store is refused", "[sq
     SqliteStore store(options_for(dir.file("reentrant.db")));
     store.insert(make_chatbot("bot-1"), key_of("bot-1"));
     const auto e = error_of([&] {
-        store.update("org-a", "bot-1", [&](Chatbot& c) {
-            c.name = "changed";
-            store.insert(make_chatbot("bot-2"), key_of("bot-2"));
-        });
+        store.update(
+            "org-a", "bot-1",
+            [&](Chatbot& c) {
+                c.name = "changed";
+                store.insert(make_chatbot("bot-2"), key_of("bot-2"));
+            },
+            chatbotmgr::testing::journal_entry());
     });
     REQUIRE(e);
     CHECK(e->code() == ErrorCode::internal);
     CHECK(store.get("org-a", "bot-1")->name == "Bot bot-1");
     CHECK_FALSE(store.get("org-a", "bot-2"));
     // Reads from inside the callback are fine.
-    const auto updated = store.update("org-a", "bot-1", [&](Chatbot& c) {
-        c.name = store.get("org-a", "bot-1") ? "seen" : "unseen";
-    });
+    const auto updated = store.update(
+        "org-a", "bot-1",
+        [&](Chatbot& c) { c.name = store.get("org-a", "bot-1") ? "seen" : "unseen"; },
+        chatbotmgr::testing::journal_entry());
     REQUIRE(updated);
     CHECK(updated->name == "seen");
 }
@@ -493,7 +502,7 @@ TEST_CASE("sqlite: a full disk is unavailable, writes nothing, and recovers", "[
     CHECK(store.count_data("racer").messages == total);
 
     // Freeing space (deleting data) makes the store writable again, without a restart.
-    REQUIRE(store.remove("org-a", "filler"));
+    REQUIRE(store.remove("org-a", "filler", chatbotmgr::testing::journal_entry()));
     store.insert(make_chatbot("after"), key_of("after"));
     const auto r = store.append_capture("after", big_batch(0));
     REQUIRE(r);

@@ -23,6 +23,7 @@
 #include "chatbotmgr/error.hpp"
 #include "chatbotmgr/secrets.hpp"
 #include "chatbotmgr/sqlite/sqlite_store.hpp"
+#include "chatbotmgr/testing/journal_entry.hpp"
 #include "connection.hpp"
 #include "temp_dir.hpp"
 #include "writer.hpp"
@@ -252,11 +253,14 @@ TEST_CASE(
         // victim: they form the next batch, in that order.
         Gate leader_inside, release_leader;
         std::thread leader([&] {
-            store.update("org-a", "leader", [&](Chatbot& c) {
-                c.name = "leader done";
-                leader_inside.open();
-                release_leader.wait();
-            });
+            store.update(
+                "org-a", "leader",
+                [&](Chatbot& c) {
+                    c.name = "leader done";
+                    leader_inside.open();
+                    release_leader.wait();
+                },
+                chatbotmgr::testing::journal_entry());
         });
         leader_inside.wait();
         Arrivals arrivals;
@@ -266,10 +270,13 @@ TEST_CASE(
                 arrivals.arrive();
                 outcomes[i] = outcome_of(
                     [&] {
-                        store.update("org-a", "bot-" + std::to_string(i), [&](Chatbot& c) {
-                            ++runs[i];
-                            c.name = "renamed";
-                        });
+                        store.update(
+                            "org-a", "bot-" + std::to_string(i),
+                            [&](Chatbot& c) {
+                                ++runs[i];
+                                c.name = "renamed";
+                            },
+                            chatbotmgr::testing::journal_entry());
                     },
                     messages[i]);
             });
@@ -279,10 +286,13 @@ TEST_CASE(
             arrivals.arrive();
             victim = outcome_of(
                 [&] {
-                    store.update("org-a", "victim", [&](Chatbot& c) {
-                        ++victim_runs;
-                        c.name = "drop";
-                    });
+                    store.update(
+                        "org-a", "victim",
+                        [&](Chatbot& c) {
+                            ++victim_runs;
+                            c.name = "drop";
+                        },
+                        chatbotmgr::testing::journal_entry());
                 },
                 victim_message);
         });
@@ -306,7 +316,9 @@ TEST_CASE(
         CHECK(failed > 0);
 
         // Not stuck: the next write commits.
-        CHECK(store.update("org-a", "victim", [](Chatbot& c) { c.name = "after"; }));
+        CHECK(store.update(
+            "org-a", "victim", [](Chatbot& c) { c.name = "after"; },
+            chatbotmgr::testing::journal_entry()));
     }
 
     // Reopened: every update that returned is there, every one that threw wrote nothing.
