@@ -173,7 +173,6 @@ std::pair<User, Organization> Accounts::add_user(std::string_view email, std::st
     // An operator's act: the system is the actor.
     JournalEntry entry =
         impl_->entry(Actor(org.id), AuditAction::member_joined, {"member", user.id, user.email});
-    entry.event.changes["role"] = to_string(user.role);
     impl_->store->insert_user(user, detail::lowercase_ascii(email), hash, std::move(entry));
     return {std::move(user), std::move(org)};
 }
@@ -247,6 +246,19 @@ void check_not_last_owner(MemberChange change) {
 
 }  // namespace
 
+User Accounts::set_role(std::string_view email, Role role) {
+    auto found = impl_->store->find_user_by_email(detail::lowercase_ascii(email));
+    if (!found) throw Error(ErrorCode::not_found, "no user has this email");
+    User user = std::move(found->first);
+    JournalEntry entry = impl_->entry(Actor(user.org_id), AuditAction::member_role_changed,
+                                      {"member", user.id, user.email});
+    entry.event.changes["from"] = to_string(user.role);
+    entry.event.changes["to"] = to_string(role);
+    check_not_last_owner(impl_->store->set_role(user.org_id, user.id, role, std::move(entry)));
+    user.role = role;
+    return user;
+}
+
 std::vector<User> Accounts::list_members(const Actor& actor) {
     check_permitted(actor, Action::list_members);
     return impl_->store->list_users(actor.org_id);
@@ -319,11 +331,18 @@ InvitationWithToken Accounts::Impl::invite(
     inv.expires_at = inv.created_at + kInvitationLifetime;
     JournalEntry journal =
         entry(actor, AuditAction::member_invited, {"invitation", inv.id, inv.email});
-    journal.event.changes["role"] = to_string(role);
     if (keep) journal.idempotency = keep(out);
     store->insert_invitation(inv, detail::lowercase_ascii(email), sha256(out.token),
                              std::move(journal));
     return out;
+}
+
+std::optional<IdempotentAnswer> Accounts::earlier_answer(const Actor& actor,
+                                                         const IdempotentCall& call) const {
+    const detail::IdempotentRun run(actor, call, impl_->now());
+    return detail::earlier_answer(impl_->in_flight, run, [&] {
+        return impl_->store->find_idempotency_record(run.scope(), impl_->now());
+    });
 }
 
 std::vector<Invitation> Accounts::list_invitations(const Actor& actor) {

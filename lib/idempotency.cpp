@@ -100,12 +100,15 @@ IdempotencyRecord IdempotentRun::record(std::string_view answer) const {
     return record;
 }
 
+void throw_in_progress() {
+    throw Error(ErrorCode::idempotency_in_progress,
+                "a request with this Idempotency-Key is still in progress");
+}
+
 InFlightCalls::Ticket::Ticket(InFlightCalls& calls, const Digest& scope)
     : calls_(calls), scope_(scope) {
     std::lock_guard lock(calls_.mutex_);
-    if (!calls_.running_.insert(scope_).second)
-        throw Error(ErrorCode::idempotency_in_progress,
-                    "a request with this Idempotency-Key is still in progress");
+    if (!calls_.running_.insert(scope_).second) throw_in_progress();
 }
 
 InFlightCalls::Ticket::~Ticket() {

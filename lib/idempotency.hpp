@@ -61,13 +61,30 @@ class InFlightCalls {
         Digest scope_;
     };
 
+    bool running(const Digest& scope) const {
+        std::lock_guard lock(mutex_);
+        return running_.contains(scope);
+    }
+
   private:
-    std::mutex mutex_;
+    mutable std::mutex mutex_;
     std::unordered_set<Digest, DigestHash> running_;
 };
 
 // A store's refusal of a record whose scope is taken by a live record.
 bool is_idempotency_conflict(const Error& e) noexcept;
+
+[[noreturn]] void throw_in_progress();
+
+// What an earlier call with this scope answered, checked before the request is even read
+// (API.md section 18): idempotency_in_progress while one runs here, the replay when it
+// finished, idempotency_key_reused for another request; nullopt: the call has to run.
+template <class Find>
+std::optional<IdempotentAnswer> earlier_answer(const InFlightCalls& in_flight,
+                                               const IdempotentRun& call, Find&& find) {
+    if (in_flight.running(call.scope())) throw_in_progress();
+    return call.replay(find());
+}
 
 // Runs a retry-safe call once: the earlier answer when there is one (find() reads the
 // store), else run() -- which does the call, writing run.record(answer) with its change,
@@ -84,8 +101,7 @@ IdempotentAnswer run_once(InFlightCalls& in_flight, const IdempotentRun& call, F
     } catch (const Error& e) {
         if (!is_idempotency_conflict(e)) throw;
         if (auto earlier = call.replay(find())) return std::move(*earlier);
-        throw Error(ErrorCode::idempotency_in_progress,
-                    "a request with this Idempotency-Key is still in progress");
+        throw_in_progress();
     }
 }
 

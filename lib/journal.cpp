@@ -110,7 +110,6 @@ void ChatbotStore::insert(const Chatbot& chatbot, const Digest& key_digest) {
                                           *system_random()),
                        std::nullopt,
                        {}};
-    entry.event.changes["key_prefix"] = chatbot.key_prefix;
     insert(chatbot, NewKey{key_digest, chatbot.key_prefix, chatbot.created_at, std::nullopt},
            std::numeric_limits<std::size_t>::max(), std::move(entry));
 }

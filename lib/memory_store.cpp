@@ -71,7 +71,7 @@ void complete_joined(JournalEntry& entry, const User& user) {
 bool matches(const AuditEvent& e, const AuditQuery& q) {
     return (!q.action || e.action == *q.action) && (!q.target_id || e.target.id == *q.target_id) &&
            (!q.actor_id || e.actor.id == *q.actor_id) && (!q.since || e.created_at >= *q.since) &&
-           (!q.until || e.created_at <= *q.until);
+           (!q.until || e.created_at < *q.until);
 }
 
 }  // namespace

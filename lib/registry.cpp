@@ -252,8 +252,6 @@ ChatbotWithKey ChatbotRegistry::Impl::create(const Actor& actor, NewChatbot inpu
             event(actor, AuditAction::chatbot_created, chatbot_target(chatbot.id, chatbot.name)),
             std::nullopt,
             {}};
-        entry.event.changes["key_prefix"] = issued.prefix;
-        entry.event.changes["key_expires_at"] = rfc3339_or_null(key_expires_at);
         if (retry) {
             retry->answer = retry->encode(created);
             entry.idempotency = retry->run.record(retry->answer);
@@ -361,7 +359,6 @@ ChatbotWithKey ChatbotRegistry::Impl::rotate_key(const Actor& actor, std::string
             {}};
         entry.event.changes["grace_seconds"] = options.grace.count();
         entry.event.changes["previous_key_expires_at"] = rfc3339_or_null(previous_until);
-        entry.event.changes["key_prefix"] = issued.prefix;
         entry.complete = [&](const Chatbot& c, JournalEntry& e) {
             e.event.target.name = c.name;
             if (!retry) return;
@@ -377,6 +374,14 @@ ChatbotWithKey ChatbotRegistry::Impl::rotate_key(const Actor& actor, std::string
             if (!is_key_collision(e) || attempt == kMaxInsertAttempts) throw;
         }
     }
+}
+
+std::optional<IdempotentAnswer> ChatbotRegistry::earlier_answer(const Actor& actor,
+                                                                const IdempotentCall& call) const {
+    const detail::IdempotentRun run(actor, call, impl_->now_seconds());
+    return detail::earlier_answer(impl_->in_flight, run, [&] {
+        return impl_->store->find_idempotency_record(run.scope(), impl_->now_seconds());
+    });
 }
 
 bool ChatbotRegistry::end_grace(const Actor& actor, std::string_view chatbot_id) {

@@ -442,25 +442,24 @@ int user_set_role(const UserSetRoleConfig& config) {
         // A user's organization is never deleted; its id would do as a name.
         const Organization org =
             store.find_organization(user.org_id).value_or(Organization{user.org_id, user.org_id});
-        // The store keeps the last-owner rule in the same transaction as the change.
-        switch (store.set_role(user.org_id, user.id, config.role)) {
-            case MemberChange::done:
-                break;
-            case MemberChange::not_found:
+        // Through Accounts, so the change is journaled; the store keeps the last-owner rule
+        // in the same transaction.
+        Accounts accounts(storage->accounts);
+        User changed;
+        try {
+            changed = accounts.set_role(config.email, config.role);
+        } catch (const Error& e) {
+            if (e.code() == ErrorCode::not_found) {
                 fail("user set-role: " + user.email + " was removed meanwhile");
                 return 1;
-            case MemberChange::last_owner:
-                fail("user set-role: " + user.email + " is the only owner of \"" + org.name +
-                     "\", and an organization keeps at least one owner; make another of its "
-                     "users an owner first (user set-role --email OTHER --role owner)");
-                return 1;
-        }
-        const auto changed = store.find_user(user.org_id, user.id);
-        if (!changed) {
-            fail("user set-role: " + user.email + " was removed meanwhile");
+            }
+            if (e.code() != ErrorCode::conflict) throw;
+            fail("user set-role: " + user.email + " is the only owner of \"" + org.name +
+                 "\", and an organization keeps at least one owner; make another of its "
+                 "users an owner first (user set-role --email OTHER --role owner)");
             return 1;
         }
-        print_user_line(*changed, org);
+        print_user_line(changed, org);
     } catch (const Error& e) {
         fail(std::string("user set-role: ") + e.what());
         return 1;

@@ -218,6 +218,10 @@ class Accounts {
     std::pair<User, Organization> add_user(std::string_view email, std::string_view org_name,
                                            std::string_view password,
                                            std::optional<Role> role = std::nullopt);
+    // Sets the role of the user with this email (compared case-blind), for operators (the
+    // server's `user set-role`): no actor, no permission check, journaled as done by the
+    // system. Throws not_found (no such user), conflict (the organization's last owner).
+    User set_role(std::string_view email, Role role);
     // Throws unauthenticated for an unknown email and for a wrong password alike, after
     // the same Argon2id work in both cases. origin: where the request came from
     // (client_address and user_agent, for the audit log; its other members are ignored).
@@ -254,6 +258,9 @@ class Accounts {
     IdempotentAnswer invite(const Actor& actor, std::string_view email, Role role,
                             const IdempotentCall& call,
                             const AnswerEncoder<InvitationWithToken>& encode);
+    // As ChatbotRegistry::earlier_answer, for the retry-safe invite.
+    std::optional<IdempotentAnswer> earlier_answer(const Actor& actor,
+                                                   const IdempotentCall& call) const;
     std::vector<Invitation> list_invitations(const Actor& actor);
     // Throws not_found when there is no pending invitation with this id.
     void revoke_invitation(const Actor& actor, std::string_view invitation_id);

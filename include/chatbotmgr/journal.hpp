@@ -102,7 +102,7 @@ struct AuditQuery {
     std::optional<std::string> target_id;
     std::optional<std::string> actor_id;
     std::optional<std::chrono::sys_seconds> since;  // created_at >= since
-    std::optional<std::chrono::sys_seconds> until;  // created_at <= until
+    std::optional<std::chrono::sys_seconds> until;  // created_at < until (API.md section 18)
 };
 
 // The reading side of the journal: implemented by every store beside its ports (the

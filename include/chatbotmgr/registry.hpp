@@ -154,6 +154,12 @@ class ChatbotRegistry {
     IdempotentAnswer rotate_key(const Actor& actor, std::string_view chatbot_id,
                                 RotateOptions options, const IdempotentCall& call,
                                 const AnswerEncoder<ChatbotWithKey>& encode);
+    // What an earlier retry-safe call with call.key (same actor, same operation) answered,
+    // for a caller that checks before it even reads the request (API.md section 18): the
+    // replay, or nullopt when the call has to run. Throws what the retry-safe calls throw
+    // for the key: invalid_argument, idempotency_in_progress, idempotency_key_reused.
+    std::optional<IdempotentAnswer> earlier_answer(const Actor& actor,
+                                                   const IdempotentCall& call) const;
     // Ends the chatbot's grace period now: once this returns, authenticate (of every
     // registry over the same data) rejects the previous key. False when no previous key
     // was still accepted.

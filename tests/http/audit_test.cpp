@@ -113,7 +113,7 @@ TEST_CASE("audit: every change of a session is recorded once, with its details",
     const auto& added = events.back();
     CHECK(added.at("actor") == json::parse(R"({"type":"system","id":null,"email":null})"));
     CHECK(added.at("ip").is_null());
-    CHECK(added.at("changes") == json::parse(R"({"role":"owner"})"));
+    CHECK(added.at("changes") == json::object{});  // {} for actions section 13 does not list
 
     // Shapes: every member present; the actor, where from, and what changed.
     for (std::size_t i = 0; i + 2 < events.size(); ++i) {
@@ -136,10 +136,9 @@ TEST_CASE("audit: every change of a session is recorded once, with its details",
           json::parse(R"({"settings":{"theme":{"color":"red"}},"name":"Helpdesk"})"));
     CHECK(events[11].at("changes") == json::object{});  // the name did not change
     const auto& rotation = *find_event(events, "chatbot.key_rotated");
-    CHECK(rotation.at("changes").at("grace_seconds") == 300);
-    CHECK(rotation.at("changes").at("previous_key_expires_at") == "2024-01-15T10:05:00Z");
-    CHECK(rotation.at("changes").at("key_prefix").as_string() ==
-          std::string(rotated.json().at("apiKey").as_string()).substr(0, 14));
+    CHECK(rotation.at("changes") ==
+          json::parse(R"({"grace_seconds":300,"previous_key_expires_at":"2024-01-15T10:05:00Z"})"));
+    CHECK(find_event(events, "chatbot.created")->at("changes") == json::object{});
     const auto& role = *find_event(events, "member.role_changed");
     CHECK(role.at("changes") == json::parse(R"({"from":"admin","to":"member"})"));
     CHECK(role.at("target").at("name") == "bob@example.com");
@@ -200,12 +199,12 @@ TEST_CASE("audit: filters, pages and cursors", "[http][audit]") {
     CHECK(f.all_events("limit=3&target_id=" + ids[5]).size() == 1);
     CHECK(f.all_events("limit=3&actor_id=" + f.ada.user_id).size() == 61);
     CHECK(f.all_events("limit=3&actor_id=nobody").empty());
-    // since and until are inclusive, to the second.
+    // since is inclusive, until exclusive, to the second (API.md section 18).
     const auto window = f.all_events(
         "limit=4&action=chatbot.created&since=2024-01-15T10:10:00Z&until=2024-01-15T"
         "10:19:00%2B00:00");
-    REQUIRE(window.size() == 10);
-    CHECK(window.front().at("target").at("id").as_string() == ids[19]);
+    REQUIRE(window.size() == 9);
+    CHECK(window.front().at("target").at("id").as_string() == ids[18]);
     CHECK(window.back().at("target").at("id").as_string() == ids[10]);
     // The Link keeps the filters.
     const auto filtered = f.send("GET", "/api/v1/audit-events?action=chatbot.created&limit=5");

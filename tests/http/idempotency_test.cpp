@@ -91,6 +91,8 @@ TEST_CASE("idempotency: the same key with another body is 422, on another path a
                 "idempotency_key_reused");
     check_error(f.post("/api/v1/chatbots", R"({"name": "Support"})", "k"), 422,
                 "idempotency_key_reused");  // the bytes are compared, not the meaning
+    // Checked before the body is read (API.md section 18): not JSON at all is 422 too.
+    check_error(f.post("/api/v1/chatbots", "not json", "k"), 422, "idempotency_key_reused");
     CHECK(f.chatbot_count() == 1);
 
     // The same key on rotate-key is a record of its own.
@@ -104,7 +106,7 @@ TEST_CASE("idempotency: the same key with another body is 422, on another path a
 TEST_CASE("idempotency: malformed keys are 400", "[http][idempotency]") {
     Fixture f;
     for (const std::string& key : {std::string(256, 'a'), std::string("has space"),
-                                  std::string("caf\xc3\xa9"), std::string("tab\there")}) {
+                                   std::string("caf\xc3\xa9"), std::string("tab\there")}) {
         INFO(key);
         const auto res = f.post("/api/v1/chatbots", kCreate, key);
         check_error(res, 400, "invalid_request");

@@ -234,9 +234,14 @@ Response list_chatbots(Call& call) {
         wire::encode_chatbot_list);
 }
 
+// API.md section 18: a retry is answered from its record before its body is read.
 Response create_chatbot(Call& call) {
+    const auto retry = call.idempotent_call();
+    if (retry)
+        if (auto earlier = call.registry().earlier_answer(call.actor(), *retry))
+            return call.ok(std::move(*earlier));
     wire::CreateRequest in = wire::decode_new_chatbot(call.body(), call.json_limits());
-    if (auto retry = call.idempotent_call())
+    if (retry)
         return call.ok(call.registry().create(call.actor(), std::move(in.chatbot),
                                               in.key_expires_at, *retry,
                                               wire::encode_chatbot_with_key));
@@ -260,8 +265,12 @@ Response delete_chatbot(Call& call) {
 }
 
 Response rotate_key(Call& call) {
+    const auto retry = call.idempotent_call();
+    if (retry)
+        if (auto earlier = call.registry().earlier_answer(call.actor(), *retry))
+            return call.ok(std::move(*earlier));
     const RotateOptions options = wire::decode_rotate(call.body(), call.json_limits());
-    if (auto retry = call.idempotent_call())
+    if (retry)
         return call.ok(call.registry().rotate_key(call.actor(), call.path_id(), options, *retry,
                                                   wire::encode_chatbot_with_key));
     return call.ok(wire::encode_chatbot_with_key(
@@ -316,8 +325,12 @@ Response list_invitations(Call& call) {
 }
 
 Response invite_member(Call& call) {
+    const auto retry = call.idempotent_call();
+    if (retry)
+        if (auto earlier = call.accounts().earlier_answer(call.actor(), *retry))
+            return call.ok(std::move(*earlier));
     const wire::InvitationRequest in = wire::decode_invitation(call.body(), call.json_limits());
-    if (auto retry = call.idempotent_call())
+    if (retry)
         return call.ok(call.accounts().invite(call.actor(), in.email, in.role, *retry,
                                               wire::encode_invitation_with_token));
     return call.ok(wire::encode_invitation_with_token(

@@ -118,7 +118,7 @@ std::string next_page_link(std::string_view path, std::string_view list, std::st
                            std::string_view kept_query = {});
 // The filters of GET /api/v1/audit-events (API.md section 13): action (an audit action's
 // name), target_id, actor_id (1 to 256 bytes), since and until (RFC 3339, floored to the
-// second; both bounds inclusive). Anything malformed: 400 naming the parameter.
+// second; since inclusive, until exclusive). Anything malformed: 400 naming the parameter.
 AuditQuery decode_audit_query(std::string_view target);
 // Those filters as the request sent them (still encoded), for the next page's Link.
 std::string audit_filter_query(std::string_view target);

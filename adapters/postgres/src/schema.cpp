@@ -460,7 +460,7 @@ std::string audit_events_sql(const AuditQuery& query, bool after) {
     if (query.target_id) condition("target_id =", "::text");
     if (query.actor_id) condition("actor_id =", "::text");
     if (query.since) condition("created_at >=", "::bigint");
-    if (query.until) condition("created_at <=", "::bigint");
+    if (query.until) condition("created_at <", "::bigint");
     if (after) {
         condition("(created_at, id) < (", "::bigint");
         sql += ", $";

@@ -182,7 +182,7 @@ constexpr const char* kSelectIdempotency =
 constexpr const char* kListAuditEvents =
     "SELECT " AUDIT_COLUMNS
     " FROM audit_events WHERE org_id = ?1 AND (created_at, id) < (?2, ?3) "
-    "AND created_at >= ?4 AND created_at <= ?5 AND (?6 IS NULL OR action = ?6) "
+    "AND created_at >= ?4 AND created_at < ?5 AND (?6 IS NULL OR action = ?6) "
     "AND (?7 IS NULL OR target_id = ?7) AND (?8 IS NULL OR actor_id = ?8) "
     "ORDER BY created_at DESC, id DESC LIMIT ?9";
 // At most ?2 rows a call, oldest first, so one prune never holds the writer long.
