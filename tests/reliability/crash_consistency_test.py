@@ -11,13 +11,29 @@ checks, against the ledger of acknowledged (200) answers:
     and settings together, a capture's messages all or none, a create with its settings);
   * nothing else appeared; rotated-away keys stay dead (no digest in the file, 401/429 over
     HTTP); the current keys work;
-  * PRAGMA integrity_check is "ok" and PRAGMA foreign_key_check finds nothing.
+  * PRAGMA integrity_check is "ok" and PRAGMA foreign_key_check finds nothing;
+  * changes and audit events match one to one (issue 14, API.md section 13), read over
+    GET /api/v1/audit-events: every change that happened -- acknowledged, or in flight at
+    the kill and found applied -- has exactly one event of its action and target, every
+    chatbot event names a chatbot of the ledger (so an unapplied in-flight write left no
+    event), and the current key prefix of every chatbot is the one its newest key event
+    names (which ties an unanswered rotation found applied to its event);
+  * some creates and rotations carry an Idempotency-Key (API.md section 14): after the
+    restart those in flight at the kill are retried with the same key and body, and the
+    answer is a replay exactly when the first attempt had committed; a few acknowledged
+    idempotent creates are replayed (same answer, nothing created) and one key is reused
+    with another body (422).
 
 Usage: crash_consistency_test.py --server PATH [--kill-points N] [--seed S] [--self-check]
-Prints the figures (kill points survived, acknowledged writes, writes lost) at the end.
+                                 [--inject-missing-event]
+Prints the figures (kill points survived, acknowledged writes, writes lost, audit events
+checked, retries) at the end.
 With --self-check, the file is tampered with after the first kill (an acknowledged message
 deleted, an acknowledged rename undone) and the test passes only if the verifier reports
-exactly those losses: the negative control that shows the verification can fail.
+exactly those losses: the negative control that shows the verification can fail. With
+--inject-missing-event, the audit event of one acknowledged change is deleted from the file
+after the first kill, and the test passes only if the audit check reports that chatbot and
+action (and nothing else): the negative control of the audit check.
 """
 
 import argparse

@@ -106,7 +106,9 @@ def main():
         db = scratch.file("idem.db")
         password = f"idem-pw-{rng.randrange(10**12)}"
         harness.add_user(args.server, db, "idem@example.com", "Idem Org", password)
-        server = harness.Server(args.server, db, TEST, ["--threads", "2"])
+        # Thousands of creates a second: the organization limit (10,000) must not stop them.
+        server = harness.Server(args.server, db, TEST,
+                                ["--threads", "2", "--max-chatbots-per-org", "1000000"])
         server.start()
         token = harness.login(server.port, "idem@example.com", password, test=TEST)
         for round_ in range(args.rounds):
