@@ -11,13 +11,29 @@ checks, against the ledger of acknowledged (200) answers:
     and settings together, a capture's messages all or none, a create with its settings);
   * nothing else appeared; rotated-away keys stay dead (no digest in the file, 401/429 over
     HTTP); the current keys work;
-  * PRAGMA integrity_check is "ok" and PRAGMA foreign_key_check finds nothing.
+  * PRAGMA integrity_check is "ok" and PRAGMA foreign_key_check finds nothing;
+  * changes and audit events match one to one (issue 14, API.md section 13), read over
+    GET /api/v1/audit-events: every change that happened -- acknowledged, or in flight at
+    the kill and found applied -- has exactly one event of its action and target, every
+    chatbot event names a chatbot of the ledger (so an unapplied in-flight write left no
+    event), and the current key prefix of every chatbot is the one its newest key event
+    names (which ties an unanswered rotation found applied to its event);
+  * some creates and rotations carry an Idempotency-Key (API.md section 14): after the
+    restart those in flight at the kill are retried with the same key and body, and the
+    answer is a replay exactly when the first attempt had committed; a few acknowledged
+    idempotent creates are replayed (same answer, nothing created) and one key is reused
+    with another body (422).
 
 Usage: crash_consistency_test.py --server PATH [--kill-points N] [--seed S] [--self-check]
-Prints the figures (kill points survived, acknowledged writes, writes lost) at the end.
+                                 [--inject-missing-event]
+Prints the figures (kill points survived, acknowledged writes, writes lost, audit events
+checked, retries) at the end.
 With --self-check, the file is tampered with after the first kill (an acknowledged message
 deleted, an acknowledged rename undone) and the test passes only if the verifier reports
-exactly those losses: the negative control that shows the verification can fail.
+exactly those losses: the negative control that shows the verification can fail. With
+--inject-missing-event, the audit event of one acknowledged change is deleted from the file
+after the first kill, and the test passes only if the audit check reports that chatbot and
+action (and nothing else): the negative control of the audit check.
 """
 
 import argparse
@@ -25,6 +41,7 @@ import http.client
 import json
 import os
 import random
+import re
 import sqlite3
 import sys
 import threading
@@ -57,6 +74,13 @@ class Bot:
         self.dead_keys = []
         self.deleted = False
         self.conversations = {}  # external conversation id -> set of message ids stored
+        # The audit ledger: the changes that happened (acknowledged, or in flight at a fault
+        # and found applied), each of which must have exactly one event (API.md section 13).
+        self.digest = sha256(key) if key else None  # of the current key (known or read)
+        self.created_prefix = key[:14] if key else None
+        self.updates = 0
+        self.rotations = 0
+        self.rotation_prefixes = []  # of the acknowledged rotations
 
 
 class Ledger:
@@ -72,6 +96,15 @@ class Ledger:
         self.adopted = 0        # in-flight creates that turned out applied
         self.inflight_applied = 0
         self.inflight_dropped = 0
+        self.audit = []         # audit findings: a change without its event, or the reverse
+        self.events_checked = 0
+        self.idem_creates = []  # acknowledged creates with an Idempotency-Key, for replays
+        self.retries = {}       # what the retries of in-flight idempotent writes found
+        self.replays = 0        # acknowledged idempotent creates replayed after a restart
+        self.rng = random.Random(7)
+
+    def count(self, what):
+        self.retries[what] = self.retries.get(what, 0) + 1
 
     def ack(self, kind):
         self.acked += 1
@@ -129,13 +162,18 @@ class Worker(threading.Thread):
         if not bots or (choice < 0.2 and len(bots) < 6):
             name = f"c{self.n}-{seq}-{rng.randrange(10**6)}"
             settings = {"owner": self.n, "seq": seq, "nested": {"v": [seq, str(seq)]}}
-            doc = self.send("create", {"name": name, "settings": settings},
-                            "POST", "/api/v1/chatbots", {"name": name, "settings": settings})
+            body = {"name": name, "settings": settings}
+            idem = f"create-{self.tag}-{seq}" if rng.random() < 0.4 else None
+            headers = dict(bearer(self.token), **({"Idempotency-Key": idem} if idem else {}))
+            doc = self.send("create", {"name": name, "settings": settings, "idem": idem},
+                            "POST", "/api/v1/chatbots", body, headers)
             if doc:
                 harness.remember_secret(doc["apiKey"])
                 bot = Bot(doc["chatbot"]["id"], self.n, name, settings, doc["apiKey"])
                 with self.ledger.lock:
                     self.ledger.bots[bot.id] = bot
+                    if idem:
+                        self.ledger.idem_creates.append((idem, body, doc))
                     self.ledger.pending.pop(self.n, None)
                     self.ledger.ack("create")
             return
@@ -151,17 +189,23 @@ class Worker(threading.Thread):
             if doc:
                 with self.ledger.lock:
                     bot.name, bot.settings = name, merge_patch(bot.settings, patch)
+                    bot.updates += 1
                     self.ledger.pending.pop(self.n, None)
                     self.ledger.ack("patch")
         elif choice < 0.65:
-            doc = self.send("rotate", {"id": bot.id, "old": bot.key},
-                            "POST", f"/api/v1/chatbots/{bot.id}/rotate-key")
+            idem = f"rotate-{self.tag}-{seq}" if rng.random() < 0.4 else None
+            headers = dict(bearer(self.token), **({"Idempotency-Key": idem} if idem else {}))
+            doc = self.send("rotate", {"id": bot.id, "old": bot.key, "idem": idem},
+                            "POST", f"/api/v1/chatbots/{bot.id}/rotate-key", headers=headers)
             if doc:
                 harness.remember_secret(doc["apiKey"])
                 with self.ledger.lock:
                     if bot.key:
                         bot.dead_keys.append(bot.key)
                     bot.key = doc["apiKey"]
+                    bot.digest = sha256(bot.key)
+                    bot.rotations += 1
+                    bot.rotation_prefixes.append(bot.key[:14])
                     self.ledger.pending.pop(self.n, None)
                     self.ledger.ack("rotate")
         elif choice < 0.95:
@@ -214,10 +258,145 @@ def db_state(db):
         con.close()
 
 
+def retry_inflight(c, db, token, ledger, problems):
+    """Retries every write with an Idempotency-Key that was in flight at the fault, with the
+    same key and body (API.md section 14): the first attempt's answer again (with
+    Idempotent-Replayed) if it committed, a fresh run if it did not -- never both, never
+    twice. Which one it was must agree with the state read before the retry."""
+    pending = [(client, kind, d) for client, (kind, d) in list(ledger.pending.items())
+               if d.get("idem")]
+    if not pending:
+        return
+    status, _, listed = c.json("GET", "/api/v1/chatbots", headers=bearer(token))
+    check(status == 200, f"list before the retries answered {status}")
+    current = {i: dg for dg, i in db_state(db)["digests"].items()}
+    for client, kind, d in pending:
+        headers = dict(bearer(token), **{"Idempotency-Key": d["idem"]})
+        if kind == "create":
+            body = {"name": d["name"], "settings": d["settings"]}
+            before = [b for b in listed if b["name"] == d["name"]]
+            status, hdrs, doc = c.json("POST", "/api/v1/chatbots", body, headers)
+        elif kind == "rotate":
+            bot = ledger.bots[d["id"]]
+            before = bot.digest is not None and current.get(bot.id) != bot.digest
+            status, hdrs, doc = c.json("POST", f"/api/v1/chatbots/{bot.id}/rotate-key",
+                                       headers=headers)
+        else:
+            continue
+        if status != 200:
+            problems.append(f"retried in-flight {kind} with its Idempotency-Key answered "
+                            f"{status}: {doc}")
+            continue  # stays in flight: resolved from the state below
+        harness.remember_secret(doc["apiKey"])
+        replayed = hdrs.get("idempotent-replayed") == "true"
+        if replayed != bool(before):
+            problems.append(f"retried in-flight {kind}: replayed={replayed}, but the first "
+                            f"attempt {'had' if before else 'had not'} committed")
+        ledger.pending.pop(client, None)
+        ledger.count(f"{kind}: {'committed, replayed' if replayed else 'lost, ran again'}")
+        if replayed:
+            ledger.inflight_applied += 1
+        else:
+            ledger.inflight_dropped += 1
+            ledger.ack(kind)
+        if kind == "create":
+            if replayed and before and doc["chatbot"]["id"] != before[0]["id"]:
+                problems.append("a replayed create answered another chatbot than the one "
+                                "its first attempt created")
+            bot = Bot(doc["chatbot"]["id"], client, d["name"], d["settings"], doc["apiKey"])
+            ledger.bots[bot.id] = bot
+            ledger.idem_creates.append((d["idem"], body, doc))
+        else:
+            if bot.key:
+                bot.dead_keys.append(bot.key)
+            bot.key = doc["apiKey"]
+            bot.digest = sha256(bot.key)
+            bot.rotations += 1
+            bot.rotation_prefixes.append(bot.key[:14])
+
+
+def replay_acknowledged(c, token, ledger, problems):
+    """A few acknowledged creates with an Idempotency-Key, replayed after the restart: the
+    same answer (chatbot and key) with Idempotent-Replayed, nothing created (the audit check
+    that follows counts the events); the same key with another body: 422."""
+    if not ledger.idem_creates:
+        return
+    picks = ledger.rng.sample(ledger.idem_creates, min(3, len(ledger.idem_creates)))
+    for idem, body, first in picks:
+        headers = dict(bearer(token), **{"Idempotency-Key": idem})
+        status, hdrs, doc = c.json("POST", "/api/v1/chatbots", body, headers)
+        ledger.replays += 1
+        if status != 200 or hdrs.get("idempotent-replayed") != "true" or doc != first:
+            problems.append(f"replay of an acknowledged create: {status}, replayed="
+                            f"{hdrs.get('idempotent-replayed')}, same answer: {doc == first}")
+    idem, body, _ = picks[0]
+    other = dict(body, name=body["name"] + "-other")
+    status, _, doc = c.json("POST", "/api/v1/chatbots", other,
+                            dict(bearer(token), **{"Idempotency-Key": idem}))
+    code = (doc or {}).get("error", {}).get("code") if isinstance(doc, dict) else None
+    if status != 422 or code != "idempotency_key_reused":
+        problems.append(f"same Idempotency-Key, another body answered {status} {code}")
+
+
+CHATBOT_ACTIONS = ("chatbot.created", "chatbot.updated", "chatbot.key_rotated",
+                   "chatbot.deleted", "chatbot.previous_key_revoked")
+TOKEN_RE = re.compile(rb"ob_live_[0-9a-f]{32}|ob_sess_[0-9a-f]{64}|ob_inv_[0-9a-f]{64}")
+
+
+def audit_check(port, token, ledger, st, problems):
+    """Changes and audit events one to one (API.md section 13), over GET /api/v1/audit-events:
+    every change that happened (acknowledged, or in flight and found applied) has exactly one
+    event of its action and target; every chatbot event names a chatbot of the ledger; the
+    key events agree with the keys (each acknowledged key's prefix is in its event, and the
+    current key prefix of every chatbot is the one its newest key event names -- which also
+    ties an unacknowledged rotation found applied to its event)."""
+    events = harness.audit_events(port, token, test=TEST)
+    ledger.events_checked = len(events)
+    if TOKEN_RE.search(json.dumps(events).encode()):
+        problems.append("a key or token in an audit event")
+    by = {}
+    for e in events:
+        if e["action"] not in CHATBOT_ACTIONS:
+            continue
+        tid = e["target"]["id"]
+        if tid not in ledger.bots:
+            ledger.audit.append(f"{e['action']} event for chatbot {tid}, a change that "
+                                "never happened")
+            continue
+        by.setdefault(tid, {}).setdefault(e["action"], []).append(e)
+    for bot_id, bot in ledger.bots.items():
+        evs = by.get(bot_id, {})
+        expected = {"chatbot.created": 1, "chatbot.updated": bot.updates,
+                    "chatbot.key_rotated": bot.rotations,
+                    "chatbot.deleted": 1 if bot.deleted else 0,
+                    "chatbot.previous_key_revoked": 0}
+        for action, n in expected.items():
+            got = len(evs.get(action, []))
+            if got != n:
+                ledger.audit.append(f"chatbot {bot_id}: {got} {action} events for {n} changes")
+        created = [e["changes"].get("key_prefix") for e in evs.get("chatbot.created", [])]
+        if created and bot.created_prefix and created[0] != bot.created_prefix:
+            ledger.audit.append(f"chatbot {bot_id}: its chatbot.created event names another "
+                                "key prefix than the acknowledged key's")
+        rotated = [e["changes"].get("key_prefix") for e in evs.get("chatbot.key_rotated", [])]
+        if [p for p in bot.rotation_prefixes if p not in rotated]:
+            ledger.audit.append(f"chatbot {bot_id}: an acknowledged rotation's key prefix is "
+                                "in no chatbot.key_rotated event")
+        if not bot.deleted and bot_id in st["prefixes"]:
+            newest = (rotated or created or [None])[0]  # events come newest first
+            if newest != st["prefixes"][bot_id]:
+                ledger.audit.append(f"chatbot {bot_id}: current key prefix "
+                                    f"{st['prefixes'][bot_id]} but its newest key event names "
+                                    f"{newest}")
+
+
 def verify(server, db, token, ledger, problems, lost):
     """Checks the restarted server and file against the ledger; resolves the writes that
-    were in flight at the kill (applied whole, or not at all)."""
+    were in flight at the kill (applied whole, or not at all); then the audit events against
+    the changes."""
     c = harness.Client(server.port, test=TEST)
+    retry_inflight(c, db, token, ledger, problems)
+    replay_acknowledged(c, token, ledger, problems)
     status, _, listed = c.json("GET", "/api/v1/chatbots", headers=bearer(token))
     check(status == 200, f"list after restart answered {status}")
     seen = {b["id"]: b for b in listed}
@@ -251,6 +430,7 @@ def verify(server, db, token, ledger, problems, lost):
             after = (d["name"], merge_patch(bot.settings, d["patch"]))
             if (b["name"], b["settings"]) == after:
                 bot.name, bot.settings = after
+                bot.updates += 1
                 ledger.inflight_applied += 1
             elif (b["name"], b["settings"]) == (bot.name, bot.settings):
                 ledger.inflight_dropped += 1
@@ -258,13 +438,15 @@ def verify(server, db, token, ledger, problems, lost):
                 problems.append(f"in-flight patch half applied: {b['name']!r} vs {after[0]!r}")
         elif kind == "rotate":
             bot = ledger.bots[d["id"]]
-            digest = st["digests"]
-            if bot.key and sha256(bot.key) in digest:
+            # The digest the chatbot had when the rotation was sent (its key may be unknown
+            # after an earlier unanswered rotation; the digest was read at the last check).
+            if bot.digest is not None and st["digests"].get(bot.digest) == bot.id:
                 ledger.inflight_dropped += 1
             else:
                 if bot.key:
                     bot.dead_keys.append(bot.key)
                 bot.key = None  # rotated to a key nobody saw: the bot takes no captures
+                bot.rotations += 1
                 ledger.inflight_applied += 1
         elif kind == "capture":
             bot = ledger.bots[d["id"]]
@@ -316,6 +498,17 @@ def verify(server, db, token, ledger, problems, lost):
     phantoms = set(seen) - set(live)
     if phantoms:
         problems.append(f"{len(phantoms)} chatbots nobody created (or deleted ones back)")
+    names = [b["name"] for b in listed]
+    if len(names) != len(set(names)):
+        problems.append("two chatbots with one name: a create ran twice")
+
+    audit_check(server.port, token, ledger, st, problems)
+    # The digests as they are now: an in-flight rotation at the next fault is resolved
+    # against them (the key itself may be unknown).
+    current = {i: dg for dg, i in st["digests"].items()}
+    for bot_id, bot in live.items():
+        if bot_id in current:
+            bot.digest = current[bot_id]
 
     # Over HTTP too: current keys authenticate (an empty capture body is then a 400, not
     # 401), rotated-away keys do not (401, or 429 once the failure limit is reached).
@@ -364,6 +557,39 @@ def tamper(db, ledger):
     return bot.id
 
 
+def drop_event_target(ledger):
+    """(chatbot id, action): an acknowledged change of a chatbot no write in flight touches,
+    whose event drop_event() deletes -- a rotation if there is one, else a patch, else the
+    create."""
+    busy = {d["id"] for _, d in ledger.pending.values() if "id" in d}
+    candidates = [b for b in ledger.bots.values() if not b.deleted and b.id not in busy]
+    check(candidates, "inject-missing-event: no chatbot to take an event from")
+    bot = max(candidates, key=lambda b: (b.rotations > 0, b.updates > 0))
+    action = ("chatbot.key_rotated" if bot.rotations else
+              "chatbot.updated" if bot.updates else "chatbot.created")
+    return bot.id, action
+
+
+# The newest event of one action for one target (the statement is the same on both stores).
+DROP_EVENT_SQL = ("DELETE FROM audit_events WHERE id = (SELECT id FROM audit_events WHERE "
+                  "target_id = {target} AND action = {action} ORDER BY created_at DESC, id DESC "
+                  "LIMIT 1)")
+
+
+def drop_event(db, ledger):
+    """Deletes the event of one acknowledged change behind the server's back (for
+    --inject-missing-event): the change stays, its event is gone."""
+    bot_id, action = drop_event_target(ledger)
+    con = sqlite3.connect(db)
+    try:
+        n = con.execute(DROP_EVENT_SQL.format(target="?", action="?"), (bot_id, action)).rowcount
+        con.commit()
+    finally:
+        con.close()
+    check(n == 1, f"inject-missing-event: no {action} event of {bot_id} to delete")
+    return bot_id, action
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--server", required=True)
@@ -371,12 +597,17 @@ def main():
                     default=int(os.environ.get("CHATBOTMGR_KILL_POINTS", "24")))
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--self-check", action="store_true")
+    ap.add_argument("--inject-missing-event", action="store_true",
+                    help="delete one acknowledged change's audit event from the file after "
+                         "the first kill; pass only if the verifier reports exactly that")
     ap.add_argument("--seed", type=int, default=int(os.environ.get("CHATBOTMGR_SEED",
                                                                    str(int(time.time())))))
     args = ap.parse_args()
     global TEST
     if args.self_check:
         TEST = "crashcheck"
+    if args.inject_missing_event:
+        TEST = "crashaudit"
     harness.reset_logs(TEST)
     rng = random.Random(args.seed)
     print(f"crash: seed {args.seed}, {args.kill_points} kill points, {args.clients} clients")
@@ -411,6 +642,8 @@ def main():
             survived += 1
             if args.self_check and point == 0:
                 tampered = tamper(db, ledger)
+            if args.inject_missing_event and point == 0:
+                tampered = drop_event(db, ledger)
         server.start()
         dead_checked += verify(server, db, token, ledger, problems, lost)
         code = server.stop()
@@ -427,10 +660,27 @@ def main():
                         problems.append(f"a key or token in plain text in crash.db{suffix}")
 
     problems += ledger.unexpected
+    if args.inject_missing_event:
+        return missing_event_verdict("crash", ledger, lost, problems, tampered)
+    problems += ledger.audit
     if args.self_check:
         return self_check_verdict("crash", lost, problems, tampered)
     print(f"crash: kill points survived: {survived}")
     return verdict("crash", ledger, args.kill_points, dead_checked, lost, problems)
+
+
+def missing_event_verdict(test, ledger, lost, problems, dropped):
+    """The exit code of an --inject-missing-event run: the audit check reported the change
+    whose event was deleted (and nothing about any other chatbot), nothing else failed."""
+    bot_id, action = dropped
+    found = any(bot_id in x and action in x for x in ledger.audit)
+    print(f"{test}: inject-missing-event: the deleted {action} event of {bot_id} "
+          f"{'detected' if found else 'MISSED'} ({len(ledger.audit)} audit findings, "
+          f"{ledger.events_checked} events checked)")
+    for p in (ledger.audit + lost + problems)[:10]:
+        print(f"{test}: reported: {p}")
+    return 0 if found and all(bot_id in x for x in ledger.audit) and not lost \
+        and not problems else 1
 
 
 def self_check_verdict(test, lost, problems, tampered):
@@ -449,6 +699,11 @@ def verdict(test, ledger, points, dead_checked, lost, problems, extra=()):
     print(f"{test}: acknowledged writes: {ledger.acked} ({kinds})")
     print(f"{test}: in-flight at a fault: {ledger.inflight_applied} applied whole, "
           f"{ledger.inflight_dropped} not applied")
+    print(f"{test}: audit events checked against the changes (last check): "
+          f"{ledger.events_checked}; acknowledged idempotent creates replayed: "
+          f"{ledger.replays}")
+    retries = ", ".join(f"{k} {v}" for k, v in sorted(ledger.retries.items())) or "none"
+    print(f"{test}: in-flight writes retried with their Idempotency-Key: {retries}")
     for line in extra:
         print(f"{test}: {line}")
     print(f"{test}: rotated-away keys checked over HTTP: {dead_checked}")

@@ -252,3 +252,32 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+LINK_NEXT_RE = re.compile(r'<([^>]+)>;\s*rel="next"')
+
+
+def audit_events(port, token, query="limit=200", test="test", raw_pages=None):
+    """Every audit event of the token's organization over GET /api/v1/audit-events
+    (API.md section 13), newest first, following the Link rel="next" of every page.
+    raw_pages: a list that receives each page's body bytes (for the secret scan)."""
+    c = Client(port, test=test)
+    path, events, pages = f"/api/v1/audit-events?{query}", [], 0
+    try:
+        while path:
+            status, hdrs, payload = c.request("GET", path, headers=bearer(token))
+            check(status == 200, f"GET {path} answered {status}: {payload[:200]!r}")
+            if raw_pages is not None:
+                raw_pages.append(payload)
+            page = json.loads(payload)
+            check(isinstance(page, list), "an audit page is not a JSON array")
+            events += page
+            pages += 1
+            m = LINK_NEXT_RE.search(hdrs.get("link", ""))
+            path = m.group(1) if m else None
+            check(pages < 100000, "audit pages never end")
+    finally:
+        c.close()
+    ids = [e["id"] for e in events]
+    check(len(ids) == len(set(ids)), "an audit event appears on two pages")
+    return events

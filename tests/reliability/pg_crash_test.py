@@ -116,6 +116,14 @@ def tamper(psql, uri, ledger):
     return bot.id
 
 
+def drop_event(psql, uri, ledger):
+    """crash.drop_event on PostgreSQL: deletes one acknowledged change's audit event."""
+    bot_id, action = crash.drop_event_target(ledger)
+    psql_rows(psql, uri, crash.DROP_EVENT_SQL.format(target=f"'{bot_id}'",
+                                                     action=f"'{action}'"))
+    return bot_id, action
+
+
 def add_user(binary, uri, email, org, password):
     harness.remember_secret(password)
     r = subprocess.run([binary, "user", "add", "--storage", uri, "--email", email, "--org", org],
@@ -173,10 +181,12 @@ def main():
     ap.add_argument("--points", type=int, default=8)
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--self-check", action="store_true")
+    ap.add_argument("--inject-missing-event", action="store_true")
     ap.add_argument("--seed", type=int, default=int(os.environ.get("CHATBOTMGR_SEED",
                                                                    str(int(time.time())))))
     args = ap.parse_args()
-    test = "pgcrash-" + args.fault + ("-check" if args.self_check else "")
+    test = "pgcrash-" + args.fault + ("-check" if args.self_check else "") + \
+        ("-audit" if args.inject_missing_event else "")
     crash.TEST = test
     crash.db_state = pg_state_reader(args.psql)
     harness.reset_logs(test)
@@ -228,6 +238,8 @@ def main():
             survived += 1
             if args.self_check and point == 0:
                 tampered = tamper(args.psql, db.uri, ledger)
+            if args.inject_missing_event and point == 0:
+                tampered = drop_event(args.psql, db.uri, ledger)
             if args.fault == "pg-restart":
                 for s in servers:
                     check(s.alive(), f"{s.name} died while PostgreSQL restarted")
@@ -252,6 +264,9 @@ def main():
                 cluster.stop()
 
     problems += ledger.unexpected
+    if args.inject_missing_event:
+        return crash.missing_event_verdict(test, ledger, lost, problems, tampered)
+    problems += ledger.audit
     if args.self_check:
         return crash.self_check_verdict(test, lost, problems, tampered)
     if PgWorker.missing_retry_after:
