@@ -22,11 +22,13 @@ namespace {
 
 struct Fixture {
     TestServer server;
+    TestUser ada;
     std::string token;
     HttpClient client;
 
     Fixture()
-        : token(server.user_with_session("ada@example.com", "Acme").second),
+        : ada(server.add_user("ada@example.com", "Acme")),
+          token(server.login(ada)),
           client(server.port()) {}
 
     HttpResponse post(const std::string& path, const std::string& body, const std::string& key,
@@ -177,6 +179,7 @@ TEST_CASE("idempotency: the scope is the user, and records live 24 hours", "[htt
     CHECK(f.chatbot_count() == 2);
 
     f.server.clock->advance(std::chrono::hours(23));
+    f.token = f.server.login(f.ada);  // sessions live 12 hours; the scope is the user
     CHECK(f.post("/api/v1/chatbots", kCreate, "shared").header("Idempotent-Replayed") == "true");
     f.server.clock->advance(std::chrono::hours(1));
     const auto expired = f.post("/api/v1/chatbots", kCreate, "shared");

@@ -191,7 +191,7 @@ TEST_CASE("pg journal: keyset pages with filters, and prunes bounded per call", 
     q.action = AuditAction::chatbot_updated;
     q.actor_id = "u2";
     q.since = at(12);
-    q.until = at(13);
+    q.until = at(14);  // exclusive
     std::vector<std::string> filtered;
     for (const AuditEvent& e : s.list_audit_events("o", q, std::nullopt, 10))
         filtered.push_back(e.id);
