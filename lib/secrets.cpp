@@ -5,6 +5,8 @@
 #include <sodium.h>
 
 #include <array>
+#include <cstdint>
+#include <mutex>
 #include <span>
 
 #include "sodium_init.hpp"
@@ -101,11 +103,23 @@ std::string generate_uuid_v4(RandomSource& random) {
 }
 
 std::string generate_uuid_v7(RandomSource& random, std::chrono::system_clock::time_point now) {
-    std::array<std::byte, 16> b{};
-    random.fill(std::span(b).subspan(6));
+    // RFC 9562 section 6.2, method 1: the 12 bits after the milliseconds are a counter, so
+    // the ids one process makes are strictly increasing even within a millisecond (and when
+    // the clock stands still or steps back).
+    static std::mutex mutex;
+    static std::uint64_t last = 0;  // milliseconds << 12 | counter
     const auto ms = static_cast<std::uint64_t>(
         std::chrono::duration_cast<std::chrono::milliseconds>(now.time_since_epoch()).count());
-    for (std::size_t i = 0; i < 6; ++i) b[i] = static_cast<std::byte>(ms >> (8 * (5 - i)));
+    std::uint64_t stamp = 0;
+    {
+        std::lock_guard lock(mutex);
+        stamp = std::max(ms << 12, last + 1);
+        last = stamp;
+    }
+    std::array<std::byte, 16> b{};
+    random.fill(std::span(b).subspan(8));
+    const std::uint64_t high = (stamp >> 12) << 16 | (stamp & 0xFFF);  // version goes between
+    for (std::size_t i = 0; i < 8; ++i) b[i] = static_cast<std::byte>(high >> (8 * (7 - i)));
     return format_uuid(b, 7);
 }
 

@@ -42,7 +42,8 @@ std::string generate_session_token(RandomSource& random);
 std::string generate_invitation_token(RandomSource& random);
 // A random (version 4) UUID in lowercase canonical 8-4-4-4-12 form.
 std::string generate_uuid_v4(RandomSource& random);
-// A time-ordered (version 7, RFC 9562) UUID: 48 bits of Unix milliseconds, then random.
+// A time-ordered (version 7, RFC 9562) UUID: 48 bits of Unix milliseconds, a 12-bit
+// counter (the ids of one process are strictly increasing), then 62 random bits.
 std::string generate_uuid_v7(RandomSource& random, std::chrono::system_clock::time_point now);
 bool is_canonical_uuid(std::string_view s) noexcept;
 

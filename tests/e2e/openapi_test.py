@@ -26,11 +26,13 @@ ENDPOINTS = {
     "/api/v1/invitations": {"get", "post"},
     "/api/v1/invitations/accept": {"post"},
     "/api/v1/invitations/{id}": {"delete"},
+    "/api/v1/audit-events": {"get"},
     "/healthz": {"get"},
     "/readyz": {"get"},
 }
 ERROR_CODES = {"invalid_request", "unauthorized", "csrf_rejected", "forbidden", "not_found",
-               "method_not_allowed", "conflict", "payload_too_large", "header_too_large",
+               "method_not_allowed", "conflict", "idempotency_in_progress", "idempotency_key_reused",
+               "payload_too_large", "header_too_large",
                "unsupported_media_type", "rate_limited", "internal", "unavailable"}
 # Session routes: a role may be refused (API.md section 10).
 ROLE_CHECKED = {
@@ -39,9 +41,13 @@ ROLE_CHECKED = {
     ("get", "/api/v1/invitations"),
     ("post", "/api/v1/invitations"), ("delete", "/api/v1/invitations/{id}"),
     ("patch", "/api/v1/members/{user_id}"), ("delete", "/api/v1/members/{user_id}"),
+    ("get", "/api/v1/audit-events"),
 }
+# Retry-safe with Idempotency-Key (API.md section 14).
+IDEMPOTENT = {("post", "/api/v1/chatbots"), ("post", "/api/v1/chatbots/{id}/rotate-key"),
+              ("post", "/api/v1/invitations")}
 SESSION_ROUTES = {"/api/v1/auth/session", "/api/v1/members", "/api/v1/members/{user_id}",
-                  "/api/v1/invitations", "/api/v1/invitations/{id}"}
+                  "/api/v1/invitations", "/api/v1/invitations/{id}", "/api/v1/audit-events"}
 USER = {"id": "7d1e2f3a-4b5c-4d6e-8f70-8192a3b4c5d6", "email": "grace@example.com"}
 ORG = {"id": "3c2b1a09-f8e7-4d6c-b5a4-93827160f5e4", "name": "Acme"}
 INVITATION = {"id": "1f2e3d4c-5b6a-4978-8a9b-0c1d2e3f4a5b", "email": "grace@example.com", "role": "member",
@@ -232,6 +238,22 @@ def main():
                     check(api.schema_errors(schema, {"ok": False, "error": {
                         "code": "csrf_rejected", "message": "x"}}) == [],
                           "%s %s: 403 csrf_rejected not described" % (method, path))
+            if (method, path) in IDEMPOTENT:
+                params = [api.resolve(p) for p in op.get("parameters", [])]
+                key = [p for p in params if p.get("in") == "header" and p.get("name") == "Idempotency-Key"]
+                check(key, "%s %s: no Idempotency-Key parameter" % (method, path))
+                check(api.schema_errors(key[0]["schema"], "a" * 255) == [] and
+                      api.schema_errors(key[0]["schema"], "a" * 256) != [] and
+                      api.schema_errors(key[0]["schema"], "a b") != [] and
+                      api.schema_errors(key[0]["schema"], "") != [],
+                      "%s %s: Idempotency-Key is not 1 to 255 visible ASCII characters" % (method, path))
+                ok_headers = api.resolve(op["responses"]["200"]).get("headers", {})
+                check("Idempotent-Replayed" in ok_headers, "%s %s: no Idempotent-Replayed" % (method, path))
+                for status, code in (("409", "idempotency_in_progress"), ("422", "idempotency_key_reused")):
+                    response = api.resolve(op["responses"].get(status, {}))
+                    schema = response.get("content", {}).get("application/json", {}).get("schema", {})
+                    check(schema and api.schema_errors(schema, {"ok": False, "error": {"code": code, "message": "x"}}) == [],
+                          "%s %s: no %s %s" % (method, path, status, code))
             if method in ("post", "patch") and path not in ("/healthz", "/readyz"):
                 for status in ("413", "415", "400"):
                     check(status in op["responses"], "%s %s: no %s" % (method, path, status))
@@ -289,6 +311,22 @@ def main():
     check(not accepts(api, "ChatbotWithKey", {"ok": True, "chatbot": CHATBOT, "apiKey": KEY,
                                               "previousKeyExpiresAt": "2024-01-16T10:00:00Z"}),
           "a create answer with previousKeyExpiresAt")
+    # Audit log (API.md section 13).
+    event = {"id": "018d0b6e-5f40-7a3c-9d2e-4b1a0c9f8e7d", "time": "2024-01-15T10:20:00Z",
+             "action": "member.role_changed",
+             "actor": {"type": "user", "id": USER["id"], "email": USER["email"]},
+             "target": {"type": "member", "id": MEMBER["user_id"], "name": MEMBER["email"]},
+             "ip": "203.0.113.7", "user_agent": "curl/8.5.0", "changes": {"from": "member", "to": "admin"}}
+    check(accepts(api, "AuditEventList", [event]), "AuditEventList")
+    system = dict(event, actor={"type": "system", "id": None, "email": None}, ip=None, user_agent=None,
+                  target={"type": "invitation", "id": INVITATION["id"], "name": None}, changes={})
+    check(accepts(api, "AuditEvent", system), "a system event with null members")
+    check(accepts(api, "AuditEvent", dict(event, time="2024-01-15T10:20:00.123Z")), "an audit time with milliseconds")
+    check(not accepts(api, "AuditEvent", dict(event, action="chatbot.exploded")), "an unknown action is accepted")
+    check(not accepts(api, "AuditEvent", dict(event, api_key=KEY)), "AuditEvent accepts an extra field")
+    check(not accepts(api, "AuditEvent", {k: v for k, v in event.items() if k != "ip"}), "an event without ip")
+    check(not accepts(api, "AuditEvent", dict(event, actor={"type": "robot", "id": None, "email": None})),
+          "an unknown actor type is accepted")
     # ...and what it forbids is not.
     check(not accepts(api, "RoleChangeRequest", {"role": "boss"}), "an unknown role is accepted")
     check(not accepts(api, "RoleChangeRequest", {"role": "admin", "user_id": USER["id"]}), "an extra field accepted")

@@ -43,6 +43,12 @@ TestServer::TestServer(TestServerOptions options) {
 
     beast::ApiOptions api_options = std::move(options.api);
     if (!api_options.clock) api_options.clock = clock;
+    if (options.with_audit_log && !api_options.audit_log) {
+        AuditLogOptions audit_options;
+        audit_options.clock = clock;
+        audit_log = std::make_shared<AuditLog>(store, audit_options);
+        api_options.audit_log = audit_log;
+    }
     api = std::make_shared<beast::Api>(registry,
                                        std::make_shared<beast::AccountsSessionCheck>(accounts),
                                        api_options, options.with_accounts ? accounts : nullptr);

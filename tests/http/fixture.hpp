@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "chatbotmgr/accounts.hpp"
+#include "chatbotmgr/audit.hpp"
 #include "chatbotmgr/beast/api.hpp"
 #include "chatbotmgr/beast/server.hpp"
 #include "chatbotmgr/memory_store.hpp"
@@ -213,7 +214,8 @@ struct TestServerOptions {
     beast::ApiOptions api;
     beast::ServerOptions server;  // address/port/access log are set by the fixture
     bool with_accounts = true;
-    RegistryOptions registry;  // its clock is the fixture's
+    bool with_audit_log = true;  // GET /api/v1/audit-events over the fixture's store
+    RegistryOptions registry;    // its clock is the fixture's
     // Runs before the server starts (e.g. to install FlakyStore::on_list).
     std::function<void(FlakyStore&)> prepare;
 };
@@ -255,6 +257,7 @@ class TestServer {
     std::shared_ptr<FlakyStore> store = std::make_shared<FlakyStore>();
     std::shared_ptr<ChatbotRegistry> registry;
     std::shared_ptr<Accounts> accounts;
+    std::shared_ptr<AuditLog> audit_log;  // null when with_audit_log is false
     std::shared_ptr<beast::Api> api;
     std::string origin;
 

@@ -73,7 +73,27 @@ export function neededRole(answer: Forbidden): components["schemas"]["Role"] {
   return answer.error.required_role;
 }
 
+// The audit log (API.md section 13): a typed page of events; filters are query parameters.
+type AuditPage = Json<paths["/api/v1/audit-events"]["get"]["responses"][200]>;
+type AuditQuery = NonNullable<paths["/api/v1/audit-events"]["get"]["parameters"]["query"]>;
+export const rotations: AuditQuery = { action: "chatbot.key_rotated", since: "2024-01-15T00:00:00Z", limit: 200 };
+export function whoRotated(page: AuditPage): string[] {
+  return page
+    .filter((e) => e.action === "chatbot.key_rotated")
+    .map((e) => `${e.actor.email ?? e.actor.type} ${e.target.name ?? ""} ${e.time}`);
+}
+
+// Retrying safely (API.md section 14): the Idempotency-Key header of create.
+type CreateHeaders = NonNullable<paths["/api/v1/chatbots"]["post"]["parameters"]["header"]>;
+export const retrySafe: CreateHeaders = { "Idempotency-Key": "6f1c2b7e-9a4d-4c1e-8b2f-3d5e7a9c1b0d" };
+type Reused = Json<paths["/api/v1/chatbots"]["post"]["responses"][422]>;
+export function reusedCode(answer: Reused): string {
+  return answer.error.code;
+}
+
 // What API.md forbids does not compile.
+// @ts-expect-error -- not an audit action
+export const exploded: AuditQuery = { action: "chatbot.exploded" };
 // @ts-expect-error -- "boss" is not a role
 export const boss: RoleChange = { role: "boss" };
 // @ts-expect-error -- an unknown field ("nmae") is a 400

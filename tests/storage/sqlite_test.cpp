@@ -91,6 +91,11 @@ void drop_key_lifecycle(SQLite::Database& raw) {
         raw.exec(std::string("ALTER TABLE chatbots DROP COLUMN ").append(column));
 }
 
+// The journal tables of version 5, which files of versions 1 to 4 do not have.
+void drop_journal(SQLite::Database& raw) {
+    raw.exec("DROP TABLE audit_events; DROP TABLE idempotency_records;");
+}
+
 }  // namespace
 
 TEST_CASE("sqlite: a new file gets the current schema", "[sqlite][schema]") {
@@ -103,14 +108,17 @@ TEST_CASE("sqlite: a new file gets the current schema", "[sqlite][schema]") {
     }
     SQLite::Database raw(path, SQLite::OPEN_READONLY);
     CHECK(query_int(raw, "PRAGMA user_version") == SqliteStore::schema_version());
-    for (const char* table : {"chatbots", "conversations", "messages", "analysis_results",
-                              "organizations", "users", "sessions", "invitations"}) {
+    for (const char* table :
+         {"chatbots", "conversations", "messages", "analysis_results", "organizations", "users",
+          "sessions", "invitations", "audit_events", "idempotency_records"}) {
         INFO(table);
         CHECK(raw.tableExists(table));
     }
     // The indexes the queries rely on.
-    for (const char* index : {"chatbots_key_digest", "chatbots_org_list", "messages_external_id",
-                              "users_org_members", "invitations_org_pending"}) {
+    for (const char* index :
+         {"chatbots_key_digest", "chatbots_org_list", "messages_external_id", "users_org_members",
+          "invitations_org_pending", "audit_events_org_list", "audit_events_age",
+          "idempotency_records_expiry"}) {
         INFO(index);
         SQLite::Statement s(raw,
                             "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = ?");
@@ -131,6 +139,7 @@ TEST_CASE("sqlite: migrations run step by step from an older version", "[sqlite]
         // Make the file look like one written by a build that knew only version 1.
         SQLite::Database raw(path, SQLite::OPEN_READWRITE);
         drop_key_lifecycle(raw);
+        drop_journal(raw);
         raw.exec(
             "DROP TABLE invitations; DROP TABLE sessions; DROP TABLE users; "
             "DROP TABLE organizations;");
@@ -154,6 +163,7 @@ TEST_CASE("sqlite: version 2 files upgrade to roles and invitations", "[sqlite][
         // The accounts tables exactly as version 2 made them, with a user and a session.
         SQLite::Database raw(path, SQLite::OPEN_READWRITE);
         drop_key_lifecycle(raw);
+        drop_journal(raw);
         raw.exec(
             "DROP TABLE invitations; DROP TABLE sessions; DROP TABLE users; "
             "CREATE TABLE users (id TEXT NOT NULL PRIMARY KEY, org_id TEXT NOT NULL REFERENCES "
@@ -213,6 +223,7 @@ TEST_CASE("sqlite: version 3 files upgrade to the key lifecycle", "[sqlite][sche
     {
         SQLite::Database raw(path, SQLite::OPEN_READWRITE);
         drop_key_lifecycle(raw);
+        drop_journal(raw);
         raw.exec("PRAGMA user_version = 3");
     }
     SqliteStore store(options_for(path));

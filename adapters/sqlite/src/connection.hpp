@@ -72,6 +72,11 @@ class StatementUse {
         s_.bind(index, digest.data(), static_cast<int>(digest.size()));
     }
     void bind(int index, std::int64_t value) { s_.bind(index, value); }
+    // Bytes as a BLOB; an empty one is a zero-length BLOB, never NULL (which a null
+    // pointer would bind).
+    void bind_blob(int index, std::string_view bytes) {
+        s_.bind(index, bytes.empty() ? "" : bytes.data(), static_cast<int>(bytes.size()));
+    }
     void bind_null(int index) { s_.bind(index); }
 
   private:

@@ -127,6 +127,37 @@ ALTER TABLE chatbots ADD COLUMN prev_key_last_used_at INTEGER;
 CREATE UNIQUE INDEX chatbots_prev_key_digest ON chatbots (prev_key_digest)
     WHERE prev_key_digest IS NOT NULL;
 )sql"},
+    // The journal (API.md sections 13 and 14): audit events and idempotency records,
+    // written in the transaction of the change they record. No foreign keys: events
+    // outlive their targets, and a record outlives nothing but its own expiry.
+    {5, R"sql(
+CREATE TABLE audit_events (
+    id           TEXT    NOT NULL PRIMARY KEY,
+    org_id       TEXT    NOT NULL,
+    created_at   INTEGER NOT NULL,
+    action       TEXT    NOT NULL,
+    actor_type   TEXT    NOT NULL,
+    actor_id     TEXT    NOT NULL,
+    actor_email  TEXT    NOT NULL,
+    target_type  TEXT    NOT NULL,
+    target_id    TEXT    NOT NULL,
+    target_name  TEXT    NOT NULL,
+    ip           TEXT    NOT NULL,
+    user_agent   TEXT    NOT NULL,
+    changes      TEXT    NOT NULL DEFAULT '{}'
+);
+CREATE INDEX audit_events_org_list ON audit_events (org_id, created_at DESC, id DESC);
+CREATE INDEX audit_events_age ON audit_events (created_at);
+
+CREATE TABLE idempotency_records (
+    scope       BLOB    NOT NULL PRIMARY KEY,
+    request     BLOB    NOT NULL,
+    status      INTEGER NOT NULL,
+    answer      BLOB    NOT NULL,
+    expires_at  INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX idempotency_records_expiry ON idempotency_records (expires_at);
+)sql"},
 };
 
 int user_version(Connection& c) {

@@ -39,7 +39,9 @@ constexpr const char* kListChatbotsPage =
     " FROM chatbots WHERE org_id = ?1 AND (created_at, id) < (?2, ?3) "
     "ORDER BY created_at DESC, id DESC LIMIT ?4";
 constexpr const char* kUpdateChatbot = "UPDATE chatbots SET name = ?1, settings = ?2 WHERE id = ?3";
-constexpr const char* kDeleteChatbot = "DELETE FROM chatbots WHERE id = ?1 AND org_id = ?2";
+// RETURNING: the row as it was, for the entry's complete callback.
+constexpr const char* kDeleteChatbot =
+    "DELETE FROM chatbots WHERE id = ?1 AND org_id = ?2 RETURNING " CHATBOT_COLUMNS;
 // ?5: the grace end, NULL for none. Every right-hand side reads the row as it was.
 constexpr const char* kReplaceKey =
     "UPDATE chatbots SET "
@@ -141,7 +143,8 @@ constexpr const char* kListInvitations =
     "SELECT " INVITATION_COLUMNS " FROM invitations WHERE org_id = ?1 AND " INVITATION_PENDING
     " ORDER BY created_at, id";
 constexpr const char* kRevokeInvitation =
-    "UPDATE invitations SET revoked_at = ?2 WHERE org_id = ?1 AND id = ?3 AND " INVITATION_PENDING;
+    "UPDATE invitations SET revoked_at = ?2 WHERE org_id = ?1 AND id = ?3 AND " INVITATION_PENDING
+    " RETURNING email";
 constexpr const char* kSelectPendingInvitation =
     "SELECT " INVITATION_COLUMNS
     ", email_lower FROM invitations WHERE token_digest = ?1 AND " INVITATION_PENDING;
@@ -157,6 +160,40 @@ constexpr const char* kDeleteSession = "DELETE FROM sessions WHERE token_digest 
 // Same boundary as MemoryStore and Accounts: a session is dead at its expires_at.
 constexpr const char* kDeleteExpiredSessions = "DELETE FROM sessions WHERE expires_at <= ?1";
 
+#define AUDIT_COLUMNS                                                                  \
+    "id, org_id, created_at, action, actor_type, actor_id, actor_email, target_type, " \
+    "target_id, target_name, ip, user_agent, changes"
+constexpr const char* kInsertAuditEvent = "INSERT INTO audit_events (" AUDIT_COLUMNS
+                                          ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+                                          "?11, ?12, ?13)";
+// A live record of the scope (expires_at later than ?6, the event's time) is left alone, so
+// changes() is 0 and the write is refused; an expired one is replaced.
+constexpr const char* kUpsertIdempotency =
+    "INSERT INTO idempotency_records (scope, request, status, answer, expires_at) "
+    "VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (scope) DO UPDATE SET "
+    "request = excluded.request, status = excluded.status, answer = excluded.answer, "
+    "expires_at = excluded.expires_at WHERE idempotency_records.expires_at <= ?6";
+constexpr const char* kSelectIdempotency =
+    "SELECT request, status, answer, expires_at FROM idempotency_records "
+    "WHERE scope = ?1 AND expires_at > ?2";
+// Keyset pages on audit_events_org_list: ?2/?3 the (created_at, id) the page starts after
+// (the first page passes one after every row); ?4/?5 the time range, bound to the widest
+// range when unset, so that it stays a range on the index; ?6-?8 the optional filters.
+constexpr const char* kListAuditEvents =
+    "SELECT " AUDIT_COLUMNS
+    " FROM audit_events WHERE org_id = ?1 AND (created_at, id) < (?2, ?3) "
+    "AND created_at >= ?4 AND created_at <= ?5 AND (?6 IS NULL OR action = ?6) "
+    "AND (?7 IS NULL OR target_id = ?7) AND (?8 IS NULL OR actor_id = ?8) "
+    "ORDER BY created_at DESC, id DESC LIMIT ?9";
+// At most ?2 rows a call, oldest first, so one prune never holds the writer long.
+constexpr const char* kPruneAuditEvents =
+    "DELETE FROM audit_events WHERE rowid IN (SELECT rowid FROM audit_events "
+    "WHERE created_at < ?1 ORDER BY created_at LIMIT ?2)";
+constexpr const char* kPruneIdempotency =
+    "DELETE FROM idempotency_records WHERE scope IN (SELECT scope FROM idempotency_records "
+    "WHERE expires_at <= ?1 ORDER BY expires_at LIMIT ?2)";
+
+#undef AUDIT_COLUMNS
 #undef USER_COLUMNS
 #undef INVITATION_COLUMNS
 #undef INVITATION_PENDING
@@ -248,6 +285,83 @@ std::optional<Chatbot> select_chatbot(Connection& c, std::string_view org_id, st
     return chatbot_from_row(*s);
 }
 
+// A LIMIT for SQLite (where a negative one means none).
+std::int64_t sql_limit(std::size_t n) {
+    return static_cast<std::int64_t>(std::min<std::size_t>(n, INT64_MAX));
+}
+
+std::string blob_at(SQLite::Statement& s, int column) {
+    const SQLite::Column value = s.getColumn(column);
+    const int size = value.getBytes();
+    if (size == 0) return {};
+    return std::string(static_cast<const char*>(value.getBlob()), static_cast<std::size_t>(size));
+}
+
+Digest digest_at(SQLite::Statement& s, int column) {
+    const std::string bytes = blob_at(s, column);
+    Digest d{};
+    if (bytes.size() != d.size()) throw Error(ErrorCode::internal, "stored digest has a bad size");
+    std::copy(bytes.begin(), bytes.end(), d.begin());
+    return d;
+}
+
+// Columns in the order of AUDIT_COLUMNS.
+AuditEvent audit_event_from_row(SQLite::Statement& s) {
+    AuditEvent e;
+    e.id = s.getColumn(0).getString();
+    e.org_id = s.getColumn(1).getString();
+    e.created_at = seconds_at(s, 2);
+    const std::optional<AuditAction> action = parse_audit_action(s.getColumn(3).getText());
+    if (!action) throw Error(ErrorCode::internal, "stored audit action is not a known action");
+    e.action = *action;
+    e.actor = {s.getColumn(4).getString(), s.getColumn(5).getString(), s.getColumn(6).getString()};
+    e.target = {s.getColumn(7).getString(), s.getColumn(8).getString(), s.getColumn(9).getString()};
+    e.ip = s.getColumn(10).getString();
+    e.user_agent = s.getColumn(11).getString();
+    e.changes = parse_stored_object(s.getColumn(12).getText());
+    return e;
+}
+
+// Inside a write job, once it has changed something: the entry's idempotency record, then
+// its event. A live record of the same scope refuses the job, and the job's savepoint
+// takes the change back with it.
+void write_journal(Connection& c, const JournalEntry& entry) {
+    const AuditEvent& e = entry.event;
+    if (const std::optional<IdempotencyRecord>& r = entry.idempotency) {
+        StatementUse s(c, kUpsertIdempotency);
+        s.bind(1, r->scope);
+        s.bind(2, r->request);
+        s.bind(3, std::int64_t{r->status});
+        s.bind_blob(4, r->answer);
+        s.bind(5, unix_seconds(r->expires_at));
+        s.bind(6, unix_seconds(e.created_at));
+        if (s->exec() == 0)
+            throw Error(ErrorCode::conflict, "the Idempotency-Key has a record already",
+                        "Idempotency-Key");
+    }
+    StatementUse s(c, kInsertAuditEvent);
+    s.bind(1, e.id);
+    s.bind(2, e.org_id);
+    s.bind(3, unix_seconds(e.created_at));
+    s.bind(4, to_string(e.action));
+    s.bind(5, e.actor.type);
+    s.bind(6, e.actor.id);
+    s.bind(7, e.actor.email);
+    s.bind(8, e.target.type);
+    s.bind(9, e.target.id);
+    s.bind(10, e.target.name);
+    s.bind(11, e.ip);
+    s.bind(12, e.user_agent);
+    s.bind(13, to_compact_json(e.changes));
+    s->exec();
+}
+
+// For the writes whose entry the row completes. Inside the job: if it throws, the job's
+// savepoint is rolled back and the exception reaches the caller.
+void complete(JournalEntry& entry, const Chatbot& chatbot) {
+    if (entry.complete) entry.complete(chatbot, entry);
+}
+
 std::int64_t to_unix_seconds(std::chrono::system_clock::time_point t) {
     return std::chrono::duration_cast<std::chrono::seconds>(t.time_since_epoch()).count();
 }
@@ -319,7 +433,8 @@ int SqliteStore::schema_version() noexcept {
 
 // --- ChatbotStore ---
 
-bool SqliteStore::insert(const Chatbot& chatbot, const NewKey& key, std::size_t max_in_org) {
+bool SqliteStore::insert(const Chatbot& chatbot, const NewKey& key, std::size_t max_in_org,
+                         JournalEntry entry) {
     bool inserted = false;
     impl_->writer.run(
         "insert chatbot", "a chatbot with this id or key exists already", [&](Connection& c) {
@@ -342,6 +457,7 @@ bool SqliteStore::insert(const Chatbot& chatbot, const NewKey& key, std::size_t 
             s.bind(7, unix_seconds(chatbot.created_at));
             bind_optional(s, 8, key.expires_at);
             s->exec();
+            write_journal(c, entry);
             inserted = true;
         });
     return inserted;
@@ -396,7 +512,8 @@ std::optional<Chatbot> SqliteStore::get(std::string_view org_id, std::string_vie
 }
 
 std::optional<Chatbot> SqliteStore::update(std::string_view org_id, std::string_view id,
-                                           const std::function<void(Chatbot&)>& mutate) {
+                                           const std::function<void(Chatbot&)>& mutate,
+                                           JournalEntry entry) {
     std::optional<Chatbot> result;
     impl_->writer.run("update chatbot", nullptr, [&](Connection& c) {
         result.reset();
@@ -407,25 +524,38 @@ std::optional<Chatbot> SqliteStore::update(std::string_view org_id, std::string_
         // Only name and settings are the caller's to change.
         current->name = std::move(changed.name);
         current->settings = std::move(changed.settings);
-        StatementUse s(c, kUpdateChatbot);
-        s.bind(1, current->name);
-        s.bind(2, to_compact_json(current->settings));
-        s.bind(3, current->id);
-        s->exec();
+        complete(entry, *current);  // may throw too
+        {
+            StatementUse s(c, kUpdateChatbot);
+            s.bind(1, current->name);
+            s.bind(2, to_compact_json(current->settings));
+            s.bind(3, current->id);
+            s->exec();
+        }
+        write_journal(c, entry);
         result = std::move(current);
     });
     return result;
 }
 
-bool SqliteStore::remove(std::string_view org_id, std::string_view id) {
+bool SqliteStore::remove(std::string_view org_id, std::string_view id, JournalEntry entry) {
     bool removed = false;
     // Conversations, messages and analysis results go with it: ON DELETE CASCADE, in the
     // same transaction.
     impl_->writer.run("delete chatbot", nullptr, [&](Connection& c) {
-        StatementUse s(c, kDeleteChatbot);
-        s.bind(1, id);
-        s.bind(2, org_id);
-        removed = s->exec() > 0;
+        removed = false;
+        std::optional<Chatbot> gone;
+        {
+            StatementUse s(c, kDeleteChatbot);
+            s.bind(1, id);
+            s.bind(2, org_id);
+            if (!s->executeStep()) return;
+            gone = chatbot_from_row(*s);
+            s->executeStep();  // finishes the statement (RETURNING yields one row here)
+        }
+        complete(entry, *gone);
+        write_journal(c, entry);
+        removed = true;
     });
     if (removed) ++impl_->hub->key_generation;  // committed: cached lookups are stale now
     return removed;
@@ -433,30 +563,36 @@ bool SqliteStore::remove(std::string_view org_id, std::string_view id) {
 
 std::optional<Chatbot> SqliteStore::replace_key(
     std::string_view org_id, std::string_view id, const NewKey& key,
-    std::optional<std::chrono::sys_seconds> previous_until) {
+    std::optional<std::chrono::sys_seconds> previous_until, JournalEntry entry) {
     std::optional<Chatbot> result;
     impl_->writer.run("replace key", "another chatbot has this key already", [&](Connection& c) {
         result.reset();
         check_digest_free(c, key.digest);
-        StatementUse s(c, kReplaceKey);
-        s.bind(1, key.digest);
-        s.bind(2, key.prefix);
-        s.bind(3, id);
-        s.bind(4, org_id);
-        bind_optional(s, 5, previous_until);
-        s.bind(6, unix_seconds(key.issued_at));
-        bind_optional(s, 7, key.expires_at);
-        if (s->executeStep()) {
-            result = chatbot_from_row(*s);
+        std::optional<Chatbot> after;
+        {
+            StatementUse s(c, kReplaceKey);
+            s.bind(1, key.digest);
+            s.bind(2, key.prefix);
+            s.bind(3, id);
+            s.bind(4, org_id);
+            bind_optional(s, 5, previous_until);
+            s.bind(6, unix_seconds(key.issued_at));
+            bind_optional(s, 7, key.expires_at);
+            if (!s->executeStep()) return;
+            after = chatbot_from_row(*s);
             s->executeStep();  // finishes the statement (RETURNING yields one row here)
         }
+        complete(entry, *after);
+        write_journal(c, entry);
+        result = std::move(after);
     });
     if (result) ++impl_->hub->key_generation;  // committed: cached lookups are stale now
     return result;
 }
 
 std::optional<bool> SqliteStore::drop_previous_key(std::string_view org_id, std::string_view id,
-                                                   std::chrono::sys_seconds now) {
+                                                   std::chrono::sys_seconds now,
+                                                   JournalEntry entry) {
     std::optional<bool> result;
     bool present = false;
     impl_->writer.run("end grace period", nullptr, [&](Connection& c) {
@@ -472,9 +608,17 @@ std::optional<bool> SqliteStore::drop_previous_key(std::string_view org_id, std:
             result = present && until && *until > now;
         }
         if (!present) return;
-        StatementUse drop(c, kDropPreviousKey);
-        drop.bind(1, id);
-        drop->exec();
+        {
+            StatementUse drop(c, kDropPreviousKey);
+            drop.bind(1, id);
+            drop->exec();
+        }
+        // Only a key that was still accepted is news for the audit log.
+        if (!*result) return;
+        const std::optional<Chatbot> chatbot = select_chatbot(c, org_id, id);
+        if (!chatbot) throw Error(ErrorCode::internal, "chatbot vanished inside its write");
+        complete(entry, *chatbot);
+        write_journal(c, entry);
     });
     if (present) ++impl_->hub->key_generation;  // committed: cached lookups are stale now
     return result;
@@ -674,7 +818,7 @@ std::vector<Organization> SqliteStore::list_organizations() {
 }
 
 void SqliteStore::insert_user(const User& user, std::string_view email_lower,
-                              std::string_view password_hash) {
+                              std::string_view password_hash, JournalEntry entry) {
     impl_->writer.run("insert user", "a user with this id or email exists already",
                       [&](Connection& c) {
                           StatementUse s(c, kInsertUser);
@@ -686,6 +830,7 @@ void SqliteStore::insert_user(const User& user, std::string_view email_lower,
                           s.bind(6, unix_seconds(user.created_at));
                           s.bind(7, to_string(user.role));
                           s->exec();
+                          write_journal(c, entry);
                       });
 }
 
@@ -732,7 +877,8 @@ std::optional<User> SqliteStore::find_user(std::string_view org_id, std::string_
     return impl_->read("find user", [&](Connection& c) { return select_user(c, org_id, user_id); });
 }
 
-MemberChange SqliteStore::set_role(std::string_view org_id, std::string_view user_id, Role role) {
+MemberChange SqliteStore::set_role(std::string_view org_id, std::string_view user_id, Role role,
+                                   JournalEntry entry) {
     MemberChange change = MemberChange::not_found;
     impl_->writer.run("change role", nullptr, [&](Connection& c) {
         change = MemberChange::not_found;
@@ -747,6 +893,7 @@ MemberChange SqliteStore::set_role(std::string_view org_id, std::string_view use
         s.bind(2, user_id);
         s.bind(3, to_string(role));
         s->exec();
+        write_journal(c, entry);
         change = MemberChange::done;
     });
     // Committed: sessions cached with the old role are stale now.
@@ -754,7 +901,8 @@ MemberChange SqliteStore::set_role(std::string_view org_id, std::string_view use
     return change;
 }
 
-MemberChange SqliteStore::remove_user(std::string_view org_id, std::string_view user_id) {
+MemberChange SqliteStore::remove_user(std::string_view org_id, std::string_view user_id,
+                                      JournalEntry entry) {
     MemberChange change = MemberChange::not_found;
     impl_->writer.run("remove user", nullptr, [&](Connection& c) {
         change = MemberChange::not_found;
@@ -768,6 +916,7 @@ MemberChange SqliteStore::remove_user(std::string_view org_id, std::string_view 
         s.bind(1, org_id);
         s.bind(2, user_id);
         s->exec();
+        write_journal(c, entry);
         change = MemberChange::done;
     });
     // Committed: the user's cached sessions are stale now.
@@ -776,7 +925,7 @@ MemberChange SqliteStore::remove_user(std::string_view org_id, std::string_view 
 }
 
 void SqliteStore::insert_invitation(const Invitation& invitation, std::string_view email_lower,
-                                    const Digest& token_digest) {
+                                    const Digest& token_digest, JournalEntry entry) {
     impl_->writer.run("insert invitation", "an invitation with this id or token exists already",
                       [&](Connection& c) {
                           StatementUse s(c, kInsertInvitation);
@@ -789,6 +938,7 @@ void SqliteStore::insert_invitation(const Invitation& invitation, std::string_vi
                           s.bind(7, unix_seconds(invitation.created_at));
                           s.bind(8, unix_seconds(invitation.expires_at));
                           s->exec();
+                          write_journal(c, entry);
                       });
 }
 
@@ -805,21 +955,28 @@ std::vector<Invitation> SqliteStore::list_invitations(std::string_view org_id,
 }
 
 bool SqliteStore::revoke_invitation(std::string_view org_id, std::string_view id,
-                                    std::chrono::sys_seconds now) {
+                                    std::chrono::sys_seconds now, JournalEntry entry) {
     bool revoked = false;
     impl_->writer.run("revoke invitation", nullptr, [&](Connection& c) {
-        StatementUse s(c, kRevokeInvitation);
-        s.bind(1, org_id);
-        s.bind(2, unix_seconds(now));
-        s.bind(3, id);
-        revoked = s->exec() > 0;
+        revoked = false;
+        {
+            StatementUse s(c, kRevokeInvitation);
+            s.bind(1, org_id);
+            s.bind(2, unix_seconds(now));
+            s.bind(3, id);
+            if (!s->executeStep()) return;
+            entry.event.target.name = s->getColumn(0).getString();
+            s->executeStep();  // finishes the statement (RETURNING yields one row here)
+        }
+        write_journal(c, entry);
+        revoked = true;
     });
     return revoked;
 }
 
 std::pair<InvitationAcceptance, std::optional<User>> SqliteStore::accept_invitation(
     const Digest& token_digest, std::chrono::sys_seconds now, std::string_view new_user_id,
-    std::string_view password_hash) {
+    std::string_view password_hash, JournalEntry entry) {
     std::pair<InvitationAcceptance, std::optional<User>> result;
     // One job: the writer runs one at a time, so two accepts of one token take turns and
     // the second finds the invitation used.
@@ -861,12 +1018,18 @@ std::pair<InvitationAcceptance, std::optional<User>> SqliteStore::accept_invitat
                           s.bind(1, invitation.id);
                           s.bind(2, unix_seconds(now));
                           s->exec();
+                          // What the entry learns from the invitation (AccountStore's
+                          // contract): the new member is both actor and target.
+                          entry.event.org_id = user.org_id;
+                          entry.event.actor = {"user", user.id, user.email};
+                          entry.event.target = {"member", user.id, user.email};
+                          write_journal(c, entry);
                           result = {InvitationAcceptance::accepted, std::move(user)};
                       });
     return result;
 }
 
-void SqliteStore::insert_session(const SessionRecord& session) {
+void SqliteStore::insert_session(const SessionRecord& session, JournalEntry entry) {
     impl_->writer.run("insert session", "this session exists already", [&](Connection& c) {
         StatementUse s(c, kInsertSession);
         s.bind(1, session.token_digest);
@@ -874,6 +1037,7 @@ void SqliteStore::insert_session(const SessionRecord& session) {
         s.bind(3, session.org_id);
         s.bind(4, static_cast<std::int64_t>(session.expires_at.time_since_epoch().count()));
         s->exec();
+        write_journal(c, entry);
     });
 }
 
@@ -893,12 +1057,15 @@ std::optional<SessionRecord> SqliteStore::find_session(const Digest& token_diges
     });
 }
 
-bool SqliteStore::delete_session(const Digest& token_digest) {
+bool SqliteStore::delete_session(const Digest& token_digest, JournalEntry entry) {
     bool deleted = false;
     impl_->writer.run("delete session", nullptr, [&](Connection& c) {
-        StatementUse s(c, kDeleteSession);
-        s.bind(1, token_digest);
-        deleted = s->exec() > 0;
+        {
+            StatementUse s(c, kDeleteSession);
+            s.bind(1, token_digest);
+            deleted = s->exec() > 0;
+        }
+        if (deleted) write_journal(c, entry);
     });
     ++impl_->hub->session_generation;
     return deleted;
@@ -909,6 +1076,79 @@ std::size_t SqliteStore::delete_expired_sessions(std::chrono::sys_seconds now) {
     impl_->writer.run("delete expired sessions", nullptr, [&](Connection& c) {
         StatementUse s(c, kDeleteExpiredSessions);
         s.bind(1, static_cast<std::int64_t>(now.time_since_epoch().count()));
+        deleted = static_cast<std::size_t>(s->exec());
+    });
+    return deleted;
+}
+
+std::optional<IdempotencyRecord> SqliteStore::find_idempotency_record(
+    const Digest& scope, std::chrono::sys_seconds now) {
+    return impl_->read(
+        "find idempotency record", [&](Connection& c) -> std::optional<IdempotencyRecord> {
+            StatementUse s(c, kSelectIdempotency);
+            s.bind(1, scope);
+            s.bind(2, unix_seconds(now));
+            if (!s->executeStep()) return std::nullopt;
+            return IdempotencyRecord{scope, digest_at(*s, 0), s->getColumn(1).getInt(),
+                                     blob_at(*s, 2), seconds_at(*s, 3)};
+        });
+}
+
+// --- JournalStore ---
+
+std::vector<AuditEvent> SqliteStore::list_audit_events(std::string_view org_id,
+                                                       const AuditQuery& query,
+                                                       const std::optional<PagePosition>& after,
+                                                       std::size_t limit) {
+    constexpr std::int64_t kEarliest = std::numeric_limits<std::int64_t>::min();
+    constexpr std::int64_t kLatest = std::numeric_limits<std::int64_t>::max();
+    return impl_->read("list audit events", [&](Connection& c) {
+        std::vector<AuditEvent> out;
+        StatementUse s(c, kListAuditEvents);
+        s.bind(1, org_id);
+        if (after) {
+            s.bind(2, unix_seconds(after->created_at));
+            s.bind(3, after->id);
+        } else {
+            s.bind(2, kLatest);
+            s.bind(3, std::string_view());
+        }
+        s.bind(4, query.since ? unix_seconds(*query.since) : kEarliest);
+        s.bind(5, query.until ? unix_seconds(*query.until) : kLatest);
+        auto bind_filter = [&](int index, const std::optional<std::string>& value) {
+            if (value) {
+                s.bind(index, *value);
+            } else {
+                s.bind_null(index);
+            }
+        };
+        bind_filter(
+            6, query.action ? std::optional<std::string>(to_string(*query.action)) : std::nullopt);
+        bind_filter(7, query.target_id);
+        bind_filter(8, query.actor_id);
+        s.bind(9, sql_limit(limit));
+        while (s->executeStep()) out.push_back(audit_event_from_row(*s));
+        return out;
+    });
+}
+
+std::size_t SqliteStore::prune_audit_events(std::chrono::sys_seconds cutoff, std::size_t max) {
+    std::size_t deleted = 0;
+    impl_->writer.run("prune audit events", nullptr, [&](Connection& c) {
+        StatementUse s(c, kPruneAuditEvents);
+        s.bind(1, unix_seconds(cutoff));
+        s.bind(2, sql_limit(max));
+        deleted = static_cast<std::size_t>(s->exec());
+    });
+    return deleted;
+}
+
+std::size_t SqliteStore::prune_idempotency_records(std::chrono::sys_seconds now, std::size_t max) {
+    std::size_t deleted = 0;
+    impl_->writer.run("prune idempotency records", nullptr, [&](Connection& c) {
+        StatementUse s(c, kPruneIdempotency);
+        s.bind(1, unix_seconds(now));
+        s.bind(2, sql_limit(max));
         deleted = static_cast<std::size_t>(s->exec());
     });
     return deleted;

@@ -22,6 +22,7 @@
 
 #include "chatbotmgr/accounts.hpp"
 #include "chatbotmgr/clock.hpp"
+#include "chatbotmgr/journal.hpp"
 #include "chatbotmgr/storage.hpp"
 
 namespace chatbotmgr::sqlite {
@@ -68,7 +69,12 @@ struct ConnectionSettings {
     int user_version = 0;  // schema version of the file
 };
 
-class SqliteStore final : public ChatbotStore, public StoreInspection, public AccountStore {
+// Also a JournalStore (journal.hpp): every write writes its JournalEntry in its own write
+// job, so the event and the change commit or roll back together.
+class SqliteStore final : public ChatbotStore,
+                          public StoreInspection,
+                          public AccountStore,
+                          public JournalStore {
   public:
     // Opens (creating when missing, with mode 0600) and migrates the database. Any number
     // of SqliteStore objects in one process may share a file; another process may not:
@@ -88,21 +94,26 @@ class SqliteStore final : public ChatbotStore, public StoreInspection, public Ac
     // ChatbotStore. update() runs mutate exactly once, inside the write transaction and
     // possibly on another caller's thread (the one committing the batch): keep it short,
     // and do not call the store's write methods from it (that throws Error(internal)).
+    // The same holds for a JournalEntry's complete callback.
     using ChatbotStore::insert;
-    bool insert(const Chatbot& chatbot, const NewKey& key, std::size_t max_in_org) override;
+    bool insert(const Chatbot& chatbot, const NewKey& key, std::size_t max_in_org,
+                JournalEntry entry) override;
     std::vector<Chatbot> list(std::string_view org_id) override;
     std::vector<Chatbot> list_page(std::string_view org_id,
                                    const std::optional<PagePosition>& after,
                                    std::size_t limit) override;
     std::optional<Chatbot> get(std::string_view org_id, std::string_view id) override;
     std::optional<Chatbot> update(std::string_view org_id, std::string_view id,
-                                  const std::function<void(Chatbot&)>& mutate) override;
-    bool remove(std::string_view org_id, std::string_view id) override;
-    std::optional<Chatbot> replace_key(
-        std::string_view org_id, std::string_view id, const NewKey& key,
-        std::optional<std::chrono::sys_seconds> previous_until) override;
+                                  const std::function<void(Chatbot&)>& mutate,
+                                  JournalEntry entry) override;
+    bool remove(std::string_view org_id, std::string_view id, JournalEntry entry) override;
+    std::optional<Chatbot> replace_key(std::string_view org_id, std::string_view id,
+                                       const NewKey& key,
+                                       std::optional<std::chrono::sys_seconds> previous_until,
+                                       JournalEntry entry) override;
     std::optional<bool> drop_previous_key(std::string_view org_id, std::string_view id,
-                                          std::chrono::sys_seconds now) override;
+                                          std::chrono::sys_seconds now,
+                                          JournalEntry entry) override;
     std::optional<ChatbotKeys> keys(std::string_view org_id, std::string_view id) override;
     std::optional<KeyOwner> find_by_key_digest(const Digest& digest) override;
     void record_key_usage(std::span<const KeyUsage> usage) override;
@@ -126,8 +137,8 @@ class SqliteStore final : public ChatbotStore, public StoreInspection, public Ac
                                              std::string_view new_id) override;
     std::optional<Organization> find_organization(std::string_view id) override;
     std::vector<Organization> list_organizations() override;
-    void insert_user(const User& user, std::string_view email_lower,
-                     std::string_view password_hash) override;
+    void insert_user(const User& user, std::string_view email_lower, std::string_view password_hash,
+                     JournalEntry entry) override;
     std::optional<std::pair<User, std::string>> find_user_by_email(
         std::string_view email_lower) override;
     std::size_t count_users() override;
@@ -136,21 +147,36 @@ class SqliteStore final : public ChatbotStore, public StoreInspection, public Ac
                                       const std::optional<PagePosition>& after,
                                       std::size_t limit) override;
     std::optional<User> find_user(std::string_view org_id, std::string_view user_id) override;
-    MemberChange set_role(std::string_view org_id, std::string_view user_id, Role role) override;
-    MemberChange remove_user(std::string_view org_id, std::string_view user_id) override;
+    MemberChange set_role(std::string_view org_id, std::string_view user_id, Role role,
+                          JournalEntry entry) override;
+    MemberChange remove_user(std::string_view org_id, std::string_view user_id,
+                             JournalEntry entry) override;
     void insert_invitation(const Invitation& invitation, std::string_view email_lower,
-                           const Digest& token_digest) override;
+                           const Digest& token_digest, JournalEntry entry) override;
     std::vector<Invitation> list_invitations(std::string_view org_id,
                                              std::chrono::sys_seconds now) override;
     bool revoke_invitation(std::string_view org_id, std::string_view id,
-                           std::chrono::sys_seconds now) override;
+                           std::chrono::sys_seconds now, JournalEntry entry) override;
     std::pair<InvitationAcceptance, std::optional<User>> accept_invitation(
         const Digest& token_digest, std::chrono::sys_seconds now, std::string_view new_user_id,
-        std::string_view password_hash) override;
-    void insert_session(const SessionRecord& session) override;
+        std::string_view password_hash, JournalEntry entry) override;
+    void insert_session(const SessionRecord& session, JournalEntry entry) override;
     std::optional<SessionRecord> find_session(const Digest& token_digest) override;
-    bool delete_session(const Digest& token_digest) override;
+    bool delete_session(const Digest& token_digest, JournalEntry entry) override;
     std::size_t delete_expired_sessions(std::chrono::sys_seconds now) override;
+
+    // Both ports' (one override serves ChatbotStore and AccountStore).
+    std::optional<IdempotencyRecord> find_idempotency_record(const Digest& scope,
+                                                             std::chrono::sys_seconds now) override;
+
+    // JournalStore. list_audit_events is one keyset query on the organization's
+    // (created_at, id) index; each prune is one write job of at most max rows, so a large
+    // backlog never holds the writer long.
+    std::vector<AuditEvent> list_audit_events(std::string_view org_id, const AuditQuery& query,
+                                              const std::optional<PagePosition>& after,
+                                              std::size_t limit) override;
+    std::size_t prune_audit_events(std::chrono::sys_seconds cutoff, std::size_t max) override;
+    std::size_t prune_idempotency_records(std::chrono::sys_seconds now, std::size_t max) override;
 
     // The settings of the writer connection and of a read connection.
     ConnectionSettings writer_settings();
