@@ -26,7 +26,7 @@ bool older(const AuditEvent& a, const AuditEvent& b) {
 bool matches(const AuditEvent& e, const chatbotmgr::AuditQuery& q) {
     return (!q.action || e.action == *q.action) && (!q.target_id || e.target.id == *q.target_id) &&
            (!q.actor_id || e.actor.id == *q.actor_id) && (!q.since || e.created_at >= *q.since) &&
-           (!q.until || e.created_at <= *q.until);
+           (!q.until || e.created_at < *q.until);
 }
 
 // Lets the caller finish the entry from the row, as the write leaves it (update, remove,
