@@ -63,9 +63,8 @@ struct Accounts::Impl {
     detail::InFlightCalls in_flight;
 
     JournalEntry entry(const Actor& actor, AuditAction action, AuditTarget target) const {
-        return {detail::make_event(actor, action, std::move(target), clock->now(), *random),
-                std::nullopt,
-                {}};
+        return {
+            detail::make_event(actor, action, std::move(target), clock->now()), std::nullopt, {}};
     }
 
     // The actor a user is for their own session events, seen from origin.

@@ -43,12 +43,16 @@ std::optional<AuditAction> parse_audit_action(std::string_view text) noexcept {
     return std::nullopt;
 }
 
+std::string stored_event_id(const AuditEvent& event) {
+    if (!event.id.empty()) return event.id;
+    return generate_uuid_v7(*system_random(), std::chrono::system_clock::now());
+}
+
 namespace detail {
 
 AuditEvent make_event(const Actor& actor, AuditAction action, AuditTarget target,
-                      std::chrono::system_clock::time_point now, RandomSource& random) {
-    AuditEvent event;
-    event.id = generate_uuid_v7(random, now);
+                      std::chrono::system_clock::time_point now) {
+    AuditEvent event;  // its id is the store's to give (stored_event_id)
     event.org_id = actor.org_id;
     event.created_at = std::chrono::floor<std::chrono::seconds>(now);
     event.action = action;
@@ -105,11 +109,11 @@ PruneCounts AuditLog::prune() {
 namespace chatbotmgr {
 
 void ChatbotStore::insert(const Chatbot& chatbot, const Digest& key_digest) {
-    JournalEntry entry{detail::make_event(Actor(chatbot.org_id), AuditAction::chatbot_created,
-                                          {"chatbot", chatbot.id, chatbot.name}, chatbot.created_at,
-                                          *system_random()),
-                       std::nullopt,
-                       {}};
+    JournalEntry entry{
+        detail::make_event(Actor(chatbot.org_id), AuditAction::chatbot_created,
+                           {"chatbot", chatbot.id, chatbot.name}, chatbot.created_at),
+        std::nullopt,
+        {}};
     insert(chatbot, NewKey{key_digest, chatbot.key_prefix, chatbot.created_at, std::nullopt},
            std::numeric_limits<std::size_t>::max(), std::move(entry));
 }

@@ -9,9 +9,9 @@
 
 namespace chatbotmgr::detail {
 
-// The event of actor doing action to target now, with a fresh time-ordered id: a user when
-// the actor names one, else the system.
+// The event of actor doing action to target now (without an id: the store gives it one as it
+// writes it): a user when the actor names one, else the system.
 AuditEvent make_event(const Actor& actor, AuditAction action, AuditTarget target,
-                      std::chrono::system_clock::time_point now, RandomSource& random);
+                      std::chrono::system_clock::time_point now);
 
 }  // namespace chatbotmgr::detail

@@ -112,6 +112,7 @@ struct MemoryStore::State {
     void write_journal(JournalEntry&& entry) {
         if (entry.idempotency)
             idempotency.insert_or_assign(entry.idempotency->scope, std::move(*entry.idempotency));
+        if (entry.event.id.empty()) entry.event.id = stored_event_id(entry.event);
         events.push_back(std::move(entry.event));
     }
 

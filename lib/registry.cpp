@@ -141,7 +141,7 @@ struct ChatbotRegistry::Impl {
     }
 
     AuditEvent event(const Actor& actor, AuditAction action, AuditTarget target) const {
-        return detail::make_event(actor, action, std::move(target), clock->now(), *random);
+        return detail::make_event(actor, action, std::move(target), clock->now());
     }
 
     sys_seconds now_seconds() const { return whole_seconds(clock->now()); }

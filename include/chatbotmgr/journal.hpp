@@ -59,7 +59,10 @@ struct AuditTarget {
 // One audit event. Never holds a key, a token, a password or a digest (key prefixes are
 // fine).
 struct AuditEvent {
-    std::string id;  // a time-ordered (version 7) UUID
+    // A time-ordered (version 7) UUID. The registry and Accounts leave it empty: the store
+    // then gives the event stored_event_id() as it writes it, at the point where it orders
+    // its writes, so events of one second keep their commit order (API.md section 18).
+    std::string id;
     std::string org_id;
     std::chrono::sys_seconds created_at{};  // the "time" of API.md
     AuditAction action = AuditAction::chatbot_created;
@@ -70,6 +73,10 @@ struct AuditEvent {
     boost::json::object changes;  // what changed, per action (API.md section 13)
     friend bool operator==(const AuditEvent&, const AuditEvent&) = default;
 };
+
+// The id a store writes event under: its id, or when empty a new time-ordered one made now
+// (generate_uuid_v7: strictly increasing within the process).
+std::string stored_event_id(const AuditEvent& event);
 
 // The stored outcome of a retry-safe call (API.md section 14), keyed by a digest of its
 // scope (organization, user, operation, Idempotency-Key). The answer is sealed with a key

@@ -337,6 +337,25 @@ void prune_is_bounded(ConformanceTarget& target) {
     CHECK(store->find_idempotency_record(record("p3", 0).scope, at(kBaseTime)));
 }
 
+void store_assigns_event_ids_in_write_order(ConformanceTarget& target) {
+    auto store = target.open();
+    ChatbotFactory f(68);
+    const Chatbot c = f.make("org-a", "Ordered");
+    insert(*store, c);
+    journal_of(*store).prune_audit_events(at(kBaseTime + 100'000), kAll);
+    // All in one second, without ids: the store gives them, in the order it writes them.
+    for (int i = 0; i < 20; ++i)
+        REQUIRE(store->update(
+            "org-a", c.id, [](Chatbot&) {},
+            entry("org-a", AuditAction::chatbot_updated, "", kBaseTime + 5, cat("t", i))));
+    const auto events = events_of(*store, "org-a");
+    REQUIRE(events.size() == 20);
+    for (std::size_t k = 0; k < events.size(); ++k) {
+        CHECK(is_canonical_uuid(events[k].id));
+        CHECK(events[k].target.id == cat("t", 19 - k));  // newest first: the last write first
+    }
+}
+
 void reopen_keeps_journal(ConformanceTarget& target) {
     ChatbotFactory f(67);
     const Chatbot c = f.make("org-a", "Durable");

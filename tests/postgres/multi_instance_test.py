@@ -156,8 +156,8 @@ class Client:
         self.conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30,
                                                source_address=(fresh_source_address(), 0))
 
-    def request(self, method, path, body=None, token=None):
-        headers = {}
+    def request(self, method, path, body=None, token=None, headers=None):
+        headers = dict(headers or {})
         data = None
         if body is not None:
             data = json.dumps(body).encode()
@@ -168,6 +168,7 @@ class Client:
         res = self.conn.getresponse()
         raw = res.read()
         status = res.status
+        self.last_headers = res.headers
         if status == 429:
             raise Failure("%s %s on %s: 429, the per-address rate limit was reached (the "
                           "test's source addresses should prevent this)" %
@@ -265,6 +266,49 @@ def create_chatbot(server, token, name, settings=None):
 
 
 # --- cases ------------------------------------------------------------------------------
+
+def case_idempotent_create(args):
+    """The same Idempotency-Key sent to both instances at once runs once (API.md section 14):
+    the instance that loses waits for the winner's transaction and replays its answer (or
+    answers 409 while it runs); never two chatbots, never two events."""
+    p = Pair(args)
+    try:
+        token = p.login(p.a)
+        rounds, per_instance = 15, 4
+        for r in range(rounds):
+            key = "two-instances-%d" % r
+            body = {"name": "Once %d" % r}
+
+            def send(i):
+                c = Client(p.a if i % 2 == 0 else p.b)
+                try:
+                    status, doc = c.request("POST", "/api/v1/chatbots", body, token,
+                                            {"Idempotency-Key": key})
+                    return status, doc, c.last_headers.get("Idempotent-Replayed")
+                finally:
+                    c.close()
+            results = run_threads(2 * per_instance, send)
+            for res in results:
+                check(not isinstance(res, Exception), "request failed: %r" % (res,))
+            answers = [(doc, replayed) for status, doc, replayed in results if status == 200]
+            others = [(status, doc) for status, doc, _ in results if status != 200]
+            check(all(status == 409 and doc["error"]["code"] == "idempotency_in_progress"
+                      for status, doc in others), "round %d: %s" % (r, others))
+            fresh = [doc for doc, replayed in answers if replayed != "true"]
+            check(len(fresh) == 1, "round %d: %d requests ran (not replays)" % (r, len(fresh)))
+            check(all(doc == fresh[0] for doc, _ in answers),
+                  "round %d: the answers differ" % r)
+        status, listed = one_request(p.b, "GET", "/api/v1/chatbots", token=token)
+        check(status == 200 and len(listed) == rounds, "%d chatbots for %d keys" %
+              (len(listed), rounds))
+        status, events = one_request(p.a, "GET",
+                                     "/api/v1/audit-events?limit=200&action=chatbot.created",
+                                     token=token)
+        check(status == 200 and len(events) == rounds, "%d chatbot.created events for %d keys" %
+              (len(events), rounds))
+    finally:
+        p.close()
+
 
 def case_bootstrap_race(args):
     """Instances that start at the same moment on an empty database create one admin."""

@@ -159,8 +159,11 @@ void write_journal(detail::Connection& conn, const JournalEntry& entry) {
                         "Idempotency-Key");
     }
     const std::string changes = to_compact_json(e.changes);  // Params keeps a view
+    // Made at the insert, inside the transaction: close to the commit order, exactly so only
+    // for the writes of one instance that do not overlap.
+    const std::string id = stored_event_id(e);
     Params p;
-    p.text(e.id)
+    p.text(id)
         .text(e.org_id)
         .int64(unix_seconds(e.created_at))
         .text(to_string(e.action))

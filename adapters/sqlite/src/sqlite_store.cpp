@@ -340,7 +340,7 @@ void write_journal(Connection& c, const JournalEntry& entry) {
                         "Idempotency-Key");
     }
     StatementUse s(c, kInsertAuditEvent);
-    s.bind(1, e.id);
+    s.bind(1, stored_event_id(e));  // made here, on the writer: ids follow the commit order
     s.bind(2, e.org_id);
     s.bind(3, unix_seconds(e.created_at));
     s.bind(4, to_string(e.action));

@@ -58,6 +58,7 @@ void TinyStore::check_journal(const JournalEntry& entry) const {
 void TinyStore::write_journal(JournalEntry&& entry) {
     if (entry.idempotency)  // an expired record of the same scope is replaced
         idempotency_.insert_or_assign(entry.idempotency->scope, std::move(*entry.idempotency));
+    if (entry.event.id.empty()) entry.event.id = chatbotmgr::stored_event_id(entry.event);
     const auto at = std::upper_bound(events_.begin(), events_.end(), entry.event, older);
     events_.insert(at, std::move(entry.event));
 }

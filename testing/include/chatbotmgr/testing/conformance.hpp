@@ -166,6 +166,8 @@ using AccountConformanceTargetFactory = std::function<std::unique_ptr<AccountCon
       "journal: concurrent writes of one idempotency scope: exactly one commits", __VA_ARGS__)     \
     X(audit_events_filtered_and_paged, "journal: audit events by filter, in keyset pages",         \
       __VA_ARGS__)                                                                                 \
+    X(store_assigns_event_ids_in_write_order,                                                      \
+      "journal: events without an id get one from the store, in write order", __VA_ARGS__)         \
     X(prune_is_bounded, "journal: pruning deletes at most max rows a call", __VA_ARGS__)           \
     X(ping_answers, "ping answers", __VA_ARGS__)
 
