@@ -156,6 +156,21 @@ struct ChatbotRegistry::Impl {
 
     ChatbotWithKey create(const Actor& actor, NewChatbot input,
                           std::optional<sys_seconds> key_expires_at, Retry* retry);
+
+    // A retry-safe call: run(retry) makes the change, writing retry's record with it.
+    template <class Run>
+    IdempotentAnswer run_once(const Actor& actor, const IdempotentCall& call,
+                              const AnswerEncoder<ChatbotWithKey>& encode, Run&& run) {
+        const detail::IdempotentRun once(actor, call, now_seconds());
+        return detail::run_once(
+            in_flight, once,
+            [&] { return store->find_idempotency_record(once.scope(), now_seconds()); },
+            [&] {
+                Retry retry{once, encode, {}};
+                run(retry);
+                return std::move(retry.answer);
+            });
+    }
     ChatbotWithKey rotate_key(const Actor& actor, std::string_view chatbot_id,
                               const RotateOptions& options, Retry* retry);
 
@@ -220,15 +235,9 @@ IdempotentAnswer ChatbotRegistry::create(const Actor& actor, NewChatbot input,
                                          const IdempotentCall& call,
                                          const AnswerEncoder<ChatbotWithKey>& encode) {
     admit(actor, Action::create_chatbot);
-    const detail::IdempotentRun run(actor, call, impl_->now_seconds());
-    return detail::run_once(
-        impl_->in_flight, run,
-        [&] { return impl_->store->find_idempotency_record(run.scope(), impl_->now_seconds()); },
-        [&] {
-            Impl::Retry retry{run, encode, {}};
-            impl_->create(actor, std::move(input), key_expires_at, &retry);
-            return std::move(retry.answer);
-        });
+    return impl_->run_once(actor, call, encode, [&](Impl::Retry& retry) {
+        impl_->create(actor, std::move(input), key_expires_at, &retry);
+    });
 }
 
 ChatbotWithKey ChatbotRegistry::Impl::create(const Actor& actor, NewChatbot input,
@@ -329,15 +338,9 @@ IdempotentAnswer ChatbotRegistry::rotate_key(const Actor& actor, std::string_vie
                                              RotateOptions options, const IdempotentCall& call,
                                              const AnswerEncoder<ChatbotWithKey>& encode) {
     admit(actor, Action::rotate_key);
-    const detail::IdempotentRun run(actor, call, impl_->now_seconds());
-    return detail::run_once(
-        impl_->in_flight, run,
-        [&] { return impl_->store->find_idempotency_record(run.scope(), impl_->now_seconds()); },
-        [&] {
-            Impl::Retry retry{run, encode, {}};
-            impl_->rotate_key(actor, chatbot_id, options, &retry);
-            return std::move(retry.answer);
-        });
+    return impl_->run_once(actor, call, encode, [&](Impl::Retry& retry) {
+        impl_->rotate_key(actor, chatbot_id, options, &retry);
+    });
 }
 
 ChatbotWithKey ChatbotRegistry::Impl::rotate_key(const Actor& actor, std::string_view chatbot_id,

@@ -21,6 +21,7 @@
 #include "chatbotmgr/journal.hpp"
 #include "chatbotmgr/secrets.hpp"
 #include "chatbotmgr/sqlite/sqlite_store.hpp"
+#include "gate.hpp"
 #include "temp_dir.hpp"
 
 namespace {
@@ -60,26 +61,7 @@ JournalEntry entry_for(const std::string& event_id, AuditAction action, const st
     return e;
 }
 
-// A one-shot signal between threads.
-class Gate {
-  public:
-    void open() {
-        {
-            std::lock_guard lock(mutex_);
-            open_ = true;
-        }
-        cv_.notify_all();
-    }
-    void wait() {
-        std::unique_lock lock(mutex_);
-        cv_.wait(lock, [this] { return open_; });
-    }
-
-  private:
-    std::mutex mutex_;
-    std::condition_variable cv_;
-    bool open_ = false;
-};
+using chatbotmgr::test::Gate;
 
 }  // namespace
 

@@ -25,6 +25,7 @@
 #include "chatbotmgr/sqlite/sqlite_store.hpp"
 #include "chatbotmgr/testing/journal_entry.hpp"
 #include "connection.hpp"
+#include "gate.hpp"
 #include "temp_dir.hpp"
 #include "writer.hpp"
 
@@ -44,30 +45,7 @@ using chatbotmgr::test::TempDir;
 // Long enough for started threads to reach the writer's queue.
 constexpr auto kSettle = std::chrono::milliseconds(300);
 
-// A one-shot signal between threads.
-class Gate {
-  public:
-    void open() {
-        {
-            std::lock_guard lock(mutex_);
-            open_ = true;
-        }
-        cv_.notify_all();
-    }
-    void wait() {
-        std::unique_lock lock(mutex_);
-        cv_.wait(lock, [this] { return open_; });
-    }
-    bool is_open() {
-        std::lock_guard lock(mutex_);
-        return open_;
-    }
-
-  private:
-    std::mutex mutex_;
-    std::condition_variable cv_;
-    bool open_ = false;
-};
+using chatbotmgr::test::Gate;
 
 // Waits until n threads have called arrive(), then a little longer so that each has
 // reached the writer's queue.
