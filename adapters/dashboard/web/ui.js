@@ -114,12 +114,19 @@ function initReveal() {
   ack.addEventListener('change', () => {
     done.disabled = !ack.checked;
   });
-  done.addEventListener('click', () => d.close('done'));
+  // The value goes with the dialog: cleared before it closes, not after the close event
+  // (which comes a task later).
+  done.addEventListener('click', () => {
+    $('reveal-value').value = '';
+    d.close('done');
+  });
   d.addEventListener('cancel', (e) => {
     if (!ack.checked) {
       e.preventDefault();
       announce('Tick "I have copied it" first: the value cannot be shown again.');
+      return;
     }
+    $('reveal-value').value = '';
   });
   $('reveal-copy').addEventListener('click', async () => {
     const input = $('reveal-value');
