@@ -86,22 +86,25 @@ std::optional<IdempotentAnswer> earlier_answer(const InFlightCalls& in_flight,
     return call.replay(find());
 }
 
-// Runs a retry-safe call once: the earlier answer when there is one (find() reads the
-// store), else run() -- which does the call, writing run.record(answer) with its change,
-// and returns the answer. When another process committed the same scope first, the store
-// refuses run()'s write and the call answers that process's answer.
+// Runs a retry-safe call once: run() does the call, writing call.record(answer) with its
+// change, and returns the answer. The store is read (find()) only when run() fails: a fresh
+// call -- the common case -- costs no read. A retry of a finished call fails in run(),
+// because the store refuses a second record of a live scope (or because the first call
+// changed what this one would change, e.g. deleted its chatbot); then the record is found
+// and answered (replayed, or idempotency_key_reused for another request). A call that fails
+// without a record fails as it would without a key.
 template <class Find, class Run>
 IdempotentAnswer run_once(InFlightCalls& in_flight, const IdempotentRun& call, Find&& find,
                           Run&& run) {
-    if (auto earlier = call.replay(find())) return std::move(*earlier);
     InFlightCalls::Ticket ticket(in_flight, call.scope());
-    if (auto earlier = call.replay(find())) return std::move(*earlier);  // finished meanwhile
     try {
         return {run(), false};
     } catch (const Error& e) {
-        if (!is_idempotency_conflict(e)) throw;
         if (auto earlier = call.replay(find())) return std::move(*earlier);
-        throw_in_progress();
+        // Refused for a record that is gone again (expired): another call with the key
+        // committed meanwhile, elsewhere.
+        if (is_idempotency_conflict(e)) throw_in_progress();
+        throw;
     }
 }
 

@@ -117,8 +117,7 @@ TEST_CASE("sqlite: a new file gets the current schema", "[sqlite][schema]") {
     // The indexes the queries rely on.
     for (const char* index :
          {"chatbots_key_digest", "chatbots_org_list", "messages_external_id", "users_org_members",
-          "invitations_org_pending", "audit_events_org_list", "audit_events_age",
-          "idempotency_records_expiry"}) {
+          "invitations_org_pending", "audit_events_age", "idempotency_records_expiry"}) {
         INFO(index);
         SQLite::Statement s(raw,
                             "SELECT count(*) FROM sqlite_schema WHERE type = 'index' AND name = ?");

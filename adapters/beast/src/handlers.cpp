@@ -151,6 +151,10 @@ Actor Call::origin() const {
 std::optional<IdempotentCall> Call::idempotent_call() const {
     const auto it = request_.find("Idempotency-Key");
     if (it == request_.end()) return std::nullopt;
+    // First of all (API.md section 18), whatever the body.
+    if (!is_idempotency_key(it->value()))
+        throw Error(ErrorCode::invalid_argument,
+                    "Idempotency-Key must be 1 to 255 visible ASCII characters", "Idempotency-Key");
     // The scope is the method and the path: a query string is no part of it.
     const std::string_view target(request_.target().data(), request_.target().size());
     std::string operation(request_.method_string());
@@ -234,19 +238,27 @@ Response list_chatbots(Call& call) {
         wire::encode_chatbot_list);
 }
 
-// API.md section 18: a retry is answered from its record before its body is read.
+// API.md section 18: a retry is answered from its record (409, replay or 422) whatever its
+// body. The body is decoded first, and only a body that fails to decode looks for a record:
+// the same answers, without a read before every fresh call (a retry's own run finds its
+// record when the store refuses to record it twice, lib/idempotency.hpp).
 Response create_chatbot(Call& call) {
     const auto retry = call.idempotent_call();
+    std::optional<wire::CreateRequest> in;
+    try {
+        in = wire::decode_new_chatbot(call.body(), call.json_limits());
+    } catch (const Error&) {
+        if (retry)
+            if (auto earlier = call.registry().earlier_answer(call.actor(), *retry))
+                return call.ok(std::move(*earlier));
+        throw;
+    }
     if (retry)
-        if (auto earlier = call.registry().earlier_answer(call.actor(), *retry))
-            return call.ok(std::move(*earlier));
-    wire::CreateRequest in = wire::decode_new_chatbot(call.body(), call.json_limits());
-    if (retry)
-        return call.ok(call.registry().create(call.actor(), std::move(in.chatbot),
-                                              in.key_expires_at, *retry,
+        return call.ok(call.registry().create(call.actor(), std::move(in->chatbot),
+                                              in->key_expires_at, *retry,
                                               wire::encode_chatbot_with_key));
     return call.ok(wire::encode_chatbot_with_key(
-        call.registry().create(call.actor(), std::move(in.chatbot), in.key_expires_at)));
+        call.registry().create(call.actor(), std::move(in->chatbot), in->key_expires_at)));
 }
 
 Response get_chatbot(Call& call) {
@@ -266,10 +278,15 @@ Response delete_chatbot(Call& call) {
 
 Response rotate_key(Call& call) {
     const auto retry = call.idempotent_call();
-    if (retry)
-        if (auto earlier = call.registry().earlier_answer(call.actor(), *retry))
-            return call.ok(std::move(*earlier));
-    const RotateOptions options = wire::decode_rotate(call.body(), call.json_limits());
+    RotateOptions options;
+    try {
+        options = wire::decode_rotate(call.body(), call.json_limits());
+    } catch (const Error&) {
+        if (retry)
+            if (auto earlier = call.registry().earlier_answer(call.actor(), *retry))
+                return call.ok(std::move(*earlier));
+        throw;
+    }
     if (retry)
         return call.ok(call.registry().rotate_key(call.actor(), call.path_id(), options, *retry,
                                                   wire::encode_chatbot_with_key));
@@ -326,10 +343,15 @@ Response list_invitations(Call& call) {
 
 Response invite_member(Call& call) {
     const auto retry = call.idempotent_call();
-    if (retry)
-        if (auto earlier = call.accounts().earlier_answer(call.actor(), *retry))
-            return call.ok(std::move(*earlier));
-    const wire::InvitationRequest in = wire::decode_invitation(call.body(), call.json_limits());
+    wire::InvitationRequest in;
+    try {
+        in = wire::decode_invitation(call.body(), call.json_limits());
+    } catch (const Error&) {
+        if (retry)
+            if (auto earlier = call.accounts().earlier_answer(call.actor(), *retry))
+                return call.ok(std::move(*earlier));
+        throw;
+    }
     if (retry)
         return call.ok(call.accounts().invite(call.actor(), in.email, in.role, *retry,
                                               wire::encode_invitation_with_token));

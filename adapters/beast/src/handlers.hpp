@@ -85,7 +85,8 @@ class Call {
     // Where the request came from (client address and user agent), for the audit log of
     // calls made before there is a principal (login, accepting an invitation).
     Actor origin() const;
-    // The Idempotency-Key of the request, if it sent one (API.md section 14).
+    // The Idempotency-Key of the request, if it sent one (API.md section 14); a malformed one
+    // throws Error(invalid_argument, field "Idempotency-Key").
     std::optional<IdempotentCall> idempotent_call() const;
     // 200 with an idempotent call's answer, marked Idempotent-Replayed when it is a replay.
     Response ok(IdempotentAnswer answer) const;

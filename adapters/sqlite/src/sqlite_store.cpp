@@ -176,9 +176,9 @@ constexpr const char* kUpsertIdempotency =
 constexpr const char* kSelectIdempotency =
     "SELECT request, status, answer, expires_at FROM idempotency_records "
     "WHERE scope = ?1 AND expires_at > ?2";
-// Keyset pages on audit_events_org_list: ?2/?3 the (created_at, id) the page starts after
-// (the first page passes one after every row); ?4/?5 the time range, bound to the widest
-// range when unset, so that it stays a range on the index; ?6-?8 the optional filters.
+// Keyset pages on the primary key (org_id, created_at, id): ?2/?3 the (created_at, id) the page
+// starts after (the first page passes one after every row); ?4/?5 the time range, bound to the
+// widest range when unset, so that it stays a range on the index; ?6-?8 the optional filters.
 constexpr const char* kListAuditEvents =
     "SELECT " AUDIT_COLUMNS
     " FROM audit_events WHERE org_id = ?1 AND (created_at, id) < (?2, ?3) "
@@ -187,8 +187,8 @@ constexpr const char* kListAuditEvents =
     "ORDER BY created_at DESC, id DESC LIMIT ?9";
 // At most ?2 rows a call, oldest first, so one prune never holds the writer long.
 constexpr const char* kPruneAuditEvents =
-    "DELETE FROM audit_events WHERE rowid IN (SELECT rowid FROM audit_events "
-    "WHERE created_at < ?1 ORDER BY created_at LIMIT ?2)";
+    "DELETE FROM audit_events WHERE (org_id, created_at, id) IN (SELECT org_id, created_at, id "
+    "FROM audit_events WHERE created_at < ?1 ORDER BY created_at LIMIT ?2)";
 constexpr const char* kPruneIdempotency =
     "DELETE FROM idempotency_records WHERE scope IN (SELECT scope FROM idempotency_records "
     "WHERE expires_at <= ?1 ORDER BY expires_at LIMIT ?2)";
