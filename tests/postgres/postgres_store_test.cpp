@@ -364,7 +364,7 @@ TEST_CASE("pg store: instances starting together migrate once", "[postgres]") {
           std::to_string(PostgresStore::schema_version()));
     CHECK(admin.exec("SELECT max(version) FROM schema_migrations") ==
           std::to_string(PostgresStore::schema_version()));
-    CHECK(admin.exec("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == "11");
+    CHECK(admin.exec("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == "12");
 }
 
 TEST_CASE("pg store: schema version checks", "[postgres]") {
@@ -390,6 +390,7 @@ TEST_CASE("pg store: version 1 databases upgrade to roles, invitations and key l
         AdminConn admin(db.conninfo());
         for (const char* sql :
              {"DROP TABLE invitations", "DROP TABLE audit_events", "DROP TABLE idempotency_records",
+              "DROP TABLE org_chatbot_counts", "DROP FUNCTION chatbotmgr_count_chatbots() CASCADE",
               "ALTER TABLE users DROP COLUMN role, DROP COLUMN created_at",
               "ALTER TABLE chatbots DROP COLUMN key_issued_at, DROP COLUMN key_expires_at, "
               "DROP COLUMN key_last_used_at, DROP COLUMN prev_key_digest, "

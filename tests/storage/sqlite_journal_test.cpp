@@ -76,11 +76,17 @@ TEST_CASE("sqlite: version 4 files upgrade to the journal", "[sqlite][schema][jo
         SQLite::Database raw(path, SQLite::OPEN_READWRITE);
         raw.exec(
             "DROP TABLE audit_events; DROP TABLE idempotency_records; "
-            "PRAGMA user_version = 4");
+            "DROP TABLE org_chatbot_counts; DROP TRIGGER chatbots_counted; "
+            "DROP TRIGGER chatbots_uncounted; PRAGMA user_version = 4");
     }
     SqliteStore store(options_for(path));
     CHECK(store.writer_settings().user_version == SqliteStore::schema_version());
     CHECK(store.get("org-a", "bot-1"));
+    // Version 6 counted the chatbots that were there: the quota holds from the first create.
+    Chatbot second = make_chatbot("bot-2");
+    CHECK_FALSE(store.insert(
+        second, NewKey{sha256("key:bot-2"), "ob_live_222222", second.created_at, std::nullopt}, 1,
+        entry_for("ev-0", AuditAction::chatbot_created, "bot-2")));
     // Events of version 4 changes were never written: the log starts empty, and works.
     CHECK(store.list_audit_events("org-a", {}, std::nullopt, 10).empty());
     REQUIRE(

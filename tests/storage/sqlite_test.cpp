@@ -91,9 +91,12 @@ void drop_key_lifecycle(SQLite::Database& raw) {
         raw.exec(std::string("ALTER TABLE chatbots DROP COLUMN ").append(column));
 }
 
-// The journal tables of version 5, which files of versions 1 to 4 do not have.
+// The journal tables of version 5 and the counts of version 6, which files of versions 1
+// to 4 do not have.
 void drop_journal(SQLite::Database& raw) {
-    raw.exec("DROP TABLE audit_events; DROP TABLE idempotency_records;");
+    raw.exec(
+        "DROP TABLE audit_events; DROP TABLE idempotency_records; DROP TABLE org_chatbot_counts; "
+        "DROP TRIGGER chatbots_counted; DROP TRIGGER chatbots_uncounted;");
 }
 
 }  // namespace

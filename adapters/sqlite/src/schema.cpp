@@ -160,6 +160,24 @@ CREATE TABLE idempotency_records (
 ) WITHOUT ROWID;
 CREATE INDEX idempotency_records_expiry ON idempotency_records (expires_at);
 )sql"},
+    // How many chatbots each organization holds, kept by triggers in the transaction of
+    // every insert and delete: the quota check of a create is one key lookup, not a count
+    // that grows with the organization.
+    {6, R"sql(
+CREATE TABLE org_chatbot_counts (
+    org_id    TEXT    NOT NULL PRIMARY KEY,
+    chatbots  INTEGER NOT NULL
+) WITHOUT ROWID;
+INSERT INTO org_chatbot_counts (org_id, chatbots)
+    SELECT org_id, count(*) FROM chatbots GROUP BY org_id;
+CREATE TRIGGER chatbots_counted AFTER INSERT ON chatbots BEGIN
+    INSERT INTO org_chatbot_counts (org_id, chatbots) VALUES (NEW.org_id, 1)
+        ON CONFLICT (org_id) DO UPDATE SET chatbots = chatbots + 1;
+END;
+CREATE TRIGGER chatbots_uncounted AFTER DELETE ON chatbots BEGIN
+    UPDATE org_chatbot_counts SET chatbots = chatbots - 1 WHERE org_id = OLD.org_id;
+END;
+)sql"},
 };
 
 int user_version(Connection& c) {

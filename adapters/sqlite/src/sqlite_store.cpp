@@ -26,7 +26,9 @@ using detail::StatementUse;
 constexpr const char* kInsertChatbot =
     "INSERT INTO chatbots (id, org_id, name, key_prefix, key_digest, settings, created_at, "
     "key_issued_at, key_expires_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?8)";
-constexpr const char* kCountOrgChatbots = "SELECT count(*) FROM chatbots WHERE org_id = ?1";
+// Kept by the triggers of schema version 6; no row: none yet.
+constexpr const char* kCountOrgChatbots =
+    "SELECT coalesce((SELECT chatbots FROM org_chatbot_counts WHERE org_id = ?1), 0)";
 constexpr const char* kSelectChatbot =
     "SELECT " CHATBOT_COLUMNS " FROM chatbots WHERE id = ?1 AND org_id = ?2";
 constexpr const char* kListChatbots = "SELECT " CHATBOT_COLUMNS
