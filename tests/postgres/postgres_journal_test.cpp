@@ -20,6 +20,12 @@ using chatbotmgr::postgres::PostgresStore;
 
 namespace {
 
+// prefix and n, appended (GCC 12 at -O3 sees a false -Wrestrict in "text" + std::string).
+std::string numbered(std::string prefix, long long n) {
+    prefix += std::to_string(n);
+    return prefix;
+}
+
 std::chrono::sys_seconds at(std::int64_t s) {
     return std::chrono::sys_seconds(std::chrono::seconds(s));
 }
@@ -31,7 +37,7 @@ Digest digest_of(unsigned char seed) {
 }
 
 Chatbot bot(std::string id, std::int64_t created) {
-    return Chatbot{std::move(id),    "o", "Bot " + std::to_string(created),
+    return Chatbot{std::move(id),    "o", numbered("Bot ", created),
                    "ob_live_abcdef", {},  at(created)};
 }
 
@@ -174,8 +180,8 @@ TEST_CASE("pg journal: keyset pages with filters, and prunes bounded per call", 
     // Two events a second, ids out of time order: the order is (created_at, id) descending.
     for (int i = 0; i < 10; ++i) {
         const auto action = i % 2 ? AuditAction::chatbot_updated : AuditAction::chatbot_created;
-        s.insert(bot("c" + std::to_string(i), 10 + i / 2), key_of(static_cast<unsigned char>(i), 1),
-                 100, entry("e" + std::to_string(9 - i), 10 + i / 2, action, i < 5 ? "u1" : "u2"));
+        s.insert(bot(numbered("c", i), 10 + i / 2), key_of(static_cast<unsigned char>(i), 1), 100,
+                 entry(numbered("e", 9 - i), 10 + i / 2, action, i < 5 ? "u1" : "u2"));
     }
     std::vector<std::string> walked;
     std::optional<PagePosition> after;
@@ -205,7 +211,7 @@ TEST_CASE("pg journal: keyset pages with filters, and prunes bounded per call", 
     CHECK(s.list_audit_events("o", {}, std::nullopt, 10).back().id == "e4");
 
     for (unsigned char i = 0; i < 5; ++i) {
-        JournalEntry e = entry("r" + std::to_string(i), 1, AuditAction::chatbot_updated);
+        JournalEntry e = entry(numbered("r", i), 1, AuditAction::chatbot_updated);
         e.idempotency = record(static_cast<unsigned char>(50 + i), 100 + i);
         s.update(
             "o", "c0", [](Chatbot&) {}, std::move(e));

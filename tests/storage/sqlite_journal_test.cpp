@@ -26,6 +26,12 @@
 
 namespace {
 
+// prefix and n, appended (GCC 12 at -O3 sees a false -Wrestrict in "text" + std::string).
+std::string numbered(std::string prefix, long long n) {
+    prefix += std::to_string(n);
+    return prefix;
+}
+
 using namespace chatbotmgr;
 using chatbotmgr::sqlite::SqliteOptions;
 using chatbotmgr::sqlite::SqliteStore;
@@ -166,7 +172,7 @@ TEST_CASE("sqlite: in one commit batch, refused writes leave nothing and the oth
                              1000, first));
     }
     for (int i = 0; i < kJobs; ++i) {
-        const std::string id = "bot-" + std::to_string(i);
+        const std::string id = numbered("bot-", i);
         store.insert(make_chatbot(id), sha256("key:" + id));
     }
 
@@ -186,8 +192,8 @@ TEST_CASE("sqlite: in one commit batch, refused writes leave nothing and the oth
     std::vector<std::thread> threads;
     for (int i = 0; i < kJobs; ++i) {
         threads.emplace_back([&, i] {
-            const std::string id = "bot-" + std::to_string(i);
-            JournalEntry e = entry_for("ev-" + std::to_string(i), AuditAction::chatbot_updated, id,
+            const std::string id = numbered("bot-", i);
+            JournalEntry e = entry_for(numbered("ev-", i), AuditAction::chatbot_updated, id,
                                        kT0 + std::chrono::seconds(1));
             if (i % 2 == 1)
                 e.complete = [](const Chatbot&, JournalEntry&) {
@@ -224,10 +230,10 @@ TEST_CASE("sqlite: in one commit batch, refused writes leave nothing and the oth
         INFO("job " << i);
         const int expected = i % 2 == 1 ? 1 : i % 4 == 2 ? 2 : 0;
         CHECK(outcome[i] == expected);
-        const std::string id = "bot-" + std::to_string(i);
+        const std::string id = numbered("bot-", i);
         CHECK((store.get("org-a", id)->name == "renamed") == (expected == 0));
         const bool logged = std::any_of(events.begin(), events.end(), [&](const AuditEvent& e) {
-            return e.id == "ev-" + std::to_string(i);
+            return e.id == numbered("ev-", i);
         });
         CHECK(logged == (expected == 0));
     }
@@ -239,8 +245,8 @@ TEST_CASE("sqlite: prunes are bounded and oldest first", "[sqlite][journal]") {
     TempDir dir;
     SqliteStore store(options_for(dir.file("prune.db")));
     for (int i = 0; i < 10; ++i) {
-        const std::string id = "bot-" + std::to_string(i);
-        JournalEntry e = entry_for("ev-" + std::to_string(i), AuditAction::chatbot_created, id,
+        const std::string id = numbered("bot-", i);
+        JournalEntry e = entry_for(numbered("ev-", i), AuditAction::chatbot_created, id,
                                    kT0 + std::chrono::seconds(i));
         e.idempotency = IdempotencyRecord{sha256(id), sha256("body"), 200, "",
                                           kT0 + std::chrono::seconds(100 + i)};
