@@ -238,21 +238,36 @@ Response list_chatbots(Call& call) {
         wire::encode_chatbot_list);
 }
 
+namespace {
+
 // API.md section 18: a retry is answered from its record (409, replay or 422) whatever its
 // body. The body is decoded first, and only a body that fails to decode looks for a record:
 // the same answers, without a read before every fresh call (a retry's own run finds its
-// record when the store refuses to record it twice, lib/idempotency.hpp).
+// record when the store refuses to record it twice, lib/idempotency.hpp). The decoded body,
+// or nullopt with *earlier set to the answer to give.
+template <class Decode, class Earlier>
+auto decode_retry(const std::optional<IdempotentCall>& retry, Decode&& decode,
+                  Earlier&& earlier_answer, std::optional<IdempotentAnswer>& earlier)
+    -> std::optional<decltype(decode())> {
+    try {
+        return decode();
+    } catch (const Error&) {
+        if (retry) earlier = earlier_answer(*retry);
+        if (!earlier) throw;
+        return std::nullopt;
+    }
+}
+
+}  // namespace
+
 Response create_chatbot(Call& call) {
     const auto retry = call.idempotent_call();
-    std::optional<wire::CreateRequest> in;
-    try {
-        in = wire::decode_new_chatbot(call.body(), call.json_limits());
-    } catch (const Error&) {
-        if (retry)
-            if (auto earlier = call.registry().earlier_answer(call.actor(), *retry))
-                return call.ok(std::move(*earlier));
-        throw;
-    }
+    std::optional<IdempotentAnswer> earlier;
+    auto in = decode_retry(
+        retry, [&] { return wire::decode_new_chatbot(call.body(), call.json_limits()); },
+        [&](const IdempotentCall& c) { return call.registry().earlier_answer(call.actor(), c); },
+        earlier);
+    if (!in) return call.ok(std::move(*earlier));
     if (retry)
         return call.ok(call.registry().create(call.actor(), std::move(in->chatbot),
                                               in->key_expires_at, *retry,
@@ -278,20 +293,17 @@ Response delete_chatbot(Call& call) {
 
 Response rotate_key(Call& call) {
     const auto retry = call.idempotent_call();
-    RotateOptions options;
-    try {
-        options = wire::decode_rotate(call.body(), call.json_limits());
-    } catch (const Error&) {
-        if (retry)
-            if (auto earlier = call.registry().earlier_answer(call.actor(), *retry))
-                return call.ok(std::move(*earlier));
-        throw;
-    }
+    std::optional<IdempotentAnswer> earlier;
+    const auto options = decode_retry(
+        retry, [&] { return wire::decode_rotate(call.body(), call.json_limits()); },
+        [&](const IdempotentCall& c) { return call.registry().earlier_answer(call.actor(), c); },
+        earlier);
+    if (!options) return call.ok(std::move(*earlier));
     if (retry)
-        return call.ok(call.registry().rotate_key(call.actor(), call.path_id(), options, *retry,
+        return call.ok(call.registry().rotate_key(call.actor(), call.path_id(), *options, *retry,
                                                   wire::encode_chatbot_with_key));
     return call.ok(wire::encode_chatbot_with_key(
-        call.registry().rotate_key(call.actor(), call.path_id(), options)));
+        call.registry().rotate_key(call.actor(), call.path_id(), *options)));
 }
 
 Response get_key(Call& call) {
@@ -343,20 +355,17 @@ Response list_invitations(Call& call) {
 
 Response invite_member(Call& call) {
     const auto retry = call.idempotent_call();
-    wire::InvitationRequest in;
-    try {
-        in = wire::decode_invitation(call.body(), call.json_limits());
-    } catch (const Error&) {
-        if (retry)
-            if (auto earlier = call.accounts().earlier_answer(call.actor(), *retry))
-                return call.ok(std::move(*earlier));
-        throw;
-    }
+    std::optional<IdempotentAnswer> earlier;
+    const auto in = decode_retry(
+        retry, [&] { return wire::decode_invitation(call.body(), call.json_limits()); },
+        [&](const IdempotentCall& c) { return call.accounts().earlier_answer(call.actor(), c); },
+        earlier);
+    if (!in) return call.ok(std::move(*earlier));
     if (retry)
-        return call.ok(call.accounts().invite(call.actor(), in.email, in.role, *retry,
+        return call.ok(call.accounts().invite(call.actor(), in->email, in->role, *retry,
                                               wire::encode_invitation_with_token));
     return call.ok(wire::encode_invitation_with_token(
-        call.accounts().invite(call.actor(), in.email, in.role)));
+        call.accounts().invite(call.actor(), in->email, in->role)));
 }
 
 Response accept_invitation(Call& call) {
