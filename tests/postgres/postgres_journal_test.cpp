@@ -10,6 +10,7 @@
 
 #include "chatbotmgr/error.hpp"
 #include "chatbotmgr/postgres/postgres_store.hpp"
+#include "numbered.hpp"
 #include "pg_test_support.hpp"
 
 using namespace chatbotmgr;
@@ -20,11 +21,7 @@ using chatbotmgr::postgres::PostgresStore;
 
 namespace {
 
-// prefix and n, appended (GCC 12 at -O3 sees a false -Wrestrict in "text" + std::string).
-std::string numbered(std::string prefix, long long n) {
-    prefix += std::to_string(n);
-    return prefix;
-}
+using chatbotmgr::test::numbered;
 
 std::chrono::sys_seconds at(std::int64_t s) {
     return std::chrono::sys_seconds(std::chrono::seconds(s));

@@ -22,15 +22,12 @@
 #include "chatbotmgr/secrets.hpp"
 #include "chatbotmgr/sqlite/sqlite_store.hpp"
 #include "gate.hpp"
+#include "numbered.hpp"
 #include "temp_dir.hpp"
 
 namespace {
 
-// prefix and n, appended (GCC 12 at -O3 sees a false -Wrestrict in "text" + std::string).
-std::string numbered(std::string prefix, long long n) {
-    prefix += std::to_string(n);
-    return prefix;
-}
+using chatbotmgr::test::numbered;
 
 using namespace chatbotmgr;
 using chatbotmgr::sqlite::SqliteOptions;
