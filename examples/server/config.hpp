@@ -59,6 +59,9 @@ struct ServeConfig {
     std::chrono::seconds audit_retention = std::chrono::days(180);
     std::optional<std::string> public_origin;  // default: http://<listen>
     bool access_log = true;
+    // SQLite: writes run on the store's writer thread and are answered after their group
+    // commit (ApiOptions::group_commit); off: on write threads that wait for the commit.
+    bool grouped_writes = true;
     bool log_json = false;  // --log-format json: the access log as JSON lines
     // --metrics-listen HOST:PORT: GET /metrics there (Prometheus text); unset: off.
     std::optional<std::string> metrics_host;

@@ -270,6 +270,10 @@ int serve(const ServeConfig& config) {
         api_options.write_threads =
             std::min(api_options.write_threads, config.storage.postgres_pool);
     api_options.metrics = metrics.sink;
+    if (config.grouped_writes && storage.group_commit) {
+        api_options.group_commit = storage.group_commit;
+        api_options.write_threads = 4;  // only bodies over 64 KiB still take one
+    }
     AuditLogOptions audit_options;
     audit_options.retention = config.audit_retention;
     auto audit_log = std::make_shared<AuditLog>(storage.journal, audit_options);

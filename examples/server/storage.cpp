@@ -19,7 +19,7 @@ Storage open_storage(const StorageConfig& config, CommitObserver on_commit) {
         options.conninfo = *config.postgres_url;
         options.pool_size = config.postgres_pool;
         auto store = std::make_shared<postgres::PostgresStore>(std::move(options));
-        Storage s{store, store, store, [store] { store->ping(); }};
+        Storage s{store, store, store, [store] { store->ping(); }, nullptr};
         s.ping();
         return s;
 #else
@@ -31,7 +31,7 @@ Storage open_storage(const StorageConfig& config, CommitObserver on_commit) {
     options.path = config.sqlite_path;
     options.on_commit = std::move(on_commit);
     auto store = std::make_shared<sqlite::SqliteStore>(std::move(options));
-    Storage s{store, store, store, [store] { store->ping(); }};
+    Storage s{store, store, store, [store] { store->ping(); }, store};
     s.ping();
     return s;
 }

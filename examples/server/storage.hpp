@@ -7,6 +7,7 @@
 #include <memory>
 
 #include "chatbotmgr/accounts.hpp"
+#include "chatbotmgr/group_commit.hpp"
 #include "chatbotmgr/journal.hpp"
 #include "chatbotmgr/storage.hpp"
 #include "config.hpp"
@@ -18,6 +19,7 @@ struct Storage {
     std::shared_ptr<AccountStore> accounts;
     std::shared_ptr<JournalStore> journal;  // audit events and idempotency records
     std::function<void()> ping;  // throws Error(unavailable) when storage does not answer
+    std::shared_ptr<GroupCommit> group_commit;  // SQLite only: whole writes in its groups
 };
 
 // Called after each storage commit with its time and number of writes (SQLite only).

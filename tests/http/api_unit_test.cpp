@@ -2,6 +2,7 @@
 // parts under it: credential parsing and the failure limiter.
 #include <future>
 #include <string>
+#include <vector>
 
 #include <sodium.h>
 #include <boost/beast/http/field.hpp>
@@ -12,8 +13,10 @@
 #include "chatbotmgr/beast/session_check.hpp"
 #include "chatbotmgr/memory_store.hpp"
 #include "chatbotmgr/registry.hpp"
+#include "chatbotmgr/sqlite/sqlite_store.hpp"
 #include "chatbotmgr/testing/fakes.hpp"
 #include "rate_limiter.hpp"
+#include "temp_dir.hpp"
 
 using namespace chatbotmgr;
 namespace http = boost::beast::http;
@@ -229,4 +232,87 @@ TEST_CASE("FailureLimiter: fixed windows, bounded memory", "[http]") {
     // Never more than max_clients entries.
     for (int i = 0; i < 100; ++i) limiter.record_failure("client-" + std::to_string(i));
     CHECK(limiter.tracked_clients() <= 2);
+}
+
+TEST_CASE(
+    "grouped writes on SQLite: each answer follows its commit; rotation and deletion "
+    "hold at once; concurrent patches lose nothing",
+    "[http][group]") {
+    test::TempDir dir;
+    sqlite::SqliteOptions store_options;
+    store_options.path = dir.file("grouped.db");
+    std::atomic<std::size_t> committed_writes{0};
+    store_options.on_commit = [&](std::chrono::nanoseconds, std::size_t writes) {
+        committed_writes += writes;
+    };
+    auto store = std::make_shared<sqlite::SqliteStore>(store_options);
+    auto registry = std::make_shared<ChatbotRegistry>(store);
+    beast::ApiOptions options;
+    options.group_commit = store;
+    options.write_threads = 1;
+    beast::Api api(registry, std::make_shared<HeaderSessionCheck>(), options);
+
+    // Sends each request at once (handle() returns before the answer), then waits for all.
+    auto send_all = [&](std::vector<beast::Api::Request> requests) {
+        std::vector<std::promise<beast::Api::Response>> answers(requests.size());
+        for (std::size_t i = 0; i < requests.size(); ++i)
+            api.handle(std::move(requests[i]), {}, [&answers, i](beast::Api::Response r) {
+                answers[i].set_value(std::move(r));
+            });
+        std::vector<beast::Api::Response> out;
+        for (auto& a : answers) out.push_back(a.get_future().get());
+        return out;
+    };
+    auto send = [&](beast::Api::Request request) {
+        std::vector<beast::Api::Request> one;
+        one.push_back(std::move(request));
+        return std::move(send_all(std::move(one)).front());
+    };
+    auto capture = [&](const std::string& key) {
+        auto req = make(http::verb::post, "/api/v1/capture",
+                        R"({"conversationId":"c","messages":[{"role":"user","content":"hi"}]})");
+        req.set(http::field::authorization, "Bearer " + key);
+        return static_cast<int>(send(std::move(req)).result_int());
+    };
+
+    const auto created = send(make(http::verb::post, "/api/v1/chatbots",
+                                   R"({"name":"grouped","settings":{"a":{"b":1}}})", "org-1"));
+    REQUIRE(created.result_int() == 200);
+    const auto created_json = boost::json::parse(created.body()).as_object();
+    const std::string id(created_json.at("chatbot").at("id").as_string());
+    const std::string first_key(created_json.at("apiKey").as_string());
+    // Acknowledged means committed.
+    CHECK(committed_writes >= 1);
+    CHECK(capture(first_key) == 200);
+
+    const auto rotated =
+        send(make(http::verb::post, "/api/v1/chatbots/" + id + "/rotate-key", {}, "org-1"));
+    REQUIRE(rotated.result_int() == 200);
+    const std::string second_key(boost::json::parse(rotated.body()).at("apiKey").as_string());
+    CHECK(capture(first_key) == 401);  // the old key died with the rotate's answer
+    CHECK(capture(second_key) == 200);
+
+    constexpr int kPatches = 40;
+    std::vector<beast::Api::Request> patches;
+    for (int i = 0; i < kPatches; ++i)
+        patches.push_back(make(http::verb::patch, "/api/v1/chatbots/" + id,
+                               R"({"settings":{"a":{"k)" + std::to_string(i) + R"(":true}}})",
+                               "org-1"));
+    for (const auto& answer : send_all(std::move(patches))) CHECK(answer.result_int() == 200);
+    const auto got = send(make(http::verb::get, "/api/v1/chatbots/" + id, {}, "org-1"));
+    const auto a = boost::json::parse(got.body()).at("settings").at("a").as_object();
+    CHECK(a.size() == kPatches + 1);  // "b" and every patch's member
+
+    CHECK(send(make(http::verb::delete_, "/api/v1/chatbots/" + id, {}, "org-1")).result_int() ==
+          200);
+    CHECK(capture(second_key) == 401);  // gone with the delete's answer
+
+    // Everything acknowledged is in the file, as a fresh store over it reads it.
+    api.stop();
+    registry.reset();
+    store.reset();
+    sqlite::SqliteOptions reopen;
+    reopen.path = store_options.path;
+    sqlite::SqliteStore reopened(reopen);
+    CHECK_FALSE(reopened.get("org-1", id));
 }

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -21,6 +22,7 @@
 #include <sqlite3.h>
 
 #include "chatbotmgr/error.hpp"
+#include "chatbotmgr/group_commit.hpp"
 #include "chatbotmgr/secrets.hpp"
 #include "chatbotmgr/sqlite/sqlite_store.hpp"
 #include "chatbotmgr/testing/journal_entry.hpp"
@@ -123,6 +125,14 @@ class WriterFixture {
         return db.execAndGet("SELECT count(*) FROM t").getInt64();
     }
 
+    bool has_row(std::int64_t id) {
+        SQLite::Database db(config_.path, SQLite::OPEN_READONLY);
+        SQLite::Statement s(db, "SELECT count(*) FROM t WHERE id = ?");
+        s.bind(1, id);
+        s.executeStep();
+        return s.getColumn(0).getInt64() == 1;
+    }
+
     static void insert(Connection& c, std::int64_t id) {
         auto& s = c.statement("INSERT INTO t(id) VALUES (?)");
         s.bind(1, id);
@@ -196,7 +206,242 @@ class HeldBatch {
     std::thread thread_;
 };
 
+// --- Whole calls on the writer's own thread (GroupCommitCall). ---
+
+// What became of each grouped call: "" committed, else the error's message.
+class Completions {
+  public:
+    void record(int call, const std::exception_ptr& error) {
+        std::string outcome;
+        if (error) {
+            try {
+                std::rethrow_exception(error);
+            } catch (const std::exception& e) {
+                outcome = e.what();
+                if (outcome.empty()) outcome = "error";
+            }
+        }
+        {
+            std::lock_guard lock(mutex_);
+            outcomes_[call] = outcome;
+        }
+        cv_.notify_all();
+    }
+    void wait_for(std::size_t n) {
+        std::unique_lock lock(mutex_);
+        cv_.wait(lock, [&] { return outcomes_.size() >= n; });
+    }
+    std::map<int, std::string> outcomes() {
+        std::lock_guard lock(mutex_);
+        return outcomes_;
+    }
+
+  private:
+    std::mutex mutex_;
+    std::condition_variable cv_;
+    std::map<int, std::string> outcomes_;
+};
+
+class TestCall final : public chatbotmgr::GroupCommitCall {
+  public:
+    TestCall(int id, Completions& completions, std::function<void()> run,
+             std::function<void()> on_committed = {})
+        : id_(id),
+          completions_(completions),
+          run_(std::move(run)),
+          on_committed_(std::move(on_committed)) {}
+    void run() override { run_(); }
+    void committed(std::exception_ptr error) noexcept override {
+        if (on_committed_) on_committed_();
+        completions_.record(id_, error);
+    }
+
+  private:
+    int id_;
+    Completions& completions_;
+    std::function<void()> run_;
+    std::function<void()> on_committed_;
+};
+
 }  // namespace
+
+TEST_CASE("sqlite writer: grouped calls share commits and are completed only after theirs",
+          "[sqlite][writer][group]") {
+    constexpr int kCalls = 20;
+    WriterFixture f(64);
+    Completions completions;
+    std::vector<int> visible_when_completed(kCalls, -1);
+    std::uint64_t commits_before = 0;
+    {
+        HeldBatch held(f.writer());  // the calls queue up behind it
+        commits_before = f.commits();
+        for (int i = 0; i < kCalls; ++i) {
+            f.writer().submit_call(std::make_unique<TestCall>(
+                i, completions,
+                [&, i] {
+                    f.writer().run("insert", nullptr,
+                                   [&](Connection& c) { WriterFixture::insert(c, i); });
+                },
+                [&, i] { visible_when_completed[i] = f.has_row(i) ? 1 : 0; }));
+        }
+        std::this_thread::sleep_for(kSettle);
+        // Nothing is acknowledged while the writer is busy with the held batch.
+        CHECK(completions.outcomes().empty());
+    }
+    completions.wait_for(kCalls);
+    for (const auto& [call, outcome] : completions.outcomes()) {
+        INFO("call " << call << ": " << outcome);
+        CHECK(outcome.empty());
+        CHECK(visible_when_completed[call] == 1);  // committed before it was completed
+    }
+    // The held batch, the first call (taken alone, before the others were queued) at
+    // most, and the rest together.
+    INFO(f.commits() - commits_before << " commits");
+    CHECK(f.commits() - commits_before <= 3);
+    CHECK(f.rows() == kCalls);
+}
+
+TEST_CASE(
+    "sqlite writer: a grouped call's failed write is its own; a failed commit fails "
+    "the calls that wrote",
+    "[sqlite][writer][group][faults]") {
+    WriterFixture f(64);
+    Completions completions;
+    std::string refused;  // what call 1 saw of its own failed write
+    {
+        HeldBatch held(f.writer());
+        auto insert_call = [&](int id, std::int64_t row, bool poison = false) {
+            f.writer().submit_call(std::make_unique<TestCall>(id, completions, [&, row, poison] {
+                f.writer().run("insert", nullptr, [&](Connection& c) {
+                    WriterFixture::insert(c, row);
+                    // A row whose (deferred) foreign key fails only at COMMIT.
+                    if (poison) c.exec("INSERT INTO t(id, parent) VALUES (1000, 42)");
+                });
+            }));
+        };
+        insert_call(0, 1);  // taken alone first: commits (with the held batch's successor)
+        std::this_thread::sleep_for(kSettle);
+        insert_call(10, 10);
+        f.writer().submit_call(std::make_unique<TestCall>(11, completions, [&] {
+            try {
+                // Row 10 is the group's own (uncommitted) write: a duplicate inside it.
+                f.writer().run("insert", nullptr,
+                               [&](Connection& c) { c.exec("INSERT INTO t(id) VALUES (10)"); });
+            } catch (const Error& e) {
+                refused = e.what();
+            }
+        }));
+        f.writer().submit_call(std::make_unique<TestCall>(12, completions, [] {}));
+        insert_call(13, 13, true);
+    }
+    completions.wait_for(5);
+    const auto outcomes = completions.outcomes();
+    CHECK(outcomes.at(0).empty());
+    CHECK_FALSE(refused.empty());          // its own write failed, inside the group
+    CHECK(outcomes.at(11).empty());        // and it wrote nothing, so the group's failure
+    CHECK(outcomes.at(12).empty());        // is not its; nor that of a call that only read
+    CHECK_FALSE(outcomes.at(10).empty());  // the writes that were in the failed commit
+    CHECK_FALSE(outcomes.at(13).empty());
+    CHECK(f.has_row(1));
+    CHECK_FALSE(f.has_row(10));
+    CHECK_FALSE(f.has_row(13));
+    // The writer goes on.
+    f.writer().submit_call(std::make_unique<TestCall>(20, completions, [&] {
+        f.writer().run("insert", nullptr, [](Connection& c) { WriterFixture::insert(c, 20); });
+    }));
+    completions.wait_for(6);
+    CHECK(completions.outcomes().at(20).empty());
+    CHECK(f.has_row(20));
+}
+
+TEST_CASE("sqlite writer: a counter bumped after commit has grown before anyone hears of it",
+          "[sqlite][writer][group]") {
+    WriterFixture f(64);
+    std::atomic<std::uint64_t> generation{0};
+    // A synchronous caller: grown once run() returns, not while the body runs.
+    std::uint64_t inside = 99;
+    f.writer().run("insert", nullptr, [&](Connection& c) {
+        WriterFixture::insert(c, 1);
+        f.writer().bump_after_commit(generation);
+        inside = generation.load();
+    });
+    CHECK(inside == 0);
+    CHECK(generation == 1);
+    // A grouped call: not grown when its write returns (the group has not committed),
+    // grown when it is completed.
+    Completions completions;
+    std::uint64_t after_write = 99;
+    std::uint64_t at_completion = 99;
+    f.writer().submit_call(std::make_unique<TestCall>(
+        0, completions,
+        [&] {
+            f.writer().run("insert", nullptr, [&](Connection& c) {
+                WriterFixture::insert(c, 2);
+                f.writer().bump_after_commit(generation);
+            });
+            after_write = generation.load();
+        },
+        [&] { at_completion = generation.load(); }));
+    completions.wait_for(1);
+    CHECK(after_write == 1);
+    CHECK(at_completion == 2);
+}
+
+TEST_CASE("sqlite writer: a body inside a grouped call may not write", "[sqlite][writer][group]") {
+    WriterFixture f(64);
+    Completions completions;
+    std::string message;
+    f.writer().submit_call(std::make_unique<TestCall>(0, completions, [&] {
+        f.writer().run("outer", nullptr, [&](Connection&) {
+            try {
+                f.writer().run("inner", nullptr, [](Connection&) {});
+            } catch (const Error& e) {
+                if (e.code() == ErrorCode::internal) message = e.what();
+            }
+        });
+    }));
+    completions.wait_for(1);
+    CHECK_FALSE(message.empty());
+}
+
+TEST_CASE("sqlite writer: destruction completes every submitted call", "[sqlite][writer][group]") {
+    constexpr int kCalls = 10;
+    WriterFixture f(4);
+    Completions completions;
+    Writer& writer = f.writer();
+    Gate inside, release;
+    std::thread holder([&] {
+        writer.run("hold", nullptr, [&](Connection& c) {
+            inside.open();
+            release.wait();
+            WriterFixture::insert(c, 1000);
+        });
+    });
+    inside.wait();
+    for (int i = 0; i < kCalls; ++i) {
+        writer.submit_call(std::make_unique<TestCall>(i, completions, [&writer, i] {
+            writer.run("insert", nullptr, [i](Connection& c) { WriterFixture::insert(c, i); });
+        }));
+    }
+    std::atomic<bool> destroyed{false};
+    std::thread destroyer([&] {
+        f.destroy();
+        destroyed = true;
+    });
+    std::this_thread::sleep_for(kSettle);
+    CHECK_FALSE(destroyed);
+    release.open();
+    destroyer.join();
+    holder.join();
+    // Every call was run, committed and completed before the destructor returned.
+    const auto outcomes = completions.outcomes();
+    CHECK(outcomes.size() == kCalls);
+    for (const auto& [call, outcome] : outcomes) {
+        INFO("call " << call << ": " << outcome);
+        CHECK(outcome.empty());
+    }
+    CHECK(f.rows() == kCalls + 1);
+}
 
 TEST_CASE(
     "sqlite writer: when SQLite drops the transaction, no update callback runs twice and "

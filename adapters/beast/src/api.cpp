@@ -24,6 +24,7 @@
 
 #include "access_log.hpp"
 #include "chatbotmgr/error.hpp"
+#include "chatbotmgr/group_commit.hpp"
 #include "chatbotmgr/secrets.hpp"
 #include "handlers.hpp"
 #include "routes.hpp"
@@ -122,6 +123,7 @@ struct Api::Impl {
     bool stopped = false;
     std::once_flag joined;
     std::atomic<bool> serving{false};
+    std::atomic<std::size_t> grouped_writes{0};  // handed to the group commit, not answered
 
     Impl(std::shared_ptr<ChatbotRegistry> registry, std::shared_ptr<SessionCheck> sessions,
          ApiOptions options, std::shared_ptr<Accounts> accounts)
@@ -387,8 +389,40 @@ struct Api::Impl {
     bool on_pool_thread() noexcept {
         return reads.get_executor().running_in_this_thread() ||
                logins.get_executor().running_in_this_thread() ||
-               writes.get_executor().running_in_this_thread();
+               writes.get_executor().running_in_this_thread() || answering_grouped_write;
     }
+
+    // ---- Writes on the store's group commit (ApiOptions::group_commit)
+
+    class GroupedWrite;
+    void submit_grouped(Request req, RequestContext ctx, Match match,
+                        std::function<void(Response)> done);
+
+    // The answer of a grouped write whose writes did not commit, or that never ran.
+    Response grouped_failure(const Request& req, const RequestContext& ctx, const Match& match,
+                             const std::exception_ptr& error) {
+        Call call(services, req, ctx, match);
+        try {
+            if (error) std::rethrow_exception(error);
+            throw Error(ErrorCode::unavailable, "storage unavailable: the write did not run");
+        } catch (const Error& e) {
+            return finish(req, error_answer(call, e, match.route->name));
+        } catch (const std::exception& e) {
+            log_internal(match.route->name, e.what());
+        } catch (...) {
+            log_internal(match.route->name, "unknown exception");
+        }
+        return finish(req, call.fail(HttpError::internal));
+    }
+
+    void grouped_write_answered() noexcept {
+        if (grouped_writes.fetch_sub(1, std::memory_order_acq_rel) == 1)
+            grouped_writes.notify_all();
+    }
+
+    // Set on the thread that hands a grouped write its answer: the host's done() may hold
+    // the last reference to the Api, and ~Api must not wait for that thread then.
+    static thread_local bool answering_grouped_write;
 
     void refuse_new_work() {
         std::unique_lock lock(stop_mutex);
@@ -402,9 +436,66 @@ struct Api::Impl {
             reads.join();
             logins.join();
             writes.join();
+            for (auto n = grouped_writes.load(); n != 0; n = grouped_writes.load())
+                grouped_writes.wait(n);
         });
     }
 };
+
+thread_local bool Api::Impl::answering_grouped_write = false;
+
+// One write on the group commit: answer() runs on the store's writer inside the group, and
+// the answer goes out only once the group's commit is in (or, if that failed, the 503).
+class Api::Impl::GroupedWrite final : public GroupCommitCall {
+  public:
+    GroupedWrite(Impl& impl, Request req, RequestContext ctx, Match match,
+                 std::function<void(Response)> done)
+        : impl_(impl),
+          req_(std::move(req)),
+          ctx_(std::move(ctx)),
+          match_(std::move(match)),
+          done_(std::move(done)) {}
+
+    void run() override { answer_ = impl_.answer(req_, ctx_, match_); }
+
+    void committed(std::exception_ptr error) noexcept override {
+        const std::string_view route = match_.route->name;
+        std::optional<Response> res;
+        try {
+            if (error || !answer_) {
+                res = impl_.grouped_failure(req_, ctx_, match_, error);
+            } else {
+                res = std::move(answer_);
+            }
+        } catch (const std::exception& e) {
+            log_internal(route, e.what());
+        }
+        impl_.grouped_write_answered();  // the last use of impl_: ~Api may go on now
+        if (!res) return;                // no memory even for an error answer
+        answering_grouped_write = true;
+        try {
+            done_(std::move(*res));
+        } catch (const std::exception& e) {
+            log_internal(route, e.what());
+        }
+        answering_grouped_write = false;
+    }
+
+  private:
+    Impl& impl_;
+    Request req_;
+    RequestContext ctx_;
+    Match match_;
+    std::function<void(Response)> done_;
+    std::optional<Response> answer_;
+};
+
+void Api::Impl::submit_grouped(Request req, RequestContext ctx, Match match,
+                               std::function<void(Response)> done) {
+    grouped_writes.fetch_add(1, std::memory_order_relaxed);
+    services.options.group_commit->submit(std::make_unique<GroupedWrite>(
+        *this, std::move(req), std::move(ctx), std::move(match), std::move(done)));
+}
 
 Api::Api(std::shared_ptr<ChatbotRegistry> registry, std::shared_ptr<SessionCheck> sessions,
          ApiOptions options, std::shared_ptr<Accounts> accounts) {
@@ -469,6 +560,12 @@ void Api::handle(Request request, RequestContext context, std::function<void(Res
         Response res = call.fail(HttpError::overloaded);
         detail::set_retry_after(res, std::chrono::seconds(1));
         done(finish(request, std::move(res)));
+        return;
+    }
+    if (match.endpoint->pool == detail::Pool::writes && impl.services.options.group_commit &&
+        request.body().size() <= impl.services.options.large_body_bytes) {
+        impl.submit_grouped(std::move(request), std::move(context), std::move(match),
+                            std::move(done));
         return;
     }
     // A login waits for a thread only while the bounded login queue has room: past it, 503

@@ -427,7 +427,9 @@ struct SqliteStore::Impl {
 SqliteStore::SqliteStore(SqliteOptions options)
     : impl_(std::make_unique<Impl>(std::move(options))) {}
 
-SqliteStore::~SqliteStore() = default;
+SqliteStore::~SqliteStore() {
+    impl_->writer.finish_calls();  // while the readers the calls may use are still open
+}
 
 int SqliteStore::schema_version() noexcept {
     return detail::latest_schema_version();
@@ -558,8 +560,8 @@ bool SqliteStore::remove(std::string_view org_id, std::string_view id, JournalEn
         complete(entry, *gone);
         write_journal(c, entry);
         removed = true;
+        impl_->writer.bump_after_commit(impl_->hub->key_generation);  // cached lookups are stale
     });
-    if (removed) ++impl_->hub->key_generation;  // committed: cached lookups are stale now
     return removed;
 }
 
@@ -587,8 +589,8 @@ std::optional<Chatbot> SqliteStore::replace_key(
         complete(entry, *after);
         write_journal(c, entry);
         result = std::move(after);
+        impl_->writer.bump_after_commit(impl_->hub->key_generation);  // cached lookups are stale
     });
-    if (result) ++impl_->hub->key_generation;  // committed: cached lookups are stale now
     return result;
 }
 
@@ -615,6 +617,7 @@ std::optional<bool> SqliteStore::drop_previous_key(std::string_view org_id, std:
             drop.bind(1, id);
             drop->exec();
         }
+        impl_->writer.bump_after_commit(impl_->hub->key_generation);  // cached lookups are stale
         // Only a key that was still accepted is news for the audit log.
         if (!*result) return;
         const std::optional<Chatbot> chatbot = select_chatbot(c, org_id, id);
@@ -622,7 +625,6 @@ std::optional<bool> SqliteStore::drop_previous_key(std::string_view org_id, std:
         complete(entry, *chatbot);
         write_journal(c, entry);
     });
-    if (present) ++impl_->hub->key_generation;  // committed: cached lookups are stale now
     return result;
 }
 
@@ -667,6 +669,10 @@ void SqliteStore::record_key_usage(std::span<const KeyUsage> usage) {
             }
         }
     });
+}
+
+void SqliteStore::submit(std::unique_ptr<GroupCommitCall> call) {
+    impl_->writer.submit_call(std::move(call));
 }
 
 std::optional<std::uint64_t> SqliteStore::key_generation() const noexcept {
@@ -897,9 +903,9 @@ MemberChange SqliteStore::set_role(std::string_view org_id, std::string_view use
         s->exec();
         write_journal(c, entry);
         change = MemberChange::done;
+        // Sessions cached with the old role are stale once this commits.
+        impl_->writer.bump_after_commit(impl_->hub->session_generation);
     });
-    // Committed: sessions cached with the old role are stale now.
-    if (change == MemberChange::done) ++impl_->hub->session_generation;
     return change;
 }
 
@@ -920,9 +926,9 @@ MemberChange SqliteStore::remove_user(std::string_view org_id, std::string_view 
         s->exec();
         write_journal(c, entry);
         change = MemberChange::done;
+        // The user's cached sessions are stale once this commits.
+        impl_->writer.bump_after_commit(impl_->hub->session_generation);
     });
-    // Committed: the user's cached sessions are stale now.
-    if (change == MemberChange::done) ++impl_->hub->session_generation;
     return change;
 }
 
@@ -1068,8 +1074,8 @@ bool SqliteStore::delete_session(const Digest& token_digest, JournalEntry entry)
             deleted = s->exec() > 0;
         }
         if (deleted) write_journal(c, entry);
+        impl_->writer.bump_after_commit(impl_->hub->session_generation);
     });
-    ++impl_->hub->session_generation;
     return deleted;
 }
 

@@ -1,15 +1,20 @@
 #include "writer.hpp"
 
 #include <algorithm>
+#include <cstddef>
+#include <iterator>
 #include <string>
+#include <system_error>
 #include <utility>
 
 namespace chatbotmgr::sqlite::detail {
 namespace {
 
 // The writer whose group this thread is committing, if any. A job that writes through the
-// same writer would wait behind its own group: it is refused instead.
+// same writer would wait behind its own group: it is refused instead -- unless it comes
+// from a grouped call's run() (calling), which writes inside the open group.
 thread_local const Writer* committing = nullptr;
+thread_local const Writer* calling = nullptr;
 
 }  // namespace
 
@@ -24,14 +29,148 @@ Writer::Writer(std::unique_ptr<Connection> initial,
 }
 
 Writer::~Writer() {
+    finish_calls();
     std::unique_lock lock(mutex_);
     idle_.wait(lock, [this] { return callers_ == 0; });
+}
+
+void Writer::finish_calls() {
+    CallQueue& queue = *call_queue_;
+    {
+        std::lock_guard lock(queue.mutex);
+        queue.stopping = true;
+    }
+    queue.waiting.notify_one();
+    if (!calls_thread_.joinable()) return;
+    if (calls_thread_.get_id() != std::this_thread::get_id()) {
+        calls_thread_.join();
+        return;
+    }
+    // The last owner let go inside a call's completion, on the calls thread itself: it
+    // cannot be joined from here. It finishes on its own and refuses what is still queued
+    // (the writer is gone by then).
+    {
+        std::lock_guard lock(queue.mutex);
+        queue.writer_gone = true;
+    }
+    calls_thread_.detach();
+}
+
+void Writer::submit_call(std::unique_ptr<GroupCommitCall> call) {
+    CallQueue& queue = *call_queue_;
+    {
+        std::lock_guard lock(queue.mutex);
+        try {
+            if (!queue.stopping && !calls_thread_.joinable())
+                calls_thread_ = std::thread(serve_calls, this, call_queue_);
+        } catch (const std::system_error&) {
+            // No thread to be had: refused below like a call to a closing store.
+        }
+        if (!queue.stopping && calls_thread_.joinable())
+            queue.calls.push_back(PendingCall{std::move(call), false, nullptr});
+    }
+    if (call) {
+        call->committed(std::make_exception_ptr(
+            Error(ErrorCode::unavailable, "storage unavailable: the store is closing")));
+        return;
+    }
+    queue.waiting.notify_one();
+}
+
+// The calls thread: takes every call waiting (up to max_batch) as one group, runs and
+// completes it, and again, until the writer stops and nothing waits. Touches the writer
+// only while it exists (queue.writer_gone).
+void Writer::serve_calls(Writer* writer, std::shared_ptr<CallQueue> shared) {
+    CallQueue& queue = *shared;  // held here: the writer's copy may go first
+    const std::size_t max_batch = writer->max_batch_;
+    std::vector<PendingCall> batch;
+    std::unique_lock lock(queue.mutex);
+    for (;;) {
+        queue.waiting.wait(lock, [&] { return queue.stopping || !queue.calls.empty(); });
+        if (queue.calls.empty()) return;
+        const auto n = static_cast<std::ptrdiff_t>(std::min(queue.calls.size(), max_batch));
+        batch.assign(std::make_move_iterator(queue.calls.begin()),
+                     std::make_move_iterator(queue.calls.begin() + n));
+        queue.calls.erase(queue.calls.begin(), queue.calls.begin() + n);
+        const bool gone = queue.writer_gone;
+        lock.unlock();
+        if (gone) {
+            for (PendingCall& p : batch)
+                p.call->committed(
+                    std::make_exception_ptr(Error(ErrorCode::unavailable, "the store is closing")));
+        } else {
+            writer->run_calls(batch);
+        }
+        batch.clear();  // the calls are done with: destroyed off the lock
+        lock.lock();
+    }
+}
+
+// Commits the calls as one job of a group, then completes each: a call that wrote hears
+// of the group's failure; one that wrote nothing keeps its own answer.
+void Writer::run_calls(std::span<PendingCall> calls) {
+    CallsJob job(*this, calls);
+    std::exception_ptr group_error;
+    try {
+        submit(job);
+    } catch (...) {
+        group_error = std::current_exception();
+    }
+    for (PendingCall& p : calls) {
+        p.call->committed(p.error ? p.error : p.wrote ? group_error : nullptr);
+    }
+}
+
+// Runs each call with its writes going into the open transaction (run_nested). If the
+// transaction dies under one of them, the calls after it are refused their writes, and
+// this job fails, so the group's jobs all fail with it.
+void Writer::CallsJob::execute(Connection&) {
+    writer.group_broken_ = false;
+    for (PendingCall& p : calls) {
+        writer.running_call_ = &p;
+        calling = &writer;
+        try {
+            p.call->run();
+        } catch (...) {
+            p.error = std::current_exception();
+        }
+        calling = nullptr;
+        writer.running_call_ = nullptr;
+    }
+    if (writer.group_broken_)
+        throw Error(ErrorCode::unavailable,
+                    "storage unavailable (write batch): the transaction was rolled back, "
+                    "nothing was written");
+}
+
+// A store write from inside a grouped call: its own savepoint in the open transaction.
+void Writer::run_nested(Job& job) {
+    if (group_broken_) {
+        throw Error(ErrorCode::unavailable,
+                    "storage unavailable (write batch): the transaction was rolled back, "
+                    "nothing was written");
+    }
+    calling = nullptr;  // the body itself may not write
+    const bool alive = run_in_savepoint(job);
+    calling = this;
+    if (!alive) group_broken_ = true;
+    if (job.error) std::rethrow_exception(std::move(job.error));
+    if (running_call_) running_call_->wrote = true;
+}
+
+void Writer::bump_after_commit(std::atomic<std::uint64_t>& counter) {
+    if (committing == this) {
+        bump_after_commit_.push_back(&counter);
+    } else {
+        ++counter;
+    }
 }
 
 // Queues the job and waits until it is done, or until it reaches the front of the queue:
 // then this caller commits the group that starts with its job.
 void Writer::submit(Job& job) {
     if (committing == this) {
+        if (calling == this) return run_nested(job);
         throw Error(ErrorCode::internal, "store write issued from inside a write callback");
     }
     std::unique_lock lock(mutex_);
@@ -61,6 +200,10 @@ void Writer::lead(std::unique_lock<std::mutex>& lock) {
     committing = this;
     commit(group_);
     committing = nullptr;
+    // Whatever the outcome (a failed COMMIT may still have reached the disk), before anyone
+    // of the group hears of it.
+    for (std::atomic<std::uint64_t>* counter : bump_after_commit_) ++*counter;
+    bump_after_commit_.clear();
     lock.lock();
     front_ = group_.back()->next;
     if (!front_) back_ = nullptr;
@@ -100,7 +243,11 @@ void Writer::commit(Group group) noexcept {
         abandon_transaction();
         return fail_remaining(group, *error);
     }
-    if (on_commit_) on_commit_(std::chrono::steady_clock::now() - began, group.size());
+    if (on_commit_) {
+        std::size_t writes = 0;
+        for (const Job* job : group) writes += job->writes;
+        on_commit_(std::chrono::steady_clock::now() - began, writes);
+    }
 }
 
 // Runs the job inside SAVEPOINT job. If it throws, the job gets its error and the

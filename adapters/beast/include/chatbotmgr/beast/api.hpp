@@ -31,6 +31,7 @@
 namespace chatbotmgr {
 class Accounts;
 class AuditLog;
+class GroupCommit;
 class ChatbotRegistry;
 }  // namespace chatbotmgr
 
@@ -67,6 +68,13 @@ struct ApiOptions {
     // its commit, and every write waiting at once shares one commit (group commit), so
     // more waiting threads make larger batches for the same fsync. Default: 32.
     std::size_t write_threads = 32;
+    // Runs writes on the store's group commit instead (group_commit.hpp; SqliteStore is
+    // one): each write -- credential check, handler, answer -- runs on the store's writer
+    // thread inside a group transaction and is answered right after that group commits,
+    // so no thread waits for a commit. Bodies over large_body_bytes are parsed on
+    // write_threads as without it. The store must be the one the registry and accounts
+    // write to. Default: none.
+    std::shared_ptr<GroupCommit> group_commit;
     // Serve GET /healthz and GET /readyz. A host with its own probes turns this off.
     // Default: true.
     bool health_routes = true;

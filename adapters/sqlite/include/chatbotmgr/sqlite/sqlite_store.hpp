@@ -22,6 +22,7 @@
 
 #include "chatbotmgr/accounts.hpp"
 #include "chatbotmgr/clock.hpp"
+#include "chatbotmgr/group_commit.hpp"
 #include "chatbotmgr/journal.hpp"
 #include "chatbotmgr/storage.hpp"
 
@@ -70,11 +71,14 @@ struct ConnectionSettings {
 };
 
 // Also a JournalStore (journal.hpp): every write writes its JournalEntry in its own write
-// job, so the event and the change commit or roll back together.
+// job, so the event and the change commit or roll back together. And a GroupCommit
+// (group_commit.hpp): whole calls run on a writer thread of the store's own, their writes
+// joining its groups.
 class SqliteStore final : public ChatbotStore,
                           public StoreInspection,
                           public AccountStore,
-                          public JournalStore {
+                          public JournalStore,
+                          public GroupCommit {
   public:
     // Opens (creating when missing, with mode 0600) and migrates the database. Any number
     // of SqliteStore objects in one process may share a file; another process may not:
@@ -90,6 +94,11 @@ class SqliteStore final : public ChatbotStore,
 
     // The schema version (PRAGMA user_version) this build migrates files to.
     static int schema_version() noexcept;
+
+    // GroupCommit. The call's run() may use this store's methods (and those of a registry
+    // or Accounts over it); writes through another SqliteStore object would wait for this
+    // one's open transaction.
+    void submit(std::unique_ptr<GroupCommitCall> call) override;
 
     // ChatbotStore. update() runs mutate exactly once, inside the write transaction and
     // possibly on another caller's thread (the one committing the batch): keep it short,
