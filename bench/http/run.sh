@@ -55,6 +55,8 @@
 #   --storage sqlite|postgres [BENCH_STORAGE]         default sqlite; postgres: see above
 #   --peer                    [BENCH_PEER=1]          also measure the Node.js peer
 #   --server BIN, --ceiling BIN                       use these binaries instead of building
+#   --server-arg ARG                                  one more argument of chatbotmgr-server serve
+#                                                     (repeatable; e.g. --grouped-writes off)
 #   --check-responses                                 check every answer (costs wrk CPU)
 #   --no-install                                      never call apt-get
 set -euo pipefail
@@ -73,6 +75,7 @@ build_dir=${BENCH_BUILD_DIR:-$repo/build-bench}
 build_dir_given=${BENCH_BUILD_DIR:+1}
 storage=${BENCH_STORAGE:-sqlite}
 peer=${BENCH_PEER:-0}
+server_args=()
 server_bin=
 ceiling_bin=
 hold_bin=unused
@@ -94,6 +97,7 @@ while [ $# -gt 0 ]; do
     --storage) storage=$2; shift 2 ;;
     --peer) peer=1; shift ;;
     --server) server_bin=$2; shift 2 ;;
+    --server-arg) server_args+=("$2"); shift 2 ;;
     --ceiling) ceiling_bin=$2; shift 2 ;;
     --check-responses) check=1; shift ;;
     --no-install) install=0; shift ;;
@@ -128,6 +132,7 @@ if [ "$storage" = postgres ]; then
         --server-threads "$server_threads" --scenarios "$scenarios" --repeat "$repeat")
   [ -n "$build_dir_given" ] && args+=(--build-dir "$build_dir")
   [ -n "$server_bin" ] && args+=(--server "$server_bin")
+  for a in "${server_args[@]}"; do args+=(--server-arg "$a"); done
   [ -n "$ceiling_bin" ] && args+=(--ceiling "$ceiling_bin")
   [ "$peer" = 1 ] && args+=(--peer)
   [ "$check" = 1 ] && args+=(--check-responses)
@@ -155,7 +160,7 @@ ceiling_url=$started_url
 
 bench_limit_flags "$connections"
 bench_start server "$server_bin" serve --listen 127.0.0.1:0 --db "$tmp/bench.db" \
-  --threads "$server_threads" --access-log "$access_log" "${limit_flags[@]}"
+  --threads "$server_threads" --access-log "$access_log" "${limit_flags[@]}" "${server_args[@]}"
 server_pid=$started_pid
 pids+=("$server_pid")
 server_url=$started_url

@@ -98,6 +98,17 @@ void Connection::exec(const char* sql) {
     db_.exec(sql);
 }
 
+void Connection::exec_prepared(const char* sql) {
+    SQLite::Statement& s = statement(sql);
+    try {
+        s.exec();
+    } catch (...) {
+        s.tryReset();
+        throw;
+    }
+    s.tryReset();
+}
+
 std::int64_t Connection::query_int(const char* sql) {
     return db_.execAndGet(sql).getInt64();
 }

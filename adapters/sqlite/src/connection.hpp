@@ -42,6 +42,9 @@ class Connection {
     // string with static storage: the cache is keyed by its address.
     SQLite::Statement& statement(const char* sql);
     void exec(const char* sql);
+    // exec for a statement run again and again (the writer's BEGIN, SAVEPOINT, RELEASE,
+    // COMMIT): prepared once, like statement(), instead of parsed on every call.
+    void exec_prepared(const char* sql);
     // Like exec, but reports failure by its SQLite result code instead of throwing.
     int try_exec(const char* sql) noexcept { return db_.tryExec(sql); }
     std::int64_t query_int(const char* sql);

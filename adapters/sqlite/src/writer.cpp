@@ -255,17 +255,17 @@ void Writer::commit(Group group) noexcept {
 bool Writer::run_in_savepoint(Job& job) {
     Connection& c = *connection_;
     try {
-        c.exec("SAVEPOINT job");
+        c.exec_prepared("SAVEPOINT job");
         job.execute(c);
-        c.exec("RELEASE job");
+        c.exec_prepared("RELEASE job");
         return true;
     } catch (...) {
         job.error = job_error(job);
     }
     if (!c.in_transaction()) return false;
     try {
-        c.exec("ROLLBACK TO job");
-        c.exec("RELEASE job");
+        c.exec_prepared("ROLLBACK TO job");
+        c.exec_prepared("RELEASE job");
         return true;
     } catch (const SQLite::Exception& e) {
         if (needs_reopen(e)) reopen_ = true;
@@ -293,7 +293,7 @@ std::optional<Error> Writer::open_if_needed() {
 
 std::optional<Error> Writer::exec(const char* sql, const char* operation) {
     try {
-        connection_->exec(sql);
+        connection_->exec_prepared(sql);
         return std::nullopt;
     } catch (const SQLite::Exception& e) {
         if (needs_reopen(e)) reopen_ = true;
