@@ -179,15 +179,21 @@ void Connection::check_idle(std::string_view what) {
                     "postgres: " + std::string(what) + " while pipelined statements are unsynced");
 }
 
-Result Connection::exec(Stmt statement, const Params& params) {
+std::optional<std::size_t> Connection::slot_of(const std::string& sql) {
+    if (const auto it = dynamic_.find(sql); it != dynamic_.end()) return it->second;
+    if (dynamic_.size() == kDynamicSlots) return std::nullopt;
+    const std::size_t slot = static_cast<std::size_t>(Stmt::count_) + dynamic_.size();
+    dynamic_.emplace(sql, slot);
+    return slot;
+}
+
+Result Connection::exec_prepared(std::size_t slot, const char* sql, const Params& params) {
     check_idle("query");
-    const auto index = static_cast<std::size_t>(statement);
-    const std::string name = "cbm" + std::to_string(index);
-    if (!prepared_.test(index)) {
-        check_sent(PQsendPrepare(conn_, name.c_str(), statement_sql(statement), 0, nullptr),
-                   "prepare");
+    const std::string name = "cbm" + std::to_string(slot);
+    if (!prepared_.test(slot)) {
+        check_sent(PQsendPrepare(conn_, name.c_str(), sql, 0, nullptr), "prepare");
         finish("prepare");
-        prepared_.set(index);
+        prepared_.set(slot);
     }
     check_sent(PQsendQueryPrepared(conn_, name.c_str(), params.size(), params.values(),
                                    params.lengths(), params.formats(), 0),
@@ -195,7 +201,12 @@ Result Connection::exec(Stmt statement, const Params& params) {
     return finish("query");
 }
 
+Result Connection::exec(Stmt statement, const Params& params) {
+    return exec_prepared(static_cast<std::size_t>(statement), statement_sql(statement), params);
+}
+
 Result Connection::exec(const std::string& sql, const Params& params) {
+    if (const auto slot = slot_of(sql)) return exec_prepared(*slot, sql.c_str(), params);
     check_idle("query");
     check_sent(PQsendQueryParams(conn_, sql.c_str(), params.size(), nullptr, params.values(),
                                  params.lengths(), params.formats(), 0),
@@ -216,29 +227,32 @@ void Connection::enter_pipeline() {
     in_pipeline_ = true;
 }
 
-void Connection::send(Stmt statement, const Params& params) {
+void Connection::send_prepared(std::size_t slot, const char* sql, const Params& params) {
     enter_pipeline();
-    const auto index = static_cast<std::size_t>(statement);
-    const std::string name = "cbm" + std::to_string(index);
-    if (!prepared_.test(index) && !preparing_.test(index)) {
-        check_sent(PQsendPrepare(conn_, name.c_str(), statement_sql(statement), 0, nullptr),
-                   "prepare");
-        sent_.push_back(Sent{true, statement});
-        preparing_.set(index);
+    const std::string name = "cbm" + std::to_string(slot);
+    if (!prepared_.test(slot) && !preparing_.test(slot)) {
+        check_sent(PQsendPrepare(conn_, name.c_str(), sql, 0, nullptr), "prepare");
+        sent_.push_back(Sent{true, slot});
+        preparing_.set(slot);
     }
     check_sent(PQsendQueryPrepared(conn_, name.c_str(), params.size(), params.values(),
                                    params.lengths(), params.formats(), 0),
                "query");
-    sent_.push_back(Sent{false, statement});
+    sent_.push_back(Sent{false, slot});
     ++pending_statements_;
 }
 
+void Connection::send(Stmt statement, const Params& params) {
+    send_prepared(static_cast<std::size_t>(statement), statement_sql(statement), params);
+}
+
 void Connection::send(const std::string& sql, const Params& params) {
+    if (const auto slot = slot_of(sql)) return send_prepared(*slot, sql.c_str(), params);
     enter_pipeline();
     check_sent(PQsendQueryParams(conn_, sql.c_str(), params.size(), nullptr, params.values(),
                                  params.lengths(), params.formats(), 0),
                "query");
-    sent_.push_back(Sent{false, Stmt::count_});
+    sent_.push_back(Sent{false, kSlots});
     ++pending_statements_;
 }
 
@@ -265,7 +279,7 @@ Connection::Round Connection::sync() {
             } else if (st == PGRES_PIPELINE_ABORTED) {
                 // skipped after an earlier failure
             } else if (sent.prepare) {
-                prepared_.set(static_cast<std::size_t>(sent.statement));
+                prepared_.set(sent.slot);
             } else {
                 kept = std::move(res);
             }

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "chatbotmgr/error.hpp"
@@ -164,7 +165,9 @@ class Connection {
 
     // Runs a prepared statement (preparing it first on this connection if needed).
     Result exec(Stmt statement, const Params& params);
-    // Runs one parameterized statement through the unnamed statement.
+    // Runs one parameterized statement built at run time (a capture of n messages, an audit
+    // query's filters): prepared too, for the first kDynamicSlots texts this connection
+    // sees, the others through the unnamed statement.
     Result exec(const std::string& sql, const Params& params);
     // Runs parameterless SQL (may hold several statements) through the simple protocol.
     Result exec_simple(const char* sql);
@@ -203,7 +206,17 @@ class Connection {
 
   private:
     Connection(PGconn* conn, const ConnectSettings& settings);
-    using StmtSet = std::bitset<static_cast<std::size_t>(Stmt::count_)>;
+    // Prepared statement slots: one per Stmt, then kDynamicSlots for SQL built at run time.
+    // Slot n is the statement "cbm<n>".
+    static constexpr std::size_t kDynamicSlots = 64;
+    static constexpr std::size_t kSlots = static_cast<std::size_t>(Stmt::count_) + kDynamicSlots;
+    using SlotSet = std::bitset<kSlots>;
+
+    // The slot of a run-time statement (given out on first sight), or none when all are
+    // taken.
+    std::optional<std::size_t> slot_of(const std::string& sql);
+    Result exec_prepared(std::size_t slot, const char* sql, const Params& params);
+    void send_prepared(std::size_t slot, const char* sql, const Params& params);
 
     Result finish(std::string_view what);
     void flush(std::chrono::steady_clock::time_point deadline, std::string_view what);
@@ -220,17 +233,18 @@ class Connection {
 
     PGconn* conn_;
     std::chrono::milliseconds network_timeout_;
-    StmtSet prepared_;
+    SlotSet prepared_;
+    std::unordered_map<std::string, std::size_t> dynamic_;  // run-time SQL -> slot
     bool broken_ = false;
     // Pipeline state: what was sent since the last sync, in order (a prepare comes before
     // the statement it prepares, and has a result of its own).
     struct Sent {
         bool prepare;
-        Stmt statement;  // for a prepare: which one (marked prepared once it succeeded)
+        std::size_t slot;  // for a prepare: which one (marked prepared once it succeeded)
     };
     std::vector<Sent> sent_;
     std::size_t pending_statements_ = 0;
-    StmtSet preparing_;  // prepares sent in this round
+    SlotSet preparing_;  // prepares sent in this round
     bool in_pipeline_ = false;
 };
 
