@@ -100,11 +100,12 @@ Outcome outcome_of(F&& f) {
 class Fixture {
   public:
     explicit Fixture(std::size_t max_batch = 64,
-                     std::chrono::milliseconds lock_timeout = std::chrono::milliseconds(100))
+                     std::chrono::milliseconds lock_timeout = std::chrono::milliseconds(100),
+                     std::size_t lanes = 1)
         : admin(db.conninfo()),
           pool(ConnectSettings{db.conninfo()}, 8, std::chrono::seconds(10)),
           gc(std::make_unique<GroupCommit>(
-              pool, GroupCommit::Settings{max_batch, lock_timeout, commits.observer()})) {
+              pool, GroupCommit::Settings{max_batch, lanes, lock_timeout, commits.observer()})) {
         admin.exec("CREATE TABLE t (id integer PRIMARY KEY, v text NOT NULL)");
     }
 
@@ -458,6 +459,37 @@ TEST_CASE("pg group commit: a batch runs its jobs in lock-key order", "[postgres
     CHECK(f.commits.sizes() == std::vector<std::size_t>{1, 5});
 }
 
+TEST_CASE("pg group commit: jobs of one affinity share a lane's batches, others run beside them",
+          "[postgres][group-commit]") {
+    Fixture f(64, std::chrono::milliseconds(100), 2);
+    constexpr int kSame = 5;
+    std::vector<Outcome> same(kSame);
+    {
+        // The held job has affinity 0 (run without one): its lane is busy.
+        HeldBatch held(*f.gc);
+        std::vector<std::thread> threads;
+        for (int i = 1; i <= kSame; ++i)
+            threads.emplace_back([&, i] {
+                same[i - 1] = outcome_of(
+                    [&] { f.gc->run(key_of(i), 0, [&](Tx& tx) { insert(tx, i, "same"); }); });
+            });
+        REQUIRE(f.wait_for_callers(kSame + 1));
+        // Another affinity takes the idle lane and commits while the first lane is held.
+        f.gc->run("other", 7, [](Tx& tx) { insert(tx, 100, "other"); });
+        CHECK(f.value(100) == "other");
+        CHECK(f.rows() == 1);
+        held.release();
+        for (auto& t : threads) t.join();
+    }
+    for (const Outcome& o : same) {
+        INFO(o.message);
+        CHECK(o.returned);
+    }
+    // The other job alone, the held one, then the five queued behind it together.
+    CHECK(f.commits.sizes() == std::vector<std::size_t>{1, 1, kSame});
+    CHECK(f.rows() == 2 + kSame);
+}
+
 TEST_CASE("pg group commit: a write from inside a job is refused", "[postgres][group-commit]") {
     Fixture f;
     std::optional<ErrorCode> nested;
@@ -478,6 +510,7 @@ TEST_CASE(
     Commits commits;
     auto opts = options_for(db.conninfo());
     opts.on_commit = commits.observer();
+    opts.write_lanes = 1;  // the held update holds up the creates
     PostgresStore store(opts);
     store.insert(bot("leader"), digest_of(1));
 
@@ -538,7 +571,9 @@ TEST_CASE(
     "merge runs once",
     "[postgres][group-commit]") {
     TempDatabase db;
-    PostgresStore store(options_for(db.conninfo()));
+    auto opts = options_for(db.conninfo());
+    opts.write_lanes = 1;  // even in one lane
+    PostgresStore store(opts);
     store.insert(bot("x"), digest_of(1));
     store.insert(bot("y"), digest_of(2));
 

@@ -66,7 +66,10 @@ void Tx::send_control(Kind kind, Stmt statement) {
 }
 
 void Tx::open_round() {
-    for (const Stmt s : prefix_) send_control(Kind::batch, s);
+    for (const Stmt s : prefix_) {
+        send_control(Kind::batch, s);
+        if (s == Stmt::tx_begin) begun_ = true;
+    }
     prefix_.clear();
 }
 
@@ -136,11 +139,16 @@ void Tx::keep() {
 
 std::vector<Result> Tx::run_round(bool finishing) {
     check_open();
+    // A batch of one job whose first round trip is its last: no BEGIN, lock timeout or
+    // COMMIT. Its statements run in the implicit transaction that pipeline mode gives them
+    // up to the sync, which commits it: autocommit, as for a statement sent alone.
+    const bool implicit = finishing && last_ && !savepoint_ && !begun_;
+    if (implicit) prefix_.clear();
     open_round();
     std::optional<std::size_t> commit_at;
     if (finishing) {
         if (savepoint_) send_control(Kind::ending, Stmt::release_savepoint);
-        if (last_) {
+        if (last_ && !implicit) {
             commit_at = round_.size();
             send_control(Kind::ending, Stmt::tx_commit);
         }
@@ -150,6 +158,7 @@ std::vector<Result> Tx::run_round(bool finishing) {
         const std::vector<Kind> kinds = take_round();
         Connection::Round r = sync_round();
         if (r.failed) {
+            if (implicit) ended_ = true;  // the server rolled it back at the sync
             // The server skipped everything after the failed statement. A statement of the
             // job: the job fails and its savepoint is rolled back. Anything else, or a job's
             // statement that took the connection with it: the transaction is lost.
@@ -169,6 +178,7 @@ std::vector<Result> Tx::run_round(bool finishing) {
                                          "postgres: the write batch was rolled back at COMMIT")};
             committed_ = true;
         }
+        if (implicit) committed_ = true;
     }
     if (finishing) {
         kept_ = true;
@@ -211,7 +221,8 @@ void Tx::end_job(bool ok) {
 }
 
 void Tx::commit() {
-    if (committed_) return;
+    // Nothing sent (or an implicit transaction that the server ended): nothing is open.
+    if (committed_ || ended_ || !begun_) return;
     if (rollback_only_) {
         prefix_.clear();
         conn_.rollback_quietly();  // on failure the connection is dropped, which rolls back too
@@ -229,10 +240,8 @@ GroupCommit::GroupCommit(Pool& pool, Settings settings)
     : pool_(pool),
       max_batch_(std::max<std::size_t>(1, settings.max_batch)),
       lock_timeout_(settings.lock_timeout),
-      on_commit_(std::move(settings.on_commit)) {
-    group_.reserve(max_batch_);
-    order_.reserve(max_batch_);
-}
+      on_commit_(std::move(settings.on_commit)),
+      lanes_(std::max<std::size_t>(1, settings.lanes)) {}
 
 GroupCommit::~GroupCommit() {
     std::unique_lock lock(mutex_);
@@ -244,20 +253,40 @@ std::size_t GroupCommit::callers() const {
     return callers_;
 }
 
-// Queues the job and waits until it is done, or until it reaches the front of the queue:
-// then this caller commits the group that starts with its job.
+// The lane for a new job, with the lock held: the one that holds jobs of its affinity, else
+// an idle one, else the least busy one.
+std::size_t GroupCommit::lane_for(std::size_t affinity) {
+    if (const auto it = holders_.find(affinity); it != holders_.end()) {
+        ++it->second.jobs;
+        return it->second.lane;
+    }
+    std::size_t best = 0;
+    for (std::size_t i = 1; i < lanes_.size() && lanes_[best].jobs > 0; ++i)
+        if (lanes_[i].jobs < lanes_[best].jobs) best = i;
+    holders_.emplace(affinity, Holder{best, 1});
+    return best;
+}
+
+// Queues the job in its lane and waits until it is done, or until it reaches the front of
+// the lane's queue: then this caller commits the group that starts with its job.
 void GroupCommit::submit(Job& job) {
     if (committing == this)
         throw Error(ErrorCode::internal, "store write issued from inside a write callback");
     std::unique_lock lock(mutex_);
     ++callers_;
-    if (back_)
-        back_->next = &job;
+    job.lane = lane_for(job.affinity);
+    Lane& lane = lanes_[job.lane];
+    ++lane.jobs;
+    if (lane.back)
+        lane.back->next = &job;
     else
-        front_ = &job;
-    back_ = &job;
-    job.wake.wait(lock, [&] { return job.done || front_ == &job; });
-    if (!job.done) lead(lock);
+        lane.front = &job;
+    lane.back = &job;
+    job.wake.wait(lock, [&] { return job.done || lane.front == &job; });
+    if (!job.done) lead(lock, lane);
+    --lane.jobs;
+    if (const auto it = holders_.find(job.affinity); it != holders_.end() && --it->second.jobs == 0)
+        holders_.erase(it);
     if (job.alone) {
         lock.unlock();
         run_alone(job);
@@ -268,26 +297,27 @@ void GroupCommit::submit(Job& job) {
     if (job.error) std::rethrow_exception(std::move(job.error));
 }
 
-// With the lock held, at the front of the queue: takes the group (this job and up to
-// max_batch - 1 behind it), commits it without the lock, wakes each of its callers and
-// hands the front to the next caller in line.
-void GroupCommit::lead(std::unique_lock<std::mutex>& lock) {
-    group_.clear();
-    for (Job* job = front_; job && group_.size() < max_batch_; job = job->next)
-        group_.push_back(job);
+// Called by the caller at the front of the lane's queue, with the lock held. Takes the
+// group (its own job and up to max_batch - 1 queued behind it), commits it without the
+// lock, then wakes each caller of the group and hands the front to the next caller in line.
+void GroupCommit::lead(std::unique_lock<std::mutex>& lock, Lane& lane) {
+    std::vector<Job*> group;
+    group.reserve(max_batch_);
+    for (Job* job = lane.front; job && group.size() < max_batch_; job = job->next)
+        group.push_back(job);
     lock.unlock();
     {
         const Committing guard(this);
-        commit(group_);
+        commit(group);
     }
     lock.lock();
-    front_ = group_.back()->next;
-    if (!front_) back_ = nullptr;
-    for (Job* job : group_) {
+    lane.front = group.back()->next;
+    if (!lane.front) lane.back = nullptr;
+    for (Job* job : group) {
         job->done = true;
         job->wake.notify_one();
     }
-    if (front_) front_->wake.notify_one();
+    if (lane.front) lane.front->wake.notify_one();
 }
 
 GroupCommit::Outcome GroupCommit::run_job(Tx& tx, Job& job, bool last, bool savepoint,
@@ -317,8 +347,8 @@ GroupCommit::Outcome GroupCommit::run_job(Tx& tx, Job& job, bool last, bool save
 void GroupCommit::commit(Group group) noexcept {
     try {
         // Batches that lock the same rows take them in the same order (see the header).
-        order_.assign(group.begin(), group.end());
-        std::stable_sort(order_.begin(), order_.end(),
+        std::vector<Job*> order(group.begin(), group.end());
+        std::stable_sort(order.begin(), order.end(),
                          [](const Job* a, const Job* b) { return a->key < b->key; });
         std::optional<Pool::Lease> lease;
         try {
@@ -328,11 +358,11 @@ void GroupCommit::commit(Group group) noexcept {
         }
         const auto began = std::chrono::steady_clock::now();
         Tx tx(**lease, lock_timeout_);
-        const bool savepoints = order_.size() > 1;
+        const bool savepoints = order.size() > 1;
         std::optional<Error> failure;
-        for (std::size_t i = 0; i < order_.size(); ++i) {
-            Job& job = *order_[i];
-            switch (run_job(tx, job, i + 1 == order_.size(), savepoints, failure)) {
+        for (std::size_t i = 0; i < order.size(); ++i) {
+            Job& job = *order[i];
+            switch (run_job(tx, job, i + 1 == order.size(), savepoints, failure)) {
                 case Outcome::done:
                     break;
                 case Outcome::restart:

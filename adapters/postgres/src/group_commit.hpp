@@ -1,16 +1,26 @@
 // Internal: group commit on PostgreSQL, shaped like the SQLite writer (and LevelDB's
-// DBImpl::Write). Callers queue up; the caller at the front of the queue takes the jobs
+// DBImpl::Write). Callers queue up; the caller at the front of a queue takes the jobs
 // behind it (up to max_batch), runs them in one transaction on one pooled connection, each
 // in its own savepoint, commits once (one WAL flush for all), then wakes each caller. There
 // is no writer thread. A caller is woken only after the COMMIT that holds its write
 // succeeded (the connection runs with synchronous_commit = on).
+//
+// Lanes: there are several such queues, each with at most one batch in flight. A job joins
+// the lane that already holds jobs of its affinity (the rows it locks: a chatbot, a
+// conversation, an organization's quota), else an idle lane, else the least busy one. So
+// writes of one hot row share transactions instead of passing the row lock from one
+// transaction to the next (each waiting for the previous one's commit), while writes of
+// different rows run side by side, as separate transactions would, and share transactions
+// only once every lane is busy. One lane is the SQLite writer's shape.
 //
 // Round trips: the statements go out in libpq's pipeline mode. A job's body queues its
 // statements (Tx::add) and sends them with one Tx::round_trip(); the batch's own
 // statements ride along: BEGIN and the lock timeout with the first job's first round trip,
 // each SAVEPOINT with its job's first one, each RELEASE (or ROLLBACK TO) with the next
 // job's first one, and the COMMIT with the last job's last one when that job ends with
-// Tx::finish(). A capture alone is therefore one round trip, as it was in autocommit.
+// Tx::finish(). A batch of one job whose first round trip is its last sends neither BEGIN
+// nor COMMIT: its statements run in the implicit transaction of the pipeline, committed at
+// the sync. A capture alone is therefore one statement in one round trip, as before.
 //
 // Failures:
 // - a body that throws (a failed statement, a refused write, an exception from a callback)
@@ -45,6 +55,8 @@
 #include <span>
 #include <string>
 #include <type_traits>
+#include <unordered_map>
+#include <utility>
 #include <vector>
 
 #include "connection.hpp"
@@ -125,6 +137,8 @@ class Tx {
     // The round being queued: what each sent statement is.
     std::vector<Kind> round_;
     std::size_t job_statements_ = 0;  // Kind::job entries of round_
+    bool begun_ = false;              // BEGIN was sent
+    bool ended_ = false;              // the server ended the implicit transaction of a lone job
     bool committed_ = false;
     bool rollback_only_ = false;  // a job without savepoint failed: nothing may commit
     // The current job.
@@ -142,6 +156,12 @@ class GroupCommit {
     using CommitObserver = std::function<void(std::chrono::nanoseconds, std::size_t)>;
     struct Settings {
         std::size_t max_batch = 64;
+        // Queues ("lanes"), each committing its batches one after the other on a pooled
+        // connection: at most this many batches in flight at once. A job joins the lane that
+        // holds jobs of the same affinity (writes of the same rows then share batches
+        // instead of waiting on each other's locks); otherwise an idle lane, or else the
+        // least busy one.
+        std::size_t lanes = 1;
         // Lock waits inside a batch (see above); zero: statement_timeout only.
         std::chrono::milliseconds lock_timeout{100};
         // Told of each successful commit: its time (BEGIN to the end of COMMIT) and its
@@ -159,12 +179,17 @@ class GroupCommit {
     // body's exception (nothing of it written), or throws Error(unavailable) when the batch
     // failed (nothing of it written). body usually runs once, on the thread of the caller
     // that commits the batch; see above for the one case where it runs a second time, on
-    // this thread. lock_key orders the jobs of a batch. A body that calls run() on the same
-    // GroupCommit gets Error(internal).
+    // this thread. lock_key orders the jobs of a batch; affinity groups them into lanes
+    // (jobs that lock the same rows should have the same). A body that calls run() on the
+    // same GroupCommit gets Error(internal).
+    template <class F>
+    void run(std::string lock_key, std::size_t affinity, F&& body) {
+        BodyJob<std::remove_reference_t<F>> job(std::move(lock_key), affinity, body);
+        submit(job);
+    }
     template <class F>
     void run(std::string lock_key, F&& body) {
-        BodyJob<std::remove_reference_t<F>> job(std::move(lock_key), body);
-        submit(job);
+        run(std::move(lock_key), 0, std::forward<F>(body));
     }
 
     // Callers inside run() right now: queued, committing, or running alone. For tests.
@@ -173,14 +198,16 @@ class GroupCommit {
   private:
     // One caller's write; lives on the caller's stack while it waits.
     struct Job {
-        explicit Job(std::string key) : key(std::move(key)) {}
+        Job(std::string key, std::size_t affinity) : key(std::move(key)), affinity(affinity) {}
         virtual void execute(Tx& tx) = 0;
 
         const std::string key;
+        const std::size_t affinity;
         // Set by whoever ran the job; empty means committed. Read by the caller once done.
         std::exception_ptr error;
         bool alone = false;  // to run again, by its caller, in a transaction of its own
         // Guarded by mutex_.
+        std::size_t lane = 0;
         bool done = false;
         Job* next = nullptr;
         std::condition_variable wake;
@@ -191,16 +218,29 @@ class GroupCommit {
 
     template <class F>
     struct BodyJob final : Job {
-        BodyJob(std::string key, F& body) : Job(std::move(key)), body(body) {}
+        BodyJob(std::string key, std::size_t affinity, F& body)
+            : Job(std::move(key), affinity), body(body) {}
         void execute(Tx& tx) override { body(tx); }
         F& body;
     };
 
     using Group = std::span<Job* const>;
     enum class Outcome { done, restart, dead };
+    // A queue of jobs, oldest first; its front job's caller commits the next batch.
+    struct Lane {
+        Job* front = nullptr;
+        Job* back = nullptr;
+        std::size_t jobs = 0;  // queued or being committed
+    };
+    // The lane that holds jobs of an affinity, and how many.
+    struct Holder {
+        std::size_t lane;
+        std::size_t jobs;
+    };
 
     void submit(Job& job);
-    void lead(std::unique_lock<std::mutex>& lock);
+    std::size_t lane_for(std::size_t affinity);
+    void lead(std::unique_lock<std::mutex>& lock, Lane& lane);
     void commit(Group group) noexcept;
     void run_alone(Job& job) noexcept;
     // Runs one job in tx; on dead, failure holds why the transaction is lost.
@@ -212,13 +252,10 @@ class GroupCommit {
     const std::size_t max_batch_;
     const std::chrono::milliseconds lock_timeout_;
     const CommitObserver on_commit_;
-    // Used only by the caller at the front of the queue.
-    std::vector<Job*> group_;
-    std::vector<Job*> order_;
 
     mutable std::mutex mutex_;
-    Job* front_ = nullptr;
-    Job* back_ = nullptr;
+    std::vector<Lane> lanes_;                          // fixed size
+    std::unordered_map<std::size_t, Holder> holders_;  // by affinity, while it has jobs
     std::size_t callers_ = 0;
     std::condition_variable idle_;
 };

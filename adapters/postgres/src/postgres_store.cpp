@@ -3,6 +3,7 @@
 #include <libpq-fe.h>
 
 #include <algorithm>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <span>
@@ -228,6 +229,15 @@ std::string lock_key(char lock_class, std::string_view first, std::string_view s
     return key;
 }
 
+// The lane of a write (GroupCommit's affinity): writes that lock the same rows share one,
+// and with it its batches, instead of waiting on each other from two batches of this
+// process; the others spread over the lanes.
+std::size_t lane_of(char lock_class, std::string_view first, std::string_view second = {}) {
+    std::size_t h = std::hash<std::string_view>{}(first) ^ static_cast<unsigned char>(lock_class);
+    if (!second.empty()) h = h * 1'000'003 ^ std::hash<std::string_view>{}(second);
+    return h;
+}
+
 std::string scope_of(const JournalEntry& entry) {
     if (!entry.idempotency) return {};
     const Digest& d = entry.idempotency->scope;
@@ -264,6 +274,7 @@ struct PostgresStore::Impl {
                options.pool_size, options.acquire_timeout),
           writes(pool, detail::GroupCommit::Settings{
                            options.max_batch,
+                           options.write_lanes == 0 ? options.pool_size : options.write_lanes,
                            // Below statement_timeout, or a lock wait would end as a
                            // statement timeout, which fails the write.
                            std::min(options.batch_lock_timeout, options.statement_timeout / 2),
@@ -300,6 +311,8 @@ PostgresOptions validated(PostgresOptions options) {
             "acquire_timeout must be positive");
     require(options.max_batch >= 1 && options.max_batch <= kMaxBatch, "max_batch",
             "max_batch must be 1 to 64");
+    require(options.write_lanes <= options.pool_size, "write_lanes",
+            "write_lanes must not exceed pool_size");
     require(options.batch_lock_timeout.count() > 0, "batch_lock_timeout",
             "batch_lock_timeout must be positive");
     char* err = nullptr;
@@ -338,36 +351,37 @@ bool PostgresStore::insert(const Chatbot& chatbot, const NewKey& key, std::size_
     const std::string settings = to_compact_json(chatbot.settings);  // Params keeps a view
     const bool limited = max_in_org != std::numeric_limits<std::size_t>::max();
     bool inserted = false;
-    impl_->writes.run(lock_key('a', chatbot.org_id, scope_of(entry)), [&](Tx& tx) {
-        inserted = false;
-        // Round trip 1: the quota lock, then the count in a new statement (a new snapshot:
-        // what another create of this organization committed while we waited is counted),
-        // and the digest check.
-        Params org;
-        org.text(chatbot.org_id);
-        std::size_t count = 0;
-        if (limited) {
-            tx.add(Stmt::lock_org_chatbots, org);
-            count = tx.add(Stmt::count_org_chatbots, org);
-        }
-        const std::size_t taken = add_digest_check(tx, key.digest);
-        const std::vector<Result> r = tx.round_trip();
-        if (limited && static_cast<std::size_t>(r.at(count).int64(0, 0)) >= max_in_org) return;
-        if (r.at(taken).rows() > 0) throw_digest_taken();
-        // Round trip 2: the insert and the journal.
-        Params p;
-        p.text(chatbot.id)
-            .text(chatbot.org_id)
-            .text(chatbot.name)
-            .text(key.prefix)
-            .bytes(key.digest)
-            .text(settings)
-            .int64(unix_seconds(chatbot.created_at));
-        optional_seconds(p, key.expires_at);
-        tx.add(Stmt::insert_chatbot, p);
-        journal_and_finish(tx, entry);
-        inserted = true;
-    });
+    impl_->writes.run(
+        lock_key('a', chatbot.org_id, scope_of(entry)), lane_of('a', chatbot.org_id), [&](Tx& tx) {
+            inserted = false;
+            // Round trip 1: the quota lock, then the count in a new statement (a new snapshot:
+            // what another create of this organization committed while we waited is counted),
+            // and the digest check.
+            Params org;
+            org.text(chatbot.org_id);
+            std::size_t count = 0;
+            if (limited) {
+                tx.add(Stmt::lock_org_chatbots, org);
+                count = tx.add(Stmt::count_org_chatbots, org);
+            }
+            const std::size_t taken = add_digest_check(tx, key.digest);
+            const std::vector<Result> r = tx.round_trip();
+            if (limited && static_cast<std::size_t>(r.at(count).int64(0, 0)) >= max_in_org) return;
+            if (r.at(taken).rows() > 0) throw_digest_taken();
+            // Round trip 2: the insert and the journal.
+            Params p;
+            p.text(chatbot.id)
+                .text(chatbot.org_id)
+                .text(chatbot.name)
+                .text(key.prefix)
+                .bytes(key.digest)
+                .text(settings)
+                .int64(unix_seconds(chatbot.created_at));
+            optional_seconds(p, key.expires_at);
+            tx.add(Stmt::insert_chatbot, p);
+            journal_and_finish(tx, entry);
+            inserted = true;
+        });
     return inserted;
 }
 
@@ -425,7 +439,7 @@ std::optional<Chatbot> PostgresStore::update(std::string_view org_id, std::strin
                                              const std::function<void(Chatbot&)>& mutate,
                                              JournalEntry entry) {
     std::optional<Chatbot> updated;
-    impl_->writes.run(lock_key('b', id), [&](Tx& tx) {
+    impl_->writes.run(lock_key('b', id), lane_of('b', id), [&](Tx& tx) {
         updated.reset();
         // Round trip 1: the row, locked: concurrent read-modify-writes of one chatbot take
         // turns.
@@ -453,7 +467,7 @@ std::optional<Chatbot> PostgresStore::update(std::string_view org_id, std::strin
 
 bool PostgresStore::remove(std::string_view org_id, std::string_view id, JournalEntry entry) {
     bool removed = false;
-    impl_->writes.run(lock_key('b', id), [&](Tx& tx) {
+    impl_->writes.run(lock_key('b', id), lane_of('b', id), [&](Tx& tx) {
         removed = false;
         Params p;
         p.text(org_id).text(id);
@@ -474,7 +488,7 @@ std::optional<Chatbot> PostgresStore::replace_key(
     std::string_view org_id, std::string_view id, const NewKey& key,
     std::optional<std::chrono::sys_seconds> previous_until, JournalEntry entry) {
     std::optional<Chatbot> replaced;
-    impl_->writes.run(lock_key('b', id), [&](Tx& tx) {
+    impl_->writes.run(lock_key('b', id), lane_of('b', id), [&](Tx& tx) {
         replaced.reset();
         // Round trip 1: the digest check and the update together. A taken digest refuses
         // the job, which rolls the update back.
@@ -507,7 +521,7 @@ std::optional<bool> PostgresStore::drop_previous_key(std::string_view org_id, st
                                                      std::chrono::sys_seconds now,
                                                      JournalEntry entry) {
     std::optional<bool> dropped;
-    impl_->writes.run(lock_key('b', id), [&](Tx& tx) {
+    impl_->writes.run(lock_key('b', id), lane_of('b', id), [&](Tx& tx) {
         dropped.reset();
         Params p;
         p.text(org_id).text(id);
@@ -564,7 +578,7 @@ void PostgresStore::record_key_usage(std::span<const KeyUsage> usage) {
     std::sort(sorted.begin(), sorted.end(),
               [](const KeyUsage* a, const KeyUsage* b) { return a->digest < b->digest; });
     // One job, one round trip for all the updates.
-    impl_->writes.run(lock_key('z', ""), [&](Tx& tx) {
+    impl_->writes.run(lock_key('z', ""), lane_of('z', ""), [&](Tx& tx) {
         for (const KeyUsage* u : sorted) {
             Params p;
             p.bytes(u->digest).int64(unix_seconds(u->last_used_at));
@@ -581,49 +595,52 @@ std::optional<CaptureResult> PostgresStore::append_capture(std::string_view chat
     const std::span<const CapturedMessage> messages(batch.messages);
     const std::string metadata = to_compact_json(batch.metadata);  // Params keeps a view
     std::optional<CaptureResult> out;
-    impl_->writes.run(lock_key('b', chatbot_id, batch.external_conversation_id), [&](Tx& tx) {
-        out.reset();
-        Params conv;
-        conv.text(new_id)
-            .text(chatbot_id)
-            .text(batch.external_conversation_id)
-            .optional_text(batch.external_user_id)
-            .text(metadata)
-            .int64(now);
-        try {
-            if (!messages.empty() && messages.size() <= kMessagesPerStatement) {
-                // The usual case: one statement, so one round trip (with the savepoint's
-                // start and end, and the batch's COMMIT when it is the last job).
-                add_messages(conv, messages);
-                tx.add(detail::capture_sql(messages.size()), conv);
-                const std::vector<Result> r = tx.finish();
-                if (r.at(0).rows() == 0) return;  // no such chatbot: nothing written
-                out = CaptureResult{r.at(0).string(0, 0),
-                                    static_cast<std::size_t>(r.at(0).int64(0, 1))};
-                return;
+    impl_->writes.run(
+        lock_key('b', chatbot_id, batch.external_conversation_id),
+        lane_of('b', chatbot_id, batch.external_conversation_id), [&](Tx& tx) {
+            out.reset();
+            Params conv;
+            conv.text(new_id)
+                .text(chatbot_id)
+                .text(batch.external_conversation_id)
+                .optional_text(batch.external_user_id)
+                .text(metadata)
+                .int64(now);
+            try {
+                if (!messages.empty() && messages.size() <= kMessagesPerStatement) {
+                    // The usual case: one statement, so one round trip (with the savepoint's
+                    // start and end, and the batch's COMMIT when it is the last job).
+                    add_messages(conv, messages);
+                    tx.add(detail::capture_sql(messages.size()), conv);
+                    const std::vector<Result> r = tx.finish();
+                    if (r.at(0).rows() == 0) return;  // no such chatbot: nothing written
+                    out = CaptureResult{r.at(0).string(0, 0),
+                                        static_cast<std::size_t>(r.at(0).int64(0, 1))};
+                    return;
+                }
+                tx.add(Stmt::upsert_conversation, conv);
+                const std::vector<Result> r = tx.round_trip();
+                if (r.at(0).rows() == 0) return;
+                CaptureResult result{r.at(0).string(0, 0), 0};
+                // Every chunk in one round trip.
+                for (std::size_t begin = 0; begin < messages.size();
+                     begin += kMessagesPerStatement) {
+                    const auto chunk = messages.subspan(
+                        begin, std::min(kMessagesPerStatement, messages.size() - begin));
+                    Params p;
+                    p.text(result.conversation_id).int64(now);
+                    add_messages(p, chunk);
+                    tx.add(detail::insert_messages_sql(chunk.size()), p);
+                }
+                for (const Result& inserted : tx.finish())
+                    result.messages_stored += inserted.affected();
+                out = std::move(result);
+            } catch (const DbError& e) {
+                // The chatbot was deleted between the EXISTS check and the foreign-key check.
+                if (e.sqlstate() == detail::kForeignKeyViolation) return;
+                throw;
             }
-            tx.add(Stmt::upsert_conversation, conv);
-            const std::vector<Result> r = tx.round_trip();
-            if (r.at(0).rows() == 0) return;
-            CaptureResult result{r.at(0).string(0, 0), 0};
-            // Every chunk in one round trip.
-            for (std::size_t begin = 0; begin < messages.size(); begin += kMessagesPerStatement) {
-                const auto chunk = messages.subspan(
-                    begin, std::min(kMessagesPerStatement, messages.size() - begin));
-                Params p;
-                p.text(result.conversation_id).int64(now);
-                add_messages(p, chunk);
-                tx.add(detail::insert_messages_sql(chunk.size()), p);
-            }
-            for (const Result& inserted : tx.finish())
-                result.messages_stored += inserted.affected();
-            out = std::move(result);
-        } catch (const DbError& e) {
-            // The chatbot was deleted between the EXISTS check and the foreign-key check.
-            if (e.sqlstate() == detail::kForeignKeyViolation) return;
-            throw;
-        }
-    });
+        });
     return out;
 }
 
@@ -696,7 +713,7 @@ std::vector<Organization> PostgresStore::list_organizations() {
 
 void PostgresStore::insert_user(const User& user, std::string_view email_lower,
                                 std::string_view password_hash, JournalEntry entry) {
-    impl_->writes.run(lock_key('c', email_lower), [&](Tx& tx) {
+    impl_->writes.run(lock_key('c', email_lower), lane_of('c', email_lower), [&](Tx& tx) {
         Params p;
         p.text(user.id)
             .text(user.org_id)
@@ -792,7 +809,7 @@ std::optional<Member> lock_member(Tx& tx, std::string_view org_id, std::string_v
 MemberChange PostgresStore::set_role(std::string_view org_id, std::string_view user_id, Role role,
                                      JournalEntry entry) {
     MemberChange change = MemberChange::not_found;
-    impl_->writes.run(lock_key('a', org_id), [&](Tx& tx) {
+    impl_->writes.run(lock_key('a', org_id), lane_of('a', org_id), [&](Tx& tx) {
         change = MemberChange::not_found;
         const std::optional<Member> member = lock_member(tx, org_id, user_id);
         if (!member) return;
@@ -812,7 +829,7 @@ MemberChange PostgresStore::set_role(std::string_view org_id, std::string_view u
 MemberChange PostgresStore::remove_user(std::string_view org_id, std::string_view user_id,
                                         JournalEntry entry) {
     MemberChange change = MemberChange::not_found;
-    impl_->writes.run(lock_key('a', org_id), [&](Tx& tx) {
+    impl_->writes.run(lock_key('a', org_id), lane_of('a', org_id), [&](Tx& tx) {
         change = MemberChange::not_found;
         const std::optional<Member> member = lock_member(tx, org_id, user_id);
         if (!member) return;
@@ -832,25 +849,27 @@ MemberChange PostgresStore::remove_user(std::string_view org_id, std::string_vie
 
 void PostgresStore::insert_invitation(const Invitation& invitation, std::string_view email_lower,
                                       const Digest& token_digest, JournalEntry entry) {
-    impl_->writes.run(lock_key('d', invitation.org_id, invitation.id), [&](Tx& tx) {
-        Params p;
-        p.text(invitation.id)
-            .text(invitation.org_id)
-            .text(invitation.email)
-            .text(email_lower)
-            .text(to_string(invitation.role))
-            .bytes(token_digest)
-            .int64(unix_seconds(invitation.created_at))
-            .int64(unix_seconds(invitation.expires_at));
-        tx.add(Stmt::insert_invitation, p);
-        try {
-            journal_and_finish(tx, entry);  // one round trip with the insert
-        } catch (const DbError& e) {
-            if (e.sqlstate() == detail::kForeignKeyViolation)
-                throw Error(ErrorCode::invalid_argument, "no such organization", "org");
-            throw;
-        }
-    });
+    impl_->writes.run(lock_key('d', invitation.org_id, invitation.id),
+                      lane_of('d', invitation.org_id), [&](Tx& tx) {
+                          Params p;
+                          p.text(invitation.id)
+                              .text(invitation.org_id)
+                              .text(invitation.email)
+                              .text(email_lower)
+                              .text(to_string(invitation.role))
+                              .bytes(token_digest)
+                              .int64(unix_seconds(invitation.created_at))
+                              .int64(unix_seconds(invitation.expires_at));
+                          tx.add(Stmt::insert_invitation, p);
+                          try {
+                              journal_and_finish(tx, entry);  // one round trip with the insert
+                          } catch (const DbError& e) {
+                              if (e.sqlstate() == detail::kForeignKeyViolation)
+                                  throw Error(ErrorCode::invalid_argument, "no such organization",
+                                              "org");
+                              throw;
+                          }
+                      });
 }
 
 std::vector<Invitation> PostgresStore::list_invitations(std::string_view org_id,
@@ -868,7 +887,7 @@ std::vector<Invitation> PostgresStore::list_invitations(std::string_view org_id,
 bool PostgresStore::revoke_invitation(std::string_view org_id, std::string_view id,
                                       std::chrono::sys_seconds now, JournalEntry entry) {
     bool revoked = false;
-    impl_->writes.run(lock_key('d', org_id, id), [&](Tx& tx) {
+    impl_->writes.run(lock_key('d', org_id, id), lane_of('d', org_id), [&](Tx& tx) {
         revoked = false;
         Params p;
         p.text(org_id).int64(unix_seconds(now)).text(id);
@@ -888,7 +907,7 @@ std::pair<InvitationAcceptance, std::optional<User>> PostgresStore::accept_invit
     std::pair<InvitationAcceptance, std::optional<User>> outcome;
     const std::string_view token(reinterpret_cast<const char*>(token_digest.data()),
                                  token_digest.size());
-    impl_->writes.run(lock_key('d', token), [&](Tx& tx) {
+    impl_->writes.run(lock_key('d', token), lane_of('d', token), [&](Tx& tx) {
         outcome = {InvitationAcceptance::invalid, std::nullopt};
         // Round trip 1: locks the invitation: a concurrent accept of the same token waits
         // here, then finds it used.
@@ -930,7 +949,7 @@ std::pair<InvitationAcceptance, std::optional<User>> PostgresStore::accept_invit
 }
 
 void PostgresStore::insert_session(const SessionRecord& session, JournalEntry entry) {
-    impl_->writes.run(lock_key('e', session.user_id), [&](Tx& tx) {
+    impl_->writes.run(lock_key('e', session.user_id), lane_of('e', session.user_id), [&](Tx& tx) {
         Params p;
         p.bytes(session.token_digest)
             .text(session.user_id)
@@ -967,7 +986,7 @@ bool PostgresStore::delete_session(const Digest& token_digest, JournalEntry entr
     bool deleted = false;
     const std::string_view token(reinterpret_cast<const char*>(token_digest.data()),
                                  token_digest.size());
-    impl_->writes.run(lock_key('e', token), [&](Tx& tx) {
+    impl_->writes.run(lock_key('e', token), lane_of('e', token), [&](Tx& tx) {
         deleted = false;
         // One round trip: the delete with the journal, which is rolled back with the job
         // when there was no such session.

@@ -8,12 +8,12 @@
 // sessions from the database every time).
 //
 // Threading: every method may be called from many threads at once. A read borrows one
-// connection of a pool for its duration. Writes share transactions (group commit): the
-// caller at the front of the queue runs the writes queued behind it, each in its own
-// savepoint, in one transaction on one pooled connection with its statements pipelined,
-// and every caller returns once the COMMIT that holds its write has succeeded. A write that
-// fails is rolled back alone; if the shared transaction is lost, every write of it that
-// had not failed by itself throws unavailable and none of them was written.
+// connection of a pool for its duration. Writes share transactions (group commit, see
+// write_lanes): the caller at the front of a queue runs the writes queued behind it, each
+// in its own savepoint, in one transaction on one pooled connection with its statements
+// pipelined, and every caller returns once the COMMIT that holds its write has succeeded.
+// A write that fails is rolled back alone; if the shared transaction is lost, every write
+// of it that had not failed by itself throws unavailable and none of them was written.
 // Failures: a lost connection, a server that is down or restarting, a statement or lock
 // wait past statement_timeout, or a pool exhausted past acquire_timeout throw
 // Error(ErrorCode::unavailable). The broken connection is replaced on a later call, so
@@ -67,6 +67,13 @@ struct PostgresOptions {
     // subtransaction ids per backend; more would slow every snapshot on the server).
     // Default: 64.
     std::size_t max_batch = 64;
+    // Write transactions in flight at once, each on a pooled connection of its own (the
+    // lanes of the group commit). Writes that lock the same rows (one chatbot, one
+    // conversation, one organization's chatbot quota) queue in one lane and share its
+    // transactions instead of waiting on each other's row locks; other writes run side by
+    // side in other lanes, and share transactions once every lane is busy. 1 to pool_size;
+    // 0 means pool_size. Default: 0.
+    std::size_t write_lanes = 0;
     // How long a write inside a shared transaction waits for a lock that another
     // transaction holds (another instance's batch, a long transaction) before it leaves the
     // batch and runs again on its own, where it waits up to statement_timeout like any
