@@ -25,6 +25,7 @@
 #include <thread>
 #include <vector>
 
+#include "chatbotmgr/capture.hpp"
 #include "chatbotmgr/error.hpp"
 #include "chatbotmgr/json.hpp"
 #include "chatbotmgr/postgres/postgres_store.hpp"
@@ -646,4 +647,40 @@ TEST_CASE("pg group commit: two stores' batches crossing on the same rows lose n
     for (int i = 0; i < kBots; ++i)
         members += a.get("o", "bot-" + std::to_string(i))->settings.size();
     CHECK(members == 2 * kThreads * kRounds);
+}
+
+TEST_CASE("pg group commit: a merge in flight does not hold up a capture of its chatbot",
+          "[postgres][group-commit]") {
+    TempDatabase db;
+    auto opts = options_for(db.conninfo());
+    opts.statement_timeout = std::chrono::milliseconds(2000);  // a regression fails, not hangs
+    PostgresStore store(opts);
+    store.insert(bot("x"), digest_of(1));
+    Gate inside, release;
+    std::thread merge([&] {
+        store.update(
+            "o", "x",
+            [&](Chatbot& c) {
+                inside.open();
+                release.wait();
+                c.name = "merged";
+            },
+            chatbotmgr::testing::journal_entry());
+    });
+    inside.wait();
+    // The merge's transaction holds the chatbot's row lock (FOR NO KEY UPDATE); a new
+    // conversation's foreign key takes FOR KEY SHARE on the same row, which does not
+    // conflict with it.
+    CaptureBatch batch;
+    batch.external_conversation_id = "conv";
+    batch.messages.push_back(CapturedMessage{"user", "hello", "m1", std::nullopt});
+    const Outcome captured = outcome_of([&] {
+        const auto r = store.append_capture("x", batch);
+        if (!r || r->messages_stored != 1) throw std::runtime_error("nothing stored");
+    });
+    release.open();
+    merge.join();
+    INFO(captured.message);
+    CHECK(captured.returned);
+    CHECK(store.get("o", "x")->name == "merged");
 }

@@ -282,8 +282,12 @@ const std::array<std::string, static_cast<std::size_t>(Stmt::count_)>& statement
             "WHERE org_id = $1::text AND (created_at, id) < ($2::bigint, $3::text COLLATE \"C\") "
             "ORDER BY created_at DESC, id DESC LIMIT $4::bigint");
         at(Stmt::get_chatbot) = chatbot_query("WHERE org_id = $1::text AND id = $2::text");
+        // FOR NO KEY UPDATE: the merge changes no key column, so it takes the lock its own
+        // UPDATE takes (merges of one chatbot still take turns), and a capture, whose new
+        // conversation takes FOR KEY SHARE on the chatbot's row through the foreign key, is
+        // not held up by it -- nor by the batch that holds it until its COMMIT.
         at(Stmt::get_chatbot_for_update) =
-            chatbot_query("WHERE org_id = $1::text AND id = $2::text FOR UPDATE");
+            chatbot_query("WHERE org_id = $1::text AND id = $2::text FOR NO KEY UPDATE");
         at(Stmt::update_chatbot) =
             "UPDATE chatbots SET name = $3::text, settings_json = $4::text "
             "WHERE org_id = $1::text AND id = $2::text";
