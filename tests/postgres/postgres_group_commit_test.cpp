@@ -33,6 +33,7 @@
 #include "chatbotmgr/testing/journal_entry.hpp"
 #include "connection.hpp"
 #include "group_commit.hpp"
+#include "numbered.hpp"
 #include "pg_test_support.hpp"
 #include "pool.hpp"
 #include "storage/gate.hpp"
@@ -48,6 +49,7 @@ using chatbotmgr::postgres::detail::Params;
 using chatbotmgr::postgres::detail::Pool;
 using chatbotmgr::postgres::detail::Tx;
 using chatbotmgr::test::Gate;
+using chatbotmgr::test::numbered;
 using chatbotmgr::testing::code_of;
 
 namespace {
@@ -534,7 +536,7 @@ TEST_CASE(
     for (int i = 0; i < kCreates; ++i)
         threads.emplace_back([&, i] {
             creates[i] = outcome_of([&] {
-                store.insert(bot("bot-" + std::to_string(i)),
+                store.insert(bot(numbered("bot-", i)),
                              digest_of(static_cast<unsigned char>(10 + i)));
             });
         });
@@ -550,7 +552,7 @@ TEST_CASE(
     for (int i = 0; i < kCreates; ++i) {
         INFO("bot-" << i << ": " << creates[i].message);
         CHECK(creates[i].returned);
-        CHECK(store.get("o", "bot-" + std::to_string(i)));
+        CHECK(store.get("o", numbered("bot-", i)));
     }
     INFO(duplicate.message);
     CHECK(duplicate.code == ErrorCode::conflict);
@@ -598,9 +600,9 @@ TEST_CASE(
     for (int i = 0; i < 5; ++i)
         CHECK(store
                   .update(
-                      "o", "y", [&](Chatbot& c) { c.name = "y " + std::to_string(i); },
+                      "o", "y", [&](Chatbot& c) { c.name = numbered("y ", i); },
                       chatbotmgr::testing::journal_entry())
-                  ->name == "y " + std::to_string(i));
+                  ->name == numbered("y ", i));
     CHECK(merges == 0);  // x's write is still waiting, before its merge
     locker.exec("ROLLBACK");
     blocked.join();
@@ -617,7 +619,7 @@ TEST_CASE("pg group commit: two stores' batches crossing on the same rows lose n
     PostgresStore b(options_for(db.conninfo()));
     constexpr int kBots = 4;
     for (int i = 0; i < kBots; ++i)
-        a.insert(bot("bot-" + std::to_string(i)), digest_of(static_cast<unsigned char>(i + 1)));
+        a.insert(bot(numbered("bot-", i)), digest_of(static_cast<unsigned char>(i + 1)));
 
     constexpr int kThreads = 4;  // per store
     constexpr int kRounds = 20;
@@ -628,8 +630,9 @@ TEST_CASE("pg group commit: two stores' batches crossing on the same rows lose n
             PostgresStore& store = t % 2 ? b : a;
             std::mt19937 rng(static_cast<unsigned>(t));
             for (int r = 0; r < kRounds; ++r) {
-                const std::string id = "bot-" + std::to_string(rng() % kBots);
-                const std::string member = "t" + std::to_string(t) + "r" + std::to_string(r);
+                const std::string id = numbered("bot-", static_cast<long long>(rng() % kBots));
+                std::string member = numbered("t", t);
+                member += numbered("r", r);
                 try {
                     store.update(
                         "o", id, [&](Chatbot& c) { c.settings[member] = r; },
@@ -644,8 +647,7 @@ TEST_CASE("pg group commit: two stores' batches crossing on the same rows lose n
     for (const std::string& p : problems) CHECK(p == "");
 
     std::size_t members = 0;
-    for (int i = 0; i < kBots; ++i)
-        members += a.get("o", "bot-" + std::to_string(i))->settings.size();
+    for (int i = 0; i < kBots; ++i) members += a.get("o", numbered("bot-", i))->settings.size();
     CHECK(members == 2 * kThreads * kRounds);
 }
 
