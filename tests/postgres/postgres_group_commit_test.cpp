@@ -303,7 +303,7 @@ TEST_CASE("pg group commit: a failing job is rolled back alone, the others of it
 
 TEST_CASE(
     "pg group commit: when the transaction dies, each job of the batch fails unavailable "
-    "and nothing of it is written; no body runs twice",
+    "and nothing of it is written, no body running twice",
     "[postgres][group-commit][faults]") {
     Fixture f;
     constexpr int kJobs = 6;
@@ -357,7 +357,7 @@ TEST_CASE(
 
 TEST_CASE(
     "pg group commit: a job that meets a foreign lock before user code runs again on its "
-    "own; past user code it fails",
+    "own, past user code it fails",
     "[postgres][group-commit]") {
     Fixture f(64, std::chrono::milliseconds(100));
     f.admin.exec("INSERT INTO t (id, v) VALUES (1, 'old'), (2, 'old'), (3, 'old')");
@@ -506,7 +506,7 @@ TEST_CASE("pg group commit: a write from inside a job is refused", "[postgres][g
 }
 
 TEST_CASE(
-    "pg group commit: concurrent creates through the store share commits; a duplicate key "
+    "pg group commit: concurrent creates through the store share commits, a duplicate key "
     "digest fails alone",
     "[postgres][group-commit]") {
     TempDatabase db;
@@ -570,7 +570,7 @@ TEST_CASE(
 }
 
 TEST_CASE(
-    "pg group commit: a row lock held elsewhere stalls only the write that needs it; its "
+    "pg group commit: a row lock held elsewhere stalls only the write that needs it, its "
     "merge runs once",
     "[postgres][group-commit]") {
     TempDatabase db;
