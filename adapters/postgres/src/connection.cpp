@@ -125,9 +125,12 @@ std::unique_ptr<Connection> Connection::open(const ConnectSettings& settings) {
     std::unique_ptr<Connection> conn(new Connection(raw, settings));
     if (PQsetnonblocking(raw, 1) != 0) conn->fail_connection("set non-blocking mode");
     // Durability is part of the contract; set it explicitly whatever the server default.
+    // lock_timeout 0: lock waits are bounded by statement_timeout, whatever the server or
+    // role default; the write batches shorten it inside their transactions only
+    // (group_commit.hpp).
     const std::string setup = "SET synchronous_commit = on; SET statement_timeout = " +
                               std::to_string(settings.statement_timeout.count()) +
-                              "; SET TIME ZONE 'UTC'";
+                              "; SET lock_timeout = 0; SET TIME ZONE 'UTC'";
     conn->exec_simple(setup.c_str());
     return conn;
 }
@@ -142,7 +145,8 @@ Connection::~Connection() {
 }
 
 bool Connection::reusable() noexcept {
-    if (broken_ || PQstatus(conn_) != CONNECTION_OK || PQtransactionStatus(conn_) != PQTRANS_IDLE)
+    if (broken_ || in_pipeline_ || PQstatus(conn_) != CONNECTION_OK ||
+        PQtransactionStatus(conn_) != PQTRANS_IDLE)
         return false;
     pollfd p{PQsocket(conn_), POLLIN, 0};
     if (p.fd < 0) return false;
@@ -158,6 +162,7 @@ void Connection::rollback_quietly() noexcept {
         return;
     }
     try {
+        if (in_pipeline_) (void)sync();  // drain what was sent; its outcome no longer matters
         exec_simple("ROLLBACK");
     } catch (...) {
         broken_ = true;
@@ -168,14 +173,27 @@ void Connection::check_sent(int ok, std::string_view what) {
     if (!ok) fail_connection(what);
 }
 
-Result Connection::exec(Stmt statement, const Params& params) {
-    const auto index = static_cast<std::size_t>(statement);
-    const std::string name = "cbm" + std::to_string(index);
-    if (!prepared_.test(index)) {
-        check_sent(PQsendPrepare(conn_, name.c_str(), statement_sql(statement), 0, nullptr),
-                   "prepare");
+void Connection::check_idle(std::string_view what) {
+    if (in_pipeline_)
+        throw Error(ErrorCode::internal,
+                    "postgres: " + std::string(what) + " while pipelined statements are unsynced");
+}
+
+std::optional<std::size_t> Connection::slot_of(const std::string& sql) {
+    if (const auto it = dynamic_.find(sql); it != dynamic_.end()) return it->second;
+    if (dynamic_.size() == kDynamicSlots) return std::nullopt;
+    const std::size_t slot = static_cast<std::size_t>(Stmt::count_) + dynamic_.size();
+    dynamic_.emplace(sql, slot);
+    return slot;
+}
+
+Result Connection::exec_prepared(std::size_t slot, const char* sql, const Params& params) {
+    check_idle("query");
+    const std::string name = "cbm" + std::to_string(slot);
+    if (!prepared_.test(slot)) {
+        check_sent(PQsendPrepare(conn_, name.c_str(), sql, 0, nullptr), "prepare");
         finish("prepare");
-        prepared_.set(index);
+        prepared_.set(slot);
     }
     check_sent(PQsendQueryPrepared(conn_, name.c_str(), params.size(), params.values(),
                                    params.lengths(), params.formats(), 0),
@@ -183,7 +201,13 @@ Result Connection::exec(Stmt statement, const Params& params) {
     return finish("query");
 }
 
+Result Connection::exec(Stmt statement, const Params& params) {
+    return exec_prepared(static_cast<std::size_t>(statement), statement_sql(statement), params);
+}
+
 Result Connection::exec(const std::string& sql, const Params& params) {
+    if (const auto slot = slot_of(sql)) return exec_prepared(*slot, sql.c_str(), params);
+    check_idle("query");
     check_sent(PQsendQueryParams(conn_, sql.c_str(), params.size(), nullptr, params.values(),
                                  params.lengths(), params.formats(), 0),
                "query");
@@ -191,8 +215,98 @@ Result Connection::exec(const std::string& sql, const Params& params) {
 }
 
 Result Connection::exec_simple(const char* sql) {
+    check_idle("query");
     check_sent(PQsendQuery(conn_, sql), "query");
     return finish("query");
+}
+
+void Connection::enter_pipeline() {
+    if (in_pipeline_) return;
+    if (broken_) fail_connection("pipeline");
+    if (PQenterPipelineMode(conn_) != 1) fail_connection("enter pipeline mode");
+    in_pipeline_ = true;
+}
+
+void Connection::send_prepared(std::size_t slot, const char* sql, const Params& params) {
+    enter_pipeline();
+    const std::string name = "cbm" + std::to_string(slot);
+    if (!prepared_.test(slot) && !preparing_.test(slot)) {
+        check_sent(PQsendPrepare(conn_, name.c_str(), sql, 0, nullptr), "prepare");
+        sent_.push_back(Sent{true, slot});
+        preparing_.set(slot);
+    }
+    check_sent(PQsendQueryPrepared(conn_, name.c_str(), params.size(), params.values(),
+                                   params.lengths(), params.formats(), 0),
+               "query");
+    sent_.push_back(Sent{false, slot});
+    ++pending_statements_;
+}
+
+void Connection::send(Stmt statement, const Params& params) {
+    send_prepared(static_cast<std::size_t>(statement), statement_sql(statement), params);
+}
+
+void Connection::send(const std::string& sql, const Params& params) {
+    if (const auto slot = slot_of(sql)) return send_prepared(*slot, sql.c_str(), params);
+    enter_pipeline();
+    check_sent(PQsendQueryParams(conn_, sql.c_str(), params.size(), nullptr, params.values(),
+                                 params.lengths(), params.formats(), 0),
+               "query");
+    sent_.push_back(Sent{false, kSlots});
+    ++pending_statements_;
+}
+
+Connection::Round Connection::sync() {
+    Round round;
+    if (!in_pipeline_) return round;
+    constexpr std::string_view what = "pipeline";
+    check_sent(PQpipelineSync(conn_), what);
+    auto deadline = std::chrono::steady_clock::now() + network_timeout_;
+    flush(deadline, what);
+    round.results.reserve(pending_statements_);
+    for (const Sent& sent : sent_) {
+        // Each command's results end with a null.
+        Result kept;
+        while (PGresult* r = next_result(deadline, what)) {
+            deadline = std::chrono::steady_clock::now() + network_timeout_;  // a reply came
+            Result res(r);
+            const ExecStatusType st = PQresultStatus(r);
+            if (st == PGRES_FATAL_ERROR || st == PGRES_BAD_RESPONSE || st == PGRES_NONFATAL_ERROR) {
+                if (!round.error) {
+                    round.error = error_of(res, sent.prepare ? "prepare" : "query");
+                    round.failed = round.results.size();  // a prepare's: its statement's
+                }
+            } else if (st == PGRES_PIPELINE_ABORTED) {
+                // skipped after an earlier failure
+            } else if (sent.prepare) {
+                prepared_.set(sent.slot);
+            } else {
+                kept = std::move(res);
+            }
+        }
+        if (!sent.prepare) round.results.push_back(std::move(kept));
+    }
+    {
+        PGresult* r = next_result(deadline, what);
+        const Result sync_result(r);
+        if (!r || PQresultStatus(r) != PGRES_PIPELINE_SYNC) fail_connection(what);
+    }
+    sent_.clear();
+    preparing_.reset();
+    pending_statements_ = 0;
+    if (PQexitPipelineMode(conn_) != 1) fail_connection("leave pipeline mode");
+    in_pipeline_ = false;
+    if (PQstatus(conn_) != CONNECTION_OK) fail_connection(what);
+    return round;
+}
+
+PGresult* Connection::next_result(std::chrono::steady_clock::time_point deadline,
+                                  std::string_view what) {
+    while (PQisBusy(conn_)) {
+        wait_socket(POLLIN, deadline, what);
+        if (!PQconsumeInput(conn_)) fail_connection(what);
+    }
+    return PQgetResult(conn_);
 }
 
 void Connection::wait_socket(short events, std::chrono::steady_clock::time_point deadline,
@@ -214,9 +328,9 @@ void Connection::wait_socket(short events, std::chrono::steady_clock::time_point
     }
 }
 
-Result Connection::finish(std::string_view what) {
-    const auto deadline = std::chrono::steady_clock::now() + network_timeout_;
-    // Non-blocking mode: push out what libpq could not send at once.
+// Non-blocking mode: pushes out what libpq could not send at once, reading meanwhile so
+// that a server blocked on a full output buffer never waits for us.
+void Connection::flush(std::chrono::steady_clock::time_point deadline, std::string_view what) {
     for (;;) {
         const int f = PQflush(conn_);
         if (f == 0) break;
@@ -224,14 +338,15 @@ Result Connection::finish(std::string_view what) {
         wait_socket(POLLIN | POLLOUT, deadline, what);
         if (!PQconsumeInput(conn_)) fail_connection(what);
     }
+}
+
+Result Connection::finish(std::string_view what) {
+    const auto deadline = std::chrono::steady_clock::now() + network_timeout_;
+    flush(deadline, what);
     Result error;
     Result last;
     for (;;) {
-        while (PQisBusy(conn_)) {
-            wait_socket(POLLIN, deadline, what);
-            if (!PQconsumeInput(conn_)) fail_connection(what);
-        }
-        PGresult* r = PQgetResult(conn_);
+        PGresult* r = next_result(deadline, what);
         if (!r) break;
         Result res(r);
         const ExecStatusType st = PQresultStatus(r);
@@ -253,6 +368,10 @@ void Connection::fail_connection(std::string_view what) {
 }
 
 void Connection::fail_result(const Result& result, std::string_view what) {
+    throw error_of(result, what);
+}
+
+DbError Connection::error_of(const Result& result, std::string_view what) {
     const char* state = PQresultErrorField(result.get(), PG_DIAG_SQLSTATE);
     if (!state || PQstatus(conn_) != CONNECTION_OK) {
         // libpq's own error: the connection is gone.
@@ -262,10 +381,10 @@ void Connection::fail_result(const Result& result, std::string_view what) {
     if (c.connection_gone) broken_ = true;
     // Only the primary message: DETAIL may quote values (a digest, an email).
     const char* primary = PQresultErrorField(result.get(), PG_DIAG_MESSAGE_PRIMARY);
-    throw DbError(c.code,
-                  "postgres: " + std::string(what) + " failed: " + (primary ? primary : "error") +
-                      " (SQLSTATE " + state + ")",
-                  state);
+    return DbError(c.code,
+                   "postgres: " + std::string(what) + " failed: " + (primary ? primary : "error") +
+                       " (SQLSTATE " + state + ")",
+                   state);
 }
 
 Transaction::Transaction(Connection& conn) : conn_(conn) {

@@ -12,6 +12,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "chatbotmgr/error.hpp"
@@ -135,6 +136,14 @@ enum class Stmt : unsigned {
     find_idempotency_record,
     prune_audit_events,
     prune_idempotency_records,
+    // Transaction control of the write batches (group_commit.hpp), prepared like the rest.
+    tx_begin,
+    tx_commit,
+    tx_rollback,
+    savepoint,
+    release_savepoint,
+    rollback_to_savepoint,
+    set_lock_timeout,
     count_  // number of statements
 };
 
@@ -156,10 +165,35 @@ class Connection {
 
     // Runs a prepared statement (preparing it first on this connection if needed).
     Result exec(Stmt statement, const Params& params);
-    // Runs one parameterized statement through the unnamed statement.
+    // Runs one parameterized statement built at run time (a capture of n messages, an audit
+    // query's filters): prepared too, for the first kDynamicSlots texts this connection
+    // sees, the others through the unnamed statement.
     Result exec(const std::string& sql, const Params& params);
     // Runs parameterless SQL (may hold several statements) through the simple protocol.
     Result exec_simple(const char* sql);
+
+    // Pipeline mode: statements sent one after the other without waiting, then one sync()
+    // for all of them: one round trip. send() enters pipeline mode (and prepares the
+    // statement first on this connection if needed); libpq copies the parameters at once,
+    // so they need not outlive the call. exec() and exec_simple() refuse to run while
+    // statements are sent and not yet synced.
+    void send(Stmt statement, const Params& params);
+    void send(const std::string& sql, const Params& params);
+    // What sync() reports: a Result per statement sent, in order (empty when the statement
+    // failed or was skipped). After a failed statement the server skips the rest until the
+    // sync: failed is the index of the statement that failed, and error its error.
+    struct Round {
+        std::vector<Result> results;
+        std::optional<std::size_t> failed;
+        std::optional<DbError> error;
+    };
+    // Ends the round: sends the sync, reads every result and leaves pipeline mode. The
+    // network timeout applies to each reply (the clock restarts whenever one arrives).
+    // Throws Error(unavailable) only when the connection is lost or times out (it is then
+    // broken); statement failures are reported in the Round.
+    Round sync();
+    // Statements sent since the last sync().
+    std::size_t pending() const noexcept { return pending_statements_; }
 
     // False once the connection was lost or timed out; the pool then replaces it.
     bool broken() const noexcept { return broken_; }
@@ -172,17 +206,46 @@ class Connection {
 
   private:
     Connection(PGconn* conn, const ConnectSettings& settings);
+    // Prepared statement slots: one per Stmt, then kDynamicSlots for SQL built at run time.
+    // Slot n is the statement "cbm<n>".
+    static constexpr std::size_t kDynamicSlots = 64;
+    static constexpr std::size_t kSlots = static_cast<std::size_t>(Stmt::count_) + kDynamicSlots;
+    using SlotSet = std::bitset<kSlots>;
+
+    // The slot of a run-time statement (given out on first sight), or none when all are
+    // taken.
+    std::optional<std::size_t> slot_of(const std::string& sql);
+    Result exec_prepared(std::size_t slot, const char* sql, const Params& params);
+    void send_prepared(std::size_t slot, const char* sql, const Params& params);
+
     Result finish(std::string_view what);
+    void flush(std::chrono::steady_clock::time_point deadline, std::string_view what);
+    // The next result, waiting for it up to deadline (nullptr: the command's results end).
+    PGresult* next_result(std::chrono::steady_clock::time_point deadline, std::string_view what);
     void wait_socket(short events, std::chrono::steady_clock::time_point deadline,
                      std::string_view what);
+    void enter_pipeline();
+    void check_idle(std::string_view what);
     [[noreturn]] void fail_connection(std::string_view what);
     [[noreturn]] void fail_result(const Result& result, std::string_view what);
+    DbError error_of(const Result& result, std::string_view what);
     void check_sent(int ok, std::string_view what);
 
     PGconn* conn_;
     std::chrono::milliseconds network_timeout_;
-    std::bitset<static_cast<std::size_t>(Stmt::count_)> prepared_;
+    SlotSet prepared_;
+    std::unordered_map<std::string, std::size_t> dynamic_;  // run-time SQL -> slot
     bool broken_ = false;
+    // Pipeline state: what was sent since the last sync, in order (a prepare comes before
+    // the statement it prepares, and has a result of its own).
+    struct Sent {
+        bool prepare;
+        std::size_t slot;  // for a prepare: which one (marked prepared once it succeeded)
+    };
+    std::vector<Sent> sent_;
+    std::size_t pending_statements_ = 0;
+    SlotSet preparing_;  // prepares sent in this round
+    bool in_pipeline_ = false;
 };
 
 // RAII transaction: BEGIN in the constructor, ROLLBACK in the destructor unless

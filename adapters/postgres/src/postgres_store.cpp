@@ -3,6 +3,7 @@
 #include <libpq-fe.h>
 
 #include <algorithm>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <span>
@@ -12,6 +13,7 @@
 #include "chatbotmgr/error.hpp"
 #include "chatbotmgr/json.hpp"
 #include "connection.hpp"
+#include "group_commit.hpp"
 #include "pool.hpp"
 #include "schema.hpp"
 
@@ -21,7 +23,7 @@ using detail::DbError;
 using detail::Params;
 using detail::Result;
 using detail::Stmt;
-using detail::Transaction;
+using detail::Tx;
 
 namespace {
 
@@ -60,12 +62,16 @@ Params& optional_seconds(Params& p, const std::optional<std::chrono::sys_seconds
 }
 
 // The digest's uniqueness across current and previous keys (each column has its own
-// unique index; a 128-bit random key makes a collision a broken random source).
-void check_digest_free(detail::Connection& conn, const Digest& digest) {
+// unique index; a 128-bit random key makes a collision a broken random source): queues
+// Stmt::digest_taken; a row in its result is the conflict.
+std::size_t add_digest_check(Tx& tx, const Digest& digest) {
     Params p;
     p.bytes(digest);
-    if (conn.exec(Stmt::digest_taken, p).rows() > 0)
-        throw Error(ErrorCode::conflict, "postgres: a chatbot has this key already");
+    return tx.add(Stmt::digest_taken, p);
+}
+
+[[noreturn]] void throw_digest_taken() {
+    throw Error(ErrorCode::conflict, "postgres: a chatbot has this key already");
 }
 
 Role role_at(const Result& r, int row, int column) {
@@ -138,12 +144,20 @@ void complete_joined(JournalEntry& entry, const User& user) {
     entry.event.target = {"member", user.id, user.email};
 }
 
-// Writes the entry inside the caller's transaction, after its change: the idempotency
-// record first (a refusal rolls the change back with it), then the event. Taking the
-// record's row last, after every lock of the change, keeps two writes of one scope from
-// waiting on each other in a cycle: the second waits for the first to commit, then finds
-// its live record and fails.
-void write_journal(detail::Connection& conn, const JournalEntry& entry) {
+// Where add_journal queued the idempotency record's insert, if any.
+struct JournalAt {
+    std::optional<std::size_t> record;
+};
+
+// Queues the entry inside the job's transaction, after its change: the idempotency record
+// first (a refusal rolls the change back with it), then the event. Taking the record's row
+// last, after every lock of the change, keeps two writes of one scope from waiting on each
+// other in a cycle: the second waits for the first to commit, then finds its live record
+// and fails. That wait must end in the first one's outcome, not in the batch's short lock
+// timeout, hence unbounded_lock_waits (it comes after user code, where a job never runs
+// again).
+JournalAt add_journal(Tx& tx, const JournalEntry& entry) {
+    JournalAt at;
     const AuditEvent& e = entry.event;
     if (entry.idempotency) {
         const IdempotencyRecord& r = *entry.idempotency;
@@ -154,9 +168,8 @@ void write_journal(detail::Connection& conn, const JournalEntry& entry) {
             .bytes(std::string_view(r.answer))
             .int64(unix_seconds(r.expires_at))
             .int64(unix_seconds(e.created_at));
-        if (conn.exec(Stmt::put_idempotency_record, p).affected() == 0)
-            throw Error(ErrorCode::conflict, "postgres: the Idempotency-Key has a record already",
-                        "Idempotency-Key");
+        tx.unbounded_lock_waits();
+        at.record = tx.add(Stmt::put_idempotency_record, p);
     }
     const std::string changes = to_compact_json(e.changes);  // Params keeps a view
     // Made at the insert, inside the transaction: close to the commit order, exactly so only
@@ -176,7 +189,59 @@ void write_journal(detail::Connection& conn, const JournalEntry& entry) {
         .text(e.ip)
         .text(e.user_agent)
         .text(changes);
-    conn.exec(Stmt::insert_audit_event, p);
+    tx.add(Stmt::insert_audit_event, p);
+    return at;
+}
+
+// A live record of the scope leaves the insert without a row: the write is refused.
+void check_journal(const std::vector<Result>& results, JournalAt at) {
+    if (at.record && results.at(*at.record).affected() == 0)
+        throw Error(ErrorCode::conflict, "postgres: the Idempotency-Key has a record already",
+                    "Idempotency-Key");
+}
+
+// The end of a journaled write whose change is queued: the entry goes out in the same
+// round trip. Without an idempotency record nothing can refuse the write any more, so that
+// round trip also ends the job (and commits the batch when the job is its last); with one,
+// its insert's outcome is checked first.
+void journal_and_finish(Tx& tx, const JournalEntry& entry) {
+    const JournalAt at = add_journal(tx, entry);
+    if (!at.record) {
+        tx.finish();
+        return;
+    }
+    check_journal(tx.round_trip(), at);
+    tx.keep();
+}
+
+// Orders the jobs of a write batch (group_commit.hpp): batches that lock the same rows
+// take them in the same order. The class comes first: organization-wide locks (a create's
+// quota lock, the member changes' organization row), then chatbot rows (with the
+// conversation a capture upserts), then the rest. Parts are separated by NUL, which no id
+// contains.
+std::string lock_key(char lock_class, std::string_view first, std::string_view second = {}) {
+    std::string key;
+    key.reserve(2 + first.size() + second.size());
+    key += lock_class;
+    key += first;
+    key += '\0';
+    key += second;
+    return key;
+}
+
+// The lane of a write (GroupCommit's affinity): writes that lock the same rows share one,
+// and with it its batches, instead of waiting on each other from two batches of this
+// process; the others spread over the lanes.
+std::size_t lane_of(char lock_class, std::string_view first, std::string_view second = {}) {
+    std::size_t h = std::hash<std::string_view>{}(first) ^ static_cast<unsigned char>(lock_class);
+    if (!second.empty()) h = h * 1'000'003 ^ std::hash<std::string_view>{}(second);
+    return h;
+}
+
+std::string scope_of(const JournalEntry& entry) {
+    if (!entry.idempotency) return {};
+    const Digest& d = entry.idempotency->scope;
+    return std::string(reinterpret_cast<const char*>(d.data()), d.size());
 }
 
 void require(bool ok, const char* field, const char* message) {
@@ -206,7 +271,14 @@ struct PostgresStore::Impl {
           random(options.random ? options.random : system_random()),
           pool(detail::ConnectSettings{options.conninfo, options.connect_timeout,
                                        options.statement_timeout, options.network_timeout},
-               options.pool_size, options.acquire_timeout) {}
+               options.pool_size, options.acquire_timeout),
+          writes(pool, detail::GroupCommit::Settings{
+                           options.max_batch,
+                           options.write_lanes == 0 ? options.pool_size : options.write_lanes,
+                           // Below statement_timeout, or a lock wait would end as a
+                           // statement timeout, which fails the write.
+                           std::min(options.batch_lock_timeout, options.statement_timeout / 2),
+                           options.on_commit}) {}
 
     std::int64_t now_seconds() const {
         return std::chrono::duration_cast<std::chrono::seconds>(clock->now().time_since_epoch())
@@ -217,9 +289,15 @@ struct PostgresStore::Impl {
     std::shared_ptr<Clock> clock;
     std::shared_ptr<RandomSource> random;
     detail::Pool pool;
+    detail::GroupCommit writes;  // after the pool: destroyed first, once its callers are gone
 };
 
 namespace {
+
+// PostgreSQL caches the ids of 64 subtransactions per backend (PGPROC_MAX_CACHED_SUBXIDS);
+// a transaction with more writing savepoints overflows it, and every snapshot on the server
+// then has to look subtransactions up in pg_subtrans.
+constexpr std::size_t kMaxBatch = 64;
 
 PostgresOptions validated(PostgresOptions options) {
     require(options.pool_size >= 1, "pool_size", "pool_size must be at least 1");
@@ -231,6 +309,12 @@ PostgresOptions validated(PostgresOptions options) {
             "network_timeout must be positive");
     require(options.acquire_timeout.count() > 0, "acquire_timeout",
             "acquire_timeout must be positive");
+    require(options.max_batch >= 1 && options.max_batch <= kMaxBatch, "max_batch",
+            "max_batch must be 1 to 64");
+    require(options.write_lanes <= options.pool_size, "write_lanes",
+            "write_lanes must not exceed pool_size");
+    require(options.batch_lock_timeout.count() > 0, "batch_lock_timeout",
+            "batch_lock_timeout must be positive");
     char* err = nullptr;
     PQconninfoOption* parsed = PQconninfoParse(options.conninfo.c_str(), &err);
     // libpq's message may quote part of the string (a password): never pass it on.
@@ -257,34 +341,48 @@ int PostgresStore::schema_version() noexcept {
     return detail::latest_schema_version();
 }
 
+// The writes below run as jobs of the write batches (group_commit.hpp): each body queues
+// statements and sends them in as few round trips as its decisions allow. A body may run a
+// second time when its first run met another transaction's locks before any user code
+// (mutate, complete): so it sets its outputs from scratch.
+
 bool PostgresStore::insert(const Chatbot& chatbot, const NewKey& key, std::size_t max_in_org,
                            JournalEntry entry) {
-    auto conn = impl_->pool.acquire();
-    Transaction tx(*conn);
-    if (max_in_org != std::numeric_limits<std::size_t>::max()) {
-        // Lock, then count in a new statement (a new snapshot): what another create of
-        // this organization committed while we waited is counted.
-        Params org;
-        org.text(chatbot.org_id);
-        conn->exec(Stmt::lock_org_chatbots, org);
-        const Result r = conn->exec(Stmt::count_org_chatbots, org);
-        if (static_cast<std::size_t>(r.int64(0, 0)) >= max_in_org) return false;
-    }
-    check_digest_free(*conn, key.digest);
     const std::string settings = to_compact_json(chatbot.settings);  // Params keeps a view
-    Params p;
-    p.text(chatbot.id)
-        .text(chatbot.org_id)
-        .text(chatbot.name)
-        .text(key.prefix)
-        .bytes(key.digest)
-        .text(settings)
-        .int64(unix_seconds(chatbot.created_at));
-    optional_seconds(p, key.expires_at);
-    conn->exec(Stmt::insert_chatbot, p);
-    write_journal(*conn, entry);
-    tx.commit();
-    return true;
+    const bool limited = max_in_org != std::numeric_limits<std::size_t>::max();
+    bool inserted = false;
+    impl_->writes.run(
+        lock_key('a', chatbot.org_id, scope_of(entry)), lane_of('a', chatbot.org_id), [&](Tx& tx) {
+            inserted = false;
+            // Round trip 1: the quota lock, then the count in a new statement (a new snapshot:
+            // what another create of this organization committed while we waited is counted),
+            // and the digest check.
+            Params org;
+            org.text(chatbot.org_id);
+            std::size_t count = 0;
+            if (limited) {
+                tx.add(Stmt::lock_org_chatbots, org);
+                count = tx.add(Stmt::count_org_chatbots, org);
+            }
+            const std::size_t taken = add_digest_check(tx, key.digest);
+            const std::vector<Result> r = tx.round_trip();
+            if (limited && static_cast<std::size_t>(r.at(count).int64(0, 0)) >= max_in_org) return;
+            if (r.at(taken).rows() > 0) throw_digest_taken();
+            // Round trip 2: the insert and the journal.
+            Params p;
+            p.text(chatbot.id)
+                .text(chatbot.org_id)
+                .text(chatbot.name)
+                .text(key.prefix)
+                .bytes(key.digest)
+                .text(settings)
+                .int64(unix_seconds(chatbot.created_at));
+            optional_seconds(p, key.expires_at);
+            tx.add(Stmt::insert_chatbot, p);
+            journal_and_finish(tx, entry);
+            inserted = true;
+        });
+    return inserted;
 }
 
 std::vector<Chatbot> PostgresStore::list(std::string_view org_id) {
@@ -340,78 +438,109 @@ std::optional<Chatbot> PostgresStore::get(std::string_view org_id, std::string_v
 std::optional<Chatbot> PostgresStore::update(std::string_view org_id, std::string_view id,
                                              const std::function<void(Chatbot&)>& mutate,
                                              JournalEntry entry) {
-    auto conn = impl_->pool.acquire();
-    Transaction tx(*conn);
-    Params key;
-    key.text(org_id).text(id);
-    // The row lock makes concurrent read-modify-writes of one chatbot take turns.
-    std::optional<Chatbot> row = first_chatbot(conn->exec(Stmt::get_chatbot_for_update, key));
-    if (!row) return std::nullopt;
-    Chatbot changed = *row;
-    mutate(changed);  // may throw: the transaction rolls back, nothing is written
-    row->name = std::move(changed.name);
-    row->settings = std::move(changed.settings);
-    complete(entry, *row);                                        // may throw too
-    const std::string settings = to_compact_json(row->settings);  // Params keeps a view
-    Params p;
-    p.text(org_id).text(id).text(row->name).text(settings);
-    conn->exec(Stmt::update_chatbot, p);
-    write_journal(*conn, entry);
-    tx.commit();
-    return row;
+    std::optional<Chatbot> updated;
+    impl_->writes.run(lock_key('b', id), lane_of('b', id), [&](Tx& tx) {
+        updated.reset();
+        // Round trip 1: the row, locked: concurrent read-modify-writes of one chatbot take
+        // turns.
+        Params key;
+        key.text(org_id).text(id);
+        tx.add(Stmt::get_chatbot_for_update, key);
+        std::optional<Chatbot> row = first_chatbot(tx.round_trip().at(0));
+        if (!row) return;
+        tx.user_code();
+        Chatbot changed = *row;
+        mutate(changed);  // may throw: the job rolls back, nothing is written
+        row->name = std::move(changed.name);
+        row->settings = std::move(changed.settings);
+        complete(entry, *row);  // may throw too
+        // Round trip 2: the update and the journal.
+        const std::string settings = to_compact_json(row->settings);  // Params keeps a view
+        Params p;
+        p.text(org_id).text(id).text(row->name).text(settings);
+        tx.add(Stmt::update_chatbot, p);
+        journal_and_finish(tx, entry);
+        updated = std::move(row);
+    });
+    return updated;
 }
 
 bool PostgresStore::remove(std::string_view org_id, std::string_view id, JournalEntry entry) {
-    auto conn = impl_->pool.acquire();
-    Transaction tx(*conn);
-    Params p;
-    p.text(org_id).text(id);
-    // ON DELETE CASCADE removes conversations, messages and analysis results in the same
-    // statement, hence the same transaction.
-    const std::optional<Chatbot> row = first_chatbot(conn->exec(Stmt::delete_chatbot, p));
-    if (!row) return false;
-    complete(entry, *row);
-    write_journal(*conn, entry);
-    tx.commit();
-    return true;
+    bool removed = false;
+    impl_->writes.run(lock_key('b', id), lane_of('b', id), [&](Tx& tx) {
+        removed = false;
+        Params p;
+        p.text(org_id).text(id);
+        // ON DELETE CASCADE removes conversations, messages and analysis results in the
+        // same statement, hence the same transaction.
+        tx.add(Stmt::delete_chatbot, p);
+        const std::optional<Chatbot> row = first_chatbot(tx.round_trip().at(0));
+        if (!row) return;
+        tx.user_code();
+        complete(entry, *row);
+        journal_and_finish(tx, entry);
+        removed = true;
+    });
+    return removed;
 }
 
 std::optional<Chatbot> PostgresStore::replace_key(
     std::string_view org_id, std::string_view id, const NewKey& key,
     std::optional<std::chrono::sys_seconds> previous_until, JournalEntry entry) {
-    auto conn = impl_->pool.acquire();
-    Transaction tx(*conn);
-    check_digest_free(*conn, key.digest);
-    Params p;
-    p.text(org_id).text(id).bytes(key.digest).text(key.prefix);
-    optional_seconds(p, previous_until).int64(unix_seconds(key.issued_at));
-    optional_seconds(p, key.expires_at);
-    std::optional<Chatbot> row = first_chatbot(conn->exec(Stmt::replace_key, p));
-    if (!row) return std::nullopt;
-    complete(entry, *row);
-    write_journal(*conn, entry);
-    tx.commit();
-    return row;
+    std::optional<Chatbot> replaced;
+    impl_->writes.run(lock_key('b', id), lane_of('b', id), [&](Tx& tx) {
+        replaced.reset();
+        // Round trip 1: the digest check and the update together. A taken digest refuses
+        // the job, which rolls the update back.
+        const std::size_t taken = add_digest_check(tx, key.digest);
+        Params p;
+        p.text(org_id).text(id).bytes(key.digest).text(key.prefix);
+        optional_seconds(p, previous_until).int64(unix_seconds(key.issued_at));
+        optional_seconds(p, key.expires_at);
+        const std::size_t update = tx.add(Stmt::replace_key, p);
+        std::vector<Result> r;
+        try {
+            r = tx.round_trip();
+        } catch (const DbError& e) {
+            // The digest is another chatbot's current key (its unique index).
+            if (e.sqlstate() == "23505") throw_digest_taken();
+            throw;
+        }
+        if (r.at(taken).rows() > 0) throw_digest_taken();
+        std::optional<Chatbot> row = first_chatbot(r.at(update));
+        if (!row) return;
+        tx.user_code();
+        complete(entry, *row);
+        journal_and_finish(tx, entry);
+        replaced = std::move(row);
+    });
+    return replaced;
 }
 
 std::optional<bool> PostgresStore::drop_previous_key(std::string_view org_id, std::string_view id,
                                                      std::chrono::sys_seconds now,
                                                      JournalEntry entry) {
-    auto conn = impl_->pool.acquire();
-    Transaction tx(*conn);
-    Params p;
-    p.text(org_id).text(id);
-    const Result r = conn->exec(Stmt::drop_previous_key, p);
-    if (r.rows() == 0) return std::nullopt;
-    const auto until = optional_seconds_at(r, 0, 7);
-    const bool live = r.text(0, 6) == "t" && until && *until > now;
-    // Only ending a grace that was still running is a change a team sees.
-    if (live) {
-        complete(entry, chatbot_at(r, 0));
-        write_journal(*conn, entry);
-    }
-    tx.commit();
-    return live;
+    std::optional<bool> dropped;
+    impl_->writes.run(lock_key('b', id), lane_of('b', id), [&](Tx& tx) {
+        dropped.reset();
+        Params p;
+        p.text(org_id).text(id);
+        tx.add(Stmt::drop_previous_key, p);
+        const std::vector<Result> r = tx.round_trip();
+        if (r.at(0).rows() == 0) return;
+        const auto until = optional_seconds_at(r.at(0), 0, 7);
+        const bool live = r.at(0).text(0, 6) == "t" && until && *until > now;
+        // Only ending a grace that was still running is a change a team sees.
+        if (live) {
+            tx.user_code();
+            complete(entry, chatbot_at(r.at(0), 0));
+            journal_and_finish(tx, entry);
+        } else {
+            tx.keep();  // an expired previous key is cleared all the same
+        }
+        dropped = live;
+    });
+    return dropped;
 }
 
 std::optional<ChatbotKeys> PostgresStore::keys(std::string_view org_id, std::string_view id) {
@@ -442,14 +571,21 @@ std::optional<KeyOwner> PostgresStore::find_by_key_digest(const Digest& digest) 
 
 void PostgresStore::record_key_usage(std::span<const KeyUsage> usage) {
     if (usage.empty()) return;
-    auto conn = impl_->pool.acquire();
-    Transaction tx(*conn);
-    for (const KeyUsage& u : usage) {
-        Params p;
-        p.bytes(u.digest).int64(unix_seconds(u.last_used_at));
-        conn->exec(Stmt::record_key_use, p);
-    }
-    tx.commit();
+    // In digest order: two instances flushing at once lock the rows in the same order.
+    std::vector<const KeyUsage*> sorted;
+    sorted.reserve(usage.size());
+    for (const KeyUsage& u : usage) sorted.push_back(&u);
+    std::sort(sorted.begin(), sorted.end(),
+              [](const KeyUsage* a, const KeyUsage* b) { return a->digest < b->digest; });
+    // One job, one round trip for all the updates.
+    impl_->writes.run(lock_key('z', ""), lane_of('z', ""), [&](Tx& tx) {
+        for (const KeyUsage* u : sorted) {
+            Params p;
+            p.bytes(u->digest).int64(unix_seconds(u->last_used_at));
+            tx.add(Stmt::record_key_use, p);
+        }
+        tx.finish();
+    });
 }
 
 std::optional<CaptureResult> PostgresStore::append_capture(std::string_view chatbot_id,
@@ -458,42 +594,54 @@ std::optional<CaptureResult> PostgresStore::append_capture(std::string_view chat
     const std::string new_id = generate_uuid_v4(*impl_->random);
     const std::span<const CapturedMessage> messages(batch.messages);
     const std::string metadata = to_compact_json(batch.metadata);  // Params keeps a view
-    Params conv;
-    conv.text(new_id)
-        .text(chatbot_id)
-        .text(batch.external_conversation_id)
-        .optional_text(batch.external_user_id)
-        .text(metadata)
-        .int64(now);
-    auto conn = impl_->pool.acquire();
-    try {
-        if (!messages.empty() && messages.size() <= kMessagesPerStatement) {
-            // The usual case: one statement, so one round trip and implicitly atomic.
-            add_messages(conv, messages);
-            const Result r = conn->exec(detail::capture_sql(messages.size()), conv);
-            if (r.rows() == 0) return std::nullopt;  // no such chatbot
-            return CaptureResult{r.string(0, 0), static_cast<std::size_t>(r.int64(0, 1))};
-        }
-        Transaction tx(*conn);
-        const Result r = conn->exec(Stmt::upsert_conversation, conv);
-        if (r.rows() == 0) return std::nullopt;
-        CaptureResult out{r.string(0, 0), 0};
-        for (std::size_t begin = 0; begin < messages.size(); begin += kMessagesPerStatement) {
-            const auto chunk =
-                messages.subspan(begin, std::min(kMessagesPerStatement, messages.size() - begin));
-            Params p;
-            p.text(out.conversation_id).int64(now);
-            add_messages(p, chunk);
-            out.messages_stored +=
-                conn->exec(detail::insert_messages_sql(chunk.size()), p).affected();
-        }
-        tx.commit();
-        return out;
-    } catch (const DbError& e) {
-        // The chatbot was deleted between the EXISTS check and the foreign-key check.
-        if (e.sqlstate() == detail::kForeignKeyViolation) return std::nullopt;
-        throw;
-    }
+    std::optional<CaptureResult> out;
+    impl_->writes.run(
+        lock_key('b', chatbot_id, batch.external_conversation_id),
+        lane_of('b', chatbot_id, batch.external_conversation_id), [&](Tx& tx) {
+            out.reset();
+            Params conv;
+            conv.text(new_id)
+                .text(chatbot_id)
+                .text(batch.external_conversation_id)
+                .optional_text(batch.external_user_id)
+                .text(metadata)
+                .int64(now);
+            try {
+                if (!messages.empty() && messages.size() <= kMessagesPerStatement) {
+                    // The usual case: one statement, so one round trip (with the savepoint's
+                    // start and end, and the batch's COMMIT when it is the last job).
+                    add_messages(conv, messages);
+                    tx.add(detail::capture_sql(messages.size()), conv);
+                    const std::vector<Result> r = tx.finish();
+                    if (r.at(0).rows() == 0) return;  // no such chatbot: nothing written
+                    out = CaptureResult{r.at(0).string(0, 0),
+                                        static_cast<std::size_t>(r.at(0).int64(0, 1))};
+                    return;
+                }
+                tx.add(Stmt::upsert_conversation, conv);
+                const std::vector<Result> r = tx.round_trip();
+                if (r.at(0).rows() == 0) return;
+                CaptureResult result{r.at(0).string(0, 0), 0};
+                // Every chunk in one round trip.
+                for (std::size_t begin = 0; begin < messages.size();
+                     begin += kMessagesPerStatement) {
+                    const auto chunk = messages.subspan(
+                        begin, std::min(kMessagesPerStatement, messages.size() - begin));
+                    Params p;
+                    p.text(result.conversation_id).int64(now);
+                    add_messages(p, chunk);
+                    tx.add(detail::insert_messages_sql(chunk.size()), p);
+                }
+                for (const Result& inserted : tx.finish())
+                    result.messages_stored += inserted.affected();
+                out = std::move(result);
+            } catch (const DbError& e) {
+                // The chatbot was deleted between the EXISTS check and the foreign-key check.
+                if (e.sqlstate() == detail::kForeignKeyViolation) return;
+                throw;
+            }
+        });
+    return out;
 }
 
 bool PostgresStore::record_analysis(std::string_view chatbot_id, std::string_view conversation_id,
@@ -565,25 +713,24 @@ std::vector<Organization> PostgresStore::list_organizations() {
 
 void PostgresStore::insert_user(const User& user, std::string_view email_lower,
                                 std::string_view password_hash, JournalEntry entry) {
-    auto conn = impl_->pool.acquire();
-    Transaction tx(*conn);
-    Params p;
-    p.text(user.id)
-        .text(user.org_id)
-        .text(user.email)
-        .text(email_lower)
-        .text(password_hash)
-        .text(to_string(user.role))
-        .int64(unix_seconds(user.created_at));
-    try {
-        conn->exec(Stmt::insert_user, p);
-    } catch (const DbError& e) {
-        if (e.sqlstate() == detail::kForeignKeyViolation)
-            throw Error(ErrorCode::invalid_argument, "no such organization", "org");
-        throw;
-    }
-    write_journal(*conn, entry);
-    tx.commit();
+    impl_->writes.run(lock_key('c', email_lower), lane_of('c', email_lower), [&](Tx& tx) {
+        Params p;
+        p.text(user.id)
+            .text(user.org_id)
+            .text(user.email)
+            .text(email_lower)
+            .text(password_hash)
+            .text(to_string(user.role))
+            .int64(unix_seconds(user.created_at));
+        tx.add(Stmt::insert_user, p);
+        try {
+            journal_and_finish(tx, entry);  // one round trip with the insert
+        } catch (const DbError& e) {
+            if (e.sqlstate() == detail::kForeignKeyViolation)
+                throw Error(ErrorCode::invalid_argument, "no such organization", "org");
+            throw;
+        }
+    });
 }
 
 std::optional<std::pair<User, std::string>> PostgresStore::find_user_by_email(
@@ -631,86 +778,98 @@ std::optional<User> PostgresStore::find_user(std::string_view org_id, std::strin
 
 namespace {
 
-// The start of a member change, inside its transaction: locks the organization's row,
-// which every member change of the organization takes first, so they run one at a time
-// on every instance (and never deadlock on each other's user rows), and reads the user
-// afterwards (read committed: this statement sees every change committed before the
-// lock was granted). nullopt when the user is not in the organization.
-std::optional<User> lock_member(detail::Connection& conn, std::string_view org_id,
-                                std::string_view user_id) {
+// The member, read at the start of a member change, in one round trip: the organization's
+// row lock, which every member change of the organization takes first, so they run one at
+// a time on every instance (and never deadlock on each other's user rows); then the user
+// and the organization's owner count, in statements that start once the lock is granted
+// (read committed: they see every change committed before). nullopt when the user is not
+// in the organization.
+struct Member {
+    User user;
+    bool only_owner;  // the organization's only owner
+};
+
+std::optional<Member> lock_member(Tx& tx, std::string_view org_id, std::string_view user_id) {
     Params org;
     org.text(org_id);
-    if (conn.exec(Stmt::lock_organization, org).rows() == 0) return std::nullopt;
     Params key;
     key.text(org_id).text(user_id);
-    const Result r = conn.exec(Stmt::find_user, key);
-    if (r.rows() == 0) return std::nullopt;
-    return user_at(r, 0);
-}
-
-// Whether user is the only owner of its organization; under lock_member's lock.
-bool only_owner(detail::Connection& conn, const User& user) {
-    if (user.role != Role::owner) return false;
-    Params p;
-    p.text(user.org_id);
-    return conn.exec(Stmt::count_owners, p).int64(0, 0) <= 1;
+    const std::size_t locked = tx.add(Stmt::lock_organization, org);
+    const std::size_t found = tx.add(Stmt::find_user, key);
+    const std::size_t owners = tx.add(Stmt::count_owners, org);
+    const std::vector<Result> r = tx.round_trip();
+    if (r.at(locked).rows() == 0 || r.at(found).rows() == 0) return std::nullopt;
+    Member m{user_at(r.at(found), 0), false};
+    m.only_owner = m.user.role == Role::owner && r.at(owners).int64(0, 0) <= 1;
+    return m;
 }
 
 }  // namespace
 
 MemberChange PostgresStore::set_role(std::string_view org_id, std::string_view user_id, Role role,
                                      JournalEntry entry) {
-    auto conn = impl_->pool.acquire();
-    Transaction tx(*conn);
-    const std::optional<User> user = lock_member(*conn, org_id, user_id);
-    if (!user) return MemberChange::not_found;
-    if (role != Role::owner && only_owner(*conn, *user)) return MemberChange::last_owner;
-    Params p;
-    p.text(org_id).text(user_id).text(to_string(role));
-    conn->exec(Stmt::update_role, p);
-    write_journal(*conn, entry);
-    tx.commit();
-    return MemberChange::done;
+    MemberChange change = MemberChange::not_found;
+    impl_->writes.run(lock_key('a', org_id), lane_of('a', org_id), [&](Tx& tx) {
+        change = MemberChange::not_found;
+        const std::optional<Member> member = lock_member(tx, org_id, user_id);
+        if (!member) return;
+        if (role != Role::owner && member->only_owner) {
+            change = MemberChange::last_owner;
+            return;
+        }
+        Params p;
+        p.text(org_id).text(user_id).text(to_string(role));
+        tx.add(Stmt::update_role, p);
+        journal_and_finish(tx, entry);
+        change = MemberChange::done;
+    });
+    return change;
 }
 
 MemberChange PostgresStore::remove_user(std::string_view org_id, std::string_view user_id,
                                         JournalEntry entry) {
-    auto conn = impl_->pool.acquire();
-    Transaction tx(*conn);
-    const std::optional<User> user = lock_member(*conn, org_id, user_id);
-    if (!user) return MemberChange::not_found;
-    if (only_owner(*conn, *user)) return MemberChange::last_owner;
-    Params p;
-    p.text(org_id).text(user_id);
-    // ON DELETE CASCADE deletes the user's sessions in the same statement.
-    conn->exec(Stmt::delete_user, p);
-    write_journal(*conn, entry);
-    tx.commit();
-    return MemberChange::done;
+    MemberChange change = MemberChange::not_found;
+    impl_->writes.run(lock_key('a', org_id), lane_of('a', org_id), [&](Tx& tx) {
+        change = MemberChange::not_found;
+        const std::optional<Member> member = lock_member(tx, org_id, user_id);
+        if (!member) return;
+        if (member->only_owner) {
+            change = MemberChange::last_owner;
+            return;
+        }
+        Params p;
+        p.text(org_id).text(user_id);
+        // ON DELETE CASCADE deletes the user's sessions in the same statement.
+        tx.add(Stmt::delete_user, p);
+        journal_and_finish(tx, entry);
+        change = MemberChange::done;
+    });
+    return change;
 }
 
 void PostgresStore::insert_invitation(const Invitation& invitation, std::string_view email_lower,
                                       const Digest& token_digest, JournalEntry entry) {
-    auto conn = impl_->pool.acquire();
-    Transaction tx(*conn);
-    Params p;
-    p.text(invitation.id)
-        .text(invitation.org_id)
-        .text(invitation.email)
-        .text(email_lower)
-        .text(to_string(invitation.role))
-        .bytes(token_digest)
-        .int64(unix_seconds(invitation.created_at))
-        .int64(unix_seconds(invitation.expires_at));
-    try {
-        conn->exec(Stmt::insert_invitation, p);
-    } catch (const DbError& e) {
-        if (e.sqlstate() == detail::kForeignKeyViolation)
-            throw Error(ErrorCode::invalid_argument, "no such organization", "org");
-        throw;
-    }
-    write_journal(*conn, entry);
-    tx.commit();
+    impl_->writes.run(lock_key('d', invitation.org_id, invitation.id),
+                      lane_of('d', invitation.org_id), [&](Tx& tx) {
+                          Params p;
+                          p.text(invitation.id)
+                              .text(invitation.org_id)
+                              .text(invitation.email)
+                              .text(email_lower)
+                              .text(to_string(invitation.role))
+                              .bytes(token_digest)
+                              .int64(unix_seconds(invitation.created_at))
+                              .int64(unix_seconds(invitation.expires_at));
+                          tx.add(Stmt::insert_invitation, p);
+                          try {
+                              journal_and_finish(tx, entry);  // one round trip with the insert
+                          } catch (const DbError& e) {
+                              if (e.sqlstate() == detail::kForeignKeyViolation)
+                                  throw Error(ErrorCode::invalid_argument, "no such organization",
+                                              "org");
+                              throw;
+                          }
+                      });
 }
 
 std::vector<Invitation> PostgresStore::list_invitations(std::string_view org_id,
@@ -727,68 +886,84 @@ std::vector<Invitation> PostgresStore::list_invitations(std::string_view org_id,
 
 bool PostgresStore::revoke_invitation(std::string_view org_id, std::string_view id,
                                       std::chrono::sys_seconds now, JournalEntry entry) {
-    auto conn = impl_->pool.acquire();
-    Transaction tx(*conn);
-    Params p;
-    p.text(org_id).int64(unix_seconds(now)).text(id);
-    const Result r = conn->exec(Stmt::revoke_invitation, p);
-    if (r.rows() == 0) return false;
-    entry.event.target.name = r.string(0, 0);
-    write_journal(*conn, entry);
-    tx.commit();
-    return true;
+    bool revoked = false;
+    impl_->writes.run(lock_key('d', org_id, id), lane_of('d', org_id), [&](Tx& tx) {
+        revoked = false;
+        Params p;
+        p.text(org_id).int64(unix_seconds(now)).text(id);
+        tx.add(Stmt::revoke_invitation, p);
+        const std::vector<Result> r = tx.round_trip();
+        if (r.at(0).rows() == 0) return;
+        entry.event.target.name = r.at(0).string(0, 0);
+        journal_and_finish(tx, entry);
+        revoked = true;
+    });
+    return revoked;
 }
 
 std::pair<InvitationAcceptance, std::optional<User>> PostgresStore::accept_invitation(
     const Digest& token_digest, std::chrono::sys_seconds now, std::string_view new_user_id,
     std::string_view password_hash, JournalEntry entry) {
-    auto conn = impl_->pool.acquire();
-    Transaction tx(*conn);
-    Params take;
-    take.bytes(token_digest).int64(unix_seconds(now));
-    // Locks the invitation: a concurrent accept of the same token waits here, then finds
-    // it used.
-    const Result found = conn->exec(Stmt::take_invitation, take);
-    if (found.rows() == 0) return {InvitationAcceptance::invalid, std::nullopt};
-    const Invitation invitation = invitation_at(found, 0);
-    const std::string email_lower = found.string(0, 6);
-    User user{std::string(new_user_id), invitation.org_id, invitation.email, invitation.role, now};
-    Params ins;
-    ins.text(user.id)
-        .text(user.org_id)
-        .text(user.email)
-        .text(email_lower)
-        .text(password_hash)
-        .text(to_string(user.role))
-        .int64(unix_seconds(now));
-    if (conn->exec(Stmt::insert_invited_user, ins).rows() == 0)
-        return {InvitationAcceptance::email_taken, std::nullopt};  // rolled back: still pending
-    Params used;
-    used.text(invitation.id).int64(unix_seconds(now));
-    conn->exec(Stmt::mark_invitation_accepted, used);
-    complete_joined(entry, user);
-    write_journal(*conn, entry);
-    tx.commit();
-    return {InvitationAcceptance::accepted, std::move(user)};
+    std::pair<InvitationAcceptance, std::optional<User>> outcome;
+    const std::string_view token(reinterpret_cast<const char*>(token_digest.data()),
+                                 token_digest.size());
+    impl_->writes.run(lock_key('d', token), lane_of('d', token), [&](Tx& tx) {
+        outcome = {InvitationAcceptance::invalid, std::nullopt};
+        // Round trip 1: locks the invitation: a concurrent accept of the same token waits
+        // here, then finds it used.
+        Params take;
+        take.bytes(token_digest).int64(unix_seconds(now));
+        tx.add(Stmt::take_invitation, take);
+        const std::vector<Result> found = tx.round_trip();
+        if (found.at(0).rows() == 0) return;
+        const Invitation invitation = invitation_at(found.at(0), 0);
+        const std::string email_lower = found.at(0).string(0, 6);
+        User user{std::string(new_user_id), invitation.org_id, invitation.email, invitation.role,
+                  now};
+        // Round trip 2: the user, the invitation's use and the journal; all rolled back
+        // when the email has an account.
+        Params ins;
+        ins.text(user.id)
+            .text(user.org_id)
+            .text(user.email)
+            .text(email_lower)
+            .text(password_hash)
+            .text(to_string(user.role))
+            .int64(unix_seconds(now));
+        const std::size_t inserted = tx.add(Stmt::insert_invited_user, ins);
+        Params used;
+        used.text(invitation.id).int64(unix_seconds(now));
+        tx.add(Stmt::mark_invitation_accepted, used);
+        complete_joined(entry, user);
+        const JournalAt at = add_journal(tx, entry);
+        const std::vector<Result> r = tx.round_trip();
+        if (r.at(inserted).rows() == 0) {
+            outcome.first = InvitationAcceptance::email_taken;  // rolled back: still pending
+            return;
+        }
+        check_journal(r, at);
+        tx.keep();
+        outcome = {InvitationAcceptance::accepted, std::move(user)};
+    });
+    return outcome;
 }
 
 void PostgresStore::insert_session(const SessionRecord& session, JournalEntry entry) {
-    auto conn = impl_->pool.acquire();
-    Transaction tx(*conn);
-    Params p;
-    p.bytes(session.token_digest)
-        .text(session.user_id)
-        .text(session.org_id)
-        .int64(session.expires_at.time_since_epoch().count());
-    try {
-        conn->exec(Stmt::insert_session, p);
-    } catch (const DbError& e) {
-        if (e.sqlstate() == detail::kForeignKeyViolation)
-            throw Error(ErrorCode::invalid_argument, "no such user", "user_id");
-        throw;
-    }
-    write_journal(*conn, entry);
-    tx.commit();
+    impl_->writes.run(lock_key('e', session.user_id), lane_of('e', session.user_id), [&](Tx& tx) {
+        Params p;
+        p.bytes(session.token_digest)
+            .text(session.user_id)
+            .text(session.org_id)
+            .int64(session.expires_at.time_since_epoch().count());
+        tx.add(Stmt::insert_session, p);
+        try {
+            journal_and_finish(tx, entry);  // one round trip with the insert
+        } catch (const DbError& e) {
+            if (e.sqlstate() == detail::kForeignKeyViolation)
+                throw Error(ErrorCode::invalid_argument, "no such user", "user_id");
+            throw;
+        }
+    });
 }
 
 std::optional<SessionRecord> PostgresStore::find_session(const Digest& token_digest) {
@@ -808,14 +983,24 @@ std::optional<SessionRecord> PostgresStore::find_session(const Digest& token_dig
 }
 
 bool PostgresStore::delete_session(const Digest& token_digest, JournalEntry entry) {
-    auto conn = impl_->pool.acquire();
-    Transaction tx(*conn);
-    Params p;
-    p.bytes(token_digest);
-    if (conn->exec(Stmt::delete_session, p).affected() == 0) return false;
-    write_journal(*conn, entry);
-    tx.commit();
-    return true;
+    bool deleted = false;
+    const std::string_view token(reinterpret_cast<const char*>(token_digest.data()),
+                                 token_digest.size());
+    impl_->writes.run(lock_key('e', token), lane_of('e', token), [&](Tx& tx) {
+        deleted = false;
+        // One round trip: the delete with the journal, which is rolled back with the job
+        // when there was no such session.
+        Params p;
+        p.bytes(token_digest);
+        const std::size_t removed = tx.add(Stmt::delete_session, p);
+        const JournalAt at = add_journal(tx, entry);
+        const std::vector<Result> r = tx.round_trip();
+        if (r.at(removed).affected() == 0) return;
+        check_journal(r, at);
+        tx.keep();
+        deleted = true;
+    });
+    return deleted;
 }
 
 std::size_t PostgresStore::delete_expired_sessions(std::chrono::sys_seconds now) {

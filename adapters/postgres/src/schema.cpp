@@ -282,8 +282,12 @@ const std::array<std::string, static_cast<std::size_t>(Stmt::count_)>& statement
             "WHERE org_id = $1::text AND (created_at, id) < ($2::bigint, $3::text COLLATE \"C\") "
             "ORDER BY created_at DESC, id DESC LIMIT $4::bigint");
         at(Stmt::get_chatbot) = chatbot_query("WHERE org_id = $1::text AND id = $2::text");
+        // FOR NO KEY UPDATE: the merge changes no key column, so it takes the lock its own
+        // UPDATE takes (merges of one chatbot still take turns), and a capture, whose new
+        // conversation takes FOR KEY SHARE on the chatbot's row through the foreign key, is
+        // not held up by it -- nor by the batch that holds it until its COMMIT.
         at(Stmt::get_chatbot_for_update) =
-            chatbot_query("WHERE org_id = $1::text AND id = $2::text FOR UPDATE");
+            chatbot_query("WHERE org_id = $1::text AND id = $2::text FOR NO KEY UPDATE");
         at(Stmt::update_chatbot) =
             "UPDATE chatbots SET name = $3::text, settings_json = $4::text "
             "WHERE org_id = $1::text AND id = $2::text";
@@ -443,6 +447,18 @@ const std::array<std::string, static_cast<std::size_t>(Stmt::count_)>& statement
             "DELETE FROM idempotency_records WHERE scope IN (SELECT scope FROM "
             "idempotency_records WHERE expires_at <= $1::bigint ORDER BY expires_at "
             "LIMIT $2::bigint) AND expires_at <= $1::bigint";
+        // Transaction control of the write batches, sent in pipeline mode (the extended
+        // protocol, so prepared like any other statement). One savepoint name serves every
+        // job: a job's savepoint is released or rolled back before the next one is set.
+        at(Stmt::tx_begin) = "BEGIN";
+        at(Stmt::tx_commit) = "COMMIT";
+        at(Stmt::tx_rollback) = "ROLLBACK";
+        at(Stmt::savepoint) = "SAVEPOINT cbm_job";
+        at(Stmt::release_savepoint) = "RELEASE SAVEPOINT cbm_job";
+        at(Stmt::rollback_to_savepoint) = "ROLLBACK TO SAVEPOINT cbm_job";
+        // $1: e.g. '100ms', or '0' for none; until the end of the transaction (or the
+        // rollback of the savepoint it was set in).
+        at(Stmt::set_lock_timeout) = "SELECT set_config('lock_timeout', $1::text, true)";
         return s;
     }();
     return sql;

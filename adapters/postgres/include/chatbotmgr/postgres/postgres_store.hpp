@@ -7,8 +7,13 @@
 // the process (it reports no key_generation(), so the registry and Accounts read keys and
 // sessions from the database every time).
 //
-// Threading: every method may be called from many threads at once; each call borrows one
-// connection of a pool for its duration.
+// Threading: every method may be called from many threads at once. A read borrows one
+// connection of a pool for its duration. Writes share transactions (group commit, see
+// write_lanes): the caller at the front of a queue runs the writes queued behind it, each
+// in its own savepoint, in one transaction on one pooled connection with its statements
+// pipelined, and every caller returns once the COMMIT that holds its write has succeeded.
+// A write that fails is rolled back alone; if the shared transaction is lost, every write
+// of it that had not failed by itself throws unavailable and none of them was written.
 // Failures: a lost connection, a server that is down or restarting, a statement or lock
 // wait past statement_timeout, or a pool exhausted past acquire_timeout throw
 // Error(ErrorCode::unavailable). The broken connection is replaced on a later call, so
@@ -16,14 +21,15 @@
 // Error(ErrorCode::conflict). Messages never contain values, keys or digests.
 // Caveat: when the connection drops while COMMIT is in flight, the call throws
 // unavailable although the server may have committed (no client can know).
-// Journal: every write stores its entry in its own transaction. Writes of the same
-// idempotency scope on several instances take turns on the record's row: the second waits
-// for the first to commit, then fails with conflict (field "Idempotency-Key"), so a retry
-// never runs twice.
+// Journal: every write stores its entry in the transaction (savepoint) of its change. Writes of the
+// same idempotency scope on several instances take turns on the record's row: the second waits for
+// the first to commit, then fails with conflict (field "Idempotency-Key"), so a retry never runs
+// twice.
 #pragma once
 
 #include <chrono>
 #include <cstddef>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -54,6 +60,35 @@ struct PostgresOptions {
     // How long a call waits for a free pooled connection before it throws unavailable.
     // Default: 10 s.
     std::chrono::milliseconds acquire_timeout{10'000};
+    // Writes from many threads share transactions (group commit): the caller at the front
+    // of the queue commits the writes queued behind it, each in its own savepoint, in one
+    // transaction on one pooled connection, and each caller returns once that COMMIT has
+    // succeeded. Most writes in one transaction: 1 to 64 (PostgreSQL caches 64
+    // subtransaction ids per backend; more would slow every snapshot on the server).
+    // Default: 64.
+    std::size_t max_batch = 64;
+    // Write transactions in flight at once, each on a pooled connection of its own (the
+    // lanes of the group commit). Writes that lock the same rows (one chatbot, one
+    // conversation, one organization's chatbot quota) queue in one lane and share its
+    // transactions instead of waiting on each other's row locks; other writes run side by
+    // side in other lanes, and share transactions once every lane is busy. 1 to pool_size;
+    // 0 means pool_size. Default: 0.
+    std::size_t write_lanes = 0;
+    // How long a write inside a shared transaction waits for a lock that another
+    // transaction holds (another instance's batch, a long transaction) before it leaves the
+    // batch and runs again on its own, where it waits up to statement_timeout like any
+    // transaction. Only a write that has not yet run user code (a mutate or complete
+    // callback) runs again; one that has fails with unavailable instead (only the
+    // idempotency record's insert waits there, and without this limit). Keeps one lock
+    // from stalling every write of the process, and two instances' batches from
+    // deadlocking. At most half of statement_timeout. Default: 100 ms.
+    std::chrono::milliseconds batch_lock_timeout{100};
+    // Called after each commit of a write transaction with its time (BEGIN to the end of
+    // COMMIT) and its number of writes, on the committing caller's thread before any
+    // writer of the batch returns; possibly from several threads at once (a write that
+    // left its batch commits on its own thread). Keep it short, must not throw, must not
+    // call the store. Default: none.
+    std::function<void(std::chrono::nanoseconds duration, std::size_t batch)> on_commit;
     // Apply pending schema migrations at construction. When false, the constructor only
     // checks that the schema is at the version this build expects. Default: true.
     bool migrate = true;
@@ -79,7 +114,10 @@ class PostgresStore final : public ChatbotStore,
     // The schema version this build migrates to.
     static int schema_version() noexcept;
 
-    // ChatbotStore
+    // ChatbotStore. update() runs mutate exactly once, inside the write transaction and
+    // possibly on another caller's thread (the one committing the batch): keep it short,
+    // and do not call the store's write methods from it (that throws Error(internal)). The
+    // same holds for a JournalEntry's complete callback.
     using ChatbotStore::insert;
     bool insert(const Chatbot& chatbot, const NewKey& key, std::size_t max_in_org,
                 JournalEntry entry) override;
