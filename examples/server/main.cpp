@@ -264,8 +264,9 @@ int serve(const ServeConfig& config) {
     api_options.forwarded_header = config.proxy_header_forwarded
                                        ? beast::ForwardedHeader::forwarded
                                        : beast::ForwardedHeader::x_forwarded_for;
-    // PostgreSQL: a write holds a pooled connection for its whole duration, so write
-    // threads beyond the pool would only queue for one (and lengthen the tail).
+    // PostgreSQL: the store runs at most one batch per write lane (one lane per pooled
+    // connection), so write threads beyond the pool would only queue (and lengthen the
+    // tail); measured, 32 were slower than 8 (docs/POSTGRES.md).
     if (config.storage.postgres_url)
         api_options.write_threads =
             std::min(api_options.write_threads, config.storage.postgres_pool);
