@@ -18,6 +18,7 @@ Storage open_storage(const StorageConfig& config, CommitObserver on_commit) {
         postgres::PostgresOptions options;
         options.conninfo = *config.postgres_url;
         options.pool_size = config.postgres_pool;
+        options.on_commit = std::move(on_commit);
         auto store = std::make_shared<postgres::PostgresStore>(std::move(options));
         Storage s{store, store, store, [store] { store->ping(); }, nullptr};
         s.ping();

@@ -22,7 +22,9 @@ struct Storage {
     std::shared_ptr<GroupCommit> group_commit;  // SQLite only: whole writes in its groups
 };
 
-// Called after each storage commit with its time and number of writes (SQLite only).
+// Called after each storage commit with its time and number of writes (SQLite: one
+// group commit of the writer; PostgreSQL: one write transaction, possibly from several
+// threads at once).
 using CommitObserver = std::function<void(std::chrono::nanoseconds, std::size_t)>;
 
 // Opens (creating when missing) the configured storage and checks that it answers.

@@ -7,11 +7,13 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdlib>
 #include <cstring>
 #include <map>
 #include <random>
 #include <stdexcept>
+#include <thread>
 
 #include "pg_test_config.hpp"  // generated: kConfiguredConninfo
 
@@ -263,6 +265,17 @@ void FreezableProxy::run() {
         close_fd(p.client);
         close_fd(p.server);
     }
+}
+
+bool wait_for_lock_waiter(AdminConn& admin, const TempDatabase& db) {
+    for (int i = 0; i < 400; ++i) {
+        if (admin.exec("SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND "
+                       "wait_event_type = 'Lock'",
+                       {db.name()}) != "0")
+            return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    }
+    return false;
 }
 
 }  // namespace cbm_pg_test

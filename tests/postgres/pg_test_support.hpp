@@ -63,6 +63,9 @@ class TempDatabase {
 
 chatbotmgr::postgres::PostgresOptions options_for(const std::string& conninfo);
 
+// Waits (bounded, about 10 s) until a backend of db waits for a lock.
+bool wait_for_lock_waiter(AdminConn& admin, const TempDatabase& db);
+
 // Forwards 127.0.0.1:port() to the cluster. While frozen it accepts connections but moves
 // no bytes, like a partitioned network: no error ever reaches the client.
 class FreezableProxy {

@@ -16,6 +16,7 @@ using namespace chatbotmgr;
 using cbm_pg_test::AdminConn;
 using cbm_pg_test::options_for;
 using cbm_pg_test::TempDatabase;
+using cbm_pg_test::wait_for_lock_waiter;
 using chatbotmgr::postgres::PostgresStore;
 
 using chatbotmgr::testing::code_of;
@@ -51,18 +52,6 @@ int failures_until_success(F&& f, int attempts = 50) {
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
     return -1;
-}
-
-// Waits (bounded) until a backend of db waits for a lock.
-bool wait_for_lock_waiter(AdminConn& admin, const TempDatabase& db) {
-    for (int i = 0; i < 200; ++i) {
-        if (admin.exec("SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND "
-                       "wait_event_type = 'Lock'",
-                       {db.name()}) != "0")
-            return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(25));
-    }
-    return false;
 }
 
 }  // namespace

@@ -42,6 +42,7 @@ using namespace chatbotmgr;
 using cbm_pg_test::AdminConn;
 using cbm_pg_test::options_for;
 using cbm_pg_test::TempDatabase;
+using cbm_pg_test::wait_for_lock_waiter;
 using chatbotmgr::postgres::PostgresStore;
 using chatbotmgr::postgres::detail::ConnectSettings;
 using chatbotmgr::postgres::detail::GroupCommit;
@@ -176,18 +177,6 @@ class HeldBatch {
     Gate release_;
     std::thread thread_;
 };
-
-// Waits (bounded) until a backend of db waits for a lock.
-bool wait_for_lock_waiter(AdminConn& admin, const TempDatabase& db) {
-    for (int i = 0; i < 400; ++i) {
-        if (admin.exec("SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND "
-                       "wait_event_type = 'Lock'",
-                       {db.name()}) != "0")
-            return true;
-        std::this_thread::sleep_for(std::chrono::milliseconds(25));
-    }
-    return false;
-}
 
 std::string key_of(int i) {
     return std::string(1, static_cast<char>('a' + i / 26)) + static_cast<char>('a' + i % 26);
