@@ -492,9 +492,10 @@ class Api::Impl::GroupedWrite final : public GroupCommitCall {
 
 void Api::Impl::submit_grouped(Request req, RequestContext ctx, Match match,
                                std::function<void(Response)> done) {
-    grouped_writes.fetch_add(1, std::memory_order_relaxed);
-    services.options.group_commit->submit(std::make_unique<GroupedWrite>(
-        *this, std::move(req), std::move(ctx), std::move(match), std::move(done)));
+    auto call = std::make_unique<GroupedWrite>(*this, std::move(req), std::move(ctx),
+                                               std::move(match), std::move(done));
+    grouped_writes.fetch_add(1, std::memory_order_relaxed);  // submit() never throws
+    services.options.group_commit->submit(std::move(call));
 }
 
 Api::Api(std::shared_ptr<ChatbotRegistry> registry, std::shared_ptr<SessionCheck> sessions,
