@@ -221,10 +221,10 @@ class Completions {
                 if (outcome.empty()) outcome = "error";
             }
         }
-        {
-            std::lock_guard lock(mutex_);
-            outcomes_[call] = outcome;
-        }
+        // Notified under the lock: a waiter that then destroys this object cannot do so
+        // while the writer thread is still inside notify_all.
+        std::lock_guard lock(mutex_);
+        outcomes_[call] = outcome;
         cv_.notify_all();
     }
     void wait_for(std::size_t n) {
