@@ -278,4 +278,16 @@ bool wait_for_lock_waiter(AdminConn& admin, const TempDatabase& db) {
     return false;
 }
 
+chatbotmgr::Digest digest_of(unsigned char seed) {
+    chatbotmgr::Digest d{};
+    d.fill(seed);
+    return d;
+}
+
+chatbotmgr::Chatbot bot(std::string id) {
+    return chatbotmgr::Chatbot{
+        std::move(id),    "o", "Bot",
+        "ob_live_abcdef", {},  std::chrono::sys_seconds(std::chrono::seconds(1))};
+}
+
 }  // namespace cbm_pg_test

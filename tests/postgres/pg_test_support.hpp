@@ -63,6 +63,10 @@ class TempDatabase {
 
 chatbotmgr::postgres::PostgresOptions options_for(const std::string& conninfo);
 
+// A digest of 32 equal bytes, and a chatbot with this id in organization "o".
+chatbotmgr::Digest digest_of(unsigned char seed);
+chatbotmgr::Chatbot bot(std::string id);
+
 // Waits (bounded, about 10 s) until a backend of db waits for a lock.
 bool wait_for_lock_waiter(AdminConn& admin, const TempDatabase& db);
 

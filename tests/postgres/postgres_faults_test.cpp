@@ -14,6 +14,8 @@
 
 using namespace chatbotmgr;
 using cbm_pg_test::AdminConn;
+using cbm_pg_test::bot;
+using cbm_pg_test::digest_of;
 using cbm_pg_test::options_for;
 using cbm_pg_test::TempDatabase;
 using cbm_pg_test::wait_for_lock_waiter;
@@ -22,17 +24,6 @@ using chatbotmgr::postgres::PostgresStore;
 using chatbotmgr::testing::code_of;
 
 namespace {
-
-Digest digest_of(unsigned char seed) {
-    Digest d{};
-    d.fill(seed);
-    return d;
-}
-
-Chatbot bot(std::string id) {
-    return Chatbot{std::move(id),    "o", "Bot",
-                   "ob_live_abcdef", {},  std::chrono::sys_seconds(std::chrono::seconds(1))};
-}
 
 // An update's mutate. (Assigning the literal itself, c.name = "x", gives GCC 12 at -O3 a
 // false -Wrestrict where it is inlined.)

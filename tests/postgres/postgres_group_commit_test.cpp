@@ -40,6 +40,8 @@
 
 using namespace chatbotmgr;
 using cbm_pg_test::AdminConn;
+using cbm_pg_test::bot;
+using cbm_pg_test::digest_of;
 using cbm_pg_test::options_for;
 using cbm_pg_test::TempDatabase;
 using cbm_pg_test::wait_for_lock_waiter;
@@ -180,17 +182,6 @@ class HeldBatch {
 
 std::string key_of(int i) {
     return std::string(1, static_cast<char>('a' + i / 26)) + static_cast<char>('a' + i % 26);
-}
-
-Digest digest_of(unsigned char seed) {
-    Digest d{};
-    d.fill(seed);
-    return d;
-}
-
-Chatbot bot(std::string id) {
-    return Chatbot{std::move(id),    "o", "Bot",
-                   "ob_live_abcdef", {},  std::chrono::sys_seconds(std::chrono::seconds(1))};
 }
 
 }  // namespace
