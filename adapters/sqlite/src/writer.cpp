@@ -20,6 +20,19 @@ namespace {
 thread_local const Writer* committing = nullptr;
 thread_local const Writer* calling = nullptr;
 
+// The group's transaction is gone (SQLite rolled it back by itself): nothing of it stays.
+Error batch_lost() {
+    return Error(ErrorCode::unavailable,
+                 "storage unavailable (write batch): the transaction was rolled back, "
+                 "nothing was written");
+}
+
+// A call submitted to, or still queued in, a writer that is being destroyed.
+std::exception_ptr store_closing() {
+    return std::make_exception_ptr(
+        Error(ErrorCode::unavailable, "storage unavailable: the store is closing"));
+}
+
 }  // namespace
 
 Writer::Writer(std::unique_ptr<Connection> initial,
@@ -74,8 +87,7 @@ void Writer::submit_call(std::unique_ptr<GroupCommitCall> call) {
             queue.calls.push_back(PendingCall{std::move(call), false, nullptr});
     }
     if (call) {
-        call->committed(std::make_exception_ptr(
-            Error(ErrorCode::unavailable, "storage unavailable: the store is closing")));
+        call->committed(store_closing());
         return;
     }
     queue.waiting.notify_one();
@@ -102,9 +114,7 @@ void Writer::serve_calls(Writer* writer, std::shared_ptr<CallQueue> shared) {
         const bool gone = queue.writer_gone;
         lock.unlock();
         if (gone) {
-            for (PendingCall& p : batch)
-                p.call->committed(
-                    std::make_exception_ptr(Error(ErrorCode::unavailable, "the store is closing")));
+            for (PendingCall& p : batch) p.call->committed(store_closing());
         } else {
             writer->run_calls(batch);
         }
@@ -144,18 +154,13 @@ void Writer::CallsJob::execute(Connection&) {
         calling = nullptr;
         writer.running_call_ = nullptr;
     }
-    if (writer.group_broken_)
-        throw Error(ErrorCode::unavailable,
-                    "storage unavailable (write batch): the transaction was rolled back, "
-                    "nothing was written");
+    if (writer.group_broken_) throw batch_lost();
 }
 
 // A store write from inside a grouped call: its own savepoint in the open transaction.
 void Writer::run_nested(Job& job) {
     if (group_broken_) {
-        throw Error(ErrorCode::unavailable,
-                    "storage unavailable (write batch): the transaction was rolled back, "
-                    "nothing was written");
+        throw batch_lost();
     }
     calling = nullptr;  // the body itself may not write
     const bool alive = run_in_savepoint(job);
@@ -241,10 +246,7 @@ void Writer::commit(Group group) noexcept {
         // including those that have not run yet: none of them wrote anything, so "a
         // method that throws has written nothing" (storage.hpp) holds.
         abandon_transaction();
-        return fail_remaining(
-            group, Error(ErrorCode::unavailable,
-                         "storage unavailable (write batch): the transaction was rolled back, "
-                         "nothing was written"));
+        return fail_remaining(group, batch_lost());
     }
     if (auto error = exec("COMMIT", "commit")) {
         abandon_transaction();
