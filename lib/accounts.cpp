@@ -124,6 +124,13 @@ struct Accounts::Impl {
         return std::move(*user);
     }
 
+    // The user of a session that has not expired.
+    std::optional<SessionUser> live_user(std::optional<SessionRecord> session) const {
+        if (!session || session->expires_at <= now()) return std::nullopt;
+        return SessionUser{std::move(session->user_id), std::move(session->org_id),
+                           std::move(session->email), session->role};
+    }
+
     std::optional<SessionRecord> find_session(const Digest& digest) const {
         if (!cache_sessions) return store->find_session(digest);
         const std::uint64_t before = *store->session_generation();
@@ -194,9 +201,13 @@ LoginResult Accounts::login(std::string_view email, std::string_view password,
 
 std::optional<SessionUser> Accounts::check_session(std::string_view token) {
     if (!is_session_token_format(token)) return std::nullopt;
-    const auto session = impl_->find_session(sha256(token));
-    if (!session || session->expires_at <= impl_->now()) return std::nullopt;
-    return SessionUser{session->user_id, session->org_id, session->email, session->role};
+    return impl_->live_user(impl_->find_session(sha256(token)));
+}
+
+std::optional<SessionUser> Accounts::cached_session(std::string_view token) const {
+    if (!impl_->cache_sessions || !is_session_token_format(token)) return std::nullopt;
+    return impl_->live_user(
+        impl_->session_cache.find(sha256(token), *impl_->store->session_generation()));
 }
 
 bool Accounts::logout(std::string_view token, const Actor& origin) {

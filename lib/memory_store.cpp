@@ -10,6 +10,7 @@
 #include <unordered_set>
 
 #include "chatbotmgr/error.hpp"
+#include "chatbotmgr/generation_table.hpp"
 #include "paging.hpp"
 
 namespace chatbotmgr {
@@ -87,6 +88,7 @@ struct MemoryStore::State {
     std::uint64_t next_conversation = 1;
     std::atomic<std::uint64_t> key_generation{0};      // see ChatbotStore::key_generation
     std::atomic<std::uint64_t> session_generation{0};  // see AccountStore::session_generation
+    GenerationTable chatbot_generations;               // see ChatbotStore::chatbot_generation
 
     std::unordered_map<std::string, Organization> orgs;          // by id
     std::unordered_map<std::string, std::string> org_by_name;    // name -> id
@@ -167,6 +169,7 @@ bool MemoryStore::insert(const Chatbot& chatbot, const NewKey& key, std::size_t 
     state_->chatbots.emplace(chatbot.id, ChatbotRow{chatbot, std::move(stored), std::nullopt, {}});
     state_->id_by_digest.emplace(key.digest, chatbot.id);
     ++in_org;
+    ++state_->chatbot_generations.counter(chatbot.org_id);
     state_->write_journal(std::move(entry));
     return true;
 }
@@ -206,6 +209,7 @@ std::optional<Chatbot> MemoryStore::update(std::string_view org_id, std::string_
     State::complete(entry, copy);  // may throw too
     state_->check_journal(entry);
     row->chatbot = std::move(copy);
+    ++state_->chatbot_generations.counter(org_id);
     state_->write_journal(std::move(entry));
     return row->chatbot;
 }
@@ -223,6 +227,7 @@ bool MemoryStore::remove(std::string_view org_id, std::string_view id, JournalEn
     --state_->chatbots_per_org[row->chatbot.org_id];
     state_->chatbots.erase(std::string(id));
     ++state_->key_generation;
+    ++state_->chatbot_generations.counter(org_id);
     state_->write_journal(std::move(entry));
     return true;
 }
@@ -252,6 +257,7 @@ std::optional<Chatbot> MemoryStore::replace_key(
     row->chatbot.key_prefix = key.prefix;
     state_->id_by_digest.emplace(key.digest, row->chatbot.id);
     ++state_->key_generation;
+    ++state_->chatbot_generations.counter(org_id);
     state_->write_journal(std::move(entry));
     return row->chatbot;
 }
@@ -308,6 +314,11 @@ void MemoryStore::record_key_usage(std::span<const KeyUsage> usage) {
 
 std::optional<std::uint64_t> MemoryStore::key_generation() const noexcept {
     return state_->key_generation.load();
+}
+
+std::optional<std::uint64_t> MemoryStore::chatbot_generation(
+    std::string_view org_id) const noexcept {
+    return state_->chatbot_generations.load(org_id);
 }
 
 std::optional<std::uint64_t> MemoryStore::session_generation() const noexcept {

@@ -25,20 +25,16 @@ bool comes_after(const T& item, const PagePosition& position, Order order) {
 }
 
 // What a store's default list_page answers: the first limit items of the whole list
-// (already in its order) after `after`.
+// (already in its order) after `after`, copied.
 template <class T>
-std::vector<T> page_of_list(std::vector<T> all, const std::optional<PagePosition>& after,
+std::vector<T> page_of_list(const std::vector<T>& all, const std::optional<PagePosition>& after,
                             std::size_t limit, Order order) {
     auto first = all.begin();
     if (after)
         first = std::find_if(all.begin(), all.end(),
                              [&](const T& item) { return comes_after(item, *after, order); });
     const std::size_t available = static_cast<std::size_t>(all.end() - first);
-    std::vector<T> out;
-    out.reserve(std::min(available, limit));
-    for (auto it = first; it != all.end() && out.size() < limit; ++it)
-        out.push_back(std::move(*it));
-    return out;
+    return std::vector<T>(first, first + static_cast<std::ptrdiff_t>(std::min(available, limit)));
 }
 
 inline void check_page_limit(std::size_t limit, std::size_t max_limit = kMaxPageSize) {

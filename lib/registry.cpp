@@ -7,6 +7,7 @@
 
 #include <boost/json/object.hpp>
 
+#include "chatbot_cache.hpp"
 #include "chatbotmgr/error.hpp"
 #include "chatbotmgr/json.hpp"
 #include "chatbotmgr/permissions.hpp"
@@ -93,6 +94,8 @@ struct ChatbotRegistry::Impl {
     bool cache_keys;
     std::size_t max_chatbots_per_org;
     mutable detail::VerifiedCache<KeyOwner> key_cache;
+    bool cache_chatbots;
+    mutable detail::ChatbotCache chatbot_cache;
     detail::KeyUsageLog key_usage;
     std::mutex flush_mutex;  // one batch at a time, so a later one never lands first
     detail::InFlightCalls in_flight;
@@ -105,7 +108,9 @@ struct ChatbotRegistry::Impl {
           random(o.random ? std::move(o.random) : system_random()),
           cache_keys(o.cache_keys && store->key_generation().has_value()),
           max_chatbots_per_org(o.max_chatbots_per_org),
-          key_cache(o.key_cache_capacity) {
+          key_cache(o.key_cache_capacity),
+          cache_chatbots(o.cache_chatbots && store->chatbot_generation({}).has_value()),
+          chatbot_cache(o.chatbot_cache_bytes) {
         if (o.key_usage_flush_interval > std::chrono::milliseconds::zero())
             flusher = std::jthread([this, every = o.key_usage_flush_interval](
                                        std::stop_token stop) { flush_periodically(stop, every); });
@@ -174,6 +179,29 @@ struct ChatbotRegistry::Impl {
     ChatbotWithKey rotate_key(const Actor& actor, std::string_view chatbot_id,
                               const RotateOptions& options, Retry* retry);
 
+    // The organization's chatbot generation; only while cache_chatbots.
+    std::uint64_t chatbot_generation(std::string_view org_id) const {
+        return store->chatbot_generation(org_id).value_or(0);
+    }
+
+    std::shared_ptr<const detail::ChatbotList> whole_list(std::string_view org_id) const {
+        if (!cache_chatbots)
+            return std::make_shared<const detail::ChatbotList>(store->list(org_id));
+        const std::uint64_t before = chatbot_generation(org_id);
+        if (auto hit = chatbot_cache.find_list(org_id, before)) return hit;
+        auto found = std::make_shared<const detail::ChatbotList>(store->list(org_id));
+        chatbot_cache.insert_list(org_id, found, before, chatbot_generation(org_id));
+        return found;
+    }
+
+    // A page of the organization's list as the store would answer list_page: from a cached
+    // whole list, if there is one.
+    Page<Chatbot> page_of(const detail::ChatbotList& all, const PageRequest& request) const {
+        return detail::fetch_page<Chatbot>(request, [&](const auto& after, std::size_t limit) {
+            return detail::page_of_list(all, after, limit, detail::Order::newest_first);
+        });
+    }
+
     std::optional<KeyOwner> find_key_owner(const Digest& digest) const {
         if (!cache_keys) return store->find_by_key_digest(digest);
         const std::uint64_t before = *store->key_generation();
@@ -207,11 +235,17 @@ ChatbotStore& ChatbotRegistry::store() const noexcept {
 
 std::vector<Chatbot> ChatbotRegistry::list(const Actor& actor) const {
     admit(actor, Action::list_chatbots);
-    return impl_->store->list(actor.org_id);
+    return *impl_->whole_list(actor.org_id);
 }
 
 Page<Chatbot> ChatbotRegistry::list(const Actor& actor, const PageRequest& page) const {
     admit(actor, Action::list_chatbots);
+    if (impl_->cache_chatbots) {
+        if (auto all = impl_->chatbot_cache.find_list(actor.org_id,
+                                                      impl_->chatbot_generation(actor.org_id)))
+            return impl_->page_of(*all, page);
+    }
+    // A page is read as a page (keyset query): an organization may hold 10,000 chatbots.
     return detail::fetch_page<Chatbot>(page, [&](const auto& after, std::size_t limit) {
         return impl_->store->list_page(actor.org_id, after, limit);
     });
@@ -220,9 +254,42 @@ Page<Chatbot> ChatbotRegistry::list(const Actor& actor, const PageRequest& page)
 Chatbot ChatbotRegistry::get(const Actor& actor, std::string_view chatbot_id) const {
     admit(actor, Action::get_chatbot);
     check_chatbot_id(chatbot_id);
+    if (!impl_->cache_chatbots) {
+        auto found = impl_->store->get(actor.org_id, chatbot_id);
+        if (!found) throw_not_found();
+        return std::move(*found);
+    }
+    const std::uint64_t before = impl_->chatbot_generation(actor.org_id);
+    if (auto hit = impl_->chatbot_cache.find(actor.org_id, chatbot_id, before)) return *hit;
     auto found = impl_->store->get(actor.org_id, chatbot_id);
     if (!found) throw_not_found();
-    return std::move(*found);
+    auto row = std::make_shared<const Chatbot>(std::move(*found));
+    impl_->chatbot_cache.insert(row, before, impl_->chatbot_generation(actor.org_id));
+    return *row;
+}
+
+std::shared_ptr<const Chatbot> ChatbotRegistry::cached_get(const Actor& actor,
+                                                           std::string_view chatbot_id) const {
+    admit(actor, Action::get_chatbot);
+    check_chatbot_id(chatbot_id);
+    if (!impl_->cache_chatbots) return nullptr;
+    return impl_->chatbot_cache.find(actor.org_id, chatbot_id,
+                                     impl_->chatbot_generation(actor.org_id));
+}
+
+std::shared_ptr<const std::vector<Chatbot>> ChatbotRegistry::cached_list(const Actor& actor) const {
+    admit(actor, Action::list_chatbots);
+    if (!impl_->cache_chatbots) return nullptr;
+    return impl_->chatbot_cache.find_list(actor.org_id, impl_->chatbot_generation(actor.org_id));
+}
+
+std::optional<Page<Chatbot>> ChatbotRegistry::cached_list(const Actor& actor,
+                                                          const PageRequest& page) const {
+    admit(actor, Action::list_chatbots);
+    detail::check_page_limit(page.limit);
+    auto all = cached_list(actor);
+    if (!all) return std::nullopt;
+    return impl_->page_of(*all, page);
 }
 
 ChatbotWithKey ChatbotRegistry::create(const Actor& actor, NewChatbot input,

@@ -21,6 +21,7 @@
 #   capture  POST /api/v1/capture                   one new message per request (API key)
 #   create   POST /api/v1/chatbots                  in the second organization
 #   rotate   POST /api/v1/chatbots/{id}/rotate-key
+#   mixed    nine GETs of a chatbot to one PATCH of it  (not in the default list)
 #
 # With --peer the same scenarios also run against the Node.js peer server of
 # bench/http/peers (Fastify + better-sqlite3, WAL, synchronous=NORMAL, one process;
@@ -57,6 +58,8 @@
 #   --server BIN, --ceiling BIN                       use these binaries instead of building
 #   --server-arg ARG                                  one more argument of chatbotmgr-server serve
 #                                                     (repeatable; e.g. --grouped-writes off)
+#   --busy N                  [BENCH_BUSY]            N processes that spin on the CPU for the
+#                                                     whole run (a busy machine); default 0
 #   --check-responses                                 check every answer (costs wrk CPU)
 #   --no-install                                      never call apt-get
 set -euo pipefail
@@ -81,6 +84,7 @@ ceiling_bin=
 hold_bin=unused
 install=1
 check=0
+busy=${BENCH_BUSY:-0}
 
 usage() { sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//' >&2; exit 2; }
 
@@ -99,6 +103,7 @@ while [ $# -gt 0 ]; do
     --server) server_bin=$2; shift 2 ;;
     --server-arg) server_args+=("$2"); shift 2 ;;
     --ceiling) ceiling_bin=$2; shift 2 ;;
+    --busy) busy=$2; shift 2 ;;
     --check-responses) check=1; shift ;;
     --no-install) install=0; shift ;;
     -h|--help) usage ;;
@@ -116,6 +121,7 @@ is_count "$server_threads" 1 256 || { echo "bench: --server-threads: 1 to 256" >
 [[ "$access_log" =~ ^(on|off)$ ]] || { echo "bench: --access-log: on or off" >&2; exit 2; }
 [[ "$storage" =~ ^(sqlite|postgres)$ ]] || { echo "bench: --storage: sqlite or postgres" >&2; exit 2; }
 [[ "$peer" =~ ^[01]$ ]] || { echo "bench: BENCH_PEER: 0 or 1" >&2; exit 2; }
+is_count "$busy" 0 64 || { echo "bench: --busy: 0 to 64" >&2; exit 2; }
 IFS=, read -ra scenario_list <<<"$scenarios"
 for s in "${scenario_list[@]}"; do
   if [ ! -f "$here/$s.lua" ] || [ "$s" = common ] || [ "$s" = ceiling ]; then
@@ -137,6 +143,7 @@ if [ "$storage" = postgres ]; then
   [ "$peer" = 1 ] && args+=(--peer)
   [ "$check" = 1 ] && args+=(--check-responses)
   [ "$install" = 0 ] && args+=(--no-install)
+  [ "$busy" = 0 ] || { echo "bench: --busy is not supported with --storage postgres" >&2; exit 2; }
   exec "$here/postgres.sh" "${args[@]}"
 fi
 
@@ -191,6 +198,13 @@ echo "chatbotmgr HTTP benchmark: wrk -t$threads -c$connections -d${duration}s, $
 [ "$peer" = 0 ] || bench_peer_describe sqlite
 bench_machine
 echo "load average before: $(bench_load)"
+
+# A busy machine: processes that spin for the whole run (killed with the servers).
+for _ in $(seq 1 "$busy"); do
+  bash -c 'while :; do :; done' &
+  pids+=($!)
+done
+[ "$busy" = 0 ] || echo "busy: $busy spinning processes"
 
 results="$tmp/results"
 : >"$results"

@@ -214,6 +214,9 @@ po::options_description serve_options() {
         ("grouped-writes", arg("on|off", d.grouped_writes ? "on" : "off"),
          "SQLite: run each write on the store's writer thread and answer it after its group "
          "commit (off: on write threads that each wait for the commit)")
+        ("inline-reads", arg("on|off", d.inline_reads ? "on" : "off"),
+         "answer a chatbot read whose session and answer are cached on the I/O thread, "
+         "without the hop to a read thread (off: every read on a read thread)")
         ("access-log", arg("on|off", d.access_log ? "on" : "off"),
          "one line per request on stderr")
         ("log-format", arg("text|json", d.log_json ? "json" : "text"),
@@ -451,6 +454,7 @@ void apply_serve(ServeConfig& c, const Source& s) {
     if (auto v = s["public-origin"]) c.public_origin = parse_origin(*v, s.name("public-origin"));
     if (auto v = s["access-log"]) c.access_log = parse_on_off(*v, s.name("access-log"));
     if (auto v = s["grouped-writes"]) c.grouped_writes = parse_on_off(*v, s.name("grouped-writes"));
+    if (auto v = s["inline-reads"]) c.inline_reads = parse_on_off(*v, s.name("inline-reads"));
     if (auto v = s["log-format"]) {
         if (*v != "text" && *v != "json") throw UsageError(s.name("log-format") + ": text or json");
         c.log_json = *v == "json";

@@ -62,6 +62,8 @@ struct ServeConfig {
     // SQLite: writes run on the store's writer thread and are answered after their group
     // commit (ApiOptions::group_commit); off: on write threads that wait for the commit.
     bool grouped_writes = true;
+    // Cached chatbot reads are answered on the I/O thread (ApiOptions::cached_reads_inline).
+    bool inline_reads = true;
     bool log_json = false;  // --log-format json: the access log as JSON lines
     // --metrics-listen HOST:PORT: GET /metrics there (Prometheus text); unset: off.
     std::optional<std::string> metrics_host;

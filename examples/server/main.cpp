@@ -271,6 +271,7 @@ int serve(const ServeConfig& config) {
         api_options.write_threads =
             std::min(api_options.write_threads, config.storage.postgres_pool);
     api_options.metrics = metrics.sink;
+    api_options.cached_reads_inline = config.inline_reads;
     if (config.grouped_writes && storage.group_commit) {
         api_options.group_commit = storage.group_commit;
         api_options.write_threads = 4;  // only bodies over 64 KiB still take one

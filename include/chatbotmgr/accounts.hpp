@@ -228,6 +228,11 @@ class Accounts {
     LoginResult login(std::string_view email, std::string_view password, const Actor& origin = {});
     // The user of a live session; nullopt for unknown, malformed, expired or revoked.
     std::optional<SessionUser> check_session(std::string_view token);
+    // check_session from memory only (see cache_sessions), for a caller that must not
+    // block, such as an HTTP I/O thread: the user when the session is cached and live;
+    // nullopt when check_session has to answer (not cached, or not a live session).
+    // Never reaches the store.
+    std::optional<SessionUser> cached_session(std::string_view token) const;
     // Revokes the session; false when it was not a live session.
     bool logout(std::string_view token, const Actor& origin = {});
     // Removes sessions that have expired; returns how many. For a periodic janitor (the

@@ -89,6 +89,8 @@ class MemoryStore final : public ChatbotStore,
     std::size_t prune_idempotency_records(std::chrono::sys_seconds now, std::size_t max) override;
 
     std::optional<std::uint64_t> key_generation() const noexcept override;
+    std::optional<std::uint64_t> chatbot_generation(
+        std::string_view org_id) const noexcept override;
     std::optional<std::uint64_t> session_generation() const noexcept override;
 
   private:

@@ -36,6 +36,14 @@ struct RegistryOptions {
     bool cache_keys = true;
     // Most entries the key cache holds before it starts over. Default: 100,000.
     std::size_t key_cache_capacity = 100'000;
+    // Cache what get and list read, so a repeated read does not reach the store. Used only
+    // when the store reports a chatbot_generation() (storage.hpp): an organization's
+    // cached chatbots are served only while no write to its chatbots has committed since
+    // they were read, by any registry or store object over the same data. Default: true.
+    bool cache_chatbots = true;
+    // Most bytes the chatbot cache takes (an estimate: the strings, and settings counted
+    // as JsonLimits::max_parsed_bytes counts them) before it starts over. Default: 64 MiB.
+    std::size_t chatbot_cache_bytes = 64 * 1024 * 1024;
     // Most chatbots one organization may hold; create past it throws Error(conflict)
     // naming the limit. Enforced by the store atomically with the insert.
     // Default: 10,000.
@@ -124,6 +132,16 @@ class ChatbotRegistry {
     // field "limit").
     Page<Chatbot> list(const Actor& actor, const PageRequest& page) const;
     Chatbot get(const Actor& actor, std::string_view chatbot_id) const;
+    // What get and list answer, from the registry's memory only (see cache_chatbots): for
+    // a caller that must not block, such as an HTTP I/O thread. Null (nullopt) when the
+    // answer is not cached -- then call get or list, which fill the cache. Never reaches
+    // the store; throws what get and list throw before they would (forbidden, not_found
+    // for a malformed id, invalid_argument for a limit). The snapshots are immutable and
+    // stay valid after the cache has dropped them.
+    std::shared_ptr<const Chatbot> cached_get(const Actor& actor,
+                                              std::string_view chatbot_id) const;
+    std::shared_ptr<const std::vector<Chatbot>> cached_list(const Actor& actor) const;
+    std::optional<Page<Chatbot>> cached_list(const Actor& actor, const PageRequest& page) const;
     // key_expires_at: when the chatbot's API key expires (none: never); in the future, at
     // most kMaxKeyLifetime ahead, else invalid_argument naming "key_expires_at".
     ChatbotWithKey create(const Actor& actor, NewChatbot input,

@@ -150,6 +150,19 @@ class ChatbotStore {
     // call returns. Registries serve a cached lookup only while the value is the one it was read
     // under. nullopt (the default): lookups are never cached (always exact).
     virtual std::optional<std::uint64_t> key_generation() const noexcept { return std::nullopt; }
+
+    // Lets registries cache what get and list answer, and stay exact: as key_generation,
+    // for one organization's chatbots. A store that returns a value (for any organization:
+    // a store reports values for all of them or for none) promises: the value for org_id
+    // grows after every committed write that changes what get or list answers for org_id
+    // (insert, update, remove, replace_key) -- made through this object or any other object
+    // or process that writes the same data -- and before that write's call returns. The
+    // values of several organizations may move together. nullopt (the default): get and
+    // list are never cached.
+    virtual std::optional<std::uint64_t> chatbot_generation(
+        std::string_view /*org_id*/) const noexcept {
+        return std::nullopt;
+    }
 };
 
 // Row counts of what hangs off one chatbot.

@@ -13,6 +13,7 @@
 #include <boost/json/object.hpp>
 
 #include "chatbotmgr/accounts.hpp"
+#include "chatbotmgr/registry.hpp"
 #include "chatbotmgr/storage.hpp"
 #include "chatbotmgr/testing/fakes.hpp"
 #include "chatbotmgr/testing/journal_entry.hpp"
@@ -100,5 +101,21 @@ Invitation invitation(const std::string& id, const std::string& org, const std::
                       Role role, std::int64_t created = kBaseTime);
 // Inserts inv with invitation_digest(inv.id) as its token digest.
 void add_invitation(AccountStore& store, const Invitation& inv);
+
+// A registry over the case's store with a clock the case moves, and no background usage
+// writes (the case flushes when it wants them).
+struct RegistryOverStore {
+    explicit RegistryOverStore(std::shared_ptr<ChatbotStore> store, std::uint64_t seed = 7)
+        : clock(std::make_shared<FakeClock>(at(kBaseTime))),
+          registry(std::move(store),
+                   RegistryOptions{.key_usage_flush_interval = std::chrono::milliseconds::zero(),
+                                   .clock = clock,
+                                   .random = std::make_shared<DeterministicRandom>(seed)}) {}
+
+    void set(std::int64_t unix_seconds) { clock->set(at(unix_seconds)); }
+
+    std::shared_ptr<FakeClock> clock;
+    ChatbotRegistry registry;
+};
 
 }  // namespace chatbotmgr::testing::detail

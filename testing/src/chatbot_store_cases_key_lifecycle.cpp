@@ -23,22 +23,6 @@ KeyOwner previous_owner_of(const Chatbot& c, std::int64_t until) {
     return KeyOwner{c.id, c.org_id, KeySlot::previous, at(until)};
 }
 
-// A registry over the case's store with a clock the case moves, and no background usage
-// writes (the case flushes when it wants them).
-struct RegistryOverStore {
-    explicit RegistryOverStore(std::shared_ptr<ChatbotStore> store, std::uint64_t seed = 7)
-        : clock(std::make_shared<FakeClock>(at(kBaseTime))),
-          registry(std::move(store),
-                   RegistryOptions{.key_usage_flush_interval = std::chrono::milliseconds::zero(),
-                                   .clock = clock,
-                                   .random = std::make_shared<DeterministicRandom>(seed)}) {}
-
-    void set(std::int64_t unix_seconds) { clock->set(at(unix_seconds)); }
-
-    std::shared_ptr<FakeClock> clock;
-    ChatbotRegistry registry;
-};
-
 KeyVerdict verdict(const ChatbotRegistry& r, const std::string& key) {
     return r.check_key(key).verdict;
 }

@@ -89,6 +89,31 @@ TEST_CASE_METHOD(Fixture, "logout revokes the session at once") {
     CHECK_FALSE(accounts.logout(login.token));
 }
 
+TEST_CASE_METHOD(Fixture,
+                 "cached_session answers what check_session read, until logout, a role change "
+                 "or expiry") {
+    accounts.add_user("a@example.com", "Acme", "password1");
+    const auto login = accounts.login("a@example.com", "password1");
+    CHECK_FALSE(accounts.cached_session(login.token));  // never read yet
+    const auto checked = accounts.check_session(login.token);
+    REQUIRE(checked);
+    CHECK(accounts.cached_session(login.token) == checked);
+    CHECK_FALSE(accounts.cached_session("ob_live_0123456789abcdef0123456789abcdef"));
+
+    // A role change moves the session generation: the cached role is not served.
+    accounts.add_user("b@example.com", "Acme", "password2");
+    accounts.set_role("b@example.com", Role::owner);
+    CHECK_FALSE(accounts.cached_session(login.token));
+    CHECK(accounts.check_session(login.token));
+
+    clock->advance(std::chrono::hours(12));
+    CHECK_FALSE(accounts.cached_session(login.token));  // expired, though still cached
+    clock->advance(-std::chrono::hours(1));
+    CHECK(accounts.cached_session(login.token));
+    CHECK(accounts.logout(login.token));
+    CHECK_FALSE(accounts.cached_session(login.token));
+}
+
 TEST_CASE_METHOD(Fixture, "API keys and garbage are never sessions") {
     CHECK_FALSE(accounts.check_session("ob_live_0123456789abcdef0123456789abcdef"));
     CHECK_FALSE(accounts.check_session(""));

@@ -362,3 +362,64 @@ TEST_CASE("last use is written in the background at the flush interval, and at d
     CHECK(store->keys("org-1", id)->current.last_used_at ==
           std::chrono::floor<std::chrono::seconds>(clock->now()));
 }
+
+TEST_CASE_METHOD(Fixture, "cached_get and cached_list answer only what get and list have read") {
+    const auto created = registry.create("org-a", named("Cached"));
+    const std::string& id = created.chatbot.id;
+    CHECK_FALSE(registry.cached_get("org-a", id));
+    CHECK_FALSE(registry.cached_list("org-a"));
+    CHECK_FALSE(registry.cached_list("org-a", PageRequest{std::nullopt, 10}));
+
+    const Chatbot got = registry.get("org-a", id);
+    const auto cached = registry.cached_get("org-a", id);
+    REQUIRE(cached);
+    CHECK(*cached == got);
+    const auto whole = registry.list("org-a");
+    REQUIRE(registry.cached_list("org-a"));
+    CHECK(*registry.cached_list("org-a") == whole);
+    CHECK(registry.cached_list("org-a", PageRequest{std::nullopt, 10})->items == whole);
+
+    // Scoped like get and list: another organization's entries are never answered.
+    CHECK_FALSE(registry.cached_get("org-b", id));
+    CHECK_FALSE(registry.cached_list("org-b"));
+    // The checks of get and list come first, cached or not.
+    CHECK(testing::code_of([&] { registry.cached_get("org-a", "NOT-A-UUID"); }) ==
+          ErrorCode::not_found);
+    CHECK(testing::code_of([&] {
+              registry.cached_list("org-a", PageRequest{std::nullopt, 0});
+          }) == ErrorCode::invalid_argument);
+
+    // A write to the organization: nothing of it is answered from memory any more, and a
+    // snapshot taken before stays as it was.
+    registry.update("org-a", id, {std::string("Renamed"), std::nullopt});
+    CHECK_FALSE(registry.cached_get("org-a", id));
+    CHECK_FALSE(registry.cached_list("org-a"));
+    CHECK(cached->name == "Cached");
+    CHECK(registry.get("org-a", id).name == "Renamed");
+    CHECK(registry.cached_get("org-a", id)->name == "Renamed");
+}
+
+TEST_CASE("the chatbot cache is off when asked, and holds nothing past its capacity") {
+    auto store = std::make_shared<MemoryStore>();
+    RegistryOptions off;
+    off.cache_chatbots = false;
+    ChatbotRegistry uncached(store, off);
+    const auto small = uncached.create("org-a", named("Small"));
+    uncached.get("org-a", small.chatbot.id);
+    uncached.list("org-a");
+    CHECK_FALSE(uncached.cached_get("org-a", small.chatbot.id));
+    CHECK_FALSE(uncached.cached_list("org-a"));
+
+    RegistryOptions small_cache;
+    small_cache.chatbot_cache_bytes = 4096;
+    ChatbotRegistry bounded(store, small_cache);
+    json::object large;
+    large["text"] = std::string(8192, 'x');
+    const auto big = bounded.create("org-a", {"Big", large});
+    CHECK(bounded.get("org-a", big.chatbot.id).settings == large);  // read, not kept
+    CHECK_FALSE(bounded.cached_get("org-a", big.chatbot.id));
+    CHECK(bounded.list("org-a").size() == 2);
+    CHECK_FALSE(bounded.cached_list("org-a"));
+    bounded.get("org-a", small.chatbot.id);
+    CHECK(bounded.cached_get("org-a", small.chatbot.id));
+}

@@ -2,6 +2,8 @@
 // parts under it: credential parsing and the failure limiter.
 #include <future>
 #include <string>
+#include <thread>
+#include <utility>
 #include <vector>
 
 #include <sodium.h>
@@ -9,6 +11,7 @@
 #include <boost/json/parse.hpp>
 #include <catch2/catch.hpp>
 
+#include "chatbotmgr/accounts.hpp"
 #include "chatbotmgr/beast/api.hpp"
 #include "chatbotmgr/beast/session_check.hpp"
 #include "chatbotmgr/memory_store.hpp"
@@ -235,8 +238,8 @@ TEST_CASE("FailureLimiter: fixed windows, bounded memory", "[http]") {
 }
 
 TEST_CASE(
-    "grouped writes on SQLite: each answer follows its commit; rotation and deletion "
-    "hold at once; concurrent patches lose nothing",
+    "grouped writes on SQLite: each answer follows its commit, rotation and deletion "
+    "hold at once, concurrent patches lose nothing",
     "[http][group]") {
     test::TempDir dir;
     sqlite::SqliteOptions store_options;
@@ -315,4 +318,112 @@ TEST_CASE(
     reopen.path = store_options.path;
     sqlite::SqliteStore reopened(reopen);
     CHECK_FALSE(reopened.get("org-1", id));
+}
+
+TEST_CASE(
+    "cached reads are answered on the calling thread, exactly as the pool answers them, and a "
+    "write or a logout sends the next read to the pool",
+    "[http][inline]") {
+    auto store = std::make_shared<MemoryStore>();
+    auto registry = std::make_shared<ChatbotRegistry>(store);
+    AccountsOptions account_options;
+    account_options.pwhash_opslimit = crypto_pwhash_OPSLIMIT_MIN;
+    account_options.pwhash_memlimit = crypto_pwhash_MEMLIMIT_MIN;
+    auto accounts = std::make_shared<Accounts>(store, account_options);
+    accounts->add_user("ada@example.com", "Acme", "correct horse battery staple");
+    const auto login = accounts->login("ada@example.com", "correct horse battery staple");
+    auto session_check = std::make_shared<beast::AccountsSessionCheck>(accounts);
+
+    // The answer, and whether it came on this thread (inline) or from the pool.
+    struct Answer {
+        beast::Api::Response response;
+        bool inline_;
+    };
+    auto send = [&](beast::Api& api, http::verb method, const std::string& target,
+                    std::string body = {}) {
+        auto req = make(method, target, std::move(body));
+        req.set(http::field::authorization, "Bearer " + login.token);
+        std::promise<Answer> answer;
+        const auto caller = std::this_thread::get_id();
+        api.handle(std::move(req), {}, [&](beast::Api::Response r) {
+            answer.set_value({std::move(r), std::this_thread::get_id() == caller});
+        });
+        return answer.get_future().get();
+    };
+    auto same = [](const beast::Api::Response& a, const beast::Api::Response& b) {
+        CHECK(a.result_int() == b.result_int());
+        CHECK(a.body() == b.body());
+        CHECK(a[http::field::link] == b[http::field::link]);
+        CHECK(a[http::field::content_type] == b[http::field::content_type]);
+        CHECK(a[http::field::content_length] == b[http::field::content_length]);
+    };
+
+    beast::Api api(registry, session_check, {}, accounts);
+    auto created = send(api, http::verb::post, "/api/v1/chatbots", R"({"name":"One"})");
+    REQUIRE(created.response.result_int() == 200);
+    send(api, http::verb::post, "/api/v1/chatbots", R"({"name":"Two"})");
+    const std::string id(
+        boost::json::parse(created.response.body()).at("chatbot").at("id").as_string());
+    const std::string one = "/api/v1/chatbots/" + id;
+
+    for (const std::string& target :
+         {one, std::string("/api/v1/chatbots"), std::string("/api/v1/chatbots?limit=1")}) {
+        INFO(target);
+        // The whole list fills the cache that pages are answered from.
+        send(api, http::verb::get, "/api/v1/chatbots");
+        const auto first = send(api, http::verb::get, target);
+        const auto second = send(api, http::verb::get, target);
+        CHECK(second.inline_);
+        same(first.response, second.response);
+        CHECK(second.response.result_int() == 200);
+    }
+    // HEAD: the GET answer without its body, inline too.
+    auto head = send(api, http::verb::head, one);
+    CHECK(head.inline_);
+    CHECK(head.response.result_int() == 200);
+    CHECK(head.response.body().empty());
+
+    // A write: the next read goes to the pool and sees it; the one after is inline again.
+    REQUIRE(send(api, http::verb::patch, one, R"({"name":"Renamed"})").response.result_int() ==
+            200);
+    auto after_write = send(api, http::verb::get, one);
+    CHECK_FALSE(after_write.inline_);
+    CHECK(boost::json::parse(after_write.response.body()).at("name") == "Renamed");
+    CHECK(send(api, http::verb::get, one).inline_);
+    // A bad query is refused inline exactly as on the pool.
+    auto bad = send(api, http::verb::get, "/api/v1/chatbots?limit=0");
+    CHECK(bad.response.result_int() == 400);
+
+    // Without the option every read takes the pool.
+    beast::ApiOptions off;
+    off.cached_reads_inline = false;
+    beast::Api pooled(registry, session_check, off, accounts);
+    CHECK_FALSE(send(pooled, http::verb::get, one).inline_);
+    CHECK_FALSE(send(pooled, http::verb::get, one).inline_);
+
+    // A logout ends the session for cached reads at once.
+    REQUIRE(send(api, http::verb::post, "/api/v1/auth/logout").response.result_int() == 200);
+    auto after_logout = send(api, http::verb::get, one);
+    CHECK_FALSE(after_logout.inline_);
+    CHECK(after_logout.response.result_int() == 401);
+}
+
+TEST_CASE("a host's session check without check_cached keeps every read on the pool",
+          "[http][inline]") {
+    Host host;
+    auto created = host.api.handle_sync(
+        make(http::verb::post, "/api/v1/chatbots", R"({"name":"Hosted"})", "org-1"));
+    const std::string id(boost::json::parse(created.body()).at("chatbot").at("id").as_string());
+    for (int i = 0; i < 2; ++i) {
+        std::promise<std::pair<unsigned, bool>> answer;  // status, on the calling thread
+        const auto caller = std::this_thread::get_id();
+        host.api.handle(
+            make(http::verb::get, "/api/v1/chatbots/" + id, {}, "org-1"), {},
+            [&](beast::Api::Response r) {
+                answer.set_value({r.result_int(), std::this_thread::get_id() == caller});
+            });
+        const auto [status, on_caller] = answer.get_future().get();
+        CHECK(status == 200);
+        CHECK_FALSE(on_caller);
+    }
 }

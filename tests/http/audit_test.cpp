@@ -157,7 +157,7 @@ TEST_CASE("audit: every change of a session is recorded once, with its details",
     }
 }
 
-TEST_CASE("audit: only admins and owners read the log; without the option there is no route",
+TEST_CASE("audit: only admins and owners read the log, and without the option there is no route",
           "[http][audit]") {
     Fixture f;
     const TestUser bob = f.server.add_user("bob@example.com", "Acme");  // a member

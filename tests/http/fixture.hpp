@@ -199,6 +199,9 @@ class FlakyStore final : public ChatbotStore,
     std::optional<std::uint64_t> key_generation() const noexcept override {
         return inner_.key_generation();
     }
+    std::optional<std::uint64_t> chatbot_generation(std::string_view org) const noexcept override {
+        return inner_.chatbot_generation(org);
+    }
     std::optional<std::uint64_t> session_generation() const noexcept override {
         return inner_.session_generation();
     }

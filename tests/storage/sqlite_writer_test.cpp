@@ -302,7 +302,7 @@ TEST_CASE("sqlite writer: grouped calls share commits and are completed only aft
 }
 
 TEST_CASE(
-    "sqlite writer: a grouped call's failed write is its own; a failed commit fails "
+    "sqlite writer: a grouped call's failed write is its own, and a failed commit fails "
     "the calls that wrote",
     "[sqlite][writer][group][faults]") {
     WriterFixture f(64);

@@ -202,10 +202,7 @@ struct Api::Impl {
         try {
             if (auto refused = check_credentials(call, endpoint.credential))
                 return std::move(*refused);
-            if (auto refused = check_csrf(call)) return std::move(*refused);
-            check_role(call, endpoint);
-            if (auto refused = check_body(call, services.options.*match.route->body_limit))
-                return std::move(*refused);
+            if (auto refused = check_request(call, match)) return std::move(*refused);
             // A large body is parsed only while holding one of max_large_bodies slots: with
             // max_parsed_json_bytes that bounds the memory all parsing takes at once.
             const bool large = call.body().size() > services.options.large_body_bytes;
@@ -222,6 +219,41 @@ struct Api::Impl {
             log_internal(match.route->name, "unknown exception");
         }
         return call.fail(HttpError::internal);
+    }
+
+    // Steps 4 to 5 once the caller is known: CSRF, role, body size and media type.
+    std::optional<Response> check_request(const Call& call, const Match& match) const {
+        if (auto refused = check_csrf(call)) return refused;
+        check_role(call, *match.endpoint);
+        return check_body(call, services.options.*match.route->body_limit);
+    }
+
+    // A read the I/O thread may answer from memory (ApiOptions::cached_reads_inline).
+    bool may_answer_cached(const Match& match, const RequestContext& ctx) const noexcept {
+        return services.options.cached_reads_inline && match.endpoint->cached &&
+               match.endpoint->credential == Credential::session && !ctx.admission;
+    }
+
+    // Steps 3 to 8 of such a read without blocking: the session from check_cached() and
+    // the answer from the endpoint's cached handler. nullopt when either is not cached
+    // (or anything else goes wrong): then the pool serves the request as any other, so
+    // every answer given here is the one the pool would give.
+    std::optional<Response> answer_cached(const Request& req, const RequestContext& ctx,
+                                          const Match& match) {
+        Call call(services, req, ctx, match);
+        try {
+            call.principal = services.sessions->check_cached(call.view());
+            if (!call.principal) return std::nullopt;
+            if (auto refused = check_request(call, match)) return finish(req, std::move(*refused));
+            wire::decode_no_body(call.body(), call.json_limits());
+            auto res = match.endpoint->cached(call);
+            if (!res) return std::nullopt;
+            return finish(req, std::move(*res));
+        } catch (const Error& e) {
+            return finish(req, error_answer(call, e, match.route->name));
+        } catch (...) {
+            return std::nullopt;
+        }
     }
 
     // Steps 1 to 4 on a request head (Api::admit): a refusal, or the go-ahead with what
@@ -562,6 +594,13 @@ void Api::handle(Request request, RequestContext context, std::function<void(Res
         detail::set_retry_after(res, std::chrono::seconds(1));
         done(finish(request, std::move(res)));
         return;
+    }
+    if (impl.may_answer_cached(match, context)) {
+        if (auto res = impl.answer_cached(request, context, match)) {
+            lock.unlock();
+            done(std::move(*res));
+            return;
+        }
     }
     if (match.endpoint->pool == detail::Pool::writes && impl.services.options.group_commit &&
         request.body().size() <= impl.services.options.large_body_bytes) {

@@ -211,22 +211,36 @@ Response logout(Call& call) {
 
 namespace {
 
+std::string_view target_of(const Call& call) noexcept {
+    return {call.request().target().data(), call.request().target().size()};
+}
+
+// The page query of a list request (API.md section 15); nullopt: the whole list (v1).
+std::optional<PageRequest> page_request(const Call& call, std::string_view list,
+                                        const Actor& actor) {
+    return wire::decode_page_query(target_of(call), list, actor.org_id, kMaxPageSize, kMaxPageSize);
+}
+
+// One page, with the Link to the next.
+template <class T, class Encode>
+Response page_answer(const Call& call, std::string_view list, const Actor& actor,
+                     const PageRequest& request, const Page<T>& page, Encode&& encode) {
+    Response res = call.ok(encode(page.items));
+    if (page.next)
+        res.set(http::field::link, wire::next_page_link(target_path(target_of(call)), list,
+                                                        actor.org_id, request.limit, *page.next));
+    return res;
+}
+
 // A list answer: the whole list (v1) or, with ?limit / ?cursor, one page and the Link to the
 // next (API.md section 15). The body is a plain array either way.
 template <class Whole, class Paged, class Encode>
 Response list_answer(Call& call, std::string_view list, Whole&& whole, Paged&& paged,
                      Encode&& encode) {
     const Actor actor = call.actor();
-    const std::string_view target(call.request().target().data(), call.request().target().size());
-    const auto request =
-        wire::decode_page_query(target, list, actor.org_id, kMaxPageSize, kMaxPageSize);
+    const auto request = page_request(call, list, actor);
     if (!request) return call.ok(encode(whole(actor)));
-    auto page = paged(actor, *request);
-    Response res = call.ok(encode(page.items));
-    if (page.next)
-        res.set(http::field::link, wire::next_page_link(target_path(target), list, actor.org_id,
-                                                        request->limit, *page.next));
-    return res;
+    return page_answer(call, list, actor, *request, paged(actor, *request), encode);
 }
 
 }  // namespace
@@ -278,6 +292,25 @@ Response create_chatbot(Call& call) {
 
 Response get_chatbot(Call& call) {
     return call.ok(wire::encode_chatbot(call.registry().get(call.actor(), call.path_id())));
+}
+
+std::optional<Response> cached_list_chatbots(Call& call) {
+    const Actor actor = call.actor();
+    const auto request = page_request(call, "chatbots", actor);
+    if (!request) {
+        const auto all = call.registry().cached_list(actor);
+        if (!all) return std::nullopt;
+        return call.ok(wire::encode_chatbot_list(*all));
+    }
+    const auto page = call.registry().cached_list(actor, *request);
+    if (!page) return std::nullopt;
+    return page_answer(call, "chatbots", actor, *request, *page, wire::encode_chatbot_list);
+}
+
+std::optional<Response> cached_get_chatbot(Call& call) {
+    const auto chatbot = call.registry().cached_get(call.actor(), call.path_id());
+    if (!chatbot) return std::nullopt;
+    return call.ok(wire::encode_chatbot(*chatbot));
 }
 
 Response update_chatbot(Call& call) {

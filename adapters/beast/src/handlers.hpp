@@ -136,6 +136,9 @@ Response accept_invitation(Call& call);    // POST   /api/v1/invitations/accept
 Response revoke_invitation(Call& call);    // DELETE /api/v1/invitations/{id}
 Response list_audit_events(Call& call);  // GET  /api/v1/audit-events
 Response capture(Call& call);         // POST   /api/v1/capture
+// The answers of the reads above that the core has in memory (CachedHandler, routes.hpp).
+std::optional<Response> cached_list_chatbots(Call& call);  // GET /api/v1/chatbots
+std::optional<Response> cached_get_chatbot(Call& call);    // GET /api/v1/chatbots/{id}
 // clang-format on
 
 }  // namespace chatbotmgr::beast::detail

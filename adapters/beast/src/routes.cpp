@@ -10,15 +10,15 @@ using boost::beast::http::verb;
 namespace {
 
 // clang-format off
-//                                    method          credential                  body   pool          handler              action
+//                                    method          credential                  body   pool          handler              action                  from cache
 constexpr Endpoint kHealthz[]     = {{verb::get,     Credential::none,           false, Pool::inline_, health}};
 constexpr Endpoint kReadyz[]      = {{verb::get,     Credential::none,           false, Pool::reads,   readiness}};
 constexpr Endpoint kLogin[]       = {{verb::post,    Credential::login_limit,    true,  Pool::logins,  login}};
 constexpr Endpoint kLogout[]      = {{verb::post,    Credential::ending_session, false, Pool::writes,  logout}};
 constexpr Endpoint kSession[]     = {{verb::get,     Credential::session,        false, Pool::reads,   get_session,         Action::get_session}};
-constexpr Endpoint kChatbots[]    = {{verb::get,     Credential::session,        false, Pool::reads,   list_chatbots,       Action::list_chatbots},
+constexpr Endpoint kChatbots[]    = {{verb::get,     Credential::session,        false, Pool::reads,   list_chatbots,       Action::list_chatbots,  cached_list_chatbots},
                                      {verb::post,    Credential::session,        true,  Pool::writes,  create_chatbot,      Action::create_chatbot}};
-constexpr Endpoint kChatbot[]     = {{verb::get,     Credential::session,        false, Pool::reads,   get_chatbot,         Action::get_chatbot},
+constexpr Endpoint kChatbot[]     = {{verb::get,     Credential::session,        false, Pool::reads,   get_chatbot,         Action::get_chatbot,    cached_get_chatbot},
                                      {verb::patch,   Credential::session,        true,  Pool::writes,  update_chatbot,      Action::update_chatbot},
                                      {verb::delete_, Credential::session,        false, Pool::writes,  delete_chatbot,      Action::delete_chatbot}};
 constexpr Endpoint kRotateKey[]   = {{verb::post,    Credential::session,        true,  Pool::writes,  rotate_key,          Action::rotate_key}};

@@ -20,6 +20,8 @@ namespace chatbotmgr::beast::detail {
 
 class Call;
 using Handler = Response (*)(Call&);
+// The same answer from memory only (no storage): nullopt when it is not cached.
+using CachedHandler = std::optional<Response> (*)(Call&);
 
 // Who the request must prove to be (step 3 of the order of checks, api.cpp).
 enum class Credential {
@@ -48,6 +50,9 @@ struct Endpoint {
     // What the endpoint does, for the role check of step 4b (the core's permission table
     // maps it to the lowest role allowed); none for routes outside a team's data.
     std::optional<Action> action = std::nullopt;
+    // The handler's answer when it is cached, for a read served on the I/O thread
+    // (ApiOptions::cached_reads_inline); none: always on the pool.
+    CachedHandler cached = nullptr;
 };
 
 // When a route exists at all.

@@ -13,6 +13,10 @@ namespace chatbotmgr::beast {
 using detail::is_ows;
 using detail::trim_ows;
 
+std::optional<Principal> SessionCheck::check_cached(const RequestView&) {
+    return std::nullopt;
+}
+
 bool SessionCheck::has_credential(const RequestView& request) const {
     return !request.header("Authorization").empty() || !request.header("Cookie").empty();
 }
@@ -66,19 +70,33 @@ std::optional<PresentedToken> find_session_token(const RequestView& request) noe
 AccountsSessionCheck::AccountsSessionCheck(std::shared_ptr<Accounts> accounts)
     : accounts_(std::move(accounts)) {}
 
-std::optional<Principal> AccountsSessionCheck::check(const RequestView& request) {
-    auto presented = find_session_token(request);
-    // An API key is never a session, whatever the session store would say.
-    if (!presented || !is_session_token_format(presented->token)) return std::nullopt;
-    auto user = accounts_->check_session(presented->token);
+namespace {
+
+// A session token's principal: the user, and where the token came from.
+std::optional<Principal> principal_of(std::optional<SessionUser> user, bool from_cookie) {
     if (!user) return std::nullopt;
     Principal principal;
     principal.org_id = std::move(user->org_id);
     principal.subject = std::move(user->user_id);
     principal.role = user->role;
     principal.email = std::move(user->email);
-    principal.csrf_applies = presented->from_cookie;
+    principal.csrf_applies = from_cookie;
     return principal;
+}
+
+}  // namespace
+
+std::optional<Principal> AccountsSessionCheck::check(const RequestView& request) {
+    auto presented = find_session_token(request);
+    // An API key is never a session, whatever the session store would say.
+    if (!presented || !is_session_token_format(presented->token)) return std::nullopt;
+    return principal_of(accounts_->check_session(presented->token), presented->from_cookie);
+}
+
+std::optional<Principal> AccountsSessionCheck::check_cached(const RequestView& request) {
+    auto presented = find_session_token(request);
+    if (!presented || !is_session_token_format(presented->token)) return std::nullopt;
+    return principal_of(accounts_->cached_session(presented->token), presented->from_cookie);
 }
 
 bool AccountsSessionCheck::has_credential(const RequestView& request) const {

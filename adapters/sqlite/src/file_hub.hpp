@@ -1,16 +1,19 @@
 // What every SqliteStore over one database file shares within a process. Internal.
 //
 // The key and session caches of the core are exact only if every writer of the file
-// reports its revocations (ChatbotStore::key_generation). Store objects in this process
-// share the counters here; another process cannot, so the first store to open a file
-// takes an exclusive lock on "<file>-lock" for the process, and a second process is
-// refused with a clear error instead of silently serving revoked keys.
+// reports its revocations (ChatbotStore::key_generation), and the chatbot caches only if
+// every writer reports its chatbot writes (ChatbotStore::chatbot_generation). Store objects in this
+// process share the counters here; another process cannot, so the first store to open a file takes
+// an exclusive lock on "<file>-lock" for the process, and a second process is refused with a clear
+// error instead of silently serving revoked keys.
 #pragma once
 
 #include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
+
+#include "chatbotmgr/generation_table.hpp"
 
 namespace chatbotmgr::sqlite::detail {
 
@@ -28,6 +31,7 @@ class FileHub {
 
     std::atomic<std::uint64_t> key_generation{0};
     std::atomic<std::uint64_t> session_generation{0};
+    GenerationTable chatbot_generations;
 
   private:
     FileHub() = default;

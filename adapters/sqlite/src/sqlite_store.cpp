@@ -463,6 +463,8 @@ bool SqliteStore::insert(const Chatbot& chatbot, const NewKey& key, std::size_t 
             s->exec();
             write_journal(c, entry);
             inserted = true;
+            impl_->writer.bump_after_commit(
+                impl_->hub->chatbot_generations.counter(chatbot.org_id));
         });
     return inserted;
 }
@@ -538,6 +540,7 @@ std::optional<Chatbot> SqliteStore::update(std::string_view org_id, std::string_
         }
         write_journal(c, entry);
         result = std::move(current);
+        impl_->writer.bump_after_commit(impl_->hub->chatbot_generations.counter(org_id));
     });
     return result;
 }
@@ -561,6 +564,7 @@ bool SqliteStore::remove(std::string_view org_id, std::string_view id, JournalEn
         write_journal(c, entry);
         removed = true;
         impl_->writer.bump_after_commit(impl_->hub->key_generation);  // cached lookups are stale
+        impl_->writer.bump_after_commit(impl_->hub->chatbot_generations.counter(org_id));
     });
     return removed;
 }
@@ -590,6 +594,7 @@ std::optional<Chatbot> SqliteStore::replace_key(
         write_journal(c, entry);
         result = std::move(after);
         impl_->writer.bump_after_commit(impl_->hub->key_generation);  // cached lookups are stale
+        impl_->writer.bump_after_commit(impl_->hub->chatbot_generations.counter(org_id));
     });
     return result;
 }
@@ -677,6 +682,11 @@ void SqliteStore::submit(std::unique_ptr<GroupCommitCall> call) {
 
 std::optional<std::uint64_t> SqliteStore::key_generation() const noexcept {
     return impl_->hub->key_generation.load();
+}
+
+std::optional<std::uint64_t> SqliteStore::chatbot_generation(
+    std::string_view org_id) const noexcept {
+    return impl_->hub->chatbot_generations.load(org_id);
 }
 
 std::optional<std::uint64_t> SqliteStore::session_generation() const noexcept {

@@ -119,6 +119,12 @@ using AccountConformanceTargetFactory = std::function<std::unique_ptr<AccountCon
     X(rotation_storm, "rotation storm: a retired digest is never found", __VA_ARGS__)              \
     X(key_generation_moves_on_revocation,                                                          \
       "key_generation, when reported, moves before replace_key and remove return", __VA_ARGS__)    \
+    X(chatbot_generation_moves_on_chatbot_writes,                                                  \
+      "chatbot_generation, when reported, moves before every chatbot write returns", __VA_ARGS__)  \
+    X(registry_reads_see_every_write,                                                              \
+      "registry: get and list see every registry's writes at once", __VA_ARGS__)                   \
+    X(registry_reads_never_stale_after_a_write,                                                    \
+      "registry: no get or list answers older than a write that returned", __VA_ARGS__)            \
     X(rotation_with_grace_keeps_previous_key,                                                      \
       "replace_key with a grace keeps the old key as the previous key", __VA_ARGS__)               \
     X(previous_key_grace_capped_by_its_expiry,                                                     \

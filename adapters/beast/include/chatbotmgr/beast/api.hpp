@@ -4,7 +4,8 @@
 // beside its own routes (handles() + handle()), and tests and fuzzers call handle_sync().
 //
 // Threading: handle() and handle_sync() may be called from many threads at once.
-// handle() never blocks: route and method checks run inline, everything that may touch
+// handle() never blocks: route and method checks run inline, and so do reads whose session
+// and answer are cached (ApiOptions::cached_reads_inline); everything that may touch
 // storage (session check, registry, accounts) runs on the Api's own thread pools: one
 // for reads, one for logins (password hashing), one for writes.
 // Errors: the constructor and set_public_origin() throw chatbotmgr::Error; handle() never
@@ -75,6 +76,13 @@ struct ApiOptions {
     // write_threads as without it. The store must be the one the registry and accounts
     // write to. Default: none.
     std::shared_ptr<GroupCommit> group_commit;
+    // Answers a read whose session and answer are both in memory on the calling thread
+    // (the I/O thread), without the hop to the blocking pool: GET /api/v1/chatbots and
+    // GET /api/v1/chatbots/{id} when SessionCheck::check_cached() knows the caller and the
+    // registry has the answer cached (RegistryOptions::cache_chatbots). A miss goes to the
+    // pool as without it. Nothing is ever read from storage on the calling thread.
+    // Default: true.
+    bool cached_reads_inline = true;
     // Serve GET /healthz and GET /readyz. A host with its own probes turns this off.
     // Default: true.
     bool health_routes = true;

@@ -44,14 +44,22 @@ struct Principal {
     std::string email = {};
 };
 
-// Implementations must be safe to call from many threads at once. They run on the
-// adapter's blocking pool, never on an I/O thread, so they may call storage.
+// Implementations must be safe to call from many threads at once. check() runs on the
+// adapter's blocking pool, never on an I/O thread, so it may call storage; check_cached()
+// runs on the I/O thread and must not block.
 class SessionCheck {
   public:
     virtual ~SessionCheck() = default;
     // The caller, or nullopt when no valid credential was presented (the request gets
     // 401). May throw chatbotmgr::Error(unavailable) when the session store is down (503).
     virtual std::optional<Principal> check(const RequestView& request) = 0;
+    // The caller as check() would answer it, when that is known without blocking (from
+    // memory: no storage, no network, no lock held for long); nullopt when only check()
+    // can tell -- then the request goes on to the pool and check() answers. Lets the
+    // adapter answer a cached read on the I/O thread, without a hop to the pool. Must
+    // never answer a principal that check() would refuse at this moment. Default: nullopt
+    // (always check()).
+    virtual std::optional<Principal> check_cached(const RequestView& request);
     // True when the request carries something meant as a credential. Only failures with a
     // credential count toward the per-client rate limit. Default: an Authorization or a
     // Cookie header is present.
@@ -81,6 +89,8 @@ class AccountsSessionCheck final : public SessionCheck {
   public:
     explicit AccountsSessionCheck(std::shared_ptr<Accounts> accounts);
     std::optional<Principal> check(const RequestView& request) override;
+    // From Accounts' session cache (Accounts::cached_session).
+    std::optional<Principal> check_cached(const RequestView& request) override;
     bool has_credential(const RequestView& request) const override;
 
   private:

@@ -135,6 +135,8 @@ class SqliteStore final : public ChatbotStore,
     // Shared by every SqliteStore over the same file in this process; another process
     // cannot open the file meanwhile (see the constructor), so the generations are exact.
     std::optional<std::uint64_t> key_generation() const noexcept override;
+    std::optional<std::uint64_t> chatbot_generation(
+        std::string_view org_id) const noexcept override;
     std::optional<std::uint64_t> session_generation() const noexcept override;
 
     // AccountStore. set_role, remove_user and accept_invitation are each one write job;
