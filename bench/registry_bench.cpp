@@ -53,7 +53,7 @@ struct World {
 };
 
 template <class Store>
-std::shared_ptr<World> world(std::size_t bots, bool cache_keys = true) {
+std::shared_ptr<World> world(std::size_t bots, bool cache_keys = true, bool cache_chatbots = true) {
     static std::mutex mutex;
     static std::weak_ptr<World> current;
     std::lock_guard lock(mutex);
@@ -65,6 +65,8 @@ std::shared_ptr<World> world(std::size_t bots, bool cache_keys = true) {
         // One organization takes every create of a run: no per-organization limit here.
         RegistryOptions{.cache_keys = cache_keys,
                         .key_cache_capacity = 100'000,
+                        .cache_chatbots = cache_chatbots,
+                        .chatbot_cache_bytes = 64 * 1024 * 1024,
                         .max_chatbots_per_org = std::numeric_limits<std::size_t>::max(),
                         .clock = {},
                         .random = {}});
@@ -110,19 +112,37 @@ void AuthenticateCold(benchmark::State& state) {
     Authenticate<Store>(state, false);
 }
 
+// Get and List read through the registry's chatbot cache (RegistryOptions::cache_chatbots);
+// the Uncached variants read the store every time.
 template <class Store>
-void Get(benchmark::State& state) {
-    const auto w = world<Store>(8);
+void Get(benchmark::State& state, bool cached) {
+    const auto w = world<Store>(8, true, cached);
     const std::string id = bot_for(*w, state).chatbot.id;
     for (auto _ : state) benchmark::DoNotOptimize(w->registry->get("org-bench", id));
     state.SetItemsProcessed(state.iterations());
 }
+template <class Store>
+void Get(benchmark::State& state) {
+    Get<Store>(state, true);
+}
+template <class Store>
+void GetUncached(benchmark::State& state) {
+    Get<Store>(state, false);
+}
 
 template <class Store>
-void List(benchmark::State& state) {
-    const auto w = world<Store>(static_cast<std::size_t>(state.range(0)));
+void List(benchmark::State& state, bool cached) {
+    const auto w = world<Store>(static_cast<std::size_t>(state.range(0)), true, cached);
     for (auto _ : state) benchmark::DoNotOptimize(w->registry->list("org-bench"));
     state.SetItemsProcessed(state.iterations());
+}
+template <class Store>
+void List(benchmark::State& state) {
+    List<Store>(state, true);
+}
+template <class Store>
+void ListUncached(benchmark::State& state) {
+    List<Store>(state, false);
 }
 
 template <class Store>
@@ -200,6 +220,10 @@ CHATBOTMGR_BENCH(Get, Memory);
 CHATBOTMGR_BENCH(Get, Sqlite);
 CHATBOTMGR_BENCH(List, Memory)->Arg(20)->Arg(1000);
 CHATBOTMGR_BENCH(List, Sqlite)->Arg(20)->Arg(1000);
+CHATBOTMGR_BENCH(GetUncached, Memory);
+CHATBOTMGR_BENCH(GetUncached, Sqlite);
+CHATBOTMGR_BENCH(ListUncached, Memory)->Arg(20)->Arg(1000);
+CHATBOTMGR_BENCH(ListUncached, Sqlite)->Arg(20)->Arg(1000);
 CHATBOTMGR_WRITE_BENCH(Create, Memory);
 CHATBOTMGR_WRITE_BENCH(Create, Sqlite);
 CHATBOTMGR_WRITE_BENCH(Patch, Memory);

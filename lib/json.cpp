@@ -328,11 +328,26 @@ std::string to_compact_json(const json::object& o) {
     return out;
 }
 
+namespace {
+
+bool needs_escape(char ch) noexcept {
+    const auto c = static_cast<unsigned char>(ch);
+    return c < 0x20 || c == '"' || c == '\\';
+}
+
+}  // namespace
+
 void append_json_string(std::string& out, std::string_view s) {
     static constexpr char kHex[] = "0123456789abcdef";
     out.push_back('"');
-    for (const char ch : s) {
-        const auto c = static_cast<unsigned char>(ch);
+    while (!s.empty()) {
+        // The text up to the next character to escape goes in at once (most text has none).
+        const auto plain =
+            static_cast<std::size_t>(std::find_if(s.begin(), s.end(), needs_escape) - s.begin());
+        out.append(s.data(), plain);
+        if (plain == s.size()) break;
+        const auto c = static_cast<unsigned char>(s[plain]);
+        s.remove_prefix(plain + 1);
         switch (c) {
             case '"':
                 out += "\\\"";
@@ -355,14 +370,10 @@ void append_json_string(std::string& out, std::string_view s) {
             case '\f':
                 out += "\\f";
                 break;
-            default:
-                if (c < 0x20) {
-                    out += "\\u00";
-                    out.push_back(kHex[c >> 4]);
-                    out.push_back(kHex[c & 0xF]);
-                } else {
-                    out.push_back(ch);
-                }
+            default:  // the other controls
+                out += "\\u00";
+                out.push_back(kHex[c >> 4]);
+                out.push_back(kHex[c & 0xF]);
         }
     }
     out.push_back('"');

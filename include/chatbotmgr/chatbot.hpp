@@ -48,6 +48,8 @@ std::string normalize_name(std::string_view raw);
 
 // "YYYY-MM-DDTHH:MM:SSZ".
 std::string format_rfc3339(std::chrono::sys_seconds t);
+// The same, appended to out (no temporary string).
+void append_rfc3339(std::string& out, std::chrono::sys_seconds t);
 // Parses RFC 3339 date-times (any offset, optional fraction); nullopt when malformed.
 std::optional<std::chrono::sys_time<std::chrono::milliseconds>> parse_rfc3339(
     std::string_view text);

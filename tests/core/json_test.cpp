@@ -97,6 +97,17 @@ TEST_CASE("JSON string escaping round-trips") {
     std::string out;
     append_json_string(out, raw);
     CHECK(parse_json_strict(out).as_string() == raw);
+    // Escapes at either end, next to each other, and text with none; appended after what
+    // out holds already.
+    std::string framed(1, 'x');
+    append_json_string(framed, "\"\\\n\x1f");
+    CHECK(framed == R"(x"\"\\\n\u001f")");
+    std::string plain;
+    append_json_string(plain, "plain text");
+    CHECK(plain == R"("plain text")");
+    std::string empty;
+    append_json_string(empty, "");
+    CHECK(empty == R"("")");
 }
 
 TEST_CASE("numbers are written as JSON.stringify writes them, integers exactly") {

@@ -123,6 +123,16 @@ TEST_CASE("RFC 3339 formatting and parsing") {
     using namespace std::chrono;
     const sys_seconds t = sys_days{2024y / January / 15} + 10h;
     CHECK(format_rfc3339(t) == "2024-01-15T10:00:00Z");
+    CHECK(format_rfc3339(sys_days{1969y / December / 31} + 23h + 59min + 59s) ==
+          "1969-12-31T23:59:59Z");
+    CHECK(format_rfc3339(sys_days{0y / January / 1} + 1s) == "0000-01-01T00:00:01Z");
+    CHECK(format_rfc3339(sys_days{9999y / December / 31} + 23h + 59min + 59s) ==
+          "9999-12-31T23:59:59Z");
+    CHECK(format_rfc3339(sys_days{10000y / March / 2} + 3h + 4min + 5s) ==
+          "10000-03-02T03:04:05Z");  // past four digits: as many as it takes
+    std::string out = "at ";
+    append_rfc3339(out, t);
+    CHECK(out == "at 2024-01-15T10:00:00Z");
     CHECK(parse_rfc3339("2024-01-15T10:00:00Z") == time_point_cast<milliseconds>(t));
     CHECK(parse_rfc3339("2024-01-15T12:00:00.5+02:00") == time_point_cast<milliseconds>(t) + 500ms);
     CHECK(parse_rfc3339("2024-01-15t10:00:00z"));

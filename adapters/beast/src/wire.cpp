@@ -133,6 +133,13 @@ std::optional<std::string> external_user_id(const json::value& user) {
     wrong_type("user.id", "a string or a number");
 }
 
+// A key prefix as shown, "ob_live_1a2b3c...", as a JSON string.
+void append_key_prefix(std::string& out, std::string_view prefix) {
+    append_json_string(out, prefix);
+    out.pop_back();  // the closing quote, back after the ellipsis
+    out += "...\"";
+}
+
 // Appends {"id":..,"name":..,"api_key_prefix":..,"settings":..,"created_at":..}.
 void append_chatbot(std::string& out, const Chatbot& c) {
     out += R"({"id":)";
@@ -140,11 +147,11 @@ void append_chatbot(std::string& out, const Chatbot& c) {
     out += R"(,"name":)";
     append_json_string(out, c.name);
     out += R"(,"api_key_prefix":)";
-    append_json_string(out, c.key_prefix + "...");
+    append_key_prefix(out, c.key_prefix);
     out += R"(,"settings":)";
     append_compact_json(out, c.settings);
     out += R"(,"created_at":")";
-    out += format_rfc3339(c.created_at);
+    append_rfc3339(out, c.created_at);
     out += "\"}";
 }
 
@@ -452,7 +459,7 @@ std::string encode_chatbot_with_key(const ChatbotWithKey& created) {
     append_json_string(out, created.api_key);
     if (created.previous_key_expires_at) {
         out += R"(,"previousKeyExpiresAt":")";
-        out += format_rfc3339(*created.previous_key_expires_at);
+        append_rfc3339(out, *created.previous_key_expires_at);
         out += '"';
     }
     out += '}';
@@ -467,7 +474,7 @@ void append_time_or_null(std::string& out, const std::optional<std::chrono::sys_
         return;
     }
     out += '"';
-    out += format_rfc3339(*t);
+    append_rfc3339(out, *t);
     out += '"';
 }
 
@@ -475,12 +482,10 @@ void append_time_or_null(std::string& out, const std::optional<std::chrono::sys_
 // "last_used_at".
 void append_key_state(std::string& out, const KeyState& key, bool with_created_at) {
     out += R"({"api_key_prefix":)";
-    std::string prefix = key.prefix;
-    prefix += "...";
-    append_json_string(out, prefix);
+    append_key_prefix(out, key.prefix);
     if (with_created_at) {
         out += R"(,"created_at":")";
-        out += format_rfc3339(key.issued_at);
+        append_rfc3339(out, key.issued_at);
         out += '"';
     }
     out += R"(,"expires_at":)";
@@ -581,7 +586,7 @@ void append_member(std::string& out, const User& user) {
     out += R"(,"role":)";
     append_json_string(out, to_string(user.role));
     out += R"(,"created_at":")";
-    out += format_rfc3339(user.created_at);
+    append_rfc3339(out, user.created_at);
     out += "\"}";
 }
 
@@ -593,9 +598,9 @@ void append_invitation(std::string& out, const Invitation& inv) {
     out += R"(,"role":)";
     append_json_string(out, to_string(inv.role));
     out += R"(,"created_at":")";
-    out += format_rfc3339(inv.created_at);
+    append_rfc3339(out, inv.created_at);
     out += R"(","expires_at":")";
-    out += format_rfc3339(inv.expires_at);
+    append_rfc3339(out, inv.expires_at);
     out += "\"}";
 }
 
@@ -611,7 +616,7 @@ void append_audit_event(std::string& out, const AuditEvent& e) {
     out += R"({"id":)";
     append_json_string(out, e.id);
     out += R"(,"time":")";
-    out += format_rfc3339(e.created_at);
+    append_rfc3339(out, e.created_at);
     out += R"(","action":)";
     append_json_string(out, to_string(e.action));
     out += R"(,"actor":{"type":)";
