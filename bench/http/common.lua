@@ -27,6 +27,14 @@ function bench.session_headers(with_body)
     return h
 end
 
+-- The n-th PATCH of one of ids (cycling, offset per wrk thread): one settings member of
+-- this thread, a new value each time.
+function bench.patch_request(ids, headers, n)
+    local id = ids[(n + (tid or 0)) % #ids + 1]
+    local body = string.format('{"settings":{"counter_%d":%d}}', tid or 0, n)
+    return wrk.format("PATCH", "/api/v1/chatbots/" .. id, headers, body)
+end
+
 bench.nonce = os.getenv("BENCH_NONCE") or "0"
 bench.checking = os.getenv("BENCH_CHECK_RESPONSES") == "1"
 

@@ -15,12 +15,8 @@ end
 
 function request()
     n = n + 1
-    local id = ids[(n + (tid or 0)) % #ids + 1]
-    if n % 10 == 0 then
-        local body = string.format('{"settings":{"counter_%d":%d}}', tid or 0, n)
-        return wrk.format("PATCH", "/api/v1/chatbots/" .. id, write_headers, body)
-    end
-    return wrk.format("GET", "/api/v1/chatbots/" .. id, read_headers)
+    if n % 10 == 0 then return bench.patch_request(ids, write_headers, n) end
+    return wrk.format("GET", "/api/v1/chatbots/" .. ids[(n + (tid or 0)) % #ids + 1], read_headers)
 end
 
 bench.check(function(body) return string.find(body, '"api_key_prefix":"ob_live_', 1, true) end)

@@ -13,9 +13,7 @@ end
 
 function request()
     n = n + 1
-    local id = ids[(n + (tid or 0)) % #ids + 1]
-    local body = string.format('{"settings":{"counter_%d":%d}}', tid or 0, n)
-    return wrk.format("PATCH", "/api/v1/chatbots/" .. id, headers, body)
+    return bench.patch_request(ids, headers, n)
 end
 
 bench.check(function(body) return string.find(body, '"counter_', 1, true) end)

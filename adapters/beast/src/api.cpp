@@ -243,7 +243,11 @@ struct Api::Impl {
         Call call(services, req, ctx, match);
         try {
             call.principal = services.sessions->check_cached(call.view());
-            if (!call.principal) return std::nullopt;
+        } catch (...) {
+            return std::nullopt;  // check() on the pool decides, and answers its errors
+        }
+        if (!call.principal) return std::nullopt;
+        try {
             if (auto refused = check_request(call, match)) return finish(req, std::move(*refused));
             wire::decode_no_body(call.body(), call.json_limits());
             auto res = match.endpoint->cached(call);
