@@ -184,9 +184,8 @@ struct ChatbotRegistry::Impl {
         return store->chatbot_generation(org_id).value_or(0);
     }
 
+    // The organization's list through the cache (only while cache_chatbots).
     std::shared_ptr<const detail::ChatbotList> whole_list(std::string_view org_id) const {
-        if (!cache_chatbots)
-            return std::make_shared<const detail::ChatbotList>(store->list(org_id));
         const std::uint64_t before = chatbot_generation(org_id);
         if (auto hit = chatbot_cache.find_list(org_id, before)) return hit;
         auto found = std::make_shared<const detail::ChatbotList>(store->list(org_id));
@@ -235,6 +234,7 @@ ChatbotStore& ChatbotRegistry::store() const noexcept {
 
 std::vector<Chatbot> ChatbotRegistry::list(const Actor& actor) const {
     admit(actor, Action::list_chatbots);
+    if (!impl_->cache_chatbots) return impl_->store->list(actor.org_id);
     return *impl_->whole_list(actor.org_id);
 }
 
