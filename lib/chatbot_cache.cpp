@@ -78,11 +78,6 @@ void ChatbotCache::insert_list(std::string_view org_id, std::shared_ptr<const Ch
     bytes_ += bytes;
 }
 
-std::size_t ChatbotCache::bytes() const {
-    std::shared_lock lock(mutex_);
-    return bytes_;
-}
-
 ChatbotCache::Organization* ChatbotCache::room_for(std::string_view org_id,
                                                    std::uint64_t generation, std::size_t bytes) {
     constexpr std::size_t kOrganizationBytes = sizeof(Organization) + 64;  // + node, key

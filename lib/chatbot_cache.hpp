@@ -59,9 +59,6 @@ class ChatbotCache {
     void insert_list(std::string_view org_id, std::shared_ptr<const ChatbotList> list,
                      std::uint64_t read_generation, std::uint64_t current_generation);
 
-    // Bytes the entries take, as estimated (for tests).
-    std::size_t bytes() const;
-
   private:
     struct Organization {
         std::uint64_t generation = 0;
